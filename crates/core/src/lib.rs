@@ -1,0 +1,22 @@
+//! countersign's pure domain: no IO, no async, no clock. Time comes in as an argument.
+//!
+//! * [`canonical`]: canonical JSON and `sha256:` digests.
+//! * [`profile`]: the governance profile (tiers, tiering rules, checklists).
+//! * [`release`]: kinds, attributes, bundles, the release state machine.
+//! * [`review`]: reviews against checklists.
+//! * [`gate`]: gate evaluation with stable gap codes (I2).
+//! * [`sod`]: segregation of duties (I4).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod canonical;
+pub mod gate;
+pub mod ids;
+pub mod profile;
+pub mod release;
+pub mod review;
+pub mod role;
+pub mod sod;
+
+pub use canonical::Digest;
+pub use ids::{ReleaseId, SystemId, UserId};
+pub use role::Role;

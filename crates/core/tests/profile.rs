@@ -1,0 +1,114 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The governance profile: the shipped example loads, tiers compute, bad profiles are
+//! refused with file, field and reason.
+
+use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
+use countersign_core::release::{Attributes, ReleaseKind};
+
+fn example() -> Profile {
+    Profile::from_toml("profiles/example.toml", EXAMPLE_PROFILE).unwrap()
+}
+
+#[test]
+fn example_profile_loads_with_four_tiers() {
+    let p = example();
+    let names: Vec<&str> = p.tiers.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["low", "medium", "high", "critical"]);
+}
+
+#[test]
+fn tiering_takes_the_highest_matching_rule() {
+    let p = example();
+    let low = Attributes::default();
+    assert_eq!(p.tier_for(ReleaseKind::Model, &low).tier.name, "low");
+    let cf = Attributes {
+        customer_facing: true,
+        ..Attributes::default()
+    };
+    assert_eq!(p.tier_for(ReleaseKind::Model, &cf).tier.name, "medium");
+    let sensitive = Attributes {
+        customer_facing: true,
+        data_connected: true,
+        data_classes: ["pii".to_owned()].into(),
+        ..Attributes::default()
+    };
+    let t = p.tier_for(ReleaseKind::Model, &sensitive);
+    assert_eq!(t.tier.name, "high");
+    assert_eq!(t.matched_rules, ["customer-facing", "sensitive-data"]);
+    let critical = Attributes {
+        customer_facing: true,
+        regulated: true,
+        autonomy_level: 2,
+        ..Attributes::default()
+    };
+    assert_eq!(
+        p.tier_for(ReleaseKind::Agent, &critical).tier.name,
+        "critical"
+    );
+}
+
+#[test]
+fn profile_digest_ignores_comments_but_not_rules() {
+    let p = example();
+    let commented = format!("# a new comment\n{EXAMPLE_PROFILE}");
+    assert_eq!(
+        Profile::from_toml("x", &commented).unwrap().digest(),
+        p.digest()
+    );
+    let changed =
+        EXAMPLE_PROFILE.replace("review_deadline_hours = 24", "review_deadline_hours = 12");
+    assert_ne!(
+        Profile::from_toml("x", &changed).unwrap().digest(),
+        p.digest()
+    );
+}
+
+fn refused(text: &str) -> String {
+    Profile::from_toml("bad.toml", text)
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn bad_profiles_are_refused_with_file_field_and_reason() {
+    let e = refused(&EXAMPLE_PROFILE.replace(
+        "tier = \"high\"\nwhen = { regulated",
+        "tier = \"huge\"\nwhen = { regulated",
+    ));
+    assert_eq!(e, "bad.toml: rules[4].tier: unknown tier \"huge\"");
+
+    let e = refused(
+        &EXAMPLE_PROFILE.replace("veto_roles = [\"security\"]", "veto_roles = [\"legal\"]"),
+    );
+    assert_eq!(
+        e,
+        "bad.toml: tiers[1].veto_roles: veto role legal is not a required role of this tier"
+    );
+
+    let e = refused(
+        &EXAMPLE_PROFILE.replace("review_deadline_hours = 72", "review_deadline_hours = 0"),
+    );
+    assert_eq!(
+        e,
+        "bad.toml: tiers[1].review_deadline_hours: must be at least 1"
+    );
+
+    let e = refused(&EXAMPLE_PROFILE.replace("\"model_card\",\n]", "]"));
+    assert!(
+        e.starts_with("bad.toml: tiers[3].required_evidence: evidence kind \"model_card\""),
+        "{e}"
+    );
+
+    let e = refused(&EXAMPLE_PROFILE.replace(
+        "required_roles = [\"mlops\", \"operations\"]",
+        "required_roles = [\"mlops\", \"wizard\"]",
+    ));
+    assert!(e.starts_with("bad.toml: line "), "{e}");
+    assert!(e.contains("wizard"), "{e}");
+
+    let e = refused(&format!("surprise = 1\n{EXAMPLE_PROFILE}"));
+    assert!(e.contains("unknown field `surprise`"), "{e}");
+
+    let e = refused(&EXAMPLE_PROFILE.replace("legal = [", "legalx = ["));
+    assert!(e.starts_with("bad.toml: line "), "{e}");
+}
