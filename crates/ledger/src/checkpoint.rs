@@ -163,3 +163,145 @@ pub(crate) fn checkpoint_message(seq: u64, hash: &Digest) -> Vec<u8> {
     out.extend_from_slice(hash);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    fn kat_head() -> Head {
+        Head {
+            seq: 1,
+            hash: "sha256:096fc04ae450e7a60cf9aa9ab4bbf45806b84f7e554899d24465608406304b3d"
+                .parse()
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn known_answer_checkpoint() {
+        // Ed25519 is deterministic, so the signature pins the message encoding.
+        let key = LedgerKey::from_bytes(&[7; 32]);
+        assert_eq!(key.public().to_base64(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
+        assert_eq!(key.public().key_id(), "fe812c12f3ab4ce6");
+        let signed = key.sign_head(&kat_head());
+        assert_eq!(
+            signed.signature,
+            "UTBBa97Q4aPuTro7weNZPVxTKG9hc6p9AynZl6x_5EVMNYxMcP_Ax-p2CFG3Kh5rZy1POQASdcXv3r_lh1lhAw"
+        );
+        let mut expected = b"countersign-checkpoint-v1\0".to_vec();
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        expected.extend_from_slice(kat_head().hash.as_str().as_bytes());
+        assert_eq!(checkpoint_message(1, &kat_head().hash), expected);
+    }
+
+    #[test]
+    fn signature_round_trip() {
+        let key = LedgerKey::generate(&mut StdRng::seed_from_u64(1));
+        let signed = key.sign_head(&kat_head());
+        assert_eq!(signed.key_id, key.public().key_id());
+        assert_eq!(key.public().verify(&signed).unwrap(), kat_head());
+        // Through JSON and back, as a checkpoint is stored and exported.
+        let json = serde_json::to_string(&signed).unwrap();
+        let back: SignedHead = serde_json::from_str(&json).unwrap();
+        assert_eq!(key.public().verify(&back).unwrap(), kat_head());
+    }
+
+    #[test]
+    fn secret_key_round_trips_through_bytes() {
+        let key = LedgerKey::generate(&mut StdRng::seed_from_u64(2));
+        let again = LedgerKey::from_bytes(&key.to_bytes());
+        assert_eq!(again.public(), key.public());
+        assert_eq!(again.sign_head(&kat_head()), key.sign_head(&kat_head()));
+    }
+
+    #[test]
+    fn generated_keys_differ() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let a = LedgerKey::generate(&mut rng);
+        let b = LedgerKey::generate(&mut rng);
+        assert_ne!(a.public(), b.public());
+        assert_ne!(a.public().key_id(), b.public().key_id());
+    }
+
+    #[test]
+    fn any_change_to_a_signed_head_breaks_the_signature() {
+        let key = LedgerKey::from_bytes(&[7; 32]);
+        let signed = key.sign_head(&kat_head());
+        let mut other_seq = signed.clone();
+        other_seq.seq = 2;
+        let mut other_hash = signed.clone();
+        other_hash.hash = Digest::zero();
+        let mut flipped = signed.clone();
+        flipped.signature = URL_SAFE_NO_PAD.encode([0u8; 64]);
+        let mut short = signed.clone();
+        short.signature.truncate(40);
+        let mut not_base64 = signed.clone();
+        not_base64.signature = "!!".into();
+        for bad in [other_seq, other_hash, flipped, short, not_base64] {
+            let err = key.public().verify(&bad).unwrap_err();
+            assert_eq!(err.kind, VerifyErrorKind::BadSignature, "{bad:?}");
+            assert_eq!(err.seq, bad.seq);
+        }
+    }
+
+    #[test]
+    fn another_key_is_unknown_or_fails() {
+        let real = LedgerKey::from_bytes(&[7; 32]);
+        let forger = LedgerKey::from_bytes(&[9; 32]);
+        let forged = forger.sign_head(&kat_head());
+        assert_eq!(real.public().verify(&forged).unwrap_err().kind, VerifyErrorKind::UnknownKey);
+        // A forger who copies the real key id still cannot make the signature verify.
+        let mut disguised = forged;
+        disguised.key_id = real.public().key_id();
+        assert_eq!(
+            real.public().verify(&disguised).unwrap_err().kind,
+            VerifyErrorKind::BadSignature
+        );
+    }
+
+    #[test]
+    fn public_key_text_forms() {
+        let public = LedgerKey::from_bytes(&[7; 32]).public();
+        assert_eq!(LedgerPublicKey::from_base64(&public.to_base64()).unwrap(), public);
+        let json = serde_json::to_string(&public).unwrap();
+        assert_eq!(json, "\"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw\"");
+        assert_eq!(serde_json::from_str::<LedgerPublicKey>(&json).unwrap(), public);
+        assert_eq!(format!("{public:?}"), "LedgerPublicKey(\"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw\")");
+
+        assert!(matches!(
+            LedgerPublicKey::from_base64("6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw="),
+            Err(LedgerError::PublicKeyEncoding { .. })
+        ));
+        assert!(matches!(
+            LedgerPublicKey::from_base64("6kpsY+KcUgq/9VB7Ey7F+ZVHdq6+vnuSQh7qaRRG0iw"),
+            Err(LedgerError::PublicKeyEncoding { .. })
+        ));
+        assert!(matches!(
+            LedgerPublicKey::from_base64(&URL_SAFE_NO_PAD.encode([1u8; 31])),
+            Err(LedgerError::PublicKeyLength { len: 31 })
+        ));
+        assert!(serde_json::from_str::<LedgerPublicKey>("\"abc\"").is_err());
+    }
+
+    #[test]
+    fn public_key_rejects_points_off_the_curve() {
+        // Find 32 bytes that do not decompress to a curve point (about half do not).
+        let bad = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .unwrap();
+        assert!(matches!(
+            LedgerPublicKey::from_base64(&URL_SAFE_NO_PAD.encode(bad)),
+            Err(LedgerError::PublicKeyInvalid { .. })
+        ));
+    }
+
+    #[test]
+    fn debug_does_not_show_the_secret() {
+        let key = LedgerKey::from_bytes(&[7; 32]);
+        let shown = format!("{key:?}");
+        assert_eq!(shown, "LedgerKey { key_id: \"fe812c12f3ab4ce6\", .. }");
+    }
+}

@@ -140,3 +140,130 @@ pub(crate) fn entry_preimage(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::kat_time;
+    use chrono::TimeZone;
+    use serde_json::json;
+
+    fn kat_draft() -> EntryDraft {
+        EntryDraft {
+            at: kat_time(),
+            actor: "user:alice".into(),
+            action: "model.register".into(),
+            subject: "model:m1".into(),
+            payload: json!({"tier": 2, "name": "m1"}),
+        }
+    }
+
+    #[test]
+    fn known_answer_entry_hash() {
+        // Pinned so the encoding cannot drift silently; the crate docs quote these
+        // values and an independent Python recipe that reproduces them.
+        let e = chain_next(None, kat_draft()).unwrap();
+        assert_eq!(e.seq, 1);
+        assert_eq!(e.at, "2026-11-25T03:04:05.123456Z");
+        assert_eq!(
+            e.payload_digest.as_str(),
+            "sha256:4c44623a215d528dc70651627e82c8d31e05b392640eed307604709bf3ae94c3"
+        );
+        assert_eq!(e.prev_hash, Digest::zero());
+        assert_eq!(
+            e.hash.as_str(),
+            "sha256:096fc04ae450e7a60cf9aa9ab4bbf45806b84f7e554899d24465608406304b3d"
+        );
+    }
+
+    #[test]
+    fn known_answer_preimage_bytes() {
+        let e = chain_next(None, kat_draft()).unwrap();
+        let pre = entry_preimage(
+            e.seq,
+            &e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.payload_digest,
+            &e.prev_hash,
+        );
+        let mut expected = b"countersign-ledger-v1\0".to_vec();
+        for (len, text) in [
+            (1u8, "1"),
+            (27, "2026-11-25T03:04:05.123456Z"),
+            (10, "user:alice"),
+            (14, "model.register"),
+            (8, "model:m1"),
+            (71, "sha256:4c44623a215d528dc70651627e82c8d31e05b392640eed307604709bf3ae94c3"),
+            (71, "sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+        ] {
+            expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, len]);
+            expected.extend_from_slice(text.as_bytes());
+        }
+        assert_eq!(pre, expected);
+    }
+
+    #[test]
+    fn length_prefixes_keep_fields_apart() {
+        let d = Digest::zero();
+        let a = entry_hash(1, "t", "ab", "c", "s", &d, &d);
+        let b = entry_hash(1, "t", "a", "bc", "s", &d, &d);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn chain_next_links_to_the_head() {
+        let first = chain_next(None, kat_draft()).unwrap();
+        let second = chain_next(Some(&first.head()), kat_draft()).unwrap();
+        assert_eq!(second.seq, 2);
+        assert_eq!(second.prev_hash, first.hash);
+        assert_ne!(second.hash, first.hash);
+        assert_eq!(
+            second.hash,
+            entry_hash(
+                2,
+                &second.at,
+                &second.actor,
+                &second.action,
+                &second.subject,
+                &second.payload_digest,
+                &second.prev_hash
+            )
+        );
+    }
+
+    #[test]
+    fn chain_next_refuses_to_pass_the_last_seq() {
+        let head = Head { seq: u64::MAX, hash: Digest::zero() };
+        let err = chain_next(Some(&head), kat_draft()).unwrap_err();
+        assert!(matches!(err, LedgerError::SeqExhausted { seq: u64::MAX }));
+        assert!(err.to_string().starts_with("ledger head is at seq 18446744073709551615"));
+    }
+
+    #[test]
+    fn format_time_has_exactly_six_fraction_digits() {
+        assert_eq!(format_time(kat_time()), "2026-11-25T03:04:05.123456Z");
+        let whole = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        assert_eq!(format_time(whole), "2026-01-02T03:04:05.000000Z");
+    }
+
+    #[test]
+    fn parse_time_accepts_only_the_stored_form() {
+        let t = parse_time("2026-11-25T03:04:05.123456Z").unwrap();
+        assert_eq!(format_time(t), "2026-11-25T03:04:05.123456Z");
+        for bad in [
+            "2026-11-25T03:04:05Z",
+            "2026-11-25T03:04:05.123Z",
+            "2026-11-25T03:04:05.123456789Z",
+            "2026-11-25T03:04:05.123456+00:00",
+            "2026-11-25 03:04:05.123456Z",
+            "2026-11-25T03:04:05.123456z",
+            " 2026-11-25T03:04:05.123456Z",
+            "",
+        ] {
+            let err = parse_time(bad).unwrap_err();
+            assert!(matches!(err, LedgerError::MalformedTime { .. }), "{bad:?} was accepted");
+        }
+    }
+}

@@ -1,5 +1,153 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
-//! TODO docs
+//! The countersign ledger: entry format, hash chain, signed checkpoints and offline
+//! verification (invariant I11: every state change and decision is recorded; any edit,
+//! deletion, insertion or reordering of the record is detected).
+//!
+//! This crate is pure: no IO, no async, no clock (times are passed in) and no
+//! randomness except [`LedgerKey::generate`], which takes the random source as an
+//! argument. Storing entries is the store crate's job; this crate says what an entry
+//! is and whether a sequence of entries is intact.
+//!
+//! Everything below is the format version 1 contract. Auditors can check a ledger
+//! export with nothing but sha256, ed25519 and this page.
+//!
+//! # Entries
+//!
+//! An [`Entry`] has these fields:
+//!
+//! | field            | content                                                             |
+//! |------------------|---------------------------------------------------------------------|
+//! | `seq`            | 1 for the first entry ([`GENESIS_SEQ`]), then each one more than the previous |
+//! | `at`             | UTC time as `YYYY-MM-DDTHH:MM:SS.ffffffZ`: exactly 6 fractional digits, e.g. `2026-11-25T03:04:05.123456Z` ([`format_time`]) |
+//! | `actor`          | who did it                                                          |
+//! | `action`         | what was done                                                       |
+//! | `subject`        | what it was done to                                                 |
+//! | `payload`        | any JSON value with the details                                     |
+//! | `payload_digest` | `sha256:<hex>` of the payload's canonical JSON (see `countersign_core::canonical`: keys sorted by UTF-8 bytes, no whitespace) |
+//! | `prev_hash`      | the previous entry's `hash`; for the first entry, `sha256:` followed by 64 zeros |
+//! | `hash`           | the entry hash defined below                                        |
+//!
+//! Digests are always written `sha256:` followed by 64 lowercase hex characters.
+//!
+//! ## Entry hash
+//!
+//! The hash covers every field except `payload` (covered through `payload_digest`) and
+//! `hash` itself. The preimage is the domain separator followed by seven
+//! length-prefixed fields:
+//!
+//! ```text
+//! preimage = "countersign-ledger-v1" 0x00
+//!            || field(seq) || field(at) || field(actor) || field(action)
+//!            || field(subject) || field(payload_digest) || field(prev_hash)
+//! field(s) = len(s) as 8-byte big-endian unsigned integer || s
+//! hash     = "sha256:" || lowercase_hex(sha256(preimage))
+//! ```
+//!
+//! where every `s` is the field's UTF-8 bytes: `seq` in decimal ASCII without leading
+//! zeros, the digests in their `sha256:<hex>` form. The length prefixes make the
+//! encoding unambiguous (no choice of field contents can shift bytes from one field
+//! into another); the domain separator keeps these hashes distinct from every other
+//! sha256 in countersign. See [`entry_hash`] and [`chain_next`].
+//!
+//! Known answer (pinned by a test): the entry with seq 1, at
+//! `2026-11-25T03:04:05.123456Z`, actor `user:alice`, action `model.register`, subject
+//! `model:m1` and payload `{"name":"m1","tier":2}` has
+//!
+//! ```text
+//! payload_digest = sha256:4c44623a215d528dc70651627e82c8d31e05b392640eed307604709bf3ae94c3
+//! prev_hash      = sha256:0000000000000000000000000000000000000000000000000000000000000000
+//! hash           = sha256:096fc04ae450e7a60cf9aa9ab4bbf45806b84f7e554899d24465608406304b3d
+//! ```
+//!
+//! An independent check, in Python:
+//!
+//! ```text
+//! import hashlib, json, struct
+//! pd = "sha256:" + hashlib.sha256(json.dumps({"name": "m1", "tier": 2},
+//!          sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+//! fields = ["1", "2026-11-25T03:04:05.123456Z", "user:alice", "model.register",
+//!           "model:m1", pd, "sha256:" + "0" * 64]
+//! pre = b"countersign-ledger-v1\0" + b"".join(
+//!     struct.pack(">Q", len(f.encode())) + f.encode() for f in fields)
+//! print("sha256:" + hashlib.sha256(pre).hexdigest())
+//! ```
+//!
+//! # Checkpoints
+//!
+//! A [`Head`] is the chain position after the last entry: that entry's `seq` and `hash`.
+//! A checkpoint ([`SignedHead`]) is a head signed with Ed25519 (RFC 8032) by the
+//! ledger key ([`LedgerKey`]):
+//!
+//! ```text
+//! message   = "countersign-checkpoint-v1" 0x00 || seq as 8-byte big-endian || hash
+//! ```
+//!
+//! where `hash` is the ASCII `sha256:<hex>` string. In a [`SignedHead`], `signature` is
+//! the 64-byte signature in base64url without padding (RFC 4648 §5, 86 characters), and
+//! `key_id` names the key: the first 16 lowercase hex characters of sha256 of the
+//! 32-byte public key. A public key ([`LedgerPublicKey`]) is written as base64url without
+//! padding of its 32 bytes (43 characters). Signatures are verified strictly
+//! (`verify_strict`: no small-order keys, no malleable signatures).
+//!
+//! Known answer (pinned by a test): the secret key of 32 bytes `0x07` has public key
+//! `6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw`, key id `fe812c12f3ab4ce6`, and signs
+//! the head of the entry above (seq 1) as
+//! `UTBBa97Q4aPuTro7weNZPVxTKG9hc6p9AynZl6x_5EVMNYxMcP_Ax-p2CFG3Kh5rZy1POQASdcXv3r_lh1lhAw`.
+//!
+//! # Verification
+//!
+//! [`Verifier`] reads entries in seq order, holding only the last head, so it runs over
+//! any number of rows in constant memory; [`verify_all`] does the same over a slice.
+//! For each entry, in this order, it checks:
+//!
+//! 1. `seq` is exactly one more than the previous entry's, and 1 for the first
+//!    ([`VerifyErrorKind::SeqGap`]): catches deletion, insertion, reordering, renumbering;
+//! 2. `prev_hash` is the previous entry's `hash`, and zero for the first
+//!    ([`VerifyErrorKind::PrevHashMismatch`]);
+//! 3. `payload_digest` is the canonical digest of `payload`
+//!    ([`VerifyErrorKind::PayloadDigestMismatch`]);
+//! 4. `hash` recomputes from the fields ([`VerifyErrorKind::HashMismatch`]);
+//! 5. `at` is in the exact time form ([`VerifyErrorKind::MalformedTime`]).
+//!
+//! The chain alone shows the entries are consistent with each other, but anyone can
+//! rebuild a consistent chain. A signed checkpoint anchors it: given one,
+//! [`Verifier::finish`] checks its signature and that the ledger ends exactly at its
+//! head ([`VerifyErrorKind::HeadMismatch`], [`VerifyErrorKind::BadSignature`],
+//! [`VerifyErrorKind::UnknownKey`]). With the checkpoint, an edit, deletion, insertion
+//! or reordering anywhere up to the checkpoint fails verification, including a cut-off
+//! tail or a fully rewritten chain. To check an older checkpoint while going on past
+//! it, call [`Verifier::check_checkpoint`] right after pushing the entry at its seq.
+//!
+//! Times are not required to increase: the order of the ledger is its `seq`.
+//!
+//! ```
+//! use countersign_ledger::{chain_next, verify_all, Entry, EntryDraft, LedgerKey};
+//! use chrono::{TimeZone, Utc};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = LedgerKey::from_bytes(&[7; 32]);
+//! let mut entries: Vec<Entry> = Vec::new();
+//! for (i, action) in ["model.register", "model.approve"].into_iter().enumerate() {
+//!     let draft = EntryDraft {
+//!         at: Utc.with_ymd_and_hms(2026, 11, 25, 3, 4, i as u32).single().ok_or("time")?,
+//!         actor: "user:alice".into(),
+//!         action: action.into(),
+//!         subject: "model:m1".into(),
+//!         payload: serde_json::json!({ "step": i }),
+//!     };
+//!     let head = entries.last().map(Entry::head);
+//!     entries.push(chain_next(head.as_ref(), draft)?);
+//! }
+//! let checkpoint = key.sign_head(&entries[1].head());
+//!
+//! let report = verify_all(&entries, Some((&checkpoint, &key.public())))?;
+//! assert_eq!(report.entries, 2);
+//!
+//! entries.pop(); // cut off the tail
+//! assert!(verify_all(&entries, Some((&checkpoint, &key.public()))).is_err());
+//! # Ok(())
+//! # }
+//! ```
 
 mod checkpoint;
 mod entry;
@@ -15,17 +163,33 @@ pub use error::LedgerError;
 pub use verify::{verify_all, Verifier, VerifyError, VerifyErrorKind, VerifyReport};
 
 #[cfg(test)]
-mod kat_print {
+pub(crate) mod test_support {
     use super::*;
-    #[test]
-    fn print() {
-        let at = chrono::DateTime::parse_from_rfc3339("2026-11-25T03:04:05.123456789Z").unwrap().with_timezone(&chrono::Utc);
-        let e = chain_next(None, EntryDraft { at, actor: "user:alice".into(), action: "model.register".into(), subject: "model:m1".into(), payload: serde_json::json!({"tier": 2, "name": "m1"}) }).unwrap();
-        eprintln!("{}", serde_json::to_string_pretty(&e).unwrap());
-        let pre = entry::entry_preimage(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload_digest, &e.prev_hash);
-        eprintln!("{:?}", String::from_utf8_lossy(&pre));
-        let k = LedgerKey::from_bytes(&[7u8; 32]);
-        let sh = k.sign_head(&e.head());
-        eprintln!("{} {}\n{}", k.public().to_base64(), k.public().key_id(), serde_json::to_string_pretty(&sh).unwrap());
+    use chrono::{DateTime, TimeZone, Utc};
+
+    /// The fixed time of the known-answer entry, with extra nanoseconds that must be dropped.
+    pub fn kat_time() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 3, 4, 5).unwrap()
+            + chrono::Duration::nanoseconds(123_456_789)
+    }
+
+    pub fn draft(i: u32) -> EntryDraft {
+        EntryDraft {
+            at: kat_time() + chrono::Duration::seconds(i64::from(i)),
+            actor: format!("user:u{}", i % 3),
+            action: format!("action.{i}"),
+            subject: format!("model:m{}", i % 2),
+            payload: serde_json::json!({ "i": i, "tags": ["a", "b"] }),
+        }
+    }
+
+    /// A valid ledger of `n` entries.
+    pub fn ledger(n: u32) -> Vec<Entry> {
+        let mut out: Vec<Entry> = Vec::new();
+        for i in 0..n {
+            let head = out.last().map(Entry::head);
+            out.push(chain_next(head.as_ref(), draft(i)).unwrap());
+        }
+        out
     }
 }

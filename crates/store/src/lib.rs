@@ -1,1 +1,125 @@
+//! Persistence for countersign: one [`Store`] trait, one implementation per backend.
+//!
+//! Every command runs in one write transaction ([`Store::write`]) that carries its
+//! state change and its ledger entry ([`Tx::append`]); dropping a [`Tx`] without
+//! [`Tx::commit`] rolls everything back, so a failed ledger append leaves no change.
+//! Writers are serialized, so the ledger is one linear chain.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod error;
+mod migrate;
+pub mod records;
+mod sqlite;
+mod time;
+
+use async_trait::async_trait;
+use countersign_core::{Digest, ReleaseId, SystemId, UserId};
+use countersign_ledger::{Entry, EntryDraft, LedgerPublicKey, SignedHead};
+pub use error::StoreError;
+pub use migrate::MigrationStatus;
+use records::*;
+pub use sqlite::SqliteStore;
+use std::sync::Arc;
+
+/// A database holding countersign's state and ledger.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Begins a write transaction. Writers are serialized.
+    async fn write(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Begins a read-only transaction (a consistent snapshot).
+    async fn read(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The backend's name, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+    /// The key that signs ledger checkpoints.
+    fn ledger_public_key(&self) -> LedgerPublicKey;
+}
+
+/// One transaction. Reads and writes see the transaction's own changes.
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    // Users and tokens.
+    async fn insert_user(&mut self, u: &UserRecord) -> Result<(), StoreError>;
+    async fn get_user(&mut self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+    async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError>;
+    async fn count_users(&mut self) -> Result<u64, StoreError>;
+    async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError>;
+    async fn user_by_token_hash(&mut self, hash: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    // Systems.
+    async fn insert_system(&mut self, s: &SystemRecord) -> Result<(), StoreError>;
+    async fn get_system(&mut self, id: &SystemId) -> Result<Option<SystemRecord>, StoreError>;
+    async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError>;
+
+    // Releases and revisions.
+    async fn insert_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
+    /// Writes status, current revision, environment and updated_at.
+    async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
+    async fn get_release(&mut self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError>;
+    async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError>;
+    async fn insert_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError>;
+    /// Writes submitted_by and submitted_at.
+    async fn update_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError>;
+    async fn get_revision(
+        &mut self,
+        release: &ReleaseId,
+        number: u32,
+    ) -> Result<Option<RevisionRecord>, StoreError>;
+    async fn list_revisions(&mut self, release: &ReleaseId)
+        -> Result<Vec<RevisionRecord>, StoreError>;
+    /// Releases whose revision `number` has this artifact digest (any revision).
+    async fn revisions_by_artifact(
+        &mut self,
+        artifact: &Digest,
+    ) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError>;
+
+    // Reviews, evidence, acceptances, decisions, deployments: all per revision.
+    async fn insert_review(&mut self, r: &ReviewRecord) -> Result<(), StoreError>;
+    async fn list_reviews(&mut self, release: &ReleaseId) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Stores content under its digest if it is not there yet.
+    async fn put_blob(&mut self, digest: &Digest, content: &[u8]) -> Result<(), StoreError>;
+    async fn get_blob(&mut self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn insert_evidence(&mut self, e: &EvidenceRecord) -> Result<(), StoreError>;
+    async fn list_evidence(&mut self, release: &ReleaseId)
+        -> Result<Vec<EvidenceRecord>, StoreError>;
+    async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> Result<(), StoreError>;
+    async fn list_acceptances(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<AcceptanceRecord>, StoreError>;
+    async fn insert_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError>;
+    async fn list_decisions(&mut self, release: &ReleaseId)
+        -> Result<Vec<DecisionRecord>, StoreError>;
+    async fn insert_deployment(&mut self, d: &DeploymentRecord) -> Result<(), StoreError>;
+    async fn list_deployments(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<DeploymentRecord>, StoreError>;
+
+    // Ledger.
+    /// Appends the next entry and re-signs the head, in this transaction.
+    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;
+    /// Entries with `seq > after`, in order, at most `limit`.
+    async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
+    async fn ledger_count(&mut self) -> Result<u64, StoreError>;
+
+    // Idempotency.
+    async fn get_idempotency(
+        &mut self,
+        actor: &UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError>;
+}
+
+/// Opens a store from a URL: a path or `sqlite://PATH` for SQLite.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(StoreError::UnsupportedUrl { url: url.to_owned() });
+    }
+    Ok(Arc::new(SqliteStore::open(url).await?))
+}

@@ -1,0 +1,194 @@
+//! What the store persists, as domain-level records. Rows are decoded into these in
+//! each backend; wire views live in the server crate.
+
+use chrono::{DateTime, Utc};
+use countersign_core::gate::GapKey;
+use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
+use countersign_core::review::{Answer, Verdict};
+use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub name: String,
+    pub email: String,
+    pub roles: BTreeSet<Role>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserRecord {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub user_id: UserId,
+    /// sha256 hex of the secret.
+    pub token_hash: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SystemRecord {
+    pub id: SystemId,
+    pub name: String,
+    pub description: String,
+    pub owner: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReleaseRecord {
+    pub id: ReleaseId,
+    pub title: String,
+    pub kind: ReleaseKind,
+    pub system_id: SystemId,
+    pub decision_owner: UserId,
+    pub created_by: UserId,
+    pub attributes: Attributes,
+    pub status: ReleaseStatus,
+    pub current_revision: u32,
+    /// The environment a `go` approved, and later the one promoted to.
+    pub environment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RevisionRecord {
+    pub release_id: ReleaseId,
+    pub number: u32,
+    pub bundle: Bundle,
+    pub bundle_digest: Digest,
+    pub tier: String,
+    pub matched_rules: Vec<String>,
+    pub profile_digest: Digest,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub submitted_by: Option<UserId>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReviewRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub role: Role,
+    pub reviewer: UserId,
+    pub verdict: Verdict,
+    pub answers: BTreeMap<String, Answer>,
+    pub conditions: Option<String>,
+    pub comment: Option<String>,
+    pub bundle_digest: Digest,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub kind: String,
+    pub name: String,
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub attached_by: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcceptanceRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub gap: GapKey,
+    pub justification: String,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_by: UserId,
+    pub bundle_digest: Digest,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Go,
+    NoGo,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Go => "go",
+            Decision::NoGo => "no_go",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Go, Self::NoGo].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub decision: Decision,
+    pub environment: String,
+    pub comment: String,
+    pub decided_by: UserId,
+    pub bundle_digest: Digest,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentAction {
+    Promote,
+    Rollback,
+    Retire,
+}
+
+impl DeploymentAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeploymentAction::Promote => "promote",
+            DeploymentAction::Rollback => "rollback",
+            DeploymentAction::Retire => "retire",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Promote, Self::Rollback, Self::Retire].into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub action: DeploymentAction,
+    pub environment: String,
+    pub reason: String,
+    pub actor: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored response to a write made with an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    pub actor: UserId,
+    pub key: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
