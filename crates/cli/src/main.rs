@@ -1,1 +1,658 @@
-fn main() {}
+//! The `countersign` binary: the server, client commands for every step of the
+//! release gate, offline ledger verification, and the CI/CD gate check.
+
+mod client;
+mod output;
+mod serve;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use client::{kv, q, Client};
+use output::Format;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "countersign",
+    version,
+    about = "The control plane that keeps humans accountable for AI in production",
+    long_about = "countersign gates every model, agent, prompt package and runtime config on its way to \
+production: each required role signs off against its checklist and evidence, one named decision owner \
+says go or no-go, and everything lands in a tamper-evident, signed ledger.\n\n\
+Start a server with `countersign serve` (add --demo for example users and a release to walk through). \
+Client commands talk to a server (--server, default http://127.0.0.1:8080) with the token in \
+COUNTERSIGN_TOKEN.",
+    after_help = "Exit codes: 0 success; 1 error (the server's problem is printed); 2 usage error; \
+3 `gate check` found the artifact not approved, or `ledger verify` found the ledger invalid."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Conn {
+    /// Server URL.
+    #[arg(long, env = "COUNTERSIGN_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    server: String,
+    /// API token (prefer the environment variable; flags show up in process lists).
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true, global = true)]
+    token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    output: Format,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (SQLite by default; migrations run at start).
+    Serve {
+        /// Database: a SQLite file path (created if missing) or sqlite://PATH.
+        #[arg(long, env = "COUNTERSIGN_DB", default_value = "countersign.db")]
+        db: String,
+        /// Address to listen on.
+        #[arg(long, env = "COUNTERSIGN_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Governance profile (TOML). Default: the built-in example (profiles/example.toml).
+        #[arg(long, env = "COUNTERSIGN_PROFILE")]
+        profile: Option<PathBuf>,
+        /// Seed example users (one per role), a system and a release waiting for review, and print their tokens.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations without serving.
+    Migrate {
+        #[arg(long, env = "COUNTERSIGN_DB", default_value = "countersign.db")]
+        db: String,
+    },
+    /// Check a governance profile file and print its tiers and digest.
+    Profile {
+        #[command(subcommand)]
+        command: ProfileCmd,
+    },
+    /// Manage users and their API tokens (admin).
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Manage systems: production systems with one accountable owner (admin).
+    System {
+        #[command(subcommand)]
+        command: SystemCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Walk a release through the gate: create, review, attach evidence, decide, promote.
+    Release {
+        #[command(subcommand)]
+        command: ReleaseCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Download an evidence document by digest.
+    Evidence {
+        /// sha256:<hex> digest of the document.
+        digest: String,
+        /// Where to write it ("-" for standard output).
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The CI/CD gate: may this exact artifact run in this environment?
+    Gate {
+        #[command(subcommand)]
+        command: GateCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Read or verify the ledger.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCmd {
+    /// Validate a profile file; prints the file, field and reason of the first problem.
+    Check {
+        /// The TOML file. Default: the built-in example.
+        file: Option<PathBuf>,
+    },
+    /// Show the profile the server is using.
+    Show {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// A role (repeat): mlops, security, privacy, legal, compliance, data-governance, operations, risk, admin.
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List users.
+    List,
+    /// Issue an API token for a user (shown once).
+    Token {
+        user_id: String,
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Show who the token belongs to.
+    Whoami,
+}
+
+#[derive(Subcommand)]
+enum SystemCmd {
+    /// Create a system.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// User id of the accountable owner.
+        #[arg(long)]
+        owner: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List systems.
+    List,
+}
+
+#[derive(Args)]
+struct BundleArgs {
+    /// A JSON file with the whole bundle (fields as in the API); flags below override it.
+    #[arg(long)]
+    bundle_file: Option<PathBuf>,
+    /// sha256:<hex> of the artifact.
+    #[arg(long)]
+    artifact: Option<String>,
+    /// A dataset version (repeat).
+    #[arg(long = "dataset")]
+    datasets: Vec<String>,
+    #[arg(long)]
+    training_run: Option<String>,
+    /// User id of the person who trained the artifact.
+    #[arg(long)]
+    trainer: Option<String>,
+    #[arg(long)]
+    code_commit: Option<String>,
+    /// A parameter KEY=VALUE (VALUE parsed as JSON when it can be; repeat).
+    #[arg(long = "param")]
+    params: Vec<String>,
+    #[arg(long)]
+    prompt_digest: Option<String>,
+    #[arg(long)]
+    policy_digest: Option<String>,
+    /// A tool permission (repeat).
+    #[arg(long = "tool")]
+    tools: Vec<String>,
+    /// A secret scope (repeat).
+    #[arg(long = "secret-scope")]
+    secret_scopes: Vec<String>,
+}
+
+#[derive(Args)]
+struct AttrArgs {
+    #[arg(long)]
+    customer_facing: bool,
+    #[arg(long)]
+    agentic: bool,
+    /// A data class it touches, e.g. pii (repeat; implies data-connected).
+    #[arg(long = "data-class")]
+    data_classes: Vec<String>,
+    #[arg(long)]
+    data_connected: bool,
+    #[arg(long)]
+    regulated: bool,
+    #[arg(long)]
+    third_party: bool,
+    /// 0 suggests only, 1 human in the loop, 2 human on the loop, 3 autonomous.
+    #[arg(long, default_value_t = 0)]
+    autonomy: u8,
+}
+
+#[derive(Subcommand)]
+enum ReleaseCmd {
+    /// Create a release; prints its tier and bundle digest.
+    Create {
+        #[arg(long)]
+        title: String,
+        /// model, agent, prompt, config or retrain.
+        #[arg(long)]
+        kind: String,
+        /// System id.
+        #[arg(long)]
+        system: String,
+        /// User id of the decision owner.
+        #[arg(long)]
+        owner: String,
+        #[command(flatten)]
+        attrs: AttrArgs,
+        #[command(flatten)]
+        bundle: BundleArgs,
+    },
+    /// List releases.
+    List,
+    /// Show a release with its whole history.
+    Show { id: String },
+    /// Change the bundle: a new revision; earlier approvals stop counting.
+    Revise {
+        id: String,
+        /// The revision you are changing (stale ones are refused).
+        #[arg(long)]
+        based_on: u32,
+        #[command(flatten)]
+        bundle: BundleArgs,
+    },
+    /// Submit the current revision for review.
+    Submit {
+        id: String,
+        /// Default: the current revision.
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Show the gate status: every unmet requirement with its reason code.
+    Gate {
+        id: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Review the current revision in one of your roles.
+    Review {
+        id: String,
+        #[arg(long)]
+        role: String,
+        /// approve, approve_with_conditions or reject.
+        #[arg(long)]
+        verdict: String,
+        /// A checklist answer ITEM=yes|no|n/a (repeat).
+        #[arg(long = "answer")]
+        answers: Vec<String>,
+        /// Answer yes to every checklist item not answered with --answer.
+        #[arg(long)]
+        all_yes: bool,
+        #[arg(long)]
+        conditions: Option<String>,
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Attach an evidence document to the current revision.
+    Evidence {
+        id: String,
+        /// An evidence kind from the profile, e.g. threat_model.
+        #[arg(long)]
+        kind: String,
+        /// The document.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value = "application/octet-stream")]
+        media_type: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Accept a named gap as residual risk (decision owner).
+    Accept {
+        id: String,
+        /// The gap, as the gate shows it, e.g. missing_evidence:threat_model.
+        #[arg(long)]
+        gap: String,
+        #[arg(long)]
+        justification: String,
+        /// When the acceptance lapses: RFC 3339, or a duration like 30d or 12h.
+        #[arg(long)]
+        expires: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Decide go or no-go (decision owner).
+    Decide {
+        id: String,
+        #[arg(long, conflicts_with = "no_go", required_unless_present = "no_go")]
+        go: bool,
+        #[arg(long)]
+        no_go: bool,
+        #[arg(long, default_value = "production")]
+        env: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Promote the approved revision to its approved environment.
+    Promote {
+        id: String,
+        #[arg(long)]
+        env: Option<String>,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Roll back a promoted revision.
+    Rollback {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Retire a promoted revision.
+    Retire {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum GateCmd {
+    /// Exit 0 only when this exact artifact digest is approved for the environment; otherwise print why and exit 3.
+    Check {
+        #[arg(long)]
+        artifact: String,
+        #[arg(long, default_value = "production")]
+        env: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCmd {
+    /// Verify the hash chain and signed head offline, straight from the database. Exit 3 when invalid.
+    Verify {
+        #[arg(long, env = "COUNTERSIGN_DB", default_value = "countersign.db")]
+        db: String,
+        /// The checkpoint key (base64url Ed25519) to pin, instead of the one stored in the database.
+        #[arg(long)]
+        public_key: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List ledger entries from a server.
+    List {
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,countersign=info,countersign_server=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Serve { db, listen, profile, demo } => {
+            serve::serve(serve::ServeArgs { db, listen, profile, demo }).await?;
+        }
+        Command::Migrate { db } => serve::migrate(&db).await?,
+        Command::Profile { command: ProfileCmd::Check { file } } => {
+            let p = serve::load_profile(file.as_ref())?;
+            output::line(format!("profile {} version {} is valid; digest {}", p.name, p.version, p.digest()));
+            for t in &p.tiers {
+                let roles: Vec<&str> = t.required_roles.iter().map(|r| r.as_str()).collect();
+                output::line(format!("  tier {:<9} deadline {:>3}h  roles {}", t.name, t.review_deadline_hours, roles.join(", ")));
+            }
+        }
+        Command::Profile { command: ProfileCmd::Show { conn } } => {
+            let c = Client::new(&conn.server, conn.token)?;
+            output::show(conn.output, "profile", &c.get("/v1/profile").await?);
+        }
+        Command::User { command, conn } => user(command, conn).await?,
+        Command::System { command, conn } => system(command, conn).await?,
+        Command::Release { command, conn } => release(command, conn).await?,
+        Command::Evidence { digest, out, conn } => {
+            let c = Client::new(&conn.server, conn.token)?;
+            let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;
+            if out.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&bytes)?;
+            } else {
+                std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+                eprintln!("wrote {} bytes to {}", bytes.len(), out.display());
+            }
+        }
+        Command::Gate { command: GateCmd::Check { artifact, env }, conn } => {
+            let c = Client::new(&conn.server, conn.token)?;
+            let v = c.get(&format!("/v1/gate/check?artifact={}&env={}", q(&artifact), q(&env))).await?;
+            output::show(conn.output, "check", &v);
+            if v["allowed"] != Value::Bool(true) {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Ledger { command: LedgerCmd::Verify { db, public_key, json } } => {
+            if !serve::verify(&db, public_key.as_deref(), json).await? {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::Ledger { command: LedgerCmd::List { after, limit, conn } } => {
+            let c = Client::new(&conn.server, conn.token)?;
+            output::show(conn.output, "ledger", &c.get(&format!("/v1/ledger?after={after}&limit={limit}")).await?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        UserCmd::Create { name, email, roles } => {
+            ("user", c.post("/v1/users", &json!({"name": name, "email": email, "roles": roles})).await?)
+        }
+        UserCmd::List => ("users", c.get("/v1/users").await?),
+        UserCmd::Token { user_id, label } => {
+            ("token", c.post(&format!("/v1/users/{}/tokens", q(&user_id)), &json!({"label": label})).await?)
+        }
+        UserCmd::Whoami => ("user", c.get("/v1/me").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        SystemCmd::Create { name, owner, description } => (
+            "system",
+            c.post("/v1/systems", &json!({"name": name, "owner": owner, "description": description})).await?,
+        ),
+        SystemCmd::List => ("systems", c.get("/v1/systems").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+fn bundle_json(b: BundleArgs) -> Result<Value> {
+    let mut m: Map<String, Value> = match &b.bundle_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))? {
+                Value::Object(m) => m,
+                _ => bail!("{} must hold a JSON object", path.display()),
+            }
+        }
+        None => Map::new(),
+    };
+    let mut set = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    if let Some(a) = b.artifact {
+        set("artifact_digest", json!(a));
+    }
+    if !b.datasets.is_empty() {
+        set("dataset_versions", json!(b.datasets));
+    }
+    if let Some(v) = b.training_run {
+        set("training_run_id", json!(v));
+    }
+    if let Some(v) = b.trainer {
+        set("trainer", json!(v));
+    }
+    if let Some(v) = b.code_commit {
+        set("code_commit", json!(v));
+    }
+    if !b.params.is_empty() {
+        let mut p = Map::new();
+        for kvs in &b.params {
+            let (k, v) = kv(kvs)?;
+            p.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+        }
+        set("parameters", Value::Object(p));
+    }
+    if let Some(v) = b.prompt_digest {
+        set("prompt_package_digest", json!(v));
+    }
+    if let Some(v) = b.policy_digest {
+        set("runtime_policy_digest", json!(v));
+    }
+    if !b.tools.is_empty() {
+        set("tool_permissions", json!(b.tools));
+    }
+    if !b.secret_scopes.is_empty() {
+        set("secret_scopes", json!(b.secret_scopes));
+    }
+    if !m.contains_key("artifact_digest") {
+        bail!("the bundle needs an artifact digest: pass --artifact sha256:<hex> or --bundle-file");
+    }
+    Ok(Value::Object(m))
+}
+
+async fn current_revision(c: &Client, id: &str, given: Option<u32>) -> Result<u32> {
+    if let Some(r) = given {
+        return Ok(r);
+    }
+    let v = c.get(&format!("/v1/releases/{}", q(id))).await?;
+    v["release"]["current_revision"]
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .context("the server did not report the current revision")
+}
+
+fn parse_expiry(s: &str) -> Result<String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc).to_rfc3339());
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num.parse().with_context(|| format!("--expires {s:?} is neither RFC 3339 nor a duration like 30d"))?;
+    let d = match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        _ => bail!("--expires {s:?}: a duration ends in d, h or m"),
+    };
+    Ok((chrono::Utc::now() + d).to_rfc3339())
+}
+
+async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let path = |id: &str, rest: &str| format!("/v1/releases/{}{rest}", q(id));
+    let (kind, v) = match cmd {
+        ReleaseCmd::Create { title, kind, system, owner, attrs, bundle } => {
+            let data_connected = attrs.data_connected || !attrs.data_classes.is_empty();
+            let body = json!({
+                "title": title, "kind": kind, "system": system, "decision_owner": owner,
+                "attributes": {
+                    "customer_facing": attrs.customer_facing, "agentic": attrs.agentic,
+                    "data_connected": data_connected, "data_classes": attrs.data_classes,
+                    "regulated": attrs.regulated, "third_party": attrs.third_party, "autonomy_level": attrs.autonomy,
+                },
+                "bundle": bundle_json(bundle)?,
+            });
+            ("release+revision", c.post("/v1/releases", &body).await?)
+        }
+        ReleaseCmd::List => ("releases", c.get("/v1/releases").await?),
+        ReleaseCmd::Show { id } => ("release-detail", c.get(&path(&id, "")).await?),
+        ReleaseCmd::Revise { id, based_on, bundle } => {
+            let body = json!({"based_on_revision": based_on, "bundle": bundle_json(bundle)?});
+            ("release+revision", c.post(&path(&id, "/revisions"), &body).await?)
+        }
+        ReleaseCmd::Submit { id, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            ("release", c.post(&path(&id, "/submit"), &json!({"revision": r})).await?)
+        }
+        ReleaseCmd::Gate { id, revision } => {
+            let qs = revision.map(|r| format!("?revision={r}")).unwrap_or_default();
+            ("gate", c.get(&path(&id, &format!("/gate{qs}"))).await?)
+        }
+        ReleaseCmd::Review { id, role, verdict, answers, all_yes, conditions, comment, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            let mut map = Map::new();
+            if all_yes {
+                let profile = c.get("/v1/profile").await?;
+                for item in profile["profile"]["checklists"][&role].as_array().cloned().unwrap_or_default() {
+                    if let Some(item_id) = item["id"].as_str() {
+                        map.insert(item_id.to_owned(), json!("yes"));
+                    }
+                }
+            }
+            for a in &answers {
+                let (k, v) = kv(a)?;
+                map.insert(k, json!(v));
+            }
+            let body = json!({
+                "revision": r, "role": role, "verdict": verdict, "answers": map,
+                "conditions": conditions, "comment": comment,
+            });
+            ("review", c.post(&path(&id, "/reviews"), &body).await?)
+        }
+        ReleaseCmd::Evidence { id, kind, file, media_type, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "evidence".into());
+            let url = path(&id, &format!("/evidence?revision={r}&kind={}&name={}", q(&kind), q(&name)));
+            ("evidence", c.upload(&url, content, &media_type).await?)
+        }
+        ReleaseCmd::Accept { id, gap, justification, expires, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            let body = json!({"revision": r, "gap": gap, "justification": justification, "expires_at": parse_expiry(&expires)?});
+            ("acceptance", c.post(&path(&id, "/acceptances"), &body).await?)
+        }
+        ReleaseCmd::Decide { id, go, no_go: _, env, comment, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            let body = json!({"revision": r, "decision": if go { "go" } else { "no_go" }, "environment": env, "comment": comment});
+            ("decision", c.post(&path(&id, "/decision"), &body).await?)
+        }
+        ReleaseCmd::Promote { id, env, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            ("deployment", c.post(&path(&id, "/promote"), &json!({"revision": r, "environment": env})).await?)
+        }
+        ReleaseCmd::Rollback { id, reason, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            ("deployment", c.post(&path(&id, "/rollback"), &json!({"revision": r, "reason": reason})).await?)
+        }
+        ReleaseCmd::Retire { id, reason, revision } => {
+            let r = current_revision(&c, &id, revision).await?;
+            ("deployment", c.post(&path(&id, "/retire"), &json!({"revision": r, "reason": reason})).await?)
+        }
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}

@@ -56,7 +56,9 @@ impl LedgerKey {
 
 impl fmt::Debug for LedgerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LedgerKey").field("key_id", &self.public().key_id()).finish_non_exhaustive()
+        f.debug_struct("LedgerKey")
+            .field("key_id", &self.public().key_id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,15 +99,20 @@ impl LedgerPublicKey {
     /// head names another key, or [`VerifyErrorKind::BadSignature`] when the signature
     /// is malformed or does not verify.
     pub fn verify(&self, signed: &SignedHead) -> Result<Head, VerifyError> {
-        let fail = |kind| VerifyError { seq: signed.seq, kind };
+        let fail = |kind| VerifyError {
+            seq: signed.seq,
+            kind,
+        };
         if signed.key_id != self.key_id() {
             return Err(fail(VerifyErrorKind::UnknownKey));
         }
         let bytes = URL_SAFE_NO_PAD
             .decode(&signed.signature)
             .map_err(|_| fail(VerifyErrorKind::BadSignature))?;
-        let bytes: [u8; 64] =
-            bytes.as_slice().try_into().map_err(|_| fail(VerifyErrorKind::BadSignature))?;
+        let bytes: [u8; 64] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| fail(VerifyErrorKind::BadSignature))?;
         let signature = Signature::from_bytes(&bytes);
         // Strict verification rejects weak keys and malleable (non-canonical) signatures.
         self.0
@@ -117,7 +124,9 @@ impl LedgerPublicKey {
 
 impl fmt::Debug for LedgerPublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("LedgerPublicKey").field(&self.to_base64()).finish()
+        f.debug_tuple("LedgerPublicKey")
+            .field(&self.to_base64())
+            .finish()
     }
 }
 
@@ -150,7 +159,10 @@ pub struct SignedHead {
 impl SignedHead {
     /// The head this checkpoint claims (check it with [`LedgerPublicKey::verify`] first).
     pub fn head(&self) -> Head {
-        Head { seq: self.seq, hash: self.hash.clone() }
+        Head {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
     }
 }
 
@@ -183,7 +195,10 @@ mod tests {
     fn known_answer_checkpoint() {
         // Ed25519 is deterministic, so the signature pins the message encoding.
         let key = LedgerKey::from_bytes(&[7; 32]);
-        assert_eq!(key.public().to_base64(), "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw");
+        assert_eq!(
+            key.public().to_base64(),
+            "6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw"
+        );
         assert_eq!(key.public().key_id(), "fe812c12f3ab4ce6");
         let signed = key.sign_head(&kat_head());
         assert_eq!(
@@ -251,7 +266,10 @@ mod tests {
         let real = LedgerKey::from_bytes(&[7; 32]);
         let forger = LedgerKey::from_bytes(&[9; 32]);
         let forged = forger.sign_head(&kat_head());
-        assert_eq!(real.public().verify(&forged).unwrap_err().kind, VerifyErrorKind::UnknownKey);
+        assert_eq!(
+            real.public().verify(&forged).unwrap_err().kind,
+            VerifyErrorKind::UnknownKey
+        );
         // A forger who copies the real key id still cannot make the signature verify.
         let mut disguised = forged;
         disguised.key_id = real.public().key_id();
@@ -264,11 +282,20 @@ mod tests {
     #[test]
     fn public_key_text_forms() {
         let public = LedgerKey::from_bytes(&[7; 32]).public();
-        assert_eq!(LedgerPublicKey::from_base64(&public.to_base64()).unwrap(), public);
+        assert_eq!(
+            LedgerPublicKey::from_base64(&public.to_base64()).unwrap(),
+            public
+        );
         let json = serde_json::to_string(&public).unwrap();
         assert_eq!(json, "\"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw\"");
-        assert_eq!(serde_json::from_str::<LedgerPublicKey>(&json).unwrap(), public);
-        assert_eq!(format!("{public:?}"), "LedgerPublicKey(\"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw\")");
+        assert_eq!(
+            serde_json::from_str::<LedgerPublicKey>(&json).unwrap(),
+            public
+        );
+        assert_eq!(
+            format!("{public:?}"),
+            "LedgerPublicKey(\"6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw\")"
+        );
 
         assert!(matches!(
             LedgerPublicKey::from_base64("6kpsY-KcUgq-9VB7Ey7F-ZVHdq6-vnuSQh7qaRRG0iw="),

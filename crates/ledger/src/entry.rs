@@ -52,7 +52,10 @@ pub struct Entry {
 impl Entry {
     /// The chain position after this entry.
     pub fn head(&self) -> Head {
-        Head { seq: self.seq, hash: self.hash.clone() }
+        Head {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
     }
 }
 
@@ -75,7 +78,9 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 
 /// Reads a time in the form [`format_time`] writes, and only that form.
 pub fn parse_time(at: &str) -> Result<DateTime<Utc>, LedgerError> {
-    let malformed = || LedgerError::MalformedTime { at: at.chars().take(80).collect() };
+    let malformed = || LedgerError::MalformedTime {
+        at: at.chars().take(80).collect(),
+    };
     let naive = NaiveDateTime::parse_from_str(at, TIME_FORMAT).map_err(|_| malformed())?;
     let t = naive.and_utc();
     // Parsing is lenient about some things (digit counts, signs); the stored form is not.
@@ -91,16 +96,43 @@ pub fn chain_next(head: Option<&Head>, draft: EntryDraft) -> Result<Entry, Ledge
     let (seq, prev_hash) = match head {
         None => (GENESIS_SEQ, Digest::zero()),
         Some(h) => {
-            let seq = h.seq.checked_add(1).ok_or(LedgerError::SeqExhausted { seq: h.seq })?;
+            let seq = h
+                .seq
+                .checked_add(1)
+                .ok_or(LedgerError::SeqExhausted { seq: h.seq })?;
             (seq, h.hash.clone())
         }
     };
-    let EntryDraft { at, actor, action, subject, payload } = draft;
+    let EntryDraft {
+        at,
+        actor,
+        action,
+        subject,
+        payload,
+    } = draft;
     let at = format_time(at);
-    let payload_digest = Digest::of_canonical(&payload)
-        .map_err(|source| LedgerError::PayloadEncoding { source })?;
-    let hash = entry_hash(seq, &at, &actor, &action, &subject, &payload_digest, &prev_hash);
-    Ok(Entry { seq, at, actor, action, subject, payload, payload_digest, prev_hash, hash })
+    let payload_digest =
+        Digest::of_canonical(&payload).map_err(|source| LedgerError::PayloadEncoding { source })?;
+    let hash = entry_hash(
+        seq,
+        &at,
+        &actor,
+        &action,
+        &subject,
+        &payload_digest,
+        &prev_hash,
+    );
+    Ok(Entry {
+        seq,
+        at,
+        actor,
+        action,
+        subject,
+        payload,
+        payload_digest,
+        prev_hash,
+        hash,
+    })
 }
 
 /// Recomputes the hash of an entry from its fields (see the crate docs for the encoding).
@@ -113,7 +145,15 @@ pub fn entry_hash(
     payload_digest: &Digest,
     prev_hash: &Digest,
 ) -> Digest {
-    Digest::of(&entry_preimage(seq, at, actor, action, subject, payload_digest, prev_hash))
+    Digest::of(&entry_preimage(
+        seq,
+        at,
+        actor,
+        action,
+        subject,
+        payload_digest,
+        prev_hash,
+    ))
 }
 
 /// The bytes [`entry_hash`] hashes.
@@ -127,8 +167,15 @@ pub(crate) fn entry_preimage(
     prev_hash: &Digest,
 ) -> Vec<u8> {
     let seq = seq.to_string();
-    let fields: [&str; 7] =
-        [&seq, at, actor, action, subject, payload_digest.as_str(), prev_hash.as_str()];
+    let fields: [&str; 7] = [
+        &seq,
+        at,
+        actor,
+        action,
+        subject,
+        payload_digest.as_str(),
+        prev_hash.as_str(),
+    ];
     let len = ENTRY_DOMAIN.len() + fields.iter().map(|f| 8 + f.len()).sum::<usize>();
     let mut out = Vec::with_capacity(len);
     out.extend_from_slice(ENTRY_DOMAIN);
@@ -195,8 +242,14 @@ mod tests {
             (10, "user:alice"),
             (14, "model.register"),
             (8, "model:m1"),
-            (71, "sha256:4c44623a215d528dc70651627e82c8d31e05b392640eed307604709bf3ae94c3"),
-            (71, "sha256:0000000000000000000000000000000000000000000000000000000000000000"),
+            (
+                71,
+                "sha256:4c44623a215d528dc70651627e82c8d31e05b392640eed307604709bf3ae94c3",
+            ),
+            (
+                71,
+                "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            ),
         ] {
             expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, len]);
             expected.extend_from_slice(text.as_bytes());
@@ -235,10 +288,15 @@ mod tests {
 
     #[test]
     fn chain_next_refuses_to_pass_the_last_seq() {
-        let head = Head { seq: u64::MAX, hash: Digest::zero() };
+        let head = Head {
+            seq: u64::MAX,
+            hash: Digest::zero(),
+        };
         let err = chain_next(Some(&head), kat_draft()).unwrap_err();
         assert!(matches!(err, LedgerError::SeqExhausted { seq: u64::MAX }));
-        assert!(err.to_string().starts_with("ledger head is at seq 18446744073709551615"));
+        assert!(err
+            .to_string()
+            .starts_with("ledger head is at seq 18446744073709551615"));
     }
 
     #[test]
@@ -263,7 +321,10 @@ mod tests {
             "",
         ] {
             let err = parse_time(bad).unwrap_err();
-            assert!(matches!(err, LedgerError::MalformedTime { .. }), "{bad:?} was accepted");
+            assert!(
+                matches!(err, LedgerError::MalformedTime { .. }),
+                "{bad:?} was accepted"
+            );
         }
     }
 }

@@ -32,7 +32,10 @@ pub enum VerifyErrorKind {
 impl VerifyErrorKind {
     /// Whether the error is about the signed checkpoint rather than one entry.
     pub fn is_checkpoint(&self) -> bool {
-        matches!(self, Self::HeadMismatch { .. } | Self::BadSignature | Self::UnknownKey)
+        matches!(
+            self,
+            Self::HeadMismatch { .. } | Self::BadSignature | Self::UnknownKey
+        )
     }
 }
 
@@ -42,18 +45,26 @@ impl fmt::Display for VerifyErrorKind {
             Self::SeqGap { expected, found } => {
                 write!(f, "expected seq {expected}, found seq {found}")
             }
-            Self::PrevHashMismatch => f.write_str("prev_hash does not match the previous entry's hash"),
+            Self::PrevHashMismatch => {
+                f.write_str("prev_hash does not match the previous entry's hash")
+            }
             Self::PayloadDigestMismatch => f.write_str("payload does not match its payload_digest"),
             Self::HashMismatch => f.write_str("hash does not match its contents"),
             Self::MalformedTime => f.write_str(
                 "time is not rfc 3339 utc with exactly 6 fractional digits and a trailing `Z`",
             ),
-            Self::HeadMismatch { signed, found: Some(found) } => write!(
+            Self::HeadMismatch {
+                signed,
+                found: Some(found),
+            } => write!(
                 f,
                 "the signed checkpoint is seq {} {} but the ledger ends at seq {} {}",
                 signed.seq, signed.hash, found.seq, found.hash
             ),
-            Self::HeadMismatch { signed, found: None } => write!(
+            Self::HeadMismatch {
+                signed,
+                found: None,
+            } => write!(
                 f,
                 "the signed checkpoint is seq {} {} but the ledger is empty",
                 signed.seq, signed.hash
@@ -74,7 +85,11 @@ pub struct VerifyError {
 
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let place = if self.kind.is_checkpoint() { "checkpoint at seq" } else { "entry" };
+        let place = if self.kind.is_checkpoint() {
+            "checkpoint at seq"
+        } else {
+            "entry"
+        };
         write!(f, "{place} {}: {}", self.seq, self.kind)
     }
 }
@@ -144,7 +159,10 @@ impl Verifier {
         } else {
             Err(VerifyError {
                 seq: claimed.seq,
-                kind: VerifyErrorKind::HeadMismatch { signed: claimed, found: self.last.clone() },
+                kind: VerifyErrorKind::HeadMismatch {
+                    signed: claimed,
+                    found: self.last.clone(),
+                },
             })
         }
     }
@@ -163,7 +181,10 @@ impl Verifier {
             self.check_checkpoint(signed, key)?;
         }
         let entries = self.last.as_ref().map_or(0, |h| h.seq);
-        Ok(VerifyReport { entries, head: self.last })
+        Ok(VerifyReport {
+            entries,
+            head: self.last,
+        })
     }
 }
 
@@ -191,7 +212,10 @@ fn check_entry(last: Option<&Head>, e: &Entry) -> Result<(), VerifyError> {
     if e.seq != expected_seq {
         return Err(VerifyError {
             seq: expected_seq,
-            kind: VerifyErrorKind::SeqGap { expected: expected_seq, found: e.seq },
+            kind: VerifyErrorKind::SeqGap {
+                expected: expected_seq,
+                found: e.seq,
+            },
         });
     }
     if e.prev_hash != expected_prev {
@@ -202,8 +226,15 @@ fn check_entry(last: Option<&Head>, e: &Entry) -> Result<(), VerifyError> {
     if Digest::of_canonical(&e.payload).ok().as_ref() != Some(&e.payload_digest) {
         return Err(fail(VerifyErrorKind::PayloadDigestMismatch));
     }
-    let hash =
-        entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload_digest, &e.prev_hash);
+    let hash = entry_hash(
+        e.seq,
+        &e.at,
+        &e.actor,
+        &e.action,
+        &e.subject,
+        &e.payload_digest,
+        &e.prev_hash,
+    );
     if hash != e.hash {
         return Err(fail(VerifyErrorKind::HashMismatch));
     }
@@ -242,7 +273,11 @@ mod tests {
     /// Rebuilds the chain fields of `entries[from..]` so the chain is locally consistent.
     fn rechain(entries: &mut [Entry], from: usize) {
         for i in from..entries.len() {
-            let prev = if i == 0 { None } else { Some(entries[i - 1].head()) };
+            let prev = if i == 0 {
+                None
+            } else {
+                Some(entries[i - 1].head())
+            };
             let e = &entries[i];
             let draft = EntryDraft {
                 at: parse_time(&e.at).unwrap(),
@@ -259,7 +294,13 @@ mod tests {
     fn an_intact_chain_verifies() {
         let (entries, signed, public) = signed_ledger(6);
         let report = verify_all(&entries, Some((&signed, &public))).unwrap();
-        assert_eq!(report, VerifyReport { entries: 6, head: Some(entries[5].head()) });
+        assert_eq!(
+            report,
+            VerifyReport {
+                entries: 6,
+                head: Some(entries[5].head())
+            }
+        );
         assert_eq!(verify_all(&entries, None).unwrap(), report);
     }
 
@@ -287,11 +328,23 @@ mod tests {
 
     #[test]
     fn an_empty_ledger_verifies_only_without_a_checkpoint() {
-        assert_eq!(verify_all(&[], None).unwrap(), VerifyReport { entries: 0, head: None });
+        assert_eq!(
+            verify_all(&[], None).unwrap(),
+            VerifyReport {
+                entries: 0,
+                head: None
+            }
+        );
         let (_, signed, public) = signed_ledger(1);
         assert_eq!(
             verify(&[], &signed, &public),
-            err(1, VerifyErrorKind::HeadMismatch { signed: signed.head(), found: None })
+            err(
+                1,
+                VerifyErrorKind::HeadMismatch {
+                    signed: signed.head(),
+                    found: None
+                }
+            )
         );
     }
 
@@ -301,14 +354,35 @@ mod tests {
         type Edit = fn(&mut Entry);
         let cases: [(Edit, VerifyErrorKind); 9] = [
             (|e| e.actor.push('x'), VerifyErrorKind::HashMismatch),
-            (|e| e.action = "model.delete".into(), VerifyErrorKind::HashMismatch),
+            (
+                |e| e.action = "model.delete".into(),
+                VerifyErrorKind::HashMismatch,
+            ),
             (|e| e.subject.clear(), VerifyErrorKind::HashMismatch),
-            (|e| e.at = "2030-01-01T00:00:00.000000Z".into(), VerifyErrorKind::HashMismatch),
-            (|e| e.payload = json!({"i": 99}), VerifyErrorKind::PayloadDigestMismatch),
-            (|e| e.payload_digest = Digest::of(b"x"), VerifyErrorKind::PayloadDigestMismatch),
-            (|e| e.prev_hash = Digest::of(b"x"), VerifyErrorKind::PrevHashMismatch),
+            (
+                |e| e.at = "2030-01-01T00:00:00.000000Z".into(),
+                VerifyErrorKind::HashMismatch,
+            ),
+            (
+                |e| e.payload = json!({"i": 99}),
+                VerifyErrorKind::PayloadDigestMismatch,
+            ),
+            (
+                |e| e.payload_digest = Digest::of(b"x"),
+                VerifyErrorKind::PayloadDigestMismatch,
+            ),
+            (
+                |e| e.prev_hash = Digest::of(b"x"),
+                VerifyErrorKind::PrevHashMismatch,
+            ),
             (|e| e.hash = Digest::of(b"x"), VerifyErrorKind::HashMismatch),
-            (|e| e.seq = 9, VerifyErrorKind::SeqGap { expected: 3, found: 9 }),
+            (
+                |e| e.seq = 9,
+                VerifyErrorKind::SeqGap {
+                    expected: 3,
+                    found: 9,
+                },
+            ),
         ];
         for (edit, kind) in cases {
             let mut tampered = entries.clone();
@@ -324,8 +398,19 @@ mod tests {
         let e = &mut tampered[1];
         e.payload = json!({"approved": true});
         e.payload_digest = Digest::of_canonical(&e.payload).unwrap();
-        e.hash = entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload_digest, &e.prev_hash);
-        assert_eq!(verify(&tampered, &signed, &public), err(3, VerifyErrorKind::PrevHashMismatch));
+        e.hash = entry_hash(
+            e.seq,
+            &e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.payload_digest,
+            &e.prev_hash,
+        );
+        assert_eq!(
+            verify(&tampered, &signed, &public),
+            err(3, VerifyErrorKind::PrevHashMismatch)
+        );
     }
 
     #[test]
@@ -354,9 +439,19 @@ mod tests {
         let mut tampered = entries;
         tampered[2].at = "2026-11-25T03:04:05Z".into();
         let e = &tampered[2];
-        tampered[2].hash =
-            entry_hash(e.seq, &e.at, &e.actor, &e.action, &e.subject, &e.payload_digest, &e.prev_hash);
-        assert_eq!(verify_all(&tampered, None).unwrap_err(), err(3, VerifyErrorKind::MalformedTime));
+        tampered[2].hash = entry_hash(
+            e.seq,
+            &e.at,
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.payload_digest,
+            &e.prev_hash,
+        );
+        assert_eq!(
+            verify_all(&tampered, None).unwrap_err(),
+            err(3, VerifyErrorKind::MalformedTime)
+        );
     }
 
     #[test]
@@ -366,13 +461,25 @@ mod tests {
         no_first.remove(0);
         assert_eq!(
             verify(&no_first, &signed, &public),
-            err(1, VerifyErrorKind::SeqGap { expected: 1, found: 2 })
+            err(
+                1,
+                VerifyErrorKind::SeqGap {
+                    expected: 1,
+                    found: 2
+                }
+            )
         );
         let mut no_middle = entries.clone();
         no_middle.remove(2);
         assert_eq!(
             verify(&no_middle, &signed, &public),
-            err(3, VerifyErrorKind::SeqGap { expected: 3, found: 4 })
+            err(
+                3,
+                VerifyErrorKind::SeqGap {
+                    expected: 3,
+                    found: 4
+                }
+            )
         );
     }
 
@@ -420,13 +527,25 @@ mod tests {
         inserted.insert(2, forged);
         assert_eq!(
             verify(&inserted, &signed, &public),
-            err(4, VerifyErrorKind::SeqGap { expected: 4, found: 3 })
+            err(
+                4,
+                VerifyErrorKind::SeqGap {
+                    expected: 4,
+                    found: 3
+                }
+            )
         );
         let mut swapped = entries.clone();
         swapped.swap(1, 3);
         assert_eq!(
             verify(&swapped, &signed, &public),
-            err(2, VerifyErrorKind::SeqGap { expected: 2, found: 4 })
+            err(
+                2,
+                VerifyErrorKind::SeqGap {
+                    expected: 2,
+                    found: 4
+                }
+            )
         );
     }
 
@@ -436,12 +555,18 @@ mod tests {
         let truncated = &entries[..3];
         let forger = LedgerKey::from_bytes(&[9; 32]);
         let forged = forger.sign_head(&truncated[2].head());
-        assert_eq!(verify(truncated, &forged, &public), err(3, VerifyErrorKind::UnknownKey));
+        assert_eq!(
+            verify(truncated, &forged, &public),
+            err(3, VerifyErrorKind::UnknownKey)
+        );
         let mut disguised = forged;
         disguised.key_id = public.key_id();
         let e = verify(truncated, &disguised, &public);
         assert_eq!(e, err(3, VerifyErrorKind::BadSignature));
-        assert_eq!(e.to_string(), "checkpoint at seq 3: signature does not verify");
+        assert_eq!(
+            e.to_string(),
+            "checkpoint at seq 3: signature does not verify"
+        );
     }
 
     #[test]
@@ -453,7 +578,10 @@ mod tests {
             "entry 17: hash does not match its contents"
         );
         entries.remove(3);
-        assert_eq!(verify_all(&entries, None).unwrap_err().to_string(), "entry 4: expected seq 4, found seq 5");
+        assert_eq!(
+            verify_all(&entries, None).unwrap_err().to_string(),
+            "entry 4: expected seq 4, found seq 5"
+        );
     }
 
     #[test]
@@ -462,7 +590,16 @@ mod tests {
         let mut v = Verifier::new();
         v.push(&entries[0]).unwrap();
         let first = v.push(&entries[2]).unwrap_err();
-        assert_eq!(first, err(2, VerifyErrorKind::SeqGap { expected: 2, found: 3 }));
+        assert_eq!(
+            first,
+            err(
+                2,
+                VerifyErrorKind::SeqGap {
+                    expected: 2,
+                    found: 3
+                }
+            )
+        );
         // The right entry now cannot clear the failure.
         assert_eq!(v.push(&entries[1]).unwrap_err(), first);
         assert_eq!(v.check_checkpoint(&signed, &public).unwrap_err(), first);

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use countersign_ledger::{
-    chain_next, format_time, parse_time, verify_all, Digest, Entry, EntryDraft, LedgerKey,
-    VerifyErrorKind,
+    chain_next, entry_hash, format_time, parse_time, verify_all, Digest, Entry, EntryDraft,
+    LedgerKey, SignedHead, VerifyErrorKind,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
@@ -42,15 +42,20 @@ fn base_time() -> DateTime<Utc> {
 
 /// A draft at `base_time() + offset` microseconds.
 fn arb_draft() -> impl Strategy<Value = EntryDraft> {
-    (0i64..10_000_000_000, arb_text(), arb_text(), arb_text(), arb_json()).prop_map(
-        |(micros, actor, action, subject, payload)| EntryDraft {
+    (
+        0i64..10_000_000_000,
+        arb_text(),
+        arb_text(),
+        arb_text(),
+        arb_json(),
+    )
+        .prop_map(|(micros, actor, action, subject, payload)| EntryDraft {
             at: base_time() + chrono::Duration::microseconds(micros),
             actor,
             action,
             subject,
             payload,
-        },
-    )
+        })
 }
 
 fn build(drafts: Vec<EntryDraft>) -> Vec<Entry> {
@@ -85,14 +90,40 @@ enum Field {
 
 #[derive(Clone, Debug)]
 enum Mutation {
-    Edit { index: usize, field: Field },
+    Edit {
+        index: usize,
+        field: Field,
+    },
+    /// Edit the actor and recompute that entry's hash (but not the ones after it).
+    EditRehash {
+        index: usize,
+        actor: String,
+    },
     /// Edit the actor, then rebuild every hash from there on, as a forger without the
     /// signing key would.
-    Rewrite { index: usize, actor: String },
-    Delete { index: usize },
+    Rewrite {
+        index: usize,
+        actor: String,
+    },
+    Delete {
+        index: usize,
+    },
     /// Insert an entry forged with `chain_next` from the head before `index`.
-    Insert { index: usize, draft: EntryDraft },
-    Swap { a: usize, b: usize },
+    Insert {
+        index: usize,
+        draft: EntryDraft,
+    },
+    Swap {
+        a: usize,
+        b: usize,
+    },
+    /// Cut the ledger to its first `keep` entries and present a checkpoint for the
+    /// shorter ledger: signed by another key claiming the real key id, or (`None`)
+    /// carrying the genuine signature over the old head.
+    TruncateAndResign {
+        keep: usize,
+        forger: Option<[u8; 32]>,
+    },
 }
 
 fn arb_field() -> impl Strategy<Value = Field> {
@@ -114,14 +145,24 @@ fn arb_mutation(len: usize) -> impl Strategy<Value = Mutation> {
     let edit = (0..len, arb_field()).prop_map(|(index, field)| Mutation::Edit { index, field });
     let rewrite =
         (0..len, arb_text()).prop_map(|(index, actor)| Mutation::Rewrite { index, actor });
+    let rehash =
+        (0..len, arb_text()).prop_map(|(index, actor)| Mutation::EditRehash { index, actor });
     let delete = (0..len).prop_map(|index| Mutation::Delete { index });
-    let insert = (0..=len, arb_draft()).prop_map(|(index, draft)| Mutation::Insert { index, draft });
+    let insert =
+        (0..=len, arb_draft()).prop_map(|(index, draft)| Mutation::Insert { index, draft });
     if len >= 2 {
-        let swap = (0..len, 0..len - 1)
-            .prop_map(|(a, b)| Mutation::Swap { a, b: if b >= a { b + 1 } else { b } });
-        prop_oneof![4 => edit, 1 => rewrite, 2 => delete, 2 => insert, 2 => swap].boxed()
+        let swap = (0..len, 0..len - 1).prop_map(|(a, b)| Mutation::Swap {
+            a,
+            b: if b >= a { b + 1 } else { b },
+        });
+        let resign = (1..len, proptest::option::of(any::<[u8; 32]>()))
+            .prop_map(|(keep, forger)| Mutation::TruncateAndResign { keep, forger });
+        prop_oneof![
+            4 => edit, 1 => rehash, 1 => rewrite, 2 => delete, 2 => insert, 2 => swap, 1 => resign
+        ]
+        .boxed()
     } else {
-        prop_oneof![4 => edit, 1 => rewrite, 2 => delete, 2 => insert].boxed()
+        prop_oneof![4 => edit, 1 => rehash, 1 => rewrite, 2 => delete, 2 => insert].boxed()
     }
 }
 
@@ -160,8 +201,15 @@ fn draft_of(e: &Entry) -> EntryDraft {
     }
 }
 
-fn apply(entries: &[Entry], mutation: Mutation) -> Vec<Entry> {
+/// The tampered ledger and the checkpoint presented with it.
+fn apply(
+    entries: &[Entry],
+    signed: &SignedHead,
+    real: &LedgerKey,
+    mutation: Mutation,
+) -> (Vec<Entry>, SignedHead) {
     let mut out = entries.to_vec();
+    let mut checkpoint = signed.clone();
     match mutation {
         Mutation::Edit { index, field } => {
             let e = &mut out[index];
@@ -175,7 +223,11 @@ fn apply(entries: &[Entry], mutation: Mutation) -> Vec<Entry> {
                 }
                 Field::AtText(s) => e.at = other_text(&e.at, s),
                 Field::Payload(v) => {
-                    e.payload = if v == e.payload { Value::Array(vec![v]) } else { v };
+                    e.payload = if v == e.payload {
+                        Value::Array(vec![v])
+                    } else {
+                        v
+                    };
                 }
                 Field::PayloadDigest(seed) => {
                     e.payload_digest = other_digest(&e.payload_digest, &seed);
@@ -185,10 +237,27 @@ fn apply(entries: &[Entry], mutation: Mutation) -> Vec<Entry> {
                 Field::Seq(s) => e.seq = if s == e.seq { s.wrapping_add(1) } else { s },
             }
         }
+        Mutation::EditRehash { index, actor } => {
+            let e = &mut out[index];
+            e.actor = other_text(&e.actor, actor);
+            e.hash = entry_hash(
+                e.seq,
+                &e.at,
+                &e.actor,
+                &e.action,
+                &e.subject,
+                &e.payload_digest,
+                &e.prev_hash,
+            );
+        }
         Mutation::Rewrite { index, actor } => {
             out[index].actor = other_text(&out[index].actor, actor);
             for i in index..out.len() {
-                let prev = if i == 0 { None } else { Some(out[i - 1].head()) };
+                let prev = if i == 0 {
+                    None
+                } else {
+                    Some(out[i - 1].head())
+                };
                 out[i] = chain_next(prev.as_ref(), draft_of(&out[i])).unwrap();
             }
         }
@@ -196,13 +265,36 @@ fn apply(entries: &[Entry], mutation: Mutation) -> Vec<Entry> {
             out.remove(index);
         }
         Mutation::Insert { index, draft } => {
-            let prev = if index == 0 { None } else { Some(out[index - 1].head()) };
+            let prev = if index == 0 {
+                None
+            } else {
+                Some(out[index - 1].head())
+            };
             let forged = chain_next(prev.as_ref(), draft).unwrap();
             out.insert(index, forged);
         }
         Mutation::Swap { a, b } => out.swap(a, b),
+        Mutation::TruncateAndResign { keep, forger } => {
+            out.truncate(keep);
+            let head = out[keep - 1].head();
+            checkpoint = match forger {
+                Some(mut secret) => {
+                    if secret == real.to_bytes() {
+                        secret[0] ^= 1;
+                    }
+                    let mut forged = LedgerKey::from_bytes(&secret).sign_head(&head);
+                    forged.key_id = real.public().key_id();
+                    forged
+                }
+                None => SignedHead {
+                    seq: head.seq,
+                    hash: head.hash,
+                    ..signed.clone()
+                },
+            };
+        }
     }
-    out
+    (out, checkpoint)
 }
 
 proptest! {
@@ -223,9 +315,9 @@ proptest! {
         let report = verify_all(&entries, Some((&signed, &public))).unwrap();
         prop_assert_eq!(report.entries, entries.len() as u64);
 
-        let tampered = apply(&entries, mutation.clone());
+        let (tampered, checkpoint) = apply(&entries, &signed, &key, mutation.clone());
         prop_assert_ne!(&tampered, &entries, "the mutation changed nothing");
-        let err = verify_all(&tampered, Some((&signed, &public)));
+        let err = verify_all(&tampered, Some((&checkpoint, &public)));
         prop_assert!(err.is_err(), "undetected: {:?}", mutation);
         let err = err.unwrap_err();
 
@@ -240,6 +332,10 @@ proptest! {
                 matches!(err.kind, VerifyErrorKind::HeadMismatch { .. }),
                 "{}", err
             );
+        }
+        // So is a truncated ledger; only its forged checkpoint gives it away.
+        if let Mutation::TruncateAndResign { .. } = mutation {
+            prop_assert_eq!(&err.kind, &VerifyErrorKind::BadSignature, "{}", err);
         }
     }
 

@@ -1,0 +1,129 @@
+//! The HTTP client behind the CLI's client commands.
+
+use anyhow::{anyhow, bail, Context, Result};
+use reqwest::Method;
+use serde_json::Value;
+
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// A problem document returned by the server, rendered for a person.
+#[derive(Debug)]
+pub struct ProblemError {
+    pub status: u16,
+    pub code: String,
+    pub detail: String,
+    pub body: Value,
+}
+
+impl std::fmt::Display for ProblemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} {})", self.detail, self.status, self.code)?;
+        if let Some(gaps) = self.body.get("gaps").and_then(Value::as_array) {
+            for g in gaps {
+                write!(f, "\n  - {}: {}", g["gap"].as_str().unwrap_or(""), g["detail"].as_str().unwrap_or(""))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProblemError {}
+
+impl Client {
+    pub fn new(base: &str, token: Option<String>) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(60))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), token, http })
+    }
+
+    fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
+        let token = self
+            .token
+            .as_deref()
+            .ok_or_else(|| anyhow!("no token: set COUNTERSIGN_TOKEN (or pass --token)"))?;
+        Ok(self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token))
+    }
+
+    async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let resp = rb.send().await.with_context(|| format!("cannot reach countersign at {}", self.base))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        Err(ProblemError {
+            status: status.as_u16(),
+            code: body["code"].as_str().unwrap_or("unknown").to_owned(),
+            detail: body["detail"].as_str().map_or_else(|| status.to_string(), str::to_owned),
+            body,
+        }
+        .into())
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value> {
+        let resp = self.send(self.request(Method::GET, path)?).await?;
+        resp.json().await.context("the server sent a body that is not JSON")
+    }
+
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let resp = self.send(self.request(Method::GET, path)?).await?;
+        Ok(resp.bytes().await.context("cannot read the response")?.to_vec())
+    }
+
+    /// POSTs a JSON command with a fresh Idempotency-Key, retrying once on a lost
+    /// connection: the key makes the retry safe.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let key = uuid_like();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let rb = self.request(Method::POST, path)?.header("Idempotency-Key", &key).json(body);
+            match self.send(rb).await {
+                Ok(resp) => return resp.json().await.context("the server sent a body that is not JSON"),
+                Err(e) if attempt < 2 && e.downcast_ref::<ProblemError>().is_none() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub async fn upload(&self, path: &str, content: Vec<u8>, media_type: &str) -> Result<Value> {
+        let rb = self
+            .request(Method::POST, path)?
+            .header("Idempotency-Key", uuid_like())
+            .header(reqwest::header::CONTENT_TYPE, media_type)
+            .body(content);
+        let resp = self.send(rb).await?;
+        resp.json().await.context("the server sent a body that is not JSON")
+    }
+}
+
+fn uuid_like() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Percent-encodes a query value.
+pub fn q(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Splits `k=v`.
+pub fn kv(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => bail!("expected KEY=VALUE, got {s:?}"),
+    }
+}

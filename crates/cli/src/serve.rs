@@ -1,0 +1,151 @@
+//! `countersign serve`, `migrate` and the offline `ledger verify`.
+
+use crate::output;
+use anyhow::{bail, Context, Result};
+use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
+use countersign_server::app::ledger::Verification;
+use countersign_server::clock::{Clock, SystemClock};
+use countersign_server::AppState;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct ServeArgs {
+    pub db: String,
+    pub listen: String,
+    pub profile: Option<PathBuf>,
+    pub demo: bool,
+}
+
+pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
+    Ok(match path {
+        None => Profile::from_toml("profiles/example.toml (built in)", EXAMPLE_PROFILE)?,
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read profile {}", p.display()))?;
+            Profile::from_toml(&p.display().to_string(), &text)?
+        }
+    })
+}
+
+pub async fn serve(args: ServeArgs) -> Result<()> {
+    let profile = Arc::new(load_profile(args.profile.as_ref())?);
+    let store = countersign_store::open(&args.db).await.with_context(|| format!("cannot open database {}", args.db))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    tracing::info!(backend = store.backend(), db = %args.db, profile = %profile.name, digest = %profile.digest(), "store ready");
+
+    let mut tx = store.write().await?;
+    let bootstrap = countersign_server::app::users::bootstrap_admin(&mut *tx, clock.now()).await?;
+    tx.commit().await?;
+    if let Some((admin, token)) = bootstrap {
+        output::line("countersign: new database; an admin was created. Its token is shown this once:");
+        output::line(format!("  admin {}  token {token}", admin.id));
+        output::line(format!("  export COUNTERSIGN_TOKEN={token}"));
+    }
+    if args.demo {
+        match countersign_server::demo::seed(&store, profile.clone(), clock.now()).await? {
+            None => output::line("countersign: demo data is already in this database (its tokens were printed when it was seeded)"),
+            Some(seed) => {
+                output::line("countersign: demo seeded. Tokens (shown this once):");
+                for u in &seed.users {
+                    let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
+                    output::line(format!("  {:<16} {:<16} {}  {}", u.name, roles.join(","), u.id, u.token));
+                }
+                output::line(format!("  system  {}  (owner Olu Adeyemi)", seed.system_id));
+                output::line(format!("  release {}  in review, decision owner Dana Whitfield", seed.release_id));
+            }
+        }
+    }
+
+    let state = AppState { store, profile, clock };
+    let app = countersign_server::app(state);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    output::line(format!("countersign: listening on http://{}", listener.local_addr()?));
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("server failed")?;
+    output::line("countersign: stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+pub async fn migrate(db: &str) -> Result<()> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        bail!("PostgreSQL is not supported by this build yet");
+    }
+    let status = countersign_store::SqliteStore::migrate_only(db).await.with_context(|| format!("cannot migrate {db}"))?;
+    if status.applied.is_empty() {
+        output::line(format!("{db}: schema is current (version {})", status.current));
+    } else {
+        output::line(format!("{db}: applied migrations {:?}; schema version {}", status.applied, status.current));
+    }
+    Ok(())
+}
+
+/// Verifies the ledger directly from the database, without a server. Returns
+/// whether it is valid.
+pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bool> {
+    if !(db.starts_with("postgres") || std::path::Path::new(db.trim_start_matches("sqlite://")).exists()) {
+        bail!("no database at {db}");
+    }
+    let store = countersign_store::open(db).await.with_context(|| format!("cannot open database {db}"))?;
+    let key = match public_key {
+        Some(k) => countersign_ledger::LedgerPublicKey::from_base64(k).context("--public-key is not a valid key")?,
+        None => store.ledger_public_key(),
+    };
+    let mut last = 0;
+    let result = countersign_server::app::ledger::verify(&*store, &key, |n| {
+        if !json && n >= last + 100_000 {
+            last = n;
+            eprintln!("verified {n} entries...");
+        }
+    })
+    .await?;
+    let valid = matches!(result, Verification::Valid(_));
+    let view = match &result {
+        Verification::Valid(r) => serde_json::json!({
+            "valid": true, "entries": r.entries,
+            "head_seq": r.head.as_ref().map(|h| h.seq), "head_hash": r.head.as_ref().map(|h| h.hash.to_string()),
+            "key_id": key.key_id(), "key_pinned": public_key.is_some(),
+        }),
+        Verification::Invalid(e) => serde_json::json!({
+            "valid": false, "first_bad_seq": e.seq, "error": e.to_string(), "key_id": key.key_id(),
+        }),
+    };
+    if json {
+        output::json(&view);
+    } else {
+        match &result {
+            Verification::Valid(r) => {
+                output::line(format!(
+                    "ledger OK: {} entries, head seq {} hash {}",
+                    r.entries,
+                    r.head.as_ref().map_or("-".into(), |h| h.seq.to_string()),
+                    r.head.as_ref().map_or("-".into(), |h| h.hash.to_string())
+                ));
+                output::line(format!(
+                    "checkpoint signed by key {}{}",
+                    key.key_id(),
+                    if public_key.is_some() { " (pinned with --public-key)" } else { " (read from the database; pin it with --public-key for independent assurance)" }
+                ));
+            }
+            Verification::Invalid(e) => output::line(format!("ledger INVALID: {e}")),
+        }
+    }
+    Ok(valid)
+}

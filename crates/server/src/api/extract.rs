@@ -1,0 +1,217 @@
+//! Request extractors: authentication, JSON command bodies, raw uploads, and the
+//! write transaction with its idempotency record.
+
+use super::problem::{ApiError, ApiResult};
+use crate::app::users::hash_token;
+use crate::app::Ctx;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{header, request::Parts, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use countersign_store::records::IdempotencyRecord;
+use countersign_store::Tx;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+
+/// An authenticated human principal with at least one role.
+pub struct Auth(pub Ctx);
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Ctx> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Authorization header must be Bearer <token>"))?;
+    let mut tx = state.store.read().await?;
+    let user = tx
+        .user_by_token_hash(&hash_token(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("the token is not valid"))?;
+    drop(tx);
+    if user.roles.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "missing-role",
+            "this user holds no role and can do nothing; an admin must grant one",
+        ));
+    }
+    Ok(Ctx { actor: user, now: state.clock.now(), profile: state.profile.clone() })
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        Ok(Auth(authenticate(state, &parts.headers).await?))
+    }
+}
+
+/// `Idempotency-Key` and the fingerprint of the request it was sent with.
+#[derive(Clone, Debug)]
+pub struct Idempotency {
+    pub key: String,
+    pub request_hash: String,
+}
+
+fn idempotency(parts: &Parts, body: &[u8]) -> ApiResult<Option<Idempotency>> {
+    let Some(v) = parts.headers.get("idempotency-key") else { return Ok(None) };
+    let key = v
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
+        .ok_or_else(|| ApiError::bad_request("invalid-idempotency-key", "Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+    let mut h = Sha256::new();
+    h.update(parts.method.as_str().as_bytes());
+    h.update([0]);
+    h.update(parts.uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
+    h.update([0]);
+    h.update(body);
+    Ok(Some(Idempotency { key: key.to_owned(), request_hash: hex::encode(h.finalize()) }))
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> ApiResult<(Parts, Bytes)> {
+    let (parts, body) = req.into_parts();
+    let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+        .await
+        .map_err(|e| {
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(status, "body-too-large", "the request body is larger than this endpoint accepts")
+            } else {
+                ApiError::bad_request("unreadable-body", e.body_text())
+            }
+        })?;
+    Ok((parts, bytes))
+}
+
+/// A write command: who, its JSON body, and its idempotency key.
+pub struct Cmd<T> {
+    pub ctx: Ctx,
+    pub body: T,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for Cmd<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let ctx = authenticate(state, req.headers()).await?;
+        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+            let ok = ct.to_str().is_ok_and(|c| {
+                let m = c.split(';').next().unwrap_or("").trim();
+                m == "application/json" || m.ends_with("+json")
+            });
+            if !ok {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "send the body as application/json",
+                ));
+            }
+        }
+        let (parts, bytes) = body_bytes(req, state).await?;
+        let body = serde_json::from_slice::<T>(&bytes).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", format!("the body does not fit the schema: {e}"))
+            }
+            _ => ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")),
+        })?;
+        let idempotency = idempotency(&parts, &bytes)?;
+        Ok(Cmd { ctx, body, idempotency })
+    }
+}
+
+/// A raw upload (evidence documents).
+pub struct Upload {
+    pub ctx: Ctx,
+    pub content: Bytes,
+    pub media_type: String,
+    pub idempotency: Option<Idempotency>,
+}
+
+impl FromRequest<AppState> for Upload {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let ctx = authenticate(state, req.headers()).await?;
+        let (parts, content) = body_bytes(req, state).await?;
+        let media_type = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let idempotency = idempotency(&parts, &content)?;
+        Ok(Upload { ctx, content, media_type, idempotency })
+    }
+}
+
+/// An open write transaction for one command.
+pub struct Write {
+    tx: Box<dyn Tx>,
+    pub ctx: Ctx,
+    idempotency: Option<Idempotency>,
+}
+
+impl Write {
+    /// Opens the command's transaction. A retried request (same key, same request)
+    /// short-circuits with the stored response as `ApiError::Replay`.
+    pub async fn begin(state: &AppState, ctx: Ctx, idempotency: Option<Idempotency>) -> ApiResult<Write> {
+        let mut tx = state.store.write().await?;
+        if let Some(idem) = &idempotency {
+            if let Some(prev) = tx.get_idempotency(&ctx.actor.id, &idem.key).await? {
+                if prev.request_hash != idem.request_hash {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "idempotency-key-reused",
+                        "this Idempotency-Key was used for a different request",
+                    ));
+                }
+                let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
+                let mut resp = (status, prev.body).into_response();
+                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+                resp.headers_mut().insert("idempotent-replayed", header::HeaderValue::from_static("true"));
+                return Err(ApiError::Replay(resp));
+            }
+        }
+        Ok(Write { tx, ctx, idempotency })
+    }
+
+    /// The transaction and the context, for the one application function.
+    pub fn parts(&mut self) -> (&mut dyn Tx, &Ctx) {
+        (&mut *self.tx, &self.ctx)
+    }
+
+    /// Records the response for the idempotency key, commits, and answers.
+    pub async fn finish<V: Serialize>(mut self, status: StatusCode, view: V) -> ApiResult<Response> {
+        let body = serde_json::to_string(&view).map_err(|e| {
+            ApiError::from(crate::app::AppError::invalid("unserializable", e.to_string()))
+        })?;
+        if let Some(idem) = self.idempotency.take() {
+            self.tx
+                .put_idempotency(&IdempotencyRecord {
+                    actor: self.ctx.actor.id.clone(),
+                    key: idem.key,
+                    request_hash: idem.request_hash,
+                    status: status.as_u16(),
+                    body: body.clone(),
+                    created_at: self.ctx.now,
+                })
+                .await?;
+        }
+        self.tx.commit().await?;
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        Ok(resp)
+    }
+}
+
+/// A JSON response for queries.
+pub fn ok<V: Serialize>(v: V) -> ApiResult<Response> {
+    Ok(Json(v).into_response())
+}

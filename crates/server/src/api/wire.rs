@@ -1,0 +1,748 @@
+//! Wire types: request params and response views. Separate from domain types and
+//! rows; conversions happen here, at the edge.
+
+use crate::app::gate::{CheckOutcome, GateReport};
+use crate::app::releases::ReleaseDetail;
+use chrono::{DateTime, Utc};
+use countersign_core::gate::{Gap, GapKey};
+use countersign_core::release::{Attributes, Bundle, ReleaseKind};
+use countersign_core::review::{Answer, Verdict};
+use countersign_core::{Digest, Role, SystemId, UserId};
+use countersign_ledger::Entry;
+use countersign_store::records::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use utoipa::{IntoParams, ToSchema};
+
+// ---------- params ----------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserParams {
+    pub name: String,
+    pub email: String,
+    /// Any of mlops, security, privacy, legal, compliance, data-governance, operations, risk, admin.
+    #[schema(value_type = Vec<String>)]
+    #[serde(default)]
+    pub roles: BTreeSet<Role>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenParams {
+    #[serde(default)]
+    pub label: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSystemParams {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// The user id of the one accountable human owner.
+    pub owner: String,
+}
+
+/// Declared risk attributes; the governance profile maps them to a tier.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttributesWire {
+    #[serde(default)]
+    pub customer_facing: bool,
+    #[serde(default)]
+    pub agentic: bool,
+    #[serde(default)]
+    pub data_connected: bool,
+    #[serde(default)]
+    pub data_classes: BTreeSet<String>,
+    #[serde(default)]
+    pub regulated: bool,
+    #[serde(default)]
+    pub third_party: bool,
+    /// 0 suggests only, 1 human in the loop, 2 human on the loop, 3 autonomous.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 3)]
+    pub autonomy_level: u8,
+}
+
+impl From<AttributesWire> for Attributes {
+    fn from(a: AttributesWire) -> Self {
+        Attributes {
+            customer_facing: a.customer_facing,
+            agentic: a.agentic,
+            data_connected: a.data_connected,
+            data_classes: a.data_classes,
+            regulated: a.regulated,
+            third_party: a.third_party,
+            autonomy_level: a.autonomy_level,
+        }
+    }
+}
+
+impl From<&Attributes> for AttributesWire {
+    fn from(a: &Attributes) -> Self {
+        AttributesWire {
+            customer_facing: a.customer_facing,
+            agentic: a.agentic,
+            data_connected: a.data_connected,
+            data_classes: a.data_classes.clone(),
+            regulated: a.regulated,
+            third_party: a.third_party,
+            autonomy_level: a.autonomy_level,
+        }
+    }
+}
+
+/// The exact things a release approves. Any change makes a new revision.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BundleWire {
+    /// `sha256:<64 hex>` of the artifact.
+    #[schema(value_type = String, example = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub artifact_digest: Digest,
+    #[serde(default)]
+    pub dataset_versions: BTreeSet<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_run_id: Option<String>,
+    /// User id of the person who trained the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trainer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_commit: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub prompt_package_digest: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub runtime_policy_digest: Option<Digest>,
+    #[serde(default)]
+    pub tool_permissions: BTreeSet<String>,
+    #[serde(default)]
+    pub secret_scopes: BTreeSet<String>,
+}
+
+impl From<BundleWire> for Bundle {
+    fn from(b: BundleWire) -> Self {
+        Bundle {
+            artifact_digest: b.artifact_digest,
+            dataset_versions: b.dataset_versions,
+            training_run_id: b.training_run_id,
+            trainer: b.trainer.map(UserId),
+            code_commit: b.code_commit,
+            parameters: b.parameters,
+            prompt_package_digest: b.prompt_package_digest,
+            runtime_policy_digest: b.runtime_policy_digest,
+            tool_permissions: b.tool_permissions,
+            secret_scopes: b.secret_scopes,
+        }
+    }
+}
+
+impl From<&Bundle> for BundleWire {
+    fn from(b: &Bundle) -> Self {
+        BundleWire {
+            artifact_digest: b.artifact_digest.clone(),
+            dataset_versions: b.dataset_versions.clone(),
+            training_run_id: b.training_run_id.clone(),
+            trainer: b.trainer.as_ref().map(|t| t.to_string()),
+            code_commit: b.code_commit.clone(),
+            parameters: b.parameters.clone(),
+            prompt_package_digest: b.prompt_package_digest.clone(),
+            runtime_policy_digest: b.runtime_policy_digest.clone(),
+            tool_permissions: b.tool_permissions.clone(),
+            secret_scopes: b.secret_scopes.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateReleaseParams {
+    pub title: String,
+    /// model, agent, prompt, config or retrain.
+    #[schema(value_type = String)]
+    pub kind: ReleaseKind,
+    /// System id.
+    pub system: String,
+    /// User id of the one human who decides go or no-go.
+    pub decision_owner: String,
+    #[serde(default)]
+    pub attributes: AttributesWire,
+    pub bundle: BundleWire,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseParams {
+    /// The revision this change was made against; a stale one is refused with 409.
+    pub based_on_revision: u32,
+    pub bundle: BundleWire,
+    /// New attributes; the current ones when absent.
+    #[serde(default)]
+    pub attributes: Option<AttributesWire>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevisionParams {
+    /// The revision this request was made against; a stale one is refused with 409.
+    pub revision: u32,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewParams {
+    pub revision: u32,
+    /// The reviewer role this review is given in; the reviewer must hold it.
+    #[schema(value_type = String)]
+    pub role: Role,
+    /// approve, approve_with_conditions or reject.
+    #[schema(value_type = String)]
+    pub verdict: Verdict,
+    /// Every checklist item id of the role, answered yes, no or n/a.
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub answers: BTreeMap<String, Answer>,
+    #[serde(default)]
+    pub conditions: Option<String>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptRiskParams {
+    pub revision: u32,
+    /// A gap key from the gate status, e.g. `missing_review:legal`.
+    #[schema(value_type = String)]
+    pub gap: GapKey,
+    pub justification: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecideParams {
+    pub revision: u32,
+    /// go or no_go.
+    #[schema(value_type = String)]
+    pub decision: Decision,
+    /// The environment a go approves; default production.
+    #[serde(default = "production")]
+    pub environment: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+fn production() -> String {
+    "production".into()
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployParams {
+    pub revision: u32,
+    /// Must be the environment the go approved; defaults to it.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Required for rollback and retire.
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceQuery {
+    pub revision: u32,
+    /// An evidence kind from the profile.
+    pub kind: String,
+    /// A file name for the document.
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct GateQuery {
+    /// A revision number; the current revision when absent.
+    pub revision: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CheckQuery {
+    /// `sha256:<hex>` of the artifact about to be deployed.
+    pub artifact: String,
+    /// Target environment; default production.
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// Entries with a sequence number greater than this; default 0.
+    pub after: Option<u64>,
+    /// At most this many, 1 to 1000; default 100.
+    pub limit: Option<u32>,
+}
+
+// ---------- views ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        UserView {
+            id: u.id.0,
+            name: u.name,
+            email: u.email,
+            roles: u.roles.iter().map(|r| r.to_string()).collect(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub user_id: String,
+    pub label: String,
+    /// The secret, shown this once. Only its hash is stored.
+    pub token: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<SystemRecord> for SystemView {
+    fn from(s: SystemRecord) -> Self {
+        SystemView { id: s.id.0, name: s.name, description: s.description, owner: s.owner.0, created_at: s.created_at }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseView {
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub system: String,
+    pub decision_owner: String,
+    pub created_by: String,
+    pub attributes: AttributesWire,
+    /// draft, in_review, approved, rejected, promoted, rolled_back or retired.
+    pub status: String,
+    pub current_revision: u32,
+    /// The environment a go approved (and promotion targets).
+    pub environment: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&ReleaseRecord> for ReleaseView {
+    fn from(r: &ReleaseRecord) -> Self {
+        ReleaseView {
+            id: r.id.to_string(),
+            title: r.title.clone(),
+            kind: r.kind.as_str().into(),
+            system: r.system_id.to_string(),
+            decision_owner: r.decision_owner.to_string(),
+            created_by: r.created_by.to_string(),
+            attributes: (&r.attributes).into(),
+            status: r.status.as_str().into(),
+            current_revision: r.current_revision,
+            environment: r.environment.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    pub number: u32,
+    pub bundle: BundleWire,
+    pub bundle_digest: String,
+    pub tier: String,
+    pub matched_rules: Vec<String>,
+    /// Digest of the governance profile this revision was judged under.
+    pub profile_digest: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub submitted_by: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+impl From<&RevisionRecord> for RevisionView {
+    fn from(r: &RevisionRecord) -> Self {
+        RevisionView {
+            number: r.number,
+            bundle: (&r.bundle).into(),
+            bundle_digest: r.bundle_digest.to_string(),
+            tier: r.tier.clone(),
+            matched_rules: r.matched_rules.clone(),
+            profile_digest: r.profile_digest.to_string(),
+            created_by: r.created_by.to_string(),
+            created_at: r.created_at,
+            submitted_by: r.submitted_by.as_ref().map(|u| u.to_string()),
+            submitted_at: r.submitted_at,
+        }
+    }
+}
+
+/// A release and the revision a command just produced or touched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseWithRevisionView {
+    pub release: ReleaseView,
+    pub revision: RevisionView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView {
+    pub id: String,
+    pub revision: u32,
+    pub bundle_digest: String,
+    pub role: String,
+    pub reviewer: String,
+    pub verdict: String,
+    #[schema(value_type = BTreeMap<String, String>)]
+    pub answers: BTreeMap<String, Answer>,
+    pub conditions: Option<String>,
+    pub comment: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&ReviewRecord> for ReviewView {
+    fn from(r: &ReviewRecord) -> Self {
+        ReviewView {
+            id: r.id.clone(),
+            revision: r.revision,
+            bundle_digest: r.bundle_digest.to_string(),
+            role: r.role.to_string(),
+            reviewer: r.reviewer.to_string(),
+            verdict: r.verdict.as_str().into(),
+            answers: r.answers.clone(),
+            conditions: r.conditions.clone(),
+            comment: r.comment.clone(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvidenceView {
+    pub id: String,
+    pub revision: u32,
+    pub kind: String,
+    pub name: String,
+    pub media_type: String,
+    /// Content address; download at /v1/evidence/{digest}.
+    pub digest: String,
+    pub size: u64,
+    pub attached_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&EvidenceRecord> for EvidenceView {
+    fn from(e: &EvidenceRecord) -> Self {
+        EvidenceView {
+            id: e.id.clone(),
+            revision: e.revision,
+            kind: e.kind.clone(),
+            name: e.name.clone(),
+            media_type: e.media_type.clone(),
+            digest: e.digest.to_string(),
+            size: e.size,
+            attached_by: e.attached_by.to_string(),
+            created_at: e.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AcceptanceView {
+    pub id: String,
+    pub revision: u32,
+    pub bundle_digest: String,
+    pub gap: String,
+    pub justification: String,
+    pub expires_at: DateTime<Utc>,
+    pub accepted_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&AcceptanceRecord> for AcceptanceView {
+    fn from(a: &AcceptanceRecord) -> Self {
+        AcceptanceView {
+            id: a.id.clone(),
+            revision: a.revision,
+            bundle_digest: a.bundle_digest.to_string(),
+            gap: a.gap.to_string(),
+            justification: a.justification.clone(),
+            expires_at: a.expires_at,
+            accepted_by: a.accepted_by.to_string(),
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub id: String,
+    pub revision: u32,
+    pub bundle_digest: String,
+    pub decision: String,
+    pub environment: String,
+    pub comment: String,
+    pub decided_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&DecisionRecord> for DecisionView {
+    fn from(d: &DecisionRecord) -> Self {
+        DecisionView {
+            id: d.id.clone(),
+            revision: d.revision,
+            bundle_digest: d.bundle_digest.to_string(),
+            decision: d.decision.as_str().into(),
+            environment: d.environment.clone(),
+            comment: d.comment.clone(),
+            decided_by: d.decided_by.to_string(),
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentView {
+    pub id: String,
+    pub revision: u32,
+    pub action: String,
+    pub environment: String,
+    pub reason: String,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&DeploymentRecord> for DeploymentView {
+    fn from(d: &DeploymentRecord) -> Self {
+        DeploymentView {
+            id: d.id.clone(),
+            revision: d.revision,
+            action: d.action.as_str().into(),
+            environment: d.environment.clone(),
+            reason: d.reason.clone(),
+            actor: d.actor.to_string(),
+            created_at: d.created_at,
+        }
+    }
+}
+
+/// A release with its whole history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReleaseDetailView {
+    pub release: ReleaseView,
+    pub revisions: Vec<RevisionView>,
+    pub reviews: Vec<ReviewView>,
+    pub evidence: Vec<EvidenceView>,
+    pub acceptances: Vec<AcceptanceView>,
+    pub decisions: Vec<DecisionView>,
+    pub deployments: Vec<DeploymentView>,
+}
+
+impl From<ReleaseDetail> for ReleaseDetailView {
+    fn from(d: ReleaseDetail) -> Self {
+        ReleaseDetailView {
+            release: (&d.release).into(),
+            revisions: d.revisions.iter().map(Into::into).collect(),
+            reviews: d.reviews.iter().map(Into::into).collect(),
+            evidence: d.evidence.iter().map(Into::into).collect(),
+            acceptances: d.acceptances.iter().map(Into::into).collect(),
+            decisions: d.decisions.iter().map(Into::into).collect(),
+            deployments: d.deployments.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// One unmet (or accepted) requirement.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GapView {
+    /// `code:subject`, the name a risk acceptance uses.
+    pub gap: String,
+    /// missing_review, rejected_review, veto_rejection or missing_evidence.
+    pub code: String,
+    /// The role or evidence kind concerned.
+    pub subject: String,
+    pub detail: String,
+    /// False for veto rejections, which no acceptance clears.
+    pub acceptable: bool,
+    pub accepted: bool,
+}
+
+impl From<&Gap> for GapView {
+    fn from(g: &Gap) -> Self {
+        GapView {
+            gap: g.key.to_string(),
+            code: g.code.as_str().into(),
+            subject: g.subject.clone(),
+            detail: g.detail.clone(),
+            acceptable: g.acceptable,
+            accepted: g.accepted,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RequestedReviewView {
+    pub role: String,
+    /// pending, or the verdict given.
+    pub state: String,
+    pub reviewer: Option<String>,
+    /// Submission time plus the tier's review deadline.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GateView {
+    pub release: String,
+    pub revision: u32,
+    pub bundle_digest: String,
+    pub status: String,
+    pub tier: String,
+    /// True when every gap is accepted, so the owner may decide go.
+    pub clear: bool,
+    /// Gaps not yet accepted.
+    pub unmet: Vec<GapView>,
+    /// Every gap, accepted or not.
+    pub gaps: Vec<GapView>,
+    pub reviews: Vec<RequestedReviewView>,
+}
+
+impl From<GateReport> for GateView {
+    fn from(g: GateReport) -> Self {
+        GateView {
+            release: g.release.id.to_string(),
+            revision: g.revision.number,
+            bundle_digest: g.revision.bundle_digest.to_string(),
+            status: g.release.status.as_str().into(),
+            tier: g.status.tier.clone(),
+            clear: g.status.clear,
+            unmet: g.status.unmet().map(Into::into).collect(),
+            gaps: g.status.gaps.iter().map(Into::into).collect(),
+            reviews: g
+                .requested
+                .iter()
+                .map(|r| RequestedReviewView {
+                    role: r.role.to_string(),
+                    state: r.review.as_ref().map_or("pending", |x| x.verdict.as_str()).into(),
+                    reviewer: r.review.as_ref().map(|x| x.reviewer.to_string()),
+                    due_at: r.due_at,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckView {
+    pub allowed: bool,
+    pub artifact: String,
+    pub environment: String,
+    pub reasons: Vec<String>,
+    pub release: Option<String>,
+    pub revision: Option<u32>,
+}
+
+impl CheckView {
+    pub fn new(o: CheckOutcome, artifact: &Digest, environment: &str) -> Self {
+        CheckView {
+            allowed: o.allowed,
+            artifact: artifact.to_string(),
+            environment: environment.into(),
+            reasons: o.reasons,
+            release: o.release.map(|r| r.to_string()),
+            revision: o.revision,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerEntryView {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub payload_digest: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<Entry> for LedgerEntryView {
+    fn from(e: Entry) -> Self {
+        LedgerEntryView {
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            payload: e.payload,
+            payload_digest: e.payload_digest.to_string(),
+            prev_hash: e.prev_hash.to_string(),
+            hash: e.hash.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerVerifyView {
+    pub valid: bool,
+    pub entries: u64,
+    pub head_seq: Option<u64>,
+    pub head_hash: Option<String>,
+    /// The first bad entry, when invalid.
+    pub first_bad_seq: Option<u64>,
+    pub error: Option<String>,
+    /// The checkpoint signing key (base64url Ed25519) and its id.
+    pub public_key: String,
+    pub key_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileView {
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    #[schema(value_type = Object)]
+    pub profile: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    pub status: String,
+}
+
+pub fn system_id(s: &str) -> SystemId {
+    SystemId(s.to_owned())
+}

@@ -1,0 +1,56 @@
+//! Why an application command or query was refused.
+
+use countersign_core::gate::{Gap, GapKey};
+use countersign_core::release::IllegalTransition;
+use countersign_core::review::ReviewError;
+use countersign_core::sod::SodViolation;
+use countersign_core::Role;
+use countersign_store::StoreError;
+
+/// A refusal or a failure of an application function.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{what} {id:?} does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error("this needs one of the roles {}", roles(.needed))]
+    MissingRole { needed: Vec<Role> },
+    #[error("only the decision owner ({owner}) can do this")]
+    NotDecisionOwner { owner: String },
+    #[error("segregation of duties: {0}")]
+    Segregation(#[source] SodViolation),
+    #[error("{0}")]
+    IllegalTransition(#[source] IllegalTransition),
+    #[error("revision {given} is stale: the release is at revision {current}")]
+    StaleRevision { current: u32, given: u32 },
+    #[error("{what} already exists")]
+    Duplicate { what: String },
+    #[error("the gate is not clear: {} unmet requirement(s)", .gaps.len())]
+    GateUnmet { gaps: Vec<Gap> },
+    #[error("gap {gap} is a veto rejection, which no risk acceptance can clear")]
+    VetoNotAcceptable { gap: GapKey },
+    #[error("{detail}")]
+    Invalid { code: &'static str, detail: String },
+    #[error("{0}")]
+    Review(#[source] ReviewError),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+}
+
+fn roles(r: &[Role]) -> String {
+    r.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { what } => AppError::Duplicate { what },
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl AppError {
+    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::Invalid { code, detail: detail.into() }
+    }
+}

@@ -1,0 +1,148 @@
+//! Gate status of a revision, and the CI/CD gate check by artifact digest.
+
+use super::{load_release, AppError, Ctx};
+use chrono::{DateTime, Duration, Utc};
+use countersign_core::canonical::Digest;
+use countersign_core::gate::{evaluate, AcceptanceFact, GateInput, GateStatus, ReviewFact};
+use countersign_core::profile::Profile;
+use countersign_core::release::ReleaseStatus;
+use countersign_core::{ReleaseId, Role};
+use countersign_store::records::{ReleaseRecord, ReviewRecord, RevisionRecord};
+use countersign_store::Tx;
+use std::collections::BTreeSet;
+
+/// A review the gate waits for, with its due time once the revision is submitted.
+#[derive(Clone, Debug)]
+pub struct RequestedReview {
+    pub role: Role,
+    pub due_at: Option<DateTime<Utc>>,
+    pub review: Option<ReviewRecord>,
+}
+
+/// The gate status of one revision, with the reviews it asked for.
+#[derive(Clone, Debug)]
+pub struct GateReport {
+    pub release: ReleaseRecord,
+    pub revision: RevisionRecord,
+    pub status: GateStatus,
+    pub requested: Vec<RequestedReview>,
+}
+
+/// Evaluates the gate for a revision, counting only what is bound to its bundle (I3).
+pub async fn evaluate_revision(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    release: &ReleaseRecord,
+    revision: &RevisionRecord,
+) -> Result<GateReport, AppError> {
+    evaluate_with(tx, &ctx.profile, ctx.now, release, revision).await
+}
+
+async fn evaluate_with(
+    tx: &mut dyn Tx,
+    profile: &Profile,
+    now: DateTime<Utc>,
+    release: &ReleaseRecord,
+    revision: &RevisionRecord,
+) -> Result<GateReport, AppError> {
+    let tier = profile.tier(&revision.tier).ok_or_else(|| {
+        AppError::invalid("unknown-tier", format!("tier {:?} is not in the current profile", revision.tier))
+    })?;
+    // INVARIANT (I3): only records bound to this revision's bundle digest count.
+    let bound = |n: u32, d: &Digest| n == revision.number && *d == revision.bundle_digest;
+    let reviews: Vec<ReviewRecord> =
+        tx.list_reviews(&release.id).await?.into_iter().filter(|r| bound(r.revision, &r.bundle_digest)).collect();
+    let facts: Vec<ReviewFact> = reviews
+        .iter()
+        .map(|r| ReviewFact { role: r.role, reviewer: r.reviewer.clone(), verdict: r.verdict })
+        .collect();
+    let evidence_kinds: BTreeSet<String> = tx
+        .list_evidence(&release.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.revision == revision.number)
+        .map(|e| e.kind)
+        .collect();
+    let acceptances: Vec<AcceptanceFact> = tx
+        .list_acceptances(&release.id)
+        .await?
+        .into_iter()
+        .filter(|a| bound(a.revision, &a.bundle_digest))
+        .map(|a| AcceptanceFact { gap: a.gap, expires_at: a.expires_at })
+        .collect();
+    let status = evaluate(&GateInput {
+        tier,
+        reviews: &facts,
+        evidence_kinds: &evidence_kinds,
+        acceptances: &acceptances,
+        now,
+    });
+    let due_at = revision.submitted_at.map(|t| t + Duration::hours(i64::from(tier.review_deadline_hours)));
+    let requested = tier
+        .required_roles
+        .iter()
+        .map(|role| RequestedReview {
+            role: *role,
+            due_at,
+            review: reviews.iter().find(|r| r.role == *role).cloned(),
+        })
+        .collect();
+    Ok(GateReport { release: release.clone(), revision: revision.clone(), status, requested })
+}
+
+/// The gate status of a release's current revision, or of an older one.
+pub async fn status(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, revision: Option<u32>) -> Result<GateReport, AppError> {
+    let release = load_release(tx, id).await?;
+    let n = revision.unwrap_or(release.current_revision);
+    let rev = tx
+        .get_revision(id, n)
+        .await?
+        .ok_or_else(|| AppError::NotFound { what: "revision", id: format!("{id}/{n}") })?;
+    evaluate_revision(tx, ctx, &release, &rev).await
+}
+
+/// The answer to "may this exact artifact run in this environment?".
+#[derive(Clone, Debug)]
+pub struct CheckOutcome {
+    pub allowed: bool,
+    pub reasons: Vec<String>,
+    pub release: Option<ReleaseId>,
+    pub revision: Option<u32>,
+}
+
+/// Allowed only when a release's current revision carries exactly this artifact
+/// digest and is approved (or promoted) for exactly this environment.
+pub async fn check(tx: &mut dyn Tx, artifact: &Digest, environment: &str) -> Result<CheckOutcome, AppError> {
+    let candidates = tx.revisions_by_artifact(artifact).await?;
+    if candidates.is_empty() {
+        return Ok(CheckOutcome {
+            allowed: false,
+            reasons: vec![format!("no release has artifact {artifact}")],
+            release: None,
+            revision: None,
+        });
+    }
+    let mut reasons = Vec::new();
+    for (rel, rev) in &candidates {
+        let at = format!("release {} revision {}", rel.id, rev.number);
+        if rev.number != rel.current_revision {
+            reasons.push(format!("{at} was superseded by revision {}", rel.current_revision));
+        } else if !matches!(rel.status, ReleaseStatus::Approved | ReleaseStatus::Promoted) {
+            reasons.push(format!("{at} is {}, not approved", rel.status));
+        } else if rel.environment.as_deref() != Some(environment) {
+            reasons.push(format!(
+                "{at} is approved for {:?}, not {environment:?}",
+                rel.environment.as_deref().unwrap_or("")
+            ));
+        } else {
+            return Ok(CheckOutcome {
+                allowed: true,
+                reasons: vec![format!("{at} is {} for {environment}", rel.status)],
+                release: Some(rel.id.clone()),
+                revision: Some(rev.number),
+            });
+        }
+    }
+    let (rel, rev) = &candidates[candidates.len() - 1];
+    Ok(CheckOutcome { allowed: false, reasons, release: Some(rel.id.clone()), revision: Some(rev.number) })
+}

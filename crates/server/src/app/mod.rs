@@ -1,0 +1,86 @@
+//! Application functions: one per command or query. Each command takes the open
+//! write transaction, loads what it needs, asks the pure core to decide, writes the
+//! state change and exactly one ledger entry. The caller commits (or, on any error,
+//! drops the transaction, which rolls everything back).
+
+pub mod error;
+pub mod gate;
+pub mod ledger;
+pub mod releases;
+pub mod systems;
+pub mod users;
+
+use chrono::{DateTime, Utc};
+use countersign_core::profile::Profile;
+use countersign_core::{ReleaseId, Role};
+use countersign_ledger::EntryDraft;
+use countersign_store::records::{ReleaseRecord, RevisionRecord, UserRecord};
+use countersign_store::Tx;
+pub use error::AppError;
+use std::sync::Arc;
+
+/// Who is acting, when, and under which governance profile.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub actor: UserRecord,
+    pub now: DateTime<Utc>,
+    pub profile: Arc<Profile>,
+}
+
+impl Ctx {
+    /// Refuses unless the actor holds one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), AppError> {
+        if roles.iter().any(|r| self.actor.has_role(*r)) {
+            Ok(())
+        } else {
+            Err(AppError::MissingRole { needed: roles.to_vec() })
+        }
+    }
+}
+
+/// A fresh opaque identifier with a readable prefix, e.g. `rel_3f2a…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Appends the command's one ledger entry.
+pub async fn record(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    action: &str,
+    subject: &str,
+    payload: serde_json::Value,
+) -> Result<(), AppError> {
+    tx.append(EntryDraft {
+        at: ctx.now,
+        actor: ctx.actor.id.to_string(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        payload,
+    })
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn load_release(tx: &mut dyn Tx, id: &ReleaseId) -> Result<ReleaseRecord, AppError> {
+    tx.get_release(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound { what: "release", id: id.to_string() })
+}
+
+/// The release and its current revision, refusing a request made against another one.
+pub(crate) async fn load_current(
+    tx: &mut dyn Tx,
+    id: &ReleaseId,
+    given: u32,
+) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
+    let release = load_release(tx, id).await?;
+    if given != release.current_revision {
+        return Err(AppError::StaleRevision { current: release.current_revision, given });
+    }
+    let revision = tx
+        .get_revision(id, given)
+        .await?
+        .ok_or_else(|| AppError::NotFound { what: "revision", id: format!("{id}/{given}") })?;
+    Ok((release, revision))
+}

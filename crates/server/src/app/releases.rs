@@ -1,0 +1,564 @@
+//! The release gate's commands: create, revise, submit, review, attach evidence,
+//! accept risk, decide, promote, roll back, retire.
+
+use super::gate::{evaluate_revision, GateReport};
+use super::{load_current, load_release, new_id, record, systems, users, AppError, Ctx};
+use countersign_core::canonical::Digest;
+use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::release::{next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL};
+use countersign_core::review::{validate_review, Answer, ReviewDraft, Verdict};
+use countersign_core::sod::{check_owner, check_reviewer, Parties};
+use countersign_core::{ReleaseId, Role, SystemId, UserId};
+use countersign_store::records::*;
+use countersign_store::Tx;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// Roles that may create, revise and submit releases.
+pub const AUTHOR_ROLES: &[Role] = &[Role::Mlops];
+/// Roles that may promote, roll back and retire releases.
+pub const DEPLOY_ROLES: &[Role] = &[Role::Mlops, Role::Operations];
+/// Roles that may attach evidence.
+pub const EVIDENCE_ROLES: &[Role] = &[
+    Role::Mlops,
+    Role::Security,
+    Role::Privacy,
+    Role::Legal,
+    Role::Compliance,
+    Role::DataGovernance,
+    Role::Operations,
+    Role::Risk,
+];
+
+fn transition(r: &ReleaseRecord, t: Transition) -> Result<ReleaseStatus, AppError> {
+    next_status(r.status, t).map_err(AppError::IllegalTransition)
+}
+
+fn validate_attributes(a: &Attributes) -> Result<(), AppError> {
+    if a.autonomy_level > MAX_AUTONOMY_LEVEL {
+        return Err(AppError::invalid("invalid-attributes", "autonomy_level must be between 0 and 3"));
+    }
+    if !a.data_classes.is_empty() && !a.data_connected {
+        return Err(AppError::invalid(
+            "invalid-attributes",
+            "data_classes are given but data_connected is false",
+        ));
+    }
+    Ok(())
+}
+
+async fn check_trainer(tx: &mut dyn Tx, bundle: &Bundle) -> Result<(), AppError> {
+    if let Some(trainer) = &bundle.trainer {
+        users::get(tx, trainer).await.map_err(|_| {
+            AppError::invalid("unknown-trainer", format!("trainer {:?} is not a user", trainer.as_str()))
+        })?;
+    }
+    Ok(())
+}
+
+fn new_revision(ctx: &Ctx, release: &ReleaseId, number: u32, kind: ReleaseKind, attributes: &Attributes, bundle: Bundle) -> RevisionRecord {
+    let tiering = ctx.profile.tier_for(kind, attributes);
+    RevisionRecord {
+        release_id: release.clone(),
+        number,
+        bundle_digest: bundle.digest(),
+        bundle,
+        tier: tiering.tier.name.clone(),
+        matched_rules: tiering.matched_rules,
+        profile_digest: ctx.profile.digest(),
+        created_by: ctx.actor.id.clone(),
+        created_at: ctx.now,
+        submitted_by: None,
+        submitted_at: None,
+    }
+}
+
+pub struct NewRelease {
+    pub title: String,
+    pub kind: ReleaseKind,
+    pub system: SystemId,
+    pub decision_owner: UserId,
+    pub attributes: Attributes,
+    pub bundle: Bundle,
+}
+
+pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, n: NewRelease) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
+    ctx.require_any(AUTHOR_ROLES)?;
+    if n.title.trim().is_empty() || n.title.len() > 200 {
+        return Err(AppError::invalid("invalid-title", "title must be 1 to 200 characters"));
+    }
+    validate_attributes(&n.attributes)?;
+    systems::get(tx, &n.system).await.map_err(|_| {
+        AppError::invalid("unknown-system", format!("system {:?} does not exist", n.system.as_str()))
+    })?;
+    // INVARIANT (I1): one named human decision owner.
+    users::get(tx, &n.decision_owner).await.map_err(|_| {
+        AppError::invalid("unknown-owner", format!("decision owner {:?} is not a user", n.decision_owner.as_str()))
+    })?;
+    check_trainer(tx, &n.bundle).await?;
+    check_owner(&Parties { decision_owner: &n.decision_owner, submitter: None, trainer: n.bundle.trainer.as_ref() })
+        .map_err(AppError::Segregation)?;
+    let id = ReleaseId(new_id("rel"));
+    let revision = new_revision(ctx, &id, 1, n.kind, &n.attributes, n.bundle);
+    let release = ReleaseRecord {
+        id: id.clone(),
+        title: n.title,
+        kind: n.kind,
+        system_id: n.system,
+        decision_owner: n.decision_owner,
+        created_by: ctx.actor.id.clone(),
+        attributes: n.attributes,
+        status: ReleaseStatus::Draft,
+        current_revision: 1,
+        environment: None,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    tx.insert_release(&release).await?;
+    tx.insert_revision(&revision).await?;
+    record(
+        tx,
+        ctx,
+        "release.create",
+        id.as_str(),
+        json!({
+            "kind": release.kind.as_str(), "system": release.system_id, "decision_owner": release.decision_owner,
+            "revision": 1, "bundle_digest": revision.bundle_digest, "tier": revision.tier,
+            "profile_digest": revision.profile_digest,
+        }),
+    )
+    .await?;
+    Ok((release, revision))
+}
+
+/// A new bundle (and optionally new attributes): a new revision, back to draft (I3).
+pub async fn revise(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    based_on: u32,
+    bundle: Bundle,
+    attributes: Option<Attributes>,
+) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
+    ctx.require_any(AUTHOR_ROLES)?;
+    let (mut release, current) = load_current(tx, id, based_on).await?;
+    let status = transition(&release, Transition::Revise)?;
+    let attributes = attributes.unwrap_or_else(|| release.attributes.clone());
+    validate_attributes(&attributes)?;
+    if bundle.digest() == current.bundle_digest && attributes == release.attributes {
+        return Err(AppError::invalid("bundle-unchanged", "the bundle and attributes are unchanged; nothing to revise"));
+    }
+    check_trainer(tx, &bundle).await?;
+    check_owner(&Parties { decision_owner: &release.decision_owner, submitter: None, trainer: bundle.trainer.as_ref() })
+        .map_err(AppError::Segregation)?;
+    let number = release.current_revision + 1;
+    let revision = new_revision(ctx, id, number, release.kind, &attributes, bundle);
+    release.status = status;
+    release.current_revision = number;
+    release.environment = None;
+    release.attributes = attributes;
+    release.updated_at = ctx.now;
+    tx.insert_revision(&revision).await?;
+    tx.update_release(&release).await?;
+    record(
+        tx,
+        ctx,
+        "release.revise",
+        id.as_str(),
+        json!({"revision": number, "previous_revision": based_on, "bundle_digest": revision.bundle_digest, "tier": revision.tier}),
+    )
+    .await?;
+    Ok((release, revision))
+}
+
+pub async fn submit(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, revision_no: u32) -> Result<ReleaseRecord, AppError> {
+    ctx.require_any(AUTHOR_ROLES)?;
+    let (mut release, mut revision) = load_current(tx, id, revision_no).await?;
+    let status = transition(&release, Transition::Submit)?;
+    check_owner(&Parties {
+        decision_owner: &release.decision_owner,
+        submitter: Some(&ctx.actor.id),
+        trainer: revision.bundle.trainer.as_ref(),
+    })
+    .map_err(AppError::Segregation)?;
+    revision.submitted_by = Some(ctx.actor.id.clone());
+    revision.submitted_at = Some(ctx.now);
+    release.status = status;
+    release.updated_at = ctx.now;
+    tx.update_revision(&revision).await?;
+    tx.update_release(&release).await?;
+    let roles: Vec<String> = ctx
+        .profile
+        .tier(&revision.tier)
+        .map(|t| t.required_roles.iter().map(|r| r.to_string()).collect())
+        .unwrap_or_default();
+    record(
+        tx,
+        ctx,
+        "release.submit",
+        id.as_str(),
+        json!({"revision": revision_no, "bundle_digest": revision.bundle_digest, "reviews_requested": roles}),
+    )
+    .await?;
+    Ok(release)
+}
+
+pub struct NewReview {
+    pub revision: u32,
+    pub role: Role,
+    pub verdict: Verdict,
+    pub answers: BTreeMap<String, Answer>,
+    pub conditions: Option<String>,
+    pub comment: Option<String>,
+}
+
+pub async fn review(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, r: NewReview) -> Result<ReviewRecord, AppError> {
+    ctx.require_any(&[r.role])?;
+    let (release, revision) = load_current(tx, id, r.revision).await?;
+    if release.status != ReleaseStatus::InReview {
+        return Err(AppError::invalid("not-in-review", format!("the release is {}, not in_review", release.status)));
+    }
+    let tier = ctx.profile.tier(&revision.tier).ok_or_else(|| {
+        AppError::invalid("unknown-tier", format!("tier {:?} is not in the current profile", revision.tier))
+    })?;
+    if !tier.required_roles.contains(&r.role) {
+        return Err(AppError::invalid(
+            "role-not-required",
+            format!("tier {} does not require a {} review", tier.name, r.role),
+        ));
+    }
+    let existing: Vec<(UserId, Role)> = tx
+        .list_reviews(id)
+        .await?
+        .into_iter()
+        .filter(|x| x.revision == r.revision)
+        .map(|x| (x.reviewer, x.role))
+        .collect();
+    if existing.iter().any(|(_, role)| *role == r.role) {
+        return Err(AppError::Duplicate { what: format!("a {} review of revision {}", r.role, r.revision) });
+    }
+    check_reviewer(
+        &Parties {
+            decision_owner: &release.decision_owner,
+            submitter: revision.submitted_by.as_ref(),
+            trainer: revision.bundle.trainer.as_ref(),
+        },
+        &ctx.actor.id,
+        r.role,
+        &existing,
+    )
+    .map_err(AppError::Segregation)?;
+    let draft = ReviewDraft {
+        role: r.role,
+        verdict: r.verdict,
+        answers: r.answers,
+        conditions: r.conditions,
+        comment: r.comment,
+    };
+    validate_review(ctx.profile.checklist(r.role), &draft).map_err(AppError::Review)?;
+    let review = ReviewRecord {
+        id: new_id("rev"),
+        release_id: id.clone(),
+        revision: r.revision,
+        role: draft.role,
+        reviewer: ctx.actor.id.clone(),
+        verdict: draft.verdict,
+        answers: draft.answers,
+        conditions: draft.conditions,
+        comment: draft.comment,
+        bundle_digest: revision.bundle_digest.clone(),
+        created_at: ctx.now,
+    };
+    tx.insert_review(&review).await?;
+    record(
+        tx,
+        ctx,
+        "review.record",
+        id.as_str(),
+        json!({
+            "review": review.id, "revision": review.revision, "bundle_digest": review.bundle_digest,
+            "role": review.role, "verdict": review.verdict.as_str(), "answers": review.answers,
+            "conditions": review.conditions,
+        }),
+    )
+    .await?;
+    Ok(review)
+}
+
+pub struct NewEvidence {
+    pub revision: u32,
+    pub kind: String,
+    pub name: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+pub async fn attach_evidence(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, e: NewEvidence) -> Result<EvidenceRecord, AppError> {
+    ctx.require_any(EVIDENCE_ROLES)?;
+    if !ctx.profile.evidence_kinds.contains(&e.kind) {
+        let kinds: Vec<&str> = ctx.profile.evidence_kinds.iter().map(String::as_str).collect();
+        return Err(AppError::invalid(
+            "unknown-evidence-kind",
+            format!("evidence kind {:?} is not in the profile (expected one of {})", e.kind, kinds.join(", ")),
+        ));
+    }
+    if e.name.trim().is_empty() || e.name.len() > 255 {
+        return Err(AppError::invalid("invalid-name", "name must be 1 to 255 characters"));
+    }
+    let (release, _) = load_current(tx, id, e.revision).await?;
+    if !matches!(release.status, ReleaseStatus::Draft | ReleaseStatus::InReview) {
+        return Err(AppError::invalid(
+            "evidence-closed",
+            format!("evidence can be attached in draft or in_review; the release is {}", release.status),
+        ));
+    }
+    let digest = Digest::of(&e.content);
+    tx.put_blob(&digest, &e.content).await?;
+    let evidence = EvidenceRecord {
+        id: new_id("evd"),
+        release_id: id.clone(),
+        revision: e.revision,
+        kind: e.kind,
+        name: e.name,
+        media_type: e.media_type,
+        digest,
+        size: e.content.len() as u64,
+        attached_by: ctx.actor.id.clone(),
+        created_at: ctx.now,
+    };
+    tx.insert_evidence(&evidence).await?;
+    record(
+        tx,
+        ctx,
+        "evidence.attach",
+        id.as_str(),
+        json!({"evidence": evidence.id, "revision": evidence.revision, "kind": evidence.kind, "digest": evidence.digest, "size": evidence.size}),
+    )
+    .await?;
+    Ok(evidence)
+}
+
+pub async fn evidence_content(tx: &mut dyn Tx, digest: &Digest) -> Result<Vec<u8>, AppError> {
+    tx.get_blob(digest).await?.ok_or_else(|| AppError::NotFound { what: "evidence", id: digest.to_string() })
+}
+
+fn require_owner(ctx: &Ctx, release: &ReleaseRecord) -> Result<(), AppError> {
+    if ctx.actor.id != release.decision_owner {
+        return Err(AppError::NotDecisionOwner { owner: release.decision_owner.to_string() });
+    }
+    Ok(())
+}
+
+fn require_in_review(release: &ReleaseRecord) -> Result<(), AppError> {
+    if release.status != ReleaseStatus::InReview {
+        return Err(AppError::invalid("not-in-review", format!("the release is {}, not in_review", release.status)));
+    }
+    Ok(())
+}
+
+pub struct NewAcceptance {
+    pub revision: u32,
+    pub gap: GapKey,
+    pub justification: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn accept_risk(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, a: NewAcceptance) -> Result<AcceptanceRecord, AppError> {
+    let release = load_release(tx, id).await?;
+    require_owner(ctx, &release)?;
+    let (release, revision) = load_current(tx, id, a.revision).await?;
+    require_in_review(&release)?;
+    if a.gap.code == GapCode::VetoRejection {
+        return Err(AppError::VetoNotAcceptable { gap: a.gap });
+    }
+    if a.justification.trim().len() < 10 {
+        return Err(AppError::invalid("invalid-justification", "a risk acceptance needs a justification of at least 10 characters"));
+    }
+    if a.expires_at <= ctx.now {
+        return Err(AppError::invalid("invalid-expiry", "expires_at must be in the future"));
+    }
+    let report = evaluate_revision(tx, ctx, &release, &revision).await?;
+    if !report.status.gaps.iter().any(|g| g.key == a.gap) {
+        let open: Vec<String> = report.status.gaps.iter().map(|g| g.key.to_string()).collect();
+        return Err(AppError::invalid(
+            "unknown-gap",
+            format!("{} is not a gap of revision {} (gaps: {})", a.gap, a.revision, if open.is_empty() { "none".into() } else { open.join(", ") }),
+        ));
+    }
+    let acceptance = AcceptanceRecord {
+        id: new_id("acc"),
+        release_id: id.clone(),
+        revision: a.revision,
+        gap: a.gap,
+        justification: a.justification,
+        expires_at: a.expires_at,
+        accepted_by: ctx.actor.id.clone(),
+        bundle_digest: revision.bundle_digest.clone(),
+        created_at: ctx.now,
+    };
+    tx.insert_acceptance(&acceptance).await?;
+    record(
+        tx,
+        ctx,
+        "risk.accept",
+        id.as_str(),
+        json!({
+            "acceptance": acceptance.id, "revision": acceptance.revision, "bundle_digest": acceptance.bundle_digest,
+            "gap": acceptance.gap, "justification": acceptance.justification,
+            "expires_at": countersign_ledger::format_time(acceptance.expires_at),
+        }),
+    )
+    .await?;
+    Ok(acceptance)
+}
+
+pub struct NewDecision {
+    pub revision: u32,
+    pub decision: Decision,
+    pub environment: String,
+    pub comment: String,
+}
+
+fn validate_environment(env: &str) -> Result<(), AppError> {
+    let ok = !env.is_empty()
+        && env.len() <= 64
+        && env.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::invalid("invalid-environment", "environment must be 1 to 64 lowercase letters, digits, - or _"))
+    }
+}
+
+/// The decision owner's go or no-go (I1, I2).
+pub async fn decide(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, d: NewDecision) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
+    let release = load_release(tx, id).await?;
+    require_owner(ctx, &release)?;
+    validate_environment(&d.environment)?;
+    let (mut release, revision) = load_current(tx, id, d.revision).await?;
+    let status = transition(&release, match d.decision {
+        Decision::Go => Transition::DecideGo,
+        Decision::NoGo => Transition::DecideNoGo,
+    })?;
+    check_owner(&Parties {
+        decision_owner: &release.decision_owner,
+        submitter: revision.submitted_by.as_ref(),
+        trainer: revision.bundle.trainer.as_ref(),
+    })
+    .map_err(AppError::Segregation)?;
+    let report: GateReport = evaluate_revision(tx, ctx, &release, &revision).await?;
+    if d.decision == Decision::Go && !report.status.clear {
+        return Err(AppError::GateUnmet { gaps: report.status.unmet().cloned().collect() });
+    }
+    let decision = DecisionRecord {
+        id: new_id("dec"),
+        release_id: id.clone(),
+        revision: d.revision,
+        decision: d.decision,
+        environment: d.environment,
+        comment: d.comment,
+        decided_by: ctx.actor.id.clone(),
+        bundle_digest: revision.bundle_digest.clone(),
+        created_at: ctx.now,
+    };
+    release.status = status;
+    release.environment = (d.decision == Decision::Go).then(|| decision.environment.clone());
+    release.updated_at = ctx.now;
+    tx.insert_decision(&decision).await?;
+    tx.update_release(&release).await?;
+    let accepted: Vec<String> = report.status.gaps.iter().filter(|g| g.accepted).map(|g| g.key.to_string()).collect();
+    record(
+        tx,
+        ctx,
+        "release.decide",
+        id.as_str(),
+        json!({
+            "decision": decision.decision.as_str(), "revision": decision.revision, "bundle_digest": decision.bundle_digest,
+            "environment": decision.environment, "accepted_gaps": accepted, "profile_digest": revision.profile_digest,
+        }),
+    )
+    .await?;
+    Ok((release, decision))
+}
+
+pub struct NewDeployment {
+    pub revision: u32,
+    pub action: DeploymentAction,
+    pub environment: Option<String>,
+    pub reason: String,
+}
+
+/// Promote, roll back or retire the current revision.
+pub async fn deploy(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, d: NewDeployment) -> Result<(ReleaseRecord, DeploymentRecord), AppError> {
+    ctx.require_any(DEPLOY_ROLES)?;
+    let (mut release, revision) = load_current(tx, id, d.revision).await?;
+    let status = transition(&release, match d.action {
+        DeploymentAction::Promote => Transition::Promote,
+        DeploymentAction::Rollback => Transition::Rollback,
+        DeploymentAction::Retire => Transition::Retire,
+    })?;
+    let approved_env = release.environment.clone().unwrap_or_default();
+    let environment = d.environment.unwrap_or_else(|| approved_env.clone());
+    if environment != approved_env {
+        return Err(AppError::invalid(
+            "environment-not-approved",
+            format!("revision {} is approved for {approved_env:?}, not {environment:?}", d.revision),
+        ));
+    }
+    if d.action == DeploymentAction::Promote {
+        // The gate is checked again: an acceptance may have expired since the decision.
+        let report = evaluate_revision(tx, ctx, &release, &revision).await?;
+        if !report.status.clear {
+            return Err(AppError::GateUnmet { gaps: report.status.unmet().cloned().collect() });
+        }
+    } else if d.reason.trim().is_empty() {
+        return Err(AppError::invalid("missing-reason", format!("{} needs a reason", d.action.as_str())));
+    }
+    let deployment = DeploymentRecord {
+        id: new_id("dep"),
+        release_id: id.clone(),
+        revision: d.revision,
+        action: d.action,
+        environment,
+        reason: d.reason,
+        actor: ctx.actor.id.clone(),
+        created_at: ctx.now,
+    };
+    release.status = status;
+    release.updated_at = ctx.now;
+    tx.insert_deployment(&deployment).await?;
+    tx.update_release(&release).await?;
+    record(
+        tx,
+        ctx,
+        &format!("release.{}", d.action.as_str()),
+        id.as_str(),
+        json!({"revision": deployment.revision, "bundle_digest": revision.bundle_digest, "environment": deployment.environment, "reason": deployment.reason}),
+    )
+    .await?;
+    Ok((release, deployment))
+}
+
+/// Everything about a release, every revision included (history is never dropped).
+pub struct ReleaseDetail {
+    pub release: ReleaseRecord,
+    pub revisions: Vec<RevisionRecord>,
+    pub reviews: Vec<ReviewRecord>,
+    pub evidence: Vec<EvidenceRecord>,
+    pub acceptances: Vec<AcceptanceRecord>,
+    pub decisions: Vec<DecisionRecord>,
+    pub deployments: Vec<DeploymentRecord>,
+}
+
+pub async fn detail(tx: &mut dyn Tx, id: &ReleaseId) -> Result<ReleaseDetail, AppError> {
+    let release = load_release(tx, id).await?;
+    Ok(ReleaseDetail {
+        revisions: tx.list_revisions(id).await?,
+        reviews: tx.list_reviews(id).await?,
+        evidence: tx.list_evidence(id).await?,
+        acceptances: tx.list_acceptances(id).await?,
+        decisions: tx.list_decisions(id).await?,
+        deployments: tx.list_deployments(id).await?,
+        release,
+    })
+}

@@ -1,0 +1,126 @@
+//! `serve --demo`: example users (one per role and a decision owner), a system, and
+//! one release waiting for review, so a new user can walk the gate in minutes.
+//! Every step is an ordinary command with its ledger entry, all in one transaction.
+
+use crate::app::{self, AppError, Ctx};
+use chrono::{DateTime, Utc};
+use countersign_core::profile::Profile;
+use countersign_core::release::{Attributes, Bundle, ReleaseKind};
+use countersign_core::{Digest, Role, UserId};
+use countersign_store::records::UserRecord;
+use countersign_store::Store;
+use std::sync::Arc;
+
+/// A seeded user and the token printed for it.
+#[derive(Debug, Clone)]
+pub struct DemoUser {
+    pub name: String,
+    pub email: String,
+    pub roles: Vec<Role>,
+    pub id: String,
+    pub token: String,
+}
+
+/// What `seed` created.
+#[derive(Debug, Clone)]
+pub struct DemoSeed {
+    pub users: Vec<DemoUser>,
+    pub system_id: String,
+    pub release_id: String,
+}
+
+const PEOPLE: &[(&str, &str, Role)] = &[
+    ("Maya Chen", "maya@demo.countersign", Role::Mlops),
+    ("Sam Okafor", "sam@demo.countersign", Role::Security),
+    ("Priya Raman", "priya@demo.countersign", Role::Privacy),
+    ("Leo Martins", "leo@demo.countersign", Role::Legal),
+    ("Carmen Diaz", "carmen@demo.countersign", Role::Compliance),
+    ("Dev Patel", "dev@demo.countersign", Role::DataGovernance),
+    ("Olu Adeyemi", "olu@demo.countersign", Role::Operations),
+    ("Rita Novak", "rita@demo.countersign", Role::Risk),
+    ("Dana Whitfield", "dana@demo.countersign", Role::Risk),
+];
+
+/// The email of the demo decision owner.
+pub const OWNER_EMAIL: &str = "dana@demo.countersign";
+
+/// Seeds the demo, or returns `None` when it is already there.
+pub async fn seed(store: &Arc<dyn Store>, profile: Arc<Profile>, now: DateTime<Utc>) -> Result<Option<DemoSeed>, AppError> {
+    let store = &**store;
+    let mut tx = store.read().await?;
+    let existing = tx.list_users().await?;
+    drop(tx);
+    if existing.iter().any(|u| u.email == OWNER_EMAIL) {
+        return Ok(None);
+    }
+    let admin = existing
+        .into_iter()
+        .find(|u| u.has_role(Role::Admin))
+        .ok_or_else(|| AppError::invalid("no-admin", "the database has no admin to seed the demo with"))?;
+    let ctx_of = |actor: UserRecord| Ctx { actor, now, profile: profile.clone() };
+    let admin_ctx = ctx_of(admin);
+    // One transaction: the demo is seeded whole or not at all.
+    let mut tx = store.write().await?;
+    let mut users = Vec::new();
+    let mut records = Vec::new();
+    for (name, email, role) in PEOPLE {
+        let new = app::users::NewUser { name: (*name).into(), email: (*email).into(), roles: [*role].into() };
+        let u = app::users::create(&mut *tx, &admin_ctx, new).await?;
+        let id = u.id.clone();
+        let (_, token) =
+            app::users::create_token(&mut *tx, &admin_ctx, &id, "demo".into()).await?;
+        users.push(DemoUser { name: u.name.clone(), email: u.email.clone(), roles: vec![*role], id: u.id.to_string(), token });
+        records.push(u);
+    }
+    let by_email = |e: &str| records.iter().find(|u| u.email == e).cloned();
+    let (Some(owner), Some(maya), Some(olu)) =
+        (by_email(OWNER_EMAIL), by_email("maya@demo.countersign"), by_email("olu@demo.countersign"))
+    else {
+        return Err(AppError::invalid("demo", "demo users missing"));
+    };
+    let sys = app::systems::NewSystem {
+        name: "customer-support".into(),
+        description: "Customer support chat and ticket triage".into(),
+        owner: olu.id.clone(),
+    };
+    let system = app::systems::create(&mut *tx, &admin_ctx, sys).await?;
+    let maya_ctx = ctx_of(maya);
+    let new = app::releases::NewRelease {
+        title: "Support assistant v2".into(),
+        kind: ReleaseKind::Model,
+        system: system.id.clone(),
+        decision_owner: owner.id.clone(),
+        attributes: Attributes { customer_facing: true, ..Attributes::default() },
+        bundle: Bundle {
+            artifact_digest: Digest::of(b"support-assistant-v2.safetensors"),
+            dataset_versions: ["support-tickets@2026-10".to_owned()].into(),
+            training_run_id: Some("run-2026-11-20-001".into()),
+            trainer: None::<UserId>,
+            code_commit: Some("4f1c2e9".into()),
+            parameters: [("temperature".to_owned(), serde_json::json!(0.2))].into(),
+            prompt_package_digest: Some(Digest::of(b"support-prompts-v7")),
+            runtime_policy_digest: None,
+            tool_permissions: ["tickets:read".to_owned(), "tickets:comment".to_owned()].into(),
+            secret_scopes: Default::default(),
+        },
+    };
+    let (release, _) = app::releases::create(&mut *tx, &maya_ctx, new).await?;
+    for (kind, name, text) in [
+        ("test_results", "tests.txt", "412 passed, 0 failed\n"),
+        ("rollback_plan", "rollback.md", "# Rollback\nRe-point the alias to v1; on-call: operations.\n"),
+    ] {
+        let ev = app::releases::NewEvidence {
+            revision: 1,
+            kind: kind.into(),
+            name: name.into(),
+            media_type: "text/plain".into(),
+            content: text.as_bytes().to_vec(),
+        };
+        let id = release.id.clone();
+        app::releases::attach_evidence(&mut *tx, &maya_ctx, &id, ev).await?;
+    }
+    let id = release.id.clone();
+    app::releases::submit(&mut *tx, &maya_ctx, &id, 1).await?;
+    tx.commit().await?;
+    Ok(Some(DemoSeed { users, system_id: system.id.to_string(), release_id: release.id.to_string() }))
+}
