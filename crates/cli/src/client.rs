@@ -24,7 +24,12 @@ impl std::fmt::Display for ProblemError {
         write!(f, "{} ({} {})", self.detail, self.status, self.code)?;
         if let Some(gaps) = self.body.get("gaps").and_then(Value::as_array) {
             for g in gaps {
-                write!(f, "\n  - {}: {}", g["gap"].as_str().unwrap_or(""), g["detail"].as_str().unwrap_or(""))?;
+                write!(
+                    f,
+                    "\n  - {}: {}",
+                    g["gap"].as_str().unwrap_or(""),
+                    g["detail"].as_str().unwrap_or("")
+                )?;
             }
         }
         Ok(())
@@ -39,7 +44,11 @@ impl Client {
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .context("cannot build the HTTP client")?;
-        Ok(Self { base: base.trim_end_matches('/').to_owned(), token, http })
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
     }
 
     fn request(&self, method: Method, path: &str) -> Result<reqwest::RequestBuilder> {
@@ -47,11 +56,17 @@ impl Client {
             .token
             .as_deref()
             .ok_or_else(|| anyhow!("no token: set COUNTERSIGN_TOKEN (or pass --token)"))?;
-        Ok(self.http.request(method, format!("{}{path}", self.base)).bearer_auth(token))
+        Ok(self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token))
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let resp = rb.send().await.with_context(|| format!("cannot reach countersign at {}", self.base))?;
+        let resp = rb
+            .send()
+            .await
+            .with_context(|| format!("cannot reach countersign at {}", self.base))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
@@ -60,7 +75,9 @@ impl Client {
         Err(ProblemError {
             status: status.as_u16(),
             code: body["code"].as_str().unwrap_or("unknown").to_owned(),
-            detail: body["detail"].as_str().map_or_else(|| status.to_string(), str::to_owned),
+            detail: body["detail"]
+                .as_str()
+                .map_or_else(|| status.to_string(), str::to_owned),
             body,
         }
         .into())
@@ -68,12 +85,18 @@ impl Client {
 
     pub async fn get(&self, path: &str) -> Result<Value> {
         let resp = self.send(self.request(Method::GET, path)?).await?;
-        resp.json().await.context("the server sent a body that is not JSON")
+        resp.json()
+            .await
+            .context("the server sent a body that is not JSON")
     }
 
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
         let resp = self.send(self.request(Method::GET, path)?).await?;
-        Ok(resp.bytes().await.context("cannot read the response")?.to_vec())
+        Ok(resp
+            .bytes()
+            .await
+            .context("cannot read the response")?
+            .to_vec())
     }
 
     /// POSTs a JSON command with a fresh Idempotency-Key, retrying once on a lost
@@ -83,9 +106,17 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let rb = self.request(Method::POST, path)?.header("Idempotency-Key", &key).json(body);
+            let rb = self
+                .request(Method::POST, path)?
+                .header("Idempotency-Key", &key)
+                .json(body);
             match self.send(rb).await {
-                Ok(resp) => return resp.json().await.context("the server sent a body that is not JSON"),
+                Ok(resp) => {
+                    return resp
+                        .json()
+                        .await
+                        .context("the server sent a body that is not JSON")
+                }
                 Err(e) if attempt < 2 && e.downcast_ref::<ProblemError>().is_none() => continue,
                 Err(e) => return Err(e),
             }
@@ -99,7 +130,9 @@ impl Client {
             .header(reqwest::header::CONTENT_TYPE, media_type)
             .body(content);
         let resp = self.send(rb).await?;
-        resp.json().await.context("the server sent a body that is not JSON")
+        resp.json()
+            .await
+            .context("the server sent a body that is not JSON")
     }
 }
 

@@ -35,7 +35,12 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Conn {
     /// Server URL.
-    #[arg(long, env = "COUNTERSIGN_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "COUNTERSIGN_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
     server: String,
     /// API token (prefer the environment variable; flags show up in process lists).
     #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true, global = true)]
@@ -46,6 +51,7 @@ struct Conn {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// Run the server (SQLite by default; migrations run at start).
     Serve {
@@ -396,9 +402,14 @@ enum LedgerCmd {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,countersign=info,countersign_server=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,countersign=info,countersign_server=info")
+        });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli).await {
         Ok(code) => code,
         Err(e) => {
@@ -410,19 +421,44 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve { db, listen, profile, demo } => {
-            serve::serve(serve::ServeArgs { db, listen, profile, demo }).await?;
+        Command::Serve {
+            db,
+            listen,
+            profile,
+            demo,
+        } => {
+            serve::serve(serve::ServeArgs {
+                db,
+                listen,
+                profile,
+                demo,
+            })
+            .await?;
         }
         Command::Migrate { db } => serve::migrate(&db).await?,
-        Command::Profile { command: ProfileCmd::Check { file } } => {
+        Command::Profile {
+            command: ProfileCmd::Check { file },
+        } => {
             let p = serve::load_profile(file.as_ref())?;
-            output::line(format!("profile {} version {} is valid; digest {}", p.name, p.version, p.digest()));
+            output::line(format!(
+                "profile {} version {} is valid; digest {}",
+                p.name,
+                p.version,
+                p.digest()
+            ));
             for t in &p.tiers {
                 let roles: Vec<&str> = t.required_roles.iter().map(|r| r.as_str()).collect();
-                output::line(format!("  tier {:<9} deadline {:>3}h  roles {}", t.name, t.review_deadline_hours, roles.join(", ")));
+                output::line(format!(
+                    "  tier {:<9} deadline {:>3}h  roles {}",
+                    t.name,
+                    t.review_deadline_hours,
+                    roles.join(", ")
+                ));
             }
         }
-        Command::Profile { command: ProfileCmd::Show { conn } } => {
+        Command::Profile {
+            command: ProfileCmd::Show { conn },
+        } => {
             let c = Client::new(&conn.server, conn.token)?;
             output::show(conn.output, "profile", &c.get("/v1/profile").await?);
         }
@@ -436,26 +472,50 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 use std::io::Write;
                 std::io::stdout().write_all(&bytes)?;
             } else {
-                std::fs::write(&out, &bytes).with_context(|| format!("cannot write {}", out.display()))?;
+                std::fs::write(&out, &bytes)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
                 eprintln!("wrote {} bytes to {}", bytes.len(), out.display());
             }
         }
-        Command::Gate { command: GateCmd::Check { artifact, env }, conn } => {
+        Command::Gate {
+            command: GateCmd::Check { artifact, env },
+            conn,
+        } => {
             let c = Client::new(&conn.server, conn.token)?;
-            let v = c.get(&format!("/v1/gate/check?artifact={}&env={}", q(&artifact), q(&env))).await?;
+            let v = c
+                .get(&format!(
+                    "/v1/gate/check?artifact={}&env={}",
+                    q(&artifact),
+                    q(&env)
+                ))
+                .await?;
             output::show(conn.output, "check", &v);
             if v["allowed"] != Value::Bool(true) {
                 return Ok(ExitCode::from(3));
             }
         }
-        Command::Ledger { command: LedgerCmd::Verify { db, public_key, json } } => {
+        Command::Ledger {
+            command:
+                LedgerCmd::Verify {
+                    db,
+                    public_key,
+                    json,
+                },
+        } => {
             if !serve::verify(&db, public_key.as_deref(), json).await? {
                 return Ok(ExitCode::from(3));
             }
         }
-        Command::Ledger { command: LedgerCmd::List { after, limit, conn } } => {
+        Command::Ledger {
+            command: LedgerCmd::List { after, limit, conn },
+        } => {
             let c = Client::new(&conn.server, conn.token)?;
-            output::show(conn.output, "ledger", &c.get(&format!("/v1/ledger?after={after}&limit={limit}")).await?);
+            output::show(
+                conn.output,
+                "ledger",
+                &c.get(&format!("/v1/ledger?after={after}&limit={limit}"))
+                    .await?,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -464,13 +524,23 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
     let c = Client::new(&conn.server, conn.token)?;
     let (kind, v) = match cmd {
-        UserCmd::Create { name, email, roles } => {
-            ("user", c.post("/v1/users", &json!({"name": name, "email": email, "roles": roles})).await?)
-        }
+        UserCmd::Create { name, email, roles } => (
+            "user",
+            c.post(
+                "/v1/users",
+                &json!({"name": name, "email": email, "roles": roles}),
+            )
+            .await?,
+        ),
         UserCmd::List => ("users", c.get("/v1/users").await?),
-        UserCmd::Token { user_id, label } => {
-            ("token", c.post(&format!("/v1/users/{}/tokens", q(&user_id)), &json!({"label": label})).await?)
-        }
+        UserCmd::Token { user_id, label } => (
+            "token",
+            c.post(
+                &format!("/v1/users/{}/tokens", q(&user_id)),
+                &json!({"label": label}),
+            )
+            .await?,
+        ),
         UserCmd::Whoami => ("user", c.get("/v1/me").await?),
     };
     output::show(conn.output, kind, &v);
@@ -480,9 +550,17 @@ async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
 async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
     let c = Client::new(&conn.server, conn.token)?;
     let (kind, v) = match cmd {
-        SystemCmd::Create { name, owner, description } => (
+        SystemCmd::Create {
+            name,
+            owner,
+            description,
+        } => (
             "system",
-            c.post("/v1/systems", &json!({"name": name, "owner": owner, "description": description})).await?,
+            c.post(
+                "/v1/systems",
+                &json!({"name": name, "owner": owner, "description": description}),
+            )
+            .await?,
         ),
         SystemCmd::List => ("systems", c.get("/v1/systems").await?),
     };
@@ -493,8 +571,11 @@ async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
 fn bundle_json(b: BundleArgs) -> Result<Value> {
     let mut m: Map<String, Value> = match &b.bundle_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            match serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))? {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            match serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?
+            {
                 Value::Object(m) => m,
                 _ => bail!("{} must hold a JSON object", path.display()),
             }
@@ -561,7 +642,9 @@ fn parse_expiry(s: &str) -> Result<String> {
         return Ok(t.with_timezone(&chrono::Utc).to_rfc3339());
     }
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = num.parse().with_context(|| format!("--expires {s:?} is neither RFC 3339 nor a duration like 30d"))?;
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("--expires {s:?} is neither RFC 3339 nor a duration like 30d"))?;
     let d = match unit {
         "d" => chrono::Duration::days(n),
         "h" => chrono::Duration::hours(n),
@@ -575,7 +658,14 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
     let c = Client::new(&conn.server, conn.token)?;
     let path = |id: &str, rest: &str| format!("/v1/releases/{}{rest}", q(id));
     let (kind, v) = match cmd {
-        ReleaseCmd::Create { title, kind, system, owner, attrs, bundle } => {
+        ReleaseCmd::Create {
+            title,
+            kind,
+            system,
+            owner,
+            attrs,
+            bundle,
+        } => {
             let data_connected = attrs.data_connected || !attrs.data_classes.is_empty();
             let body = json!({
                 "title": title, "kind": kind, "system": system, "decision_owner": owner,
@@ -590,24 +680,50 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
         }
         ReleaseCmd::List => ("releases", c.get("/v1/releases").await?),
         ReleaseCmd::Show { id } => ("release-detail", c.get(&path(&id, "")).await?),
-        ReleaseCmd::Revise { id, based_on, bundle } => {
+        ReleaseCmd::Revise {
+            id,
+            based_on,
+            bundle,
+        } => {
             let body = json!({"based_on_revision": based_on, "bundle": bundle_json(bundle)?});
-            ("release+revision", c.post(&path(&id, "/revisions"), &body).await?)
+            (
+                "release+revision",
+                c.post(&path(&id, "/revisions"), &body).await?,
+            )
         }
         ReleaseCmd::Submit { id, revision } => {
             let r = current_revision(&c, &id, revision).await?;
-            ("release", c.post(&path(&id, "/submit"), &json!({"revision": r})).await?)
+            (
+                "release",
+                c.post(&path(&id, "/submit"), &json!({"revision": r}))
+                    .await?,
+            )
         }
         ReleaseCmd::Gate { id, revision } => {
-            let qs = revision.map(|r| format!("?revision={r}")).unwrap_or_default();
+            let qs = revision
+                .map(|r| format!("?revision={r}"))
+                .unwrap_or_default();
             ("gate", c.get(&path(&id, &format!("/gate{qs}"))).await?)
         }
-        ReleaseCmd::Review { id, role, verdict, answers, all_yes, conditions, comment, revision } => {
+        ReleaseCmd::Review {
+            id,
+            role,
+            verdict,
+            answers,
+            all_yes,
+            conditions,
+            comment,
+            revision,
+        } => {
             let r = current_revision(&c, &id, revision).await?;
             let mut map = Map::new();
             if all_yes {
                 let profile = c.get("/v1/profile").await?;
-                for item in profile["profile"]["checklists"][&role].as_array().cloned().unwrap_or_default() {
+                for item in profile["profile"]["checklists"][&role]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     if let Some(item_id) = item["id"].as_str() {
                         map.insert(item_id.to_owned(), json!("yes"));
                     }
@@ -623,34 +739,92 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
             });
             ("review", c.post(&path(&id, "/reviews"), &body).await?)
         }
-        ReleaseCmd::Evidence { id, kind, file, media_type, revision } => {
+        ReleaseCmd::Evidence {
+            id,
+            kind,
+            file,
+            media_type,
+            revision,
+        } => {
             let r = current_revision(&c, &id, revision).await?;
-            let content = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "evidence".into());
-            let url = path(&id, &format!("/evidence?revision={r}&kind={}&name={}", q(&kind), q(&name)));
+            let content =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "evidence".into());
+            let url = path(
+                &id,
+                &format!("/evidence?revision={r}&kind={}&name={}", q(&kind), q(&name)),
+            );
             ("evidence", c.upload(&url, content, &media_type).await?)
         }
-        ReleaseCmd::Accept { id, gap, justification, expires, revision } => {
+        ReleaseCmd::Accept {
+            id,
+            gap,
+            justification,
+            expires,
+            revision,
+        } => {
             let r = current_revision(&c, &id, revision).await?;
             let body = json!({"revision": r, "gap": gap, "justification": justification, "expires_at": parse_expiry(&expires)?});
-            ("acceptance", c.post(&path(&id, "/acceptances"), &body).await?)
+            (
+                "acceptance",
+                c.post(&path(&id, "/acceptances"), &body).await?,
+            )
         }
-        ReleaseCmd::Decide { id, go, no_go: _, env, comment, revision } => {
+        ReleaseCmd::Decide {
+            id,
+            go,
+            no_go: _,
+            env,
+            comment,
+            revision,
+        } => {
             let r = current_revision(&c, &id, revision).await?;
             let body = json!({"revision": r, "decision": if go { "go" } else { "no_go" }, "environment": env, "comment": comment});
             ("decision", c.post(&path(&id, "/decision"), &body).await?)
         }
         ReleaseCmd::Promote { id, env, revision } => {
             let r = current_revision(&c, &id, revision).await?;
-            ("deployment", c.post(&path(&id, "/promote"), &json!({"revision": r, "environment": env})).await?)
+            (
+                "deployment",
+                c.post(
+                    &path(&id, "/promote"),
+                    &json!({"revision": r, "environment": env}),
+                )
+                .await?,
+            )
         }
-        ReleaseCmd::Rollback { id, reason, revision } => {
+        ReleaseCmd::Rollback {
+            id,
+            reason,
+            revision,
+        } => {
             let r = current_revision(&c, &id, revision).await?;
-            ("deployment", c.post(&path(&id, "/rollback"), &json!({"revision": r, "reason": reason})).await?)
+            (
+                "deployment",
+                c.post(
+                    &path(&id, "/rollback"),
+                    &json!({"revision": r, "reason": reason}),
+                )
+                .await?,
+            )
         }
-        ReleaseCmd::Retire { id, reason, revision } => {
+        ReleaseCmd::Retire {
+            id,
+            reason,
+            revision,
+        } => {
             let r = current_revision(&c, &id, revision).await?;
-            ("deployment", c.post(&path(&id, "/retire"), &json!({"revision": r, "reason": reason})).await?)
+            (
+                "deployment",
+                c.post(
+                    &path(&id, "/retire"),
+                    &json!({"revision": r, "reason": reason}),
+                )
+                .await?,
+            )
         }
     };
     output::show(conn.output, kind, &v);

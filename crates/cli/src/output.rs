@@ -34,70 +34,256 @@ pub fn show(format: Format, kind: &str, v: &Value) {
         return json(v);
     }
     match kind {
-        "user" => line(format!("{}  {}  <{}>  roles: {}", s(v, "id"), s(v, "name"), s(v, "email"), roles(v))),
-        "users" => each(v, |u| line(format!("{}  {:<20} {:<32} {}", s(u, "id"), s(u, "name"), s(u, "email"), roles(u)))),
+        "user" => line(format!(
+            "{}  {}  <{}>  roles: {}",
+            s(v, "id"),
+            s(v, "name"),
+            s(v, "email"),
+            roles(v)
+        )),
+        "users" => each(v, |u| {
+            line(format!(
+                "{}  {:<20} {:<32} {}",
+                s(u, "id"),
+                s(u, "name"),
+                s(u, "email"),
+                roles(u)
+            ))
+        }),
         "token" => {
-            line(format!("token {} for user {} (shown once; store it now):", s(v, "id"), s(v, "user_id")));
+            line(format!(
+                "token {} for user {} (shown once; store it now):",
+                s(v, "id"),
+                s(v, "user_id")
+            ));
             line(s(v, "token"));
         }
-        "system" => line(format!("{}  {}  owner {}", s(v, "id"), s(v, "name"), s(v, "owner"))),
-        "systems" => each(v, |x| line(format!("{}  {:<24} owner {}", s(x, "id"), s(x, "name"), s(x, "owner")))),
+        "system" => line(format!(
+            "{}  {}  owner {}",
+            s(v, "id"),
+            s(v, "name"),
+            s(v, "owner")
+        )),
+        "systems" => each(v, |x| {
+            line(format!(
+                "{}  {:<24} owner {}",
+                s(x, "id"),
+                s(x, "name"),
+                s(x, "owner")
+            ))
+        }),
         "release+revision" => {
             let r = &v["release"];
             let rev = &v["revision"];
             line(format!("release {}  \"{}\"", s(r, "id"), s(r, "title")));
             line(format!("  status     {}", s(r, "status")));
-            line(format!("  revision   {}  tier {}  (rules: {})", s(rev, "number"), s(rev, "tier"), list(&rev["matched_rules"])));
+            line(format!(
+                "  revision   {}  tier {}  (rules: {})",
+                s(rev, "number"),
+                s(rev, "tier"),
+                list(&rev["matched_rules"])
+            ));
             line(format!("  bundle     {}", s(rev, "bundle_digest")));
             line(format!("  profile    {}", s(rev, "profile_digest")));
         }
-        "release" => line(format!("release {}  status {}  revision {}", s(v, "id"), s(v, "status"), s(v, "current_revision"))),
+        "release" => line(format!(
+            "release {}  status {}  revision {}",
+            s(v, "id"),
+            s(v, "status"),
+            s(v, "current_revision")
+        )),
         "releases" => each(v, |r| {
-            line(format!("{}  {:<12} rev {:<3} {:<8} {}", s(r, "id"), s(r, "status"), s(r, "current_revision"), s(r, "kind"), s(r, "title")))
+            line(format!(
+                "{}  {:<12} rev {:<3} {:<8} {}",
+                s(r, "id"),
+                s(r, "status"),
+                s(r, "current_revision"),
+                s(r, "kind"),
+                s(r, "title")
+            ))
         }),
         "release-detail" => {
             let r = &v["release"];
-            line(format!("release {}  \"{}\"  ({})", s(r, "id"), s(r, "title"), s(r, "kind")));
-            line(format!("  status {}  revision {}  environment {}", s(r, "status"), s(r, "current_revision"), s(r, "environment")));
-            line(format!("  system {}  decision owner {}", s(r, "system"), s(r, "decision_owner")));
-            each(&v["revisions"], |x| line(format!("  revision {}  tier {}  bundle {}", s(x, "number"), s(x, "tier"), s(x, "bundle_digest"))));
-            each(&v["reviews"], |x| line(format!("  review  rev {}  {:<16} {:<24} by {}", s(x, "revision"), s(x, "role"), s(x, "verdict"), s(x, "reviewer"))));
-            each(&v["evidence"], |x| line(format!("  evidence rev {}  {:<18} {}  {}", s(x, "revision"), s(x, "kind"), s(x, "name"), s(x, "digest"))));
-            each(&v["acceptances"], |x| line(format!("  accepted rev {}  {}  until {}", s(x, "revision"), s(x, "gap"), s(x, "expires_at"))));
-            each(&v["decisions"], |x| line(format!("  decision rev {}  {}  for {} by {}", s(x, "revision"), s(x, "decision"), s(x, "environment"), s(x, "decided_by"))));
-            each(&v["deployments"], |x| line(format!("  {} rev {}  {}  by {}", s(x, "action"), s(x, "revision"), s(x, "environment"), s(x, "actor"))));
+            line(format!(
+                "release {}  \"{}\"  ({})",
+                s(r, "id"),
+                s(r, "title"),
+                s(r, "kind")
+            ));
+            line(format!(
+                "  status {}  revision {}  environment {}",
+                s(r, "status"),
+                s(r, "current_revision"),
+                s(r, "environment")
+            ));
+            line(format!(
+                "  system {}  decision owner {}",
+                s(r, "system"),
+                s(r, "decision_owner")
+            ));
+            each(&v["revisions"], |x| {
+                line(format!(
+                    "  revision {}  tier {}  bundle {}",
+                    s(x, "number"),
+                    s(x, "tier"),
+                    s(x, "bundle_digest")
+                ))
+            });
+            each(&v["reviews"], |x| {
+                line(format!(
+                    "  review  rev {}  {:<16} {:<24} by {}",
+                    s(x, "revision"),
+                    s(x, "role"),
+                    s(x, "verdict"),
+                    s(x, "reviewer")
+                ))
+            });
+            each(&v["evidence"], |x| {
+                line(format!(
+                    "  evidence rev {}  {:<18} {}  {}",
+                    s(x, "revision"),
+                    s(x, "kind"),
+                    s(x, "name"),
+                    s(x, "digest")
+                ))
+            });
+            each(&v["acceptances"], |x| {
+                line(format!(
+                    "  accepted rev {}  {}  until {}",
+                    s(x, "revision"),
+                    s(x, "gap"),
+                    s(x, "expires_at")
+                ))
+            });
+            each(&v["decisions"], |x| {
+                line(format!(
+                    "  decision rev {}  {}  for {} by {}",
+                    s(x, "revision"),
+                    s(x, "decision"),
+                    s(x, "environment"),
+                    s(x, "decided_by")
+                ))
+            });
+            each(&v["deployments"], |x| {
+                line(format!(
+                    "  {} rev {}  {}  by {}",
+                    s(x, "action"),
+                    s(x, "revision"),
+                    s(x, "environment"),
+                    s(x, "actor")
+                ))
+            });
         }
         "gate" => {
             line(format!(
                 "release {} revision {} ({})  tier {}  {}",
-                s(v, "release"), s(v, "revision"), s(v, "status"), s(v, "tier"),
-                if v["clear"] == Value::Bool(true) { "CLEAR: the owner may decide go" } else { "NOT CLEAR" }
+                s(v, "release"),
+                s(v, "revision"),
+                s(v, "status"),
+                s(v, "tier"),
+                if v["clear"] == Value::Bool(true) {
+                    "CLEAR: the owner may decide go"
+                } else {
+                    "NOT CLEAR"
+                }
             ));
             line("  reviews:");
-            each(&v["reviews"], |x| line(format!("    {:<16} {:<24} {} due {}", s(x, "role"), s(x, "state"), s(x, "reviewer"), s(x, "due_at"))));
+            each(&v["reviews"], |x| {
+                line(format!(
+                    "    {:<16} {:<24} {} due {}",
+                    s(x, "role"),
+                    s(x, "state"),
+                    s(x, "reviewer"),
+                    s(x, "due_at")
+                ))
+            });
             let gaps = v["gaps"].as_array().cloned().unwrap_or_default();
             if gaps.is_empty() {
                 line("  no gaps");
             } else {
                 line("  gaps:");
                 for g in &gaps {
-                    let mark = if g["accepted"] == Value::Bool(true) { "accepted" } else if g["acceptable"] == Value::Bool(false) { "VETO" } else { "unmet" };
-                    line(format!("    {:<9} {:<36} {}", mark, s(g, "gap"), s(g, "detail")));
+                    let mark = if g["accepted"] == Value::Bool(true) {
+                        "accepted"
+                    } else if g["acceptable"] == Value::Bool(false) {
+                        "VETO"
+                    } else {
+                        "unmet"
+                    };
+                    line(format!(
+                        "    {:<9} {:<36} {}",
+                        mark,
+                        s(g, "gap"),
+                        s(g, "detail")
+                    ));
                 }
             }
         }
-        "review" => line(format!("review {} recorded: {} as {} on revision {}", s(v, "id"), s(v, "verdict"), s(v, "role"), s(v, "revision"))),
-        "evidence" => line(format!("evidence {} attached: {} {} ({} bytes) {}", s(v, "id"), s(v, "kind"), s(v, "name"), s(v, "size"), s(v, "digest"))),
-        "acceptance" => line(format!("risk accepted: {} on revision {} until {}", s(v, "gap"), s(v, "revision"), s(v, "expires_at"))),
-        "decision" => line(format!("decision {} recorded: {} for {} on revision {}", s(v, "id"), s(v, "decision"), s(v, "environment"), s(v, "revision"))),
-        "deployment" => line(format!("{} recorded: revision {} in {}", s(v, "action"), s(v, "revision"), s(v, "environment"))),
+        "review" => line(format!(
+            "review {} recorded: {} as {} on revision {}",
+            s(v, "id"),
+            s(v, "verdict"),
+            s(v, "role"),
+            s(v, "revision")
+        )),
+        "evidence" => line(format!(
+            "evidence {} attached: {} {} ({} bytes) {}",
+            s(v, "id"),
+            s(v, "kind"),
+            s(v, "name"),
+            s(v, "size"),
+            s(v, "digest")
+        )),
+        "acceptance" => line(format!(
+            "risk accepted: {} on revision {} until {}",
+            s(v, "gap"),
+            s(v, "revision"),
+            s(v, "expires_at")
+        )),
+        "decision" => line(format!(
+            "decision {} recorded: {} for {} on revision {}",
+            s(v, "id"),
+            s(v, "decision"),
+            s(v, "environment"),
+            s(v, "revision")
+        )),
+        "deployment" => line(format!(
+            "{} recorded: revision {} in {}",
+            s(v, "action"),
+            s(v, "revision"),
+            s(v, "environment")
+        )),
         "check" => {
-            let verdict = if v["allowed"] == Value::Bool(true) { "ALLOWED" } else { "NOT ALLOWED" };
-            line(format!("{verdict}: {} in {}", s(v, "artifact"), s(v, "environment")));
-            each(&v["reasons"], |r| line(format!("  - {}", r.as_str().unwrap_or_default())));
+            let verdict = if v["allowed"] == Value::Bool(true) {
+                "ALLOWED"
+            } else {
+                "NOT ALLOWED"
+            };
+            line(format!(
+                "{verdict}: {} in {}",
+                s(v, "artifact"),
+                s(v, "environment")
+            ));
+            each(&v["reasons"], |r| {
+                line(format!("  - {}", r.as_str().unwrap_or_default()))
+            });
         }
-        "ledger" => each(v, |e| line(format!("{:>6}  {}  {:<18} {:<30} by {}", s(e, "seq"), s(e, "at"), s(e, "action"), s(e, "subject"), s(e, "actor")))),
-        "profile" => line(format!("profile {} version {}  digest {}", s(v, "name"), s(v, "version"), s(v, "digest"))),
+        "ledger" => each(v, |e| {
+            line(format!(
+                "{:>6}  {}  {:<18} {:<30} by {}",
+                s(e, "seq"),
+                s(e, "at"),
+                s(e, "action"),
+                s(e, "subject"),
+                s(e, "actor")
+            ))
+        }),
+        "profile" => line(format!(
+            "profile {} version {}  digest {}",
+            s(v, "name"),
+            s(v, "version"),
+            s(v, "digest")
+        )),
         _ => json(v),
     }
 }
@@ -112,7 +298,12 @@ fn each(v: &Value, mut f: impl FnMut(&Value)) {
 
 fn list(v: &Value) -> String {
     v.as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "none".into())
 }

@@ -20,7 +20,8 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
     Ok(match path {
         None => Profile::from_toml("profiles/example.toml (built in)", EXAMPLE_PROFILE)?,
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("cannot read profile {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read profile {}", p.display()))?;
             Profile::from_toml(&p.display().to_string(), &text)?
         }
     })
@@ -28,7 +29,9 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let profile = Arc::new(load_profile(args.profile.as_ref())?);
-    let store = countersign_store::open(&args.db).await.with_context(|| format!("cannot open database {}", args.db))?;
+    let store = countersign_store::open(&args.db)
+        .await
+        .with_context(|| format!("cannot open database {}", args.db))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     tracing::info!(backend = store.backend(), db = %args.db, profile = %profile.name, digest = %profile.digest(), "store ready");
 
@@ -36,7 +39,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let bootstrap = countersign_server::app::users::bootstrap_admin(&mut *tx, clock.now()).await?;
     tx.commit().await?;
     if let Some((admin, token)) = bootstrap {
-        output::line("countersign: new database; an admin was created. Its token is shown this once:");
+        output::line(
+            "countersign: new database; an admin was created. Its token is shown this once:",
+        );
         output::line(format!("  admin {}  token {token}", admin.id));
         output::line(format!("  export COUNTERSIGN_TOKEN={token}"));
     }
@@ -55,13 +60,23 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
 
-    let state = AppState { store, profile, clock };
+    let state = AppState {
+        store,
+        profile,
+        clock,
+    };
     let app = countersign_server::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    output::line(format!("countersign: listening on http://{}", listener.local_addr()?));
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("server failed")?;
+    output::line(format!(
+        "countersign: listening on http://{}",
+        listener.local_addr()?
+    ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("server failed")?;
     output::line("countersign: stopped");
     Ok(())
 }
@@ -88,11 +103,19 @@ pub async fn migrate(db: &str) -> Result<()> {
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         bail!("PostgreSQL is not supported by this build yet");
     }
-    let status = countersign_store::SqliteStore::migrate_only(db).await.with_context(|| format!("cannot migrate {db}"))?;
+    let status = countersign_store::SqliteStore::migrate_only(db)
+        .await
+        .with_context(|| format!("cannot migrate {db}"))?;
     if status.applied.is_empty() {
-        output::line(format!("{db}: schema is current (version {})", status.current));
+        output::line(format!(
+            "{db}: schema is current (version {})",
+            status.current
+        ));
     } else {
-        output::line(format!("{db}: applied migrations {:?}; schema version {}", status.applied, status.current));
+        output::line(format!(
+            "{db}: applied migrations {:?}; schema version {}",
+            status.applied, status.current
+        ));
     }
     Ok(())
 }
@@ -100,12 +123,17 @@ pub async fn migrate(db: &str) -> Result<()> {
 /// Verifies the ledger directly from the database, without a server. Returns
 /// whether it is valid.
 pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bool> {
-    if !(db.starts_with("postgres") || std::path::Path::new(db.trim_start_matches("sqlite://")).exists()) {
+    if !(db.starts_with("postgres")
+        || std::path::Path::new(db.trim_start_matches("sqlite://")).exists())
+    {
         bail!("no database at {db}");
     }
-    let store = countersign_store::open(db).await.with_context(|| format!("cannot open database {db}"))?;
+    let store = countersign_store::open(db)
+        .await
+        .with_context(|| format!("cannot open database {db}"))?;
     let key = match public_key {
-        Some(k) => countersign_ledger::LedgerPublicKey::from_base64(k).context("--public-key is not a valid key")?,
+        Some(k) => countersign_ledger::LedgerPublicKey::from_base64(k)
+            .context("--public-key is not a valid key")?,
         None => store.ledger_public_key(),
     };
     let mut last = 0;
@@ -141,7 +169,11 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
                 output::line(format!(
                     "checkpoint signed by key {}{}",
                     key.key_id(),
-                    if public_key.is_some() { " (pinned with --public-key)" } else { " (read from the database; pin it with --public-key for independent assurance)" }
+                    if public_key.is_some() {
+                        " (pinned with --public-key)"
+                    } else {
+                        " (read from the database; pin it with --public-key for independent assurance)"
+                    }
                 ));
             }
             Verification::Invalid(e) => output::line(format!("ledger INVALID: {e}")),

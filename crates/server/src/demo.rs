@@ -45,7 +45,11 @@ const PEOPLE: &[(&str, &str, Role)] = &[
 pub const OWNER_EMAIL: &str = "dana@demo.countersign";
 
 /// Seeds the demo, or returns `None` when it is already there.
-pub async fn seed(store: &Arc<dyn Store>, profile: Arc<Profile>, now: DateTime<Utc>) -> Result<Option<DemoSeed>, AppError> {
+pub async fn seed(
+    store: &Arc<dyn Store>,
+    profile: Arc<Profile>,
+    now: DateTime<Utc>,
+) -> Result<Option<DemoSeed>, AppError> {
     let store = &**store;
     let mut tx = store.read().await?;
     let existing = tx.list_users().await?;
@@ -56,26 +60,46 @@ pub async fn seed(store: &Arc<dyn Store>, profile: Arc<Profile>, now: DateTime<U
     let admin = existing
         .into_iter()
         .find(|u| u.has_role(Role::Admin))
-        .ok_or_else(|| AppError::invalid("no-admin", "the database has no admin to seed the demo with"))?;
-    let ctx_of = |actor: UserRecord| Ctx { actor, now, profile: profile.clone() };
+        .ok_or_else(|| {
+            AppError::invalid(
+                "no-admin",
+                "the database has no admin to seed the demo with",
+            )
+        })?;
+    let ctx_of = |actor: UserRecord| Ctx {
+        actor,
+        now,
+        profile: profile.clone(),
+    };
     let admin_ctx = ctx_of(admin);
     // One transaction: the demo is seeded whole or not at all.
     let mut tx = store.write().await?;
     let mut users = Vec::new();
     let mut records = Vec::new();
     for (name, email, role) in PEOPLE {
-        let new = app::users::NewUser { name: (*name).into(), email: (*email).into(), roles: [*role].into() };
+        let new = app::users::NewUser {
+            name: (*name).into(),
+            email: (*email).into(),
+            roles: [*role].into(),
+        };
         let u = app::users::create(&mut *tx, &admin_ctx, new).await?;
         let id = u.id.clone();
-        let (_, token) =
-            app::users::create_token(&mut *tx, &admin_ctx, &id, "demo".into()).await?;
-        users.push(DemoUser { name: u.name.clone(), email: u.email.clone(), roles: vec![*role], id: u.id.to_string(), token });
+        let (_, token) = app::users::create_token(&mut *tx, &admin_ctx, &id, "demo".into()).await?;
+        users.push(DemoUser {
+            name: u.name.clone(),
+            email: u.email.clone(),
+            roles: vec![*role],
+            id: u.id.to_string(),
+            token,
+        });
         records.push(u);
     }
     let by_email = |e: &str| records.iter().find(|u| u.email == e).cloned();
-    let (Some(owner), Some(maya), Some(olu)) =
-        (by_email(OWNER_EMAIL), by_email("maya@demo.countersign"), by_email("olu@demo.countersign"))
-    else {
+    let (Some(owner), Some(maya), Some(olu)) = (
+        by_email(OWNER_EMAIL),
+        by_email("maya@demo.countersign"),
+        by_email("olu@demo.countersign"),
+    ) else {
         return Err(AppError::invalid("demo", "demo users missing"));
     };
     let sys = app::systems::NewSystem {
@@ -90,7 +114,10 @@ pub async fn seed(store: &Arc<dyn Store>, profile: Arc<Profile>, now: DateTime<U
         kind: ReleaseKind::Model,
         system: system.id.clone(),
         decision_owner: owner.id.clone(),
-        attributes: Attributes { customer_facing: true, ..Attributes::default() },
+        attributes: Attributes {
+            customer_facing: true,
+            ..Attributes::default()
+        },
         bundle: Bundle {
             artifact_digest: Digest::of(b"support-assistant-v2.safetensors"),
             dataset_versions: ["support-tickets@2026-10".to_owned()].into(),
@@ -107,7 +134,11 @@ pub async fn seed(store: &Arc<dyn Store>, profile: Arc<Profile>, now: DateTime<U
     let (release, _) = app::releases::create(&mut *tx, &maya_ctx, new).await?;
     for (kind, name, text) in [
         ("test_results", "tests.txt", "412 passed, 0 failed\n"),
-        ("rollback_plan", "rollback.md", "# Rollback\nRe-point the alias to v1; on-call: operations.\n"),
+        (
+            "rollback_plan",
+            "rollback.md",
+            "# Rollback\nRe-point the alias to v1; on-call: operations.\n",
+        ),
     ] {
         let ev = app::releases::NewEvidence {
             revision: 1,
@@ -122,5 +153,9 @@ pub async fn seed(store: &Arc<dyn Store>, profile: Arc<Profile>, now: DateTime<U
     let id = release.id.clone();
     app::releases::submit(&mut *tx, &maya_ctx, &id, 1).await?;
     tx.commit().await?;
-    Ok(Some(DemoSeed { users, system_id: system.id.to_string(), release_id: release.id.to_string() }))
+    Ok(Some(DemoSeed {
+        users,
+        system_id: system.id.to_string(),
+        release_id: release.id.to_string(),
+    }))
 }

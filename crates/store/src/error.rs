@@ -29,7 +29,10 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     #[error("stored value in {column} is not valid: {reason}")]
-    Corrupt { column: &'static str, reason: String },
+    Corrupt {
+        column: &'static str,
+        reason: String,
+    },
     #[error("the ledger could not be appended")]
     Ledger(#[source] countersign_ledger::LedgerError),
     #[error("unsupported database url {url:?}: use a file path, sqlite://PATH or postgres://...")]
@@ -46,9 +49,9 @@ impl StoreError {
 /// Maps a sqlx error into a store error, turning unique violations into conflicts.
 pub(crate) fn query(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| match &source {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict { what: context.to_owned() }
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict {
+            what: context.to_owned(),
+        },
         _ => StoreError::Query { context, source },
     }
 }

@@ -68,8 +68,10 @@ pub trait Tx: Send {
         release: &ReleaseId,
         number: u32,
     ) -> Result<Option<RevisionRecord>, StoreError>;
-    async fn list_revisions(&mut self, release: &ReleaseId)
-        -> Result<Vec<RevisionRecord>, StoreError>;
+    async fn list_revisions(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<RevisionRecord>, StoreError>;
     /// Releases whose revision `number` has this artifact digest (any revision).
     async fn revisions_by_artifact(
         &mut self,
@@ -83,16 +85,20 @@ pub trait Tx: Send {
     async fn put_blob(&mut self, digest: &Digest, content: &[u8]) -> Result<(), StoreError>;
     async fn get_blob(&mut self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
     async fn insert_evidence(&mut self, e: &EvidenceRecord) -> Result<(), StoreError>;
-    async fn list_evidence(&mut self, release: &ReleaseId)
-        -> Result<Vec<EvidenceRecord>, StoreError>;
+    async fn list_evidence(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EvidenceRecord>, StoreError>;
     async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> Result<(), StoreError>;
     async fn list_acceptances(
         &mut self,
         release: &ReleaseId,
     ) -> Result<Vec<AcceptanceRecord>, StoreError>;
     async fn insert_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError>;
-    async fn list_decisions(&mut self, release: &ReleaseId)
-        -> Result<Vec<DecisionRecord>, StoreError>;
+    async fn list_decisions(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<DecisionRecord>, StoreError>;
     async fn insert_deployment(&mut self, d: &DeploymentRecord) -> Result<(), StoreError>;
     async fn list_deployments(
         &mut self,
@@ -119,7 +125,9 @@ pub trait Tx: Send {
 /// Opens a store from a URL: a path or `sqlite://PATH` for SQLite.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::UnsupportedUrl { url: url.to_owned() });
+        return Err(StoreError::UnsupportedUrl {
+            url: url.to_owned(),
+        });
     }
     Ok(Arc::new(SqliteStore::open(url).await?))
 }

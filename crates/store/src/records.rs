@@ -166,7 +166,9 @@ impl DeploymentAction {
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Promote, Self::Rollback, Self::Retire].into_iter().find(|d| d.as_str() == s)
+        [Self::Promote, Self::Rollback, Self::Retire]
+            .into_iter()
+            .find(|d| d.as_str() == s)
     }
 }
 

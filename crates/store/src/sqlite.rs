@@ -15,8 +15,12 @@ use countersign_core::gate::GapKey;
 use countersign_core::release::{ReleaseKind, ReleaseStatus};
 use countersign_core::review::Verdict;
 use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
-use countersign_ledger::{chain_next, Entry, EntryDraft, Head, LedgerKey, LedgerPublicKey, SignedHead};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use countersign_ledger::{
+    chain_next, Entry, EntryDraft, Head, LedgerKey, LedgerPublicKey, SignedHead,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -33,7 +37,10 @@ impl SqliteStore {
     /// applies migrations, and loads or creates the ledger signing key.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        let open_err = |source| StoreError::Open { url: url.to_owned(), source };
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
             .map_err(open_err)?
             .create_if_missing(true)
@@ -53,14 +60,21 @@ impl SqliteStore {
             .map_err(open_err)?;
         migrate(&writer).await?;
         let key = load_or_create_key(&writer).await?;
-        Ok(Self { writer, readers, key: std::sync::Arc::new(key) })
+        Ok(Self {
+            writer,
+            readers,
+            key: std::sync::Arc::new(key),
+        })
     }
 
     /// Applies pending migrations without opening a full store.
     pub async fn migrate_only(url: &str) -> Result<MigrationStatus, StoreError> {
         let path = url.strip_prefix("sqlite://").unwrap_or(url);
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|source| StoreError::Open { url: url.to_owned(), source })?
+            .map_err(|source| StoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full);
@@ -68,7 +82,10 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(opts)
             .await
-            .map_err(|source| StoreError::Open { url: url.to_owned(), source })?;
+            .map_err(|source| StoreError::Open {
+                url: url.to_owned(),
+                source,
+            })?;
         migrate(&pool).await
     }
 }
@@ -96,9 +113,16 @@ pub(crate) async fn run_migrations(
     let mut current = 0;
     for row in &rows {
         let version: i64 = row.try_get("version").map_err(query("schema_migrations"))?;
-        let checksum: String = row.try_get("checksum").map_err(query("schema_migrations"))?;
+        let checksum: String = row
+            .try_get("checksum")
+            .map_err(query("schema_migrations"))?;
         match migrations.iter().find(|m| m.version == version) {
-            None => return Err(StoreError::SchemaTooNew { found: version, known }),
+            None => {
+                return Err(StoreError::SchemaTooNew {
+                    found: version,
+                    known,
+                })
+            }
             Some(m) if m.checksum() != checksum => {
                 return Err(StoreError::MigrationChecksum { version })
             }
@@ -131,7 +155,10 @@ pub(crate) async fn run_migrations(
 }
 
 async fn load_or_create_key(pool: &SqlitePool) -> Result<LedgerKey, StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(query("ledger key"))?;
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(query("ledger key"))?;
     let row = sqlx::query("SELECT secret_key FROM ledger_keys ORDER BY created_at LIMIT 1")
         .fetch_optional(&mut *tx)
         .await
@@ -163,15 +190,25 @@ pub(crate) fn decode_secret(hex_secret: &str) -> Result<LedgerKey, StoreError> {
     let bytes: [u8; 32] = hex::decode(hex_secret)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or(StoreError::Corrupt { column: "ledger_keys.secret_key", reason: "not 32 hex bytes".into() })?;
+        .ok_or(StoreError::Corrupt {
+            column: "ledger_keys.secret_key",
+            reason: "not 32 hex bytes".into(),
+        })?;
     Ok(LedgerKey::from_bytes(&bytes))
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self) -> Result<Box<dyn Tx>, StoreError> {
-        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(query("begin write"))?;
-        Ok(Box::new(SqliteTx { tx, key: Some(self.key.clone()) }))
+        let tx = self
+            .writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(query("begin write"))?;
+        Ok(Box::new(SqliteTx {
+            tx,
+            key: Some(self.key.clone()),
+        }))
     }
 
     async fn read(&self) -> Result<Box<dyn Tx>, StoreError> {
@@ -180,7 +217,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.readers).await.map_err(query("ping"))?;
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(query("ping"))?;
         Ok(())
     }
 
@@ -200,7 +240,10 @@ struct SqliteTx {
 }
 
 fn corrupt(column: &'static str, value: &str) -> StoreError {
-    StoreError::Corrupt { column, reason: format!("unexpected value {value:?}") }
+    StoreError::Corrupt {
+        column,
+        reason: format!("unexpected value {value:?}"),
+    }
 }
 
 fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
@@ -210,9 +253,15 @@ fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
     row.try_get(column).map_err(query(column))
 }
 
-fn json<T: serde::de::DeserializeOwned>(row: &SqliteRow, column: &'static str) -> Result<T, StoreError> {
+fn json<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<T, StoreError> {
     let text: String = get(row, column)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt { column, reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+        column,
+        reason: e.to_string(),
+    })
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -224,8 +273,13 @@ fn time(row: &SqliteRow, column: &'static str) -> Result<chrono::DateTime<Utc>, 
     from_text(column, &get::<String>(row, column)?)
 }
 
-fn opt_time(row: &SqliteRow, column: &'static str) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
-    get::<Option<String>>(row, column)?.map(|s| from_text(column, &s)).transpose()
+fn opt_time(
+    row: &SqliteRow,
+    column: &'static str,
+) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
+    get::<Option<String>>(row, column)?
+        .map(|s| from_text(column, &s))
+        .transpose()
 }
 
 fn digest(row: &SqliteRow, column: &'static str) -> Result<Digest, StoreError> {
@@ -338,7 +392,9 @@ fn acceptance(row: &SqliteRow) -> Result<AcceptanceRecord, StoreError> {
         id: get(row, "id")?,
         release_id: ReleaseId(get(row, "release_id")?),
         revision: u32_col(row, "revision")?,
-        gap: gap.parse::<GapKey>().map_err(|_| corrupt("acceptances.gap", &gap))?,
+        gap: gap
+            .parse::<GapKey>()
+            .map_err(|_| corrupt("acceptances.gap", &gap))?,
         justification: get(row, "justification")?,
         expires_at: time(row, "expires_at")?,
         accepted_by: UserId(get(row, "accepted_by")?),
@@ -402,7 +458,11 @@ impl SqliteTx {
         id: &str,
         decode: fn(&SqliteRow) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        let rows = sqlx::query(sql).bind(id).fetch_all(&mut *self.tx).await.map_err(query(sql))?;
+        let rows = sqlx::query(sql)
+            .bind(id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query(sql))?;
         rows.iter().map(decode).collect()
     }
 
@@ -412,7 +472,11 @@ impl SqliteTx {
         id: &str,
         decode: fn(&SqliteRow) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
-        let row = sqlx::query(sql).bind(id).fetch_optional(&mut *self.tx).await.map_err(query(sql))?;
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query(sql))?;
         row.as_ref().map(decode).transpose()
     }
 }
@@ -425,20 +489,23 @@ impl Tx for SqliteTx {
 
     async fn insert_user(&mut self, u: &UserRecord) -> Result<(), StoreError> {
         let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
-        sqlx::query("INSERT INTO users (id, name, email, roles, created_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(u.id.as_str())
-            .bind(&u.name)
-            .bind(&u.email)
-            .bind(to_json(&roles))
-            .bind(to_text(u.created_at))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(query("user email"))?;
+        sqlx::query(
+            "INSERT INTO users (id, name, email, roles, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(u.id.as_str())
+        .bind(&u.name)
+        .bind(&u.email)
+        .bind(to_json(&roles))
+        .bind(to_text(u.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("user email"))?;
         Ok(())
     }
 
     async fn get_user(&mut self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
-        self.one("SELECT * FROM users WHERE id = ?", id.as_str(), user).await
+        self.one("SELECT * FROM users WHERE id = ?", id.as_str(), user)
+            .await
     }
 
     async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError> {
@@ -493,7 +560,8 @@ impl Tx for SqliteTx {
     }
 
     async fn get_system(&mut self, id: &SystemId) -> Result<Option<SystemRecord>, StoreError> {
-        self.one("SELECT * FROM systems WHERE id = ?", id.as_str(), system).await
+        self.one("SELECT * FROM systems WHERE id = ?", id.as_str(), system)
+            .await
     }
 
     async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError> {
@@ -541,7 +609,8 @@ impl Tx for SqliteTx {
     }
 
     async fn get_release(&mut self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError> {
-        self.one("SELECT * FROM releases WHERE id = ?", id.as_str(), release).await
+        self.one("SELECT * FROM releases WHERE id = ?", id.as_str(), release)
+            .await
     }
 
     async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError> {
@@ -587,7 +656,11 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn get_revision(&mut self, release_id: &ReleaseId, number: u32) -> Result<Option<RevisionRecord>, StoreError> {
+    async fn get_revision(
+        &mut self,
+        release_id: &ReleaseId,
+        number: u32,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM revisions WHERE release_id = ? AND number = ?")
             .bind(release_id.as_str())
             .bind(i64::from(number))
@@ -597,11 +670,22 @@ impl Tx for SqliteTx {
         row.as_ref().map(revision).transpose()
     }
 
-    async fn list_revisions(&mut self, release_id: &ReleaseId) -> Result<Vec<RevisionRecord>, StoreError> {
-        self.all("SELECT * FROM revisions WHERE release_id = ? ORDER BY number", release_id.as_str(), revision).await
+    async fn list_revisions(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM revisions WHERE release_id = ? ORDER BY number",
+            release_id.as_str(),
+            revision,
+        )
+        .await
     }
 
-    async fn revisions_by_artifact(&mut self, artifact: &Digest) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError> {
+    async fn revisions_by_artifact(
+        &mut self,
+        artifact: &Digest,
+    ) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError> {
         let revs = self
             .all("SELECT * FROM revisions WHERE artifact_digest = ? ORDER BY created_at, release_id, number", artifact.as_str(), revision)
             .await?;
@@ -636,8 +720,16 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn list_reviews(&mut self, release_id: &ReleaseId) -> Result<Vec<ReviewRecord>, StoreError> {
-        self.all("SELECT * FROM reviews WHERE release_id = ? ORDER BY revision, created_at, id", release_id.as_str(), review).await
+    async fn list_reviews(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<ReviewRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM reviews WHERE release_id = ? ORDER BY revision, created_at, id",
+            release_id.as_str(),
+            review,
+        )
+        .await
     }
 
     async fn put_blob(&mut self, d: &Digest, content: &[u8]) -> Result<(), StoreError> {
@@ -681,8 +773,16 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn list_evidence(&mut self, release_id: &ReleaseId) -> Result<Vec<EvidenceRecord>, StoreError> {
-        self.all("SELECT * FROM evidence WHERE release_id = ? ORDER BY revision, created_at, id", release_id.as_str(), evidence).await
+    async fn list_evidence(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<EvidenceRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM evidence WHERE release_id = ? ORDER BY revision, created_at, id",
+            release_id.as_str(),
+            evidence,
+        )
+        .await
     }
 
     async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> Result<(), StoreError> {
@@ -705,8 +805,16 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn list_acceptances(&mut self, release_id: &ReleaseId) -> Result<Vec<AcceptanceRecord>, StoreError> {
-        self.all("SELECT * FROM acceptances WHERE release_id = ? ORDER BY revision, created_at, id", release_id.as_str(), acceptance).await
+    async fn list_acceptances(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<AcceptanceRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM acceptances WHERE release_id = ? ORDER BY revision, created_at, id",
+            release_id.as_str(),
+            acceptance,
+        )
+        .await
     }
 
     async fn insert_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError> {
@@ -729,8 +837,16 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn list_decisions(&mut self, release_id: &ReleaseId) -> Result<Vec<DecisionRecord>, StoreError> {
-        self.all("SELECT * FROM decisions WHERE release_id = ? ORDER BY revision, created_at", release_id.as_str(), decision).await
+    async fn list_decisions(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM decisions WHERE release_id = ? ORDER BY revision, created_at",
+            release_id.as_str(),
+            decision,
+        )
+        .await
     }
 
     async fn insert_deployment(&mut self, d: &DeploymentRecord) -> Result<(), StoreError> {
@@ -752,8 +868,16 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
-    async fn list_deployments(&mut self, release_id: &ReleaseId) -> Result<Vec<DeploymentRecord>, StoreError> {
-        self.all("SELECT * FROM deployments WHERE release_id = ? ORDER BY created_at, id", release_id.as_str(), deployment).await
+    async fn list_deployments(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM deployments WHERE release_id = ? ORDER BY created_at, id",
+            release_id.as_str(),
+            deployment,
+        )
+        .await
     }
 
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
@@ -779,7 +903,10 @@ impl Tx for SqliteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(query("ledger seq"))?;
-        let signed = key.sign_head(&Head { seq: entry.seq, hash: entry.hash.clone() });
+        let signed = key.sign_head(&Head {
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+        });
         sqlx::query(
             "INSERT INTO ledger_head (id, seq, hash, key_id, signature) VALUES (1, ?, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, key_id = excluded.key_id, signature = excluded.signature",
@@ -812,7 +939,8 @@ impl Tx for SqliteTx {
         row.map(|r| {
             let seq: i64 = get(&r, "seq")?;
             Ok(SignedHead {
-                seq: u64::try_from(seq).map_err(|_| corrupt("ledger_head.seq", &seq.to_string()))?,
+                seq: u64::try_from(seq)
+                    .map_err(|_| corrupt("ledger_head.seq", &seq.to_string()))?,
                 hash: digest(&r, "hash")?,
                 key_id: get(&r, "key_id")?,
                 signature: get(&r, "signature")?,
@@ -829,7 +957,11 @@ impl Tx for SqliteTx {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn get_idempotency(&mut self, actor: &UserId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+    async fn get_idempotency(
+        &mut self,
+        actor: &UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
         let row = sqlx::query("SELECT * FROM idempotency WHERE actor = ? AND key = ?")
             .bind(actor.as_str())
             .bind(key)
@@ -842,7 +974,8 @@ impl Tx for SqliteTx {
                 actor: UserId(get(&r, "actor")?),
                 key: get(&r, "key")?,
                 request_hash: get(&r, "request_hash")?,
-                status: u16::try_from(status).map_err(|_| corrupt("idempotency.status", &status.to_string()))?,
+                status: u16::try_from(status)
+                    .map_err(|_| corrupt("idempotency.status", &status.to_string()))?,
                 body: get(&r, "body")?,
                 created_at: time(&r, "created_at")?,
             })

@@ -10,5 +10,8 @@ pub(crate) fn to_text(t: DateTime<Utc>) -> String {
 pub(crate) fn from_text(column: &'static str, s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt { column, reason: e.to_string() })
+        .map_err(|e| StoreError::Corrupt {
+            column,
+            reason: e.to_string(),
+        })
 }

@@ -43,7 +43,11 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Ctx> {
             "this user holds no role and can do nothing; an admin must grant one",
         ));
     }
-    Ok(Ctx { actor: user, now: state.clock.now(), profile: state.profile.clone() })
+    Ok(Ctx {
+        actor: user,
+        now: state.clock.now(),
+        profile: state.profile.clone(),
+    })
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -61,19 +65,35 @@ pub struct Idempotency {
 }
 
 fn idempotency(parts: &Parts, body: &[u8]) -> ApiResult<Option<Idempotency>> {
-    let Some(v) = parts.headers.get("idempotency-key") else { return Ok(None) };
+    let Some(v) = parts.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = v
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
-        .ok_or_else(|| ApiError::bad_request("invalid-idempotency-key", "Idempotency-Key must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid-idempotency-key",
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            )
+        })?;
     let mut h = Sha256::new();
     h.update(parts.method.as_str().as_bytes());
     h.update([0]);
-    h.update(parts.uri.path_and_query().map_or("", |p| p.as_str()).as_bytes());
+    h.update(
+        parts
+            .uri
+            .path_and_query()
+            .map_or("", |p| p.as_str())
+            .as_bytes(),
+    );
     h.update([0]);
     h.update(body);
-    Ok(Some(Idempotency { key: key.to_owned(), request_hash: hex::encode(h.finalize()) }))
+    Ok(Some(Idempotency {
+        key: key.to_owned(),
+        request_hash: hex::encode(h.finalize()),
+    }))
 }
 
 async fn body_bytes(req: Request, state: &AppState) -> ApiResult<(Parts, Bytes)> {
@@ -83,7 +103,11 @@ async fn body_bytes(req: Request, state: &AppState) -> ApiResult<(Parts, Bytes)>
         .map_err(|e| {
             let status = e.status();
             if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(status, "body-too-large", "the request body is larger than this endpoint accepts")
+                ApiError::new(
+                    status,
+                    "body-too-large",
+                    "the request body is larger than this endpoint accepts",
+                )
             } else {
                 ApiError::bad_request("unreadable-body", e.body_text())
             }
@@ -117,13 +141,21 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Cmd<T> {
         }
         let (parts, bytes) = body_bytes(req, state).await?;
         let body = serde_json::from_slice::<T>(&bytes).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body", format!("the body does not fit the schema: {e}"))
+            serde_json::error::Category::Data => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                format!("the body does not fit the schema: {e}"),
+            ),
+            _ => {
+                ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
             }
-            _ => ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}")),
         })?;
         let idempotency = idempotency(&parts, &bytes)?;
-        Ok(Cmd { ctx, body, idempotency })
+        Ok(Cmd {
+            ctx,
+            body,
+            idempotency,
+        })
     }
 }
 
@@ -147,7 +179,12 @@ impl FromRequest<AppState> for Upload {
             .unwrap_or("application/octet-stream")
             .to_owned();
         let idempotency = idempotency(&parts, &content)?;
-        Ok(Upload { ctx, content, media_type, idempotency })
+        Ok(Upload {
+            ctx,
+            content,
+            media_type,
+            idempotency,
+        })
     }
 }
 
@@ -161,7 +198,11 @@ pub struct Write {
 impl Write {
     /// Opens the command's transaction. A retried request (same key, same request)
     /// short-circuits with the stored response as `ApiError::Replay`.
-    pub async fn begin(state: &AppState, ctx: Ctx, idempotency: Option<Idempotency>) -> ApiResult<Write> {
+    pub async fn begin(
+        state: &AppState,
+        ctx: Ctx,
+        idempotency: Option<Idempotency>,
+    ) -> ApiResult<Write> {
         let mut tx = state.store.write().await?;
         if let Some(idem) = &idempotency {
             if let Some(prev) = tx.get_idempotency(&ctx.actor.id, &idem.key).await? {
@@ -174,12 +215,22 @@ impl Write {
                 }
                 let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
                 let mut resp = (status, prev.body).into_response();
-                resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
-                resp.headers_mut().insert("idempotent-replayed", header::HeaderValue::from_static("true"));
-                return Err(ApiError::Replay(resp));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("application/json"),
+                );
+                resp.headers_mut().insert(
+                    "idempotent-replayed",
+                    header::HeaderValue::from_static("true"),
+                );
+                return Err(ApiError::Replay(Box::new(resp)));
             }
         }
-        Ok(Write { tx, ctx, idempotency })
+        Ok(Write {
+            tx,
+            ctx,
+            idempotency,
+        })
     }
 
     /// The transaction and the context, for the one application function.
@@ -188,9 +239,16 @@ impl Write {
     }
 
     /// Records the response for the idempotency key, commits, and answers.
-    pub async fn finish<V: Serialize>(mut self, status: StatusCode, view: V) -> ApiResult<Response> {
+    pub async fn finish<V: Serialize>(
+        mut self,
+        status: StatusCode,
+        view: V,
+    ) -> ApiResult<Response> {
         let body = serde_json::to_string(&view).map_err(|e| {
-            ApiError::from(crate::app::AppError::invalid("unserializable", e.to_string()))
+            ApiError::from(crate::app::AppError::invalid(
+                "unserializable",
+                e.to_string(),
+            ))
         })?;
         if let Some(idem) = self.idempotency.take() {
             self.tx
@@ -206,7 +264,10 @@ impl Write {
         }
         self.tx.commit().await?;
         let mut resp = (status, body).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
         Ok(resp)
     }
 }

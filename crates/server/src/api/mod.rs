@@ -51,34 +51,35 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
     let evidence = OpenApiRouter::new()
         .routes(routes!(attach_evidence))
         .layer(DefaultBodyLimit::max(EVIDENCE_BODY_LIMIT));
-    let (router, api) = OpenApiRouter::<AppState>::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
-        .routes(routes!(healthz))
-        .routes(routes!(readyz))
-        .routes(routes!(me))
-        .routes(routes!(create_user, list_users))
-        .routes(routes!(get_user))
-        .routes(routes!(create_token))
-        .routes(routes!(create_system, list_systems))
-        .routes(routes!(get_system))
-        .routes(routes!(profile))
-        .routes(routes!(create_release, list_releases))
-        .routes(routes!(get_release))
-        .routes(routes!(revise))
-        .routes(routes!(submit))
-        .routes(routes!(gate_status))
-        .routes(routes!(review))
-        .routes(routes!(download_evidence))
-        .routes(routes!(accept_risk))
-        .routes(routes!(decide))
-        .routes(routes!(promote))
-        .routes(routes!(rollback))
-        .routes(routes!(retire))
-        .routes(routes!(gate_check))
-        .routes(routes!(ledger))
-        .routes(routes!(ledger_verify))
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .merge(evidence)
-        .split_for_parts();
+    let (router, api) =
+        OpenApiRouter::<AppState>::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
+            .routes(routes!(healthz))
+            .routes(routes!(readyz))
+            .routes(routes!(me))
+            .routes(routes!(create_user, list_users))
+            .routes(routes!(get_user))
+            .routes(routes!(create_token))
+            .routes(routes!(create_system, list_systems))
+            .routes(routes!(get_system))
+            .routes(routes!(profile))
+            .routes(routes!(create_release, list_releases))
+            .routes(routes!(get_release))
+            .routes(routes!(revise))
+            .routes(routes!(submit))
+            .routes(routes!(gate_status))
+            .routes(routes!(review))
+            .routes(routes!(download_evidence))
+            .routes(routes!(accept_risk))
+            .routes(routes!(decide))
+            .routes(routes!(promote))
+            .routes(routes!(rollback))
+            .routes(routes!(retire))
+            .routes(routes!(gate_check))
+            .routes(routes!(ledger))
+            .routes(routes!(ledger_verify))
+            .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+            .merge(evidence)
+            .split_for_parts();
     let doc = api.clone();
     let doc_json = serde_json::to_string(&doc).unwrap_or_default();
     let router = router
@@ -86,7 +87,12 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             "/openapi.json",
             axum::routing::get(move || {
                 let body = doc_json.clone();
-                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        body,
+                    )
+                }
             }),
         )
         .fallback(not_found)

@@ -37,7 +37,7 @@ pub struct Problem {
 pub enum ApiError {
     Problem(Box<Problem>),
     /// A retried write: the stored response of the first attempt (not an error).
-    Replay(Response),
+    Replay(Box<Response>),
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
@@ -69,7 +69,11 @@ impl ApiError {
     }
 
     fn internal(source: &dyn std::error::Error) -> Self {
-        let e = Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "an internal error occurred; nothing was changed");
+        let e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred; nothing was changed",
+        );
         if let ApiError::Problem(p) = &e {
             tracing::error!(request_id = %p.request_id, error = %error_chain(source), "internal error");
         }
@@ -99,15 +103,23 @@ impl From<AppError> for ApiError {
         use StatusCode as S;
         let detail = e.to_string();
         let (status, code): (StatusCode, String) = match &e {
-            AppError::NotFound { what, .. } => (S::NOT_FOUND, format!("{}-not-found", what.replace(' ', "-"))),
+            AppError::NotFound { what, .. } => (
+                S::NOT_FOUND,
+                format!("{}-not-found", what.replace(' ', "-")),
+            ),
             AppError::MissingRole { .. } => (S::FORBIDDEN, "missing-role".into()),
             AppError::NotDecisionOwner { .. } => (S::FORBIDDEN, "not-decision-owner".into()),
-            AppError::Segregation(v) => (S::FORBIDDEN, format!("segregation-of-duties/{}", v.code().replace('_', "-"))),
+            AppError::Segregation(v) => (
+                S::FORBIDDEN,
+                format!("segregation-of-duties/{}", v.code().replace('_', "-")),
+            ),
             AppError::IllegalTransition(_) => (S::CONFLICT, "illegal-transition".into()),
             AppError::StaleRevision { .. } => (S::CONFLICT, "stale-revision".into()),
             AppError::Duplicate { .. } => (S::CONFLICT, "already-exists".into()),
             AppError::GateUnmet { .. } => (S::CONFLICT, "gate-unmet".into()),
-            AppError::VetoNotAcceptable { .. } => (S::UNPROCESSABLE_ENTITY, "veto-not-acceptable".into()),
+            AppError::VetoNotAcceptable { .. } => {
+                (S::UNPROCESSABLE_ENTITY, "veto-not-acceptable".into())
+            }
             AppError::Invalid { code, .. } => (S::UNPROCESSABLE_ENTITY, (*code).to_owned()),
             AppError::Review(_) => (S::UNPROCESSABLE_ENTITY, "invalid-review".into()),
             AppError::Store(source) => return ApiError::internal(source),
@@ -129,15 +141,19 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Replay(r) => r,
+            ApiError::Replay(r) => *r,
             ApiError::Problem(p) => {
-                let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status =
+                    StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let body = serde_json::to_vec(&p).unwrap_or_default();
                 let mut resp = (status, body).into_response();
-                resp.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/problem+json"),
+                );
                 if status == StatusCode::UNAUTHORIZED {
-                    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    resp.headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 }
                 resp
             }

@@ -13,15 +13,22 @@ use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
 use countersign_store::records::DeploymentAction;
 
 fn parse_digest(s: &str) -> ApiResult<Digest> {
-    s.parse().map_err(|e: countersign_core::canonical::DigestParseError| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-digest", e.to_string())
-    })
+    s.parse()
+        .map_err(|e: countersign_core::canonical::DigestParseError| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-digest",
+                e.to_string(),
+            )
+        })
 }
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = HealthView)))]
 pub async fn healthz() -> ApiResult {
-    ok(HealthView { status: "ok".into() })
+    ok(HealthView {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the database answers.
@@ -30,9 +37,15 @@ pub async fn healthz() -> ApiResult {
 pub async fn readyz(State(s): State<AppState>) -> ApiResult {
     s.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "the database does not answer")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "the database does not answer",
+        )
     })?;
-    ok(HealthView { status: "ready".into() })
+    ok(HealthView {
+        status: "ready".into(),
+    })
 }
 
 /// The authenticated user.
@@ -51,7 +64,16 @@ pub async fn create_user(State(s): State<AppState>, cmd: Cmd<CreateUserParams>) 
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
     let (tx, ctx) = w.parts();
-    let u = app::users::create(tx, ctx, app::users::NewUser { name: p.name, email: p.email, roles: p.roles }).await?;
+    let u = app::users::create(
+        tx,
+        ctx,
+        app::users::NewUser {
+            name: p.name,
+            email: p.email,
+            roles: p.roles,
+        },
+    )
+    .await?;
     w.finish(StatusCode::CREATED, UserView::from(u)).await
 }
 
@@ -67,20 +89,36 @@ pub async fn list_users(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult
 /// One user. Any role.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_user(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn get_user(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     let mut tx = s.store.read().await?;
-    ok(UserView::from(app::users::get(&mut *tx, &UserId(id)).await?))
+    ok(UserView::from(
+        app::users::get(&mut *tx, &UserId(id)).await?,
+    ))
 }
 
 /// Issue an API token for a user; the secret is shown once. Role: admin.
 #[utoipa::path(post, path = "/v1/users/{id}/tokens", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = CreateTokenParams,
     responses((status = 201, body = TokenView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn create_token(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<CreateTokenParams>) -> ApiResult {
+pub async fn create_token(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<CreateTokenParams>,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let (tx, ctx) = w.parts();
     let (t, secret) = app::users::create_token(tx, ctx, &UserId(id), cmd.body.label).await?;
-    let view = TokenView { id: t.id, user_id: t.user_id.0, label: t.label, token: secret, created_at: t.created_at };
+    let view = TokenView {
+        id: t.id,
+        user_id: t.user_id.0,
+        label: t.label,
+        token: secret,
+        created_at: t.created_at,
+    };
     w.finish(StatusCode::CREATED, view).await
 }
 
@@ -91,7 +129,11 @@ pub async fn create_token(State(s): State<AppState>, Path(id): Path<String>, cmd
 pub async fn create_system(State(s): State<AppState>, cmd: Cmd<CreateSystemParams>) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
-    let new = app::systems::NewSystem { name: p.name, description: p.description, owner: UserId(p.owner) };
+    let new = app::systems::NewSystem {
+        name: p.name,
+        description: p.description,
+        owner: UserId(p.owner),
+    };
     let (tx, ctx) = w.parts();
     let sys = app::systems::create(tx, ctx, new).await?;
     w.finish(StatusCode::CREATED, SystemView::from(sys)).await
@@ -102,15 +144,26 @@ pub async fn create_system(State(s): State<AppState>, cmd: Cmd<CreateSystemParam
     responses((status = 200, body = Vec<SystemView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_systems(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let mut tx = s.store.read().await?;
-    ok(tx.list_systems().await?.into_iter().map(SystemView::from).collect::<Vec<_>>())
+    ok(tx
+        .list_systems()
+        .await?
+        .into_iter()
+        .map(SystemView::from)
+        .collect::<Vec<_>>())
 }
 
 /// One system. Any role.
 #[utoipa::path(get, path = "/v1/systems/{id}", tag = "systems", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_system(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn get_system(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     let mut tx = s.store.read().await?;
-    ok(SystemView::from(app::systems::get(&mut *tx, &SystemId(id)).await?))
+    ok(SystemView::from(
+        app::systems::get(&mut *tx, &SystemId(id)).await?,
+    ))
 }
 
 /// The governance profile in force, with its digest. Any role.
@@ -143,7 +196,14 @@ pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleasePar
     };
     let (tx, ctx) = w.parts();
     let (rel, rev) = app::releases::create(tx, ctx, new).await?;
-    w.finish(StatusCode::CREATED, ReleaseWithRevisionView { release: (&rel).into(), revision: (&rev).into() }).await
+    w.finish(
+        StatusCode::CREATED,
+        ReleaseWithRevisionView {
+            release: (&rel).into(),
+            revision: (&rev).into(),
+        },
+    )
+    .await
 }
 
 /// List releases, newest first. Any role.
@@ -151,15 +211,26 @@ pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleasePar
     responses((status = 200, body = Vec<ReleaseView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_releases(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let mut tx = s.store.read().await?;
-    ok(tx.list_releases().await?.iter().map(ReleaseView::from).collect::<Vec<_>>())
+    ok(tx
+        .list_releases()
+        .await?
+        .iter()
+        .map(ReleaseView::from)
+        .collect::<Vec<_>>())
 }
 
 /// A release with every revision, review, evidence, acceptance, decision and deployment. Any role.
 #[utoipa::path(get, path = "/v1/releases/{id}", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ReleaseDetailView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_release(State(s): State<AppState>, Auth(_): Auth, Path(id): Path<String>) -> ApiResult {
+pub async fn get_release(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Path(id): Path<String>,
+) -> ApiResult {
     let mut tx = s.store.read().await?;
-    ok(ReleaseDetailView::from(app::releases::detail(&mut *tx, &ReleaseId(id)).await?))
+    ok(ReleaseDetailView::from(
+        app::releases::detail(&mut *tx, &ReleaseId(id)).await?,
+    ))
 }
 
 /// Change the bundle (or attributes): a new revision, back to draft; nothing approved before counts (I3). Role: mlops.
@@ -167,15 +238,31 @@ pub async fn get_release(State(s): State<AppState>, Auth(_): Auth, Path(id): Pat
     request_body = ReviseParams,
     responses((status = 201, body = ReleaseWithRevisionView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn revise(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<ReviseParams>) -> ApiResult {
+pub async fn revise(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<ReviseParams>,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
     let (tx, ctx) = w.parts();
     let (rel, rev) = app::releases::revise(
-        tx, ctx, &ReleaseId(id), p.based_on_revision, p.bundle.into(), p.attributes.map(Into::into),
+        tx,
+        ctx,
+        &ReleaseId(id),
+        p.based_on_revision,
+        p.bundle.into(),
+        p.attributes.map(Into::into),
     )
     .await?;
-    w.finish(StatusCode::CREATED, ReleaseWithRevisionView { release: (&rel).into(), revision: (&rev).into() }).await
+    w.finish(
+        StatusCode::CREATED,
+        ReleaseWithRevisionView {
+            release: (&rel).into(),
+            revision: (&rev).into(),
+        },
+    )
+    .await
 }
 
 /// Submit the current revision for review; opens one review per required role. Role: mlops.
@@ -183,7 +270,11 @@ pub async fn revise(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<
     request_body = RevisionParams,
     responses((status = 200, body = ReleaseView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn submit(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<RevisionParams>) -> ApiResult {
+pub async fn submit(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<RevisionParams>,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let (tx, ctx) = w.parts();
     let rel = app::releases::submit(tx, ctx, &ReleaseId(id), cmd.body.revision).await?;
@@ -194,9 +285,16 @@ pub async fn submit(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<
 #[utoipa::path(get, path = "/v1/releases/{id}/gate", tag = "releases", security(("bearer" = [])),
     params(("id" = String, Path), GateQuery),
     responses((status = 200, body = GateView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn gate_status(State(s): State<AppState>, Auth(ctx): Auth, Path(id): Path<String>, Query(q): Query<GateQuery>) -> ApiResult {
+pub async fn gate_status(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Path(id): Path<String>,
+    Query(q): Query<GateQuery>,
+) -> ApiResult {
     let mut tx = s.store.read().await?;
-    ok(GateView::from(app::gate::status(&mut *tx, &ctx, &ReleaseId(id), q.revision).await?))
+    ok(GateView::from(
+        app::gate::status(&mut *tx, &ctx, &ReleaseId(id), q.revision).await?,
+    ))
 }
 
 /// Review the current revision in a role you hold, answering its checklist. Role: the reviewed role.
@@ -204,7 +302,11 @@ pub async fn gate_status(State(s): State<AppState>, Auth(ctx): Auth, Path(id): P
     request_body = ReviewParams,
     responses((status = 201, body = ReviewView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn review(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<ReviewParams>) -> ApiResult {
+pub async fn review(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<ReviewParams>,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
     let new = app::releases::NewReview {
@@ -225,7 +327,12 @@ pub async fn review(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<
     params(("id" = String, Path), EvidenceQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 201, body = EvidenceView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
-pub async fn attach_evidence(State(s): State<AppState>, Path(id): Path<String>, Query(q): Query<EvidenceQuery>, up: Upload) -> ApiResult {
+pub async fn attach_evidence(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<EvidenceQuery>,
+    up: Upload,
+) -> ApiResult {
     let mut w = Write::begin(&s, up.ctx, up.idempotency).await?;
     let new = app::releases::NewEvidence {
         revision: q.revision,
@@ -243,7 +350,11 @@ pub async fn attach_evidence(State(s): State<AppState>, Path(id): Path<String>, 
 #[utoipa::path(get, path = "/v1/evidence/{digest}", tag = "releases", security(("bearer" = [])), params(("digest" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401, body = Problem),
               (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn download_evidence(State(s): State<AppState>, Auth(_): Auth, Path(digest): Path<String>) -> ApiResult {
+pub async fn download_evidence(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Path(digest): Path<String>,
+) -> ApiResult {
     let digest = parse_digest(&digest)?;
     let mut tx = s.store.read().await?;
     let bytes = app::releases::evidence_content(&mut *tx, &digest).await?;
@@ -255,13 +366,23 @@ pub async fn download_evidence(State(s): State<AppState>, Auth(_): Auth, Path(di
     request_body = AcceptRiskParams,
     responses((status = 201, body = AcceptanceView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn accept_risk(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<AcceptRiskParams>) -> ApiResult {
+pub async fn accept_risk(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<AcceptRiskParams>,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
-    let new = app::releases::NewAcceptance { revision: p.revision, gap: p.gap, justification: p.justification, expires_at: p.expires_at };
+    let new = app::releases::NewAcceptance {
+        revision: p.revision,
+        gap: p.gap,
+        justification: p.justification,
+        expires_at: p.expires_at,
+    };
     let (tx, ctx) = w.parts();
     let a = app::releases::accept_risk(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, AcceptanceView::from(&a)).await
+    w.finish(StatusCode::CREATED, AcceptanceView::from(&a))
+        .await
 }
 
 /// Go or no-go on the current revision. Go is refused while any gap is unaccepted. Decision owner only.
@@ -269,22 +390,42 @@ pub async fn accept_risk(State(s): State<AppState>, Path(id): Path<String>, cmd:
     request_body = DecideParams,
     responses((status = 201, body = DecisionView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn decide(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<DecideParams>) -> ApiResult {
+pub async fn decide(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<DecideParams>,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
-    let new = app::releases::NewDecision { revision: p.revision, decision: p.decision, environment: p.environment, comment: p.comment };
+    let new = app::releases::NewDecision {
+        revision: p.revision,
+        decision: p.decision,
+        environment: p.environment,
+        comment: p.comment,
+    };
     let (tx, ctx) = w.parts();
     let (_, d) = app::releases::decide(tx, ctx, &ReleaseId(id), new).await?;
     w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
 }
 
-async fn deploy(s: AppState, id: String, cmd: Cmd<DeployParams>, action: DeploymentAction) -> ApiResult {
+async fn deploy(
+    s: AppState,
+    id: String,
+    cmd: Cmd<DeployParams>,
+    action: DeploymentAction,
+) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let p = cmd.body;
-    let new = app::releases::NewDeployment { revision: p.revision, action, environment: p.environment, reason: p.reason };
+    let new = app::releases::NewDeployment {
+        revision: p.revision,
+        action,
+        environment: p.environment,
+        reason: p.reason,
+    };
     let (tx, ctx) = w.parts();
     let (_, d) = app::releases::deploy(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, DeploymentView::from(&d)).await
+    w.finish(StatusCode::CREATED, DeploymentView::from(&d))
+        .await
 }
 
 /// Promote the approved revision to the environment its go named. Role: mlops or operations.
@@ -292,7 +433,11 @@ async fn deploy(s: AppState, id: String, cmd: Cmd<DeployParams>, action: Deploym
     request_body = DeployParams,
     responses((status = 201, body = DeploymentView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn promote(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<DeployParams>) -> ApiResult {
+pub async fn promote(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<DeployParams>,
+) -> ApiResult {
     deploy(s, id, cmd, DeploymentAction::Promote).await
 }
 
@@ -301,7 +446,11 @@ pub async fn promote(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd
     request_body = DeployParams,
     responses((status = 201, body = DeploymentView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn rollback(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<DeployParams>) -> ApiResult {
+pub async fn rollback(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<DeployParams>,
+) -> ApiResult {
     deploy(s, id, cmd, DeploymentAction::Rollback).await
 }
 
@@ -310,14 +459,22 @@ pub async fn rollback(State(s): State<AppState>, Path(id): Path<String>, cmd: Cm
     request_body = DeployParams,
     responses((status = 201, body = DeploymentView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn retire(State(s): State<AppState>, Path(id): Path<String>, cmd: Cmd<DeployParams>) -> ApiResult {
+pub async fn retire(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    cmd: Cmd<DeployParams>,
+) -> ApiResult {
     deploy(s, id, cmd, DeploymentAction::Retire).await
 }
 
 /// May this exact artifact run in this environment? `allowed` is true only for an approved or promoted current revision. Any role.
 #[utoipa::path(get, path = "/v1/gate/check", tag = "releases", security(("bearer" = [])), params(CheckQuery),
     responses((status = 200, body = CheckView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn gate_check(State(s): State<AppState>, Auth(_): Auth, Query(q): Query<CheckQuery>) -> ApiResult {
+pub async fn gate_check(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    Query(q): Query<CheckQuery>,
+) -> ApiResult {
     let artifact = parse_digest(&q.artifact)?;
     let env = q.env.unwrap_or_else(|| "production".into());
     let mut tx = s.store.read().await?;
@@ -328,10 +485,18 @@ pub async fn gate_check(State(s): State<AppState>, Auth(_): Auth, Query(q): Quer
 /// Ledger entries in order. Role: admin, compliance or risk.
 #[utoipa::path(get, path = "/v1/ledger", tag = "ledger", security(("bearer" = [])), params(LedgerQuery),
     responses((status = 200, body = Vec<LedgerEntryView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn ledger(State(s): State<AppState>, Auth(ctx): Auth, Query(q): Query<LedgerQuery>) -> ApiResult {
+pub async fn ledger(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Query(q): Query<LedgerQuery>,
+) -> ApiResult {
     ctx.require_any(LEDGER_ROLES)?;
-    let entries = app::ledger::page(&*s.store, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
-    ok(entries.into_iter().map(LedgerEntryView::from).collect::<Vec<_>>())
+    let entries =
+        app::ledger::page(&*s.store, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    ok(entries
+        .into_iter()
+        .map(LedgerEntryView::from)
+        .collect::<Vec<_>>())
 }
 
 /// Roles that may read and verify the ledger.
@@ -371,5 +536,10 @@ pub async fn ledger_verify(State(s): State<AppState>, Auth(ctx): Auth) -> ApiRes
 
 /// Unknown routes answer with a problem too.
 pub async fn not_found() -> Response {
-    ApiError::new(StatusCode::NOT_FOUND, "route-not-found", "no such route; see /openapi.json").into_response()
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route-not-found",
+        "no such route; see /openapi.json",
+    )
+    .into_response()
 }

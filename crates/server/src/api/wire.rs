@@ -336,7 +336,13 @@ pub struct SystemView {
 
 impl From<SystemRecord> for SystemView {
     fn from(s: SystemRecord) -> Self {
-        SystemView { id: s.id.0, name: s.name, description: s.description, owner: s.owner.0, created_at: s.created_at }
+        SystemView {
+            id: s.id.0,
+            name: s.name,
+            description: s.description,
+            owner: s.owner.0,
+            created_at: s.created_at,
+        }
     }
 }
 
@@ -653,7 +659,11 @@ impl From<GateReport> for GateView {
                 .iter()
                 .map(|r| RequestedReviewView {
                     role: r.role.to_string(),
-                    state: r.review.as_ref().map_or("pending", |x| x.verdict.as_str()).into(),
+                    state: r
+                        .review
+                        .as_ref()
+                        .map_or("pending", |x| x.verdict.as_str())
+                        .into(),
                     reviewer: r.review.as_ref().map(|x| x.reviewer.to_string()),
                     due_at: r.due_at,
                 })

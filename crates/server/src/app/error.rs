@@ -51,6 +51,9 @@ impl From<StoreError> for AppError {
 
 impl AppError {
     pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
-        AppError::Invalid { code, detail: detail.into() }
+        AppError::Invalid {
+            code,
+            detail: detail.into(),
+        }
     }
 }

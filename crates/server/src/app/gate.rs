@@ -46,15 +46,26 @@ async fn evaluate_with(
     revision: &RevisionRecord,
 ) -> Result<GateReport, AppError> {
     let tier = profile.tier(&revision.tier).ok_or_else(|| {
-        AppError::invalid("unknown-tier", format!("tier {:?} is not in the current profile", revision.tier))
+        AppError::invalid(
+            "unknown-tier",
+            format!("tier {:?} is not in the current profile", revision.tier),
+        )
     })?;
     // INVARIANT (I3): only records bound to this revision's bundle digest count.
     let bound = |n: u32, d: &Digest| n == revision.number && *d == revision.bundle_digest;
-    let reviews: Vec<ReviewRecord> =
-        tx.list_reviews(&release.id).await?.into_iter().filter(|r| bound(r.revision, &r.bundle_digest)).collect();
+    let reviews: Vec<ReviewRecord> = tx
+        .list_reviews(&release.id)
+        .await?
+        .into_iter()
+        .filter(|r| bound(r.revision, &r.bundle_digest))
+        .collect();
     let facts: Vec<ReviewFact> = reviews
         .iter()
-        .map(|r| ReviewFact { role: r.role, reviewer: r.reviewer.clone(), verdict: r.verdict })
+        .map(|r| ReviewFact {
+            role: r.role,
+            reviewer: r.reviewer.clone(),
+            verdict: r.verdict,
+        })
         .collect();
     let evidence_kinds: BTreeSet<String> = tx
         .list_evidence(&release.id)
@@ -68,7 +79,10 @@ async fn evaluate_with(
         .await?
         .into_iter()
         .filter(|a| bound(a.revision, &a.bundle_digest))
-        .map(|a| AcceptanceFact { gap: a.gap, expires_at: a.expires_at })
+        .map(|a| AcceptanceFact {
+            gap: a.gap,
+            expires_at: a.expires_at,
+        })
         .collect();
     let status = evaluate(&GateInput {
         tier,
@@ -77,7 +91,9 @@ async fn evaluate_with(
         acceptances: &acceptances,
         now,
     });
-    let due_at = revision.submitted_at.map(|t| t + Duration::hours(i64::from(tier.review_deadline_hours)));
+    let due_at = revision
+        .submitted_at
+        .map(|t| t + Duration::hours(i64::from(tier.review_deadline_hours)));
     let requested = tier
         .required_roles
         .iter()
@@ -87,17 +103,30 @@ async fn evaluate_with(
             review: reviews.iter().find(|r| r.role == *role).cloned(),
         })
         .collect();
-    Ok(GateReport { release: release.clone(), revision: revision.clone(), status, requested })
+    Ok(GateReport {
+        release: release.clone(),
+        revision: revision.clone(),
+        status,
+        requested,
+    })
 }
 
 /// The gate status of a release's current revision, or of an older one.
-pub async fn status(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, revision: Option<u32>) -> Result<GateReport, AppError> {
+pub async fn status(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision: Option<u32>,
+) -> Result<GateReport, AppError> {
     let release = load_release(tx, id).await?;
     let n = revision.unwrap_or(release.current_revision);
     let rev = tx
         .get_revision(id, n)
         .await?
-        .ok_or_else(|| AppError::NotFound { what: "revision", id: format!("{id}/{n}") })?;
+        .ok_or_else(|| AppError::NotFound {
+            what: "revision",
+            id: format!("{id}/{n}"),
+        })?;
     evaluate_revision(tx, ctx, &release, &rev).await
 }
 
@@ -112,7 +141,11 @@ pub struct CheckOutcome {
 
 /// Allowed only when a release's current revision carries exactly this artifact
 /// digest and is approved (or promoted) for exactly this environment.
-pub async fn check(tx: &mut dyn Tx, artifact: &Digest, environment: &str) -> Result<CheckOutcome, AppError> {
+pub async fn check(
+    tx: &mut dyn Tx,
+    artifact: &Digest,
+    environment: &str,
+) -> Result<CheckOutcome, AppError> {
     let candidates = tx.revisions_by_artifact(artifact).await?;
     if candidates.is_empty() {
         return Ok(CheckOutcome {
@@ -126,8 +159,14 @@ pub async fn check(tx: &mut dyn Tx, artifact: &Digest, environment: &str) -> Res
     for (rel, rev) in &candidates {
         let at = format!("release {} revision {}", rel.id, rev.number);
         if rev.number != rel.current_revision {
-            reasons.push(format!("{at} was superseded by revision {}", rel.current_revision));
-        } else if !matches!(rel.status, ReleaseStatus::Approved | ReleaseStatus::Promoted) {
+            reasons.push(format!(
+                "{at} was superseded by revision {}",
+                rel.current_revision
+            ));
+        } else if !matches!(
+            rel.status,
+            ReleaseStatus::Approved | ReleaseStatus::Promoted
+        ) {
             reasons.push(format!("{at} is {}, not approved", rel.status));
         } else if rel.environment.as_deref() != Some(environment) {
             reasons.push(format!(
@@ -144,5 +183,10 @@ pub async fn check(tx: &mut dyn Tx, artifact: &Digest, environment: &str) -> Res
         }
     }
     let (rel, rev) = &candidates[candidates.len() - 1];
-    Ok(CheckOutcome { allowed: false, reasons, release: Some(rel.id.clone()), revision: Some(rev.number) })
+    Ok(CheckOutcome {
+        allowed: false,
+        reasons,
+        release: Some(rel.id.clone()),
+        revision: Some(rev.number),
+    })
 }

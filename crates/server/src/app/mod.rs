@@ -33,7 +33,9 @@ impl Ctx {
         if roles.iter().any(|r| self.actor.has_role(*r)) {
             Ok(())
         } else {
-            Err(AppError::MissingRole { needed: roles.to_vec() })
+            Err(AppError::MissingRole {
+                needed: roles.to_vec(),
+            })
         }
     }
 }
@@ -62,10 +64,14 @@ pub async fn record(
     Ok(())
 }
 
-pub(crate) async fn load_release(tx: &mut dyn Tx, id: &ReleaseId) -> Result<ReleaseRecord, AppError> {
-    tx.get_release(id)
-        .await?
-        .ok_or_else(|| AppError::NotFound { what: "release", id: id.to_string() })
+pub(crate) async fn load_release(
+    tx: &mut dyn Tx,
+    id: &ReleaseId,
+) -> Result<ReleaseRecord, AppError> {
+    tx.get_release(id).await?.ok_or_else(|| AppError::NotFound {
+        what: "release",
+        id: id.to_string(),
+    })
 }
 
 /// The release and its current revision, refusing a request made against another one.
@@ -76,11 +82,17 @@ pub(crate) async fn load_current(
 ) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
     let release = load_release(tx, id).await?;
     if given != release.current_revision {
-        return Err(AppError::StaleRevision { current: release.current_revision, given });
+        return Err(AppError::StaleRevision {
+            current: release.current_revision,
+            given,
+        });
     }
     let revision = tx
         .get_revision(id, given)
         .await?
-        .ok_or_else(|| AppError::NotFound { what: "revision", id: format!("{id}/{given}") })?;
+        .ok_or_else(|| AppError::NotFound {
+            what: "revision",
+            id: format!("{id}/{given}"),
+        })?;
     Ok((release, revision))
 }

@@ -5,7 +5,9 @@ use super::gate::{evaluate_revision, GateReport};
 use super::{load_current, load_release, new_id, record, systems, users, AppError, Ctx};
 use countersign_core::canonical::Digest;
 use countersign_core::gate::{GapCode, GapKey};
-use countersign_core::release::{next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL};
+use countersign_core::release::{
+    next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL,
+};
 use countersign_core::review::{validate_review, Answer, ReviewDraft, Verdict};
 use countersign_core::sod::{check_owner, check_reviewer, Parties};
 use countersign_core::{ReleaseId, Role, SystemId, UserId};
@@ -36,7 +38,10 @@ fn transition(r: &ReleaseRecord, t: Transition) -> Result<ReleaseStatus, AppErro
 
 fn validate_attributes(a: &Attributes) -> Result<(), AppError> {
     if a.autonomy_level > MAX_AUTONOMY_LEVEL {
-        return Err(AppError::invalid("invalid-attributes", "autonomy_level must be between 0 and 3"));
+        return Err(AppError::invalid(
+            "invalid-attributes",
+            "autonomy_level must be between 0 and 3",
+        ));
     }
     if !a.data_classes.is_empty() && !a.data_connected {
         return Err(AppError::invalid(
@@ -50,13 +55,23 @@ fn validate_attributes(a: &Attributes) -> Result<(), AppError> {
 async fn check_trainer(tx: &mut dyn Tx, bundle: &Bundle) -> Result<(), AppError> {
     if let Some(trainer) = &bundle.trainer {
         users::get(tx, trainer).await.map_err(|_| {
-            AppError::invalid("unknown-trainer", format!("trainer {:?} is not a user", trainer.as_str()))
+            AppError::invalid(
+                "unknown-trainer",
+                format!("trainer {:?} is not a user", trainer.as_str()),
+            )
         })?;
     }
     Ok(())
 }
 
-fn new_revision(ctx: &Ctx, release: &ReleaseId, number: u32, kind: ReleaseKind, attributes: &Attributes, bundle: Bundle) -> RevisionRecord {
+fn new_revision(
+    ctx: &Ctx,
+    release: &ReleaseId,
+    number: u32,
+    kind: ReleaseKind,
+    attributes: &Attributes,
+    bundle: Bundle,
+) -> RevisionRecord {
     let tiering = ctx.profile.tier_for(kind, attributes);
     RevisionRecord {
         release_id: release.clone(),
@@ -82,22 +97,42 @@ pub struct NewRelease {
     pub bundle: Bundle,
 }
 
-pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, n: NewRelease) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
+pub async fn create(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    n: NewRelease,
+) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
     ctx.require_any(AUTHOR_ROLES)?;
     if n.title.trim().is_empty() || n.title.len() > 200 {
-        return Err(AppError::invalid("invalid-title", "title must be 1 to 200 characters"));
+        return Err(AppError::invalid(
+            "invalid-title",
+            "title must be 1 to 200 characters",
+        ));
     }
     validate_attributes(&n.attributes)?;
     systems::get(tx, &n.system).await.map_err(|_| {
-        AppError::invalid("unknown-system", format!("system {:?} does not exist", n.system.as_str()))
+        AppError::invalid(
+            "unknown-system",
+            format!("system {:?} does not exist", n.system.as_str()),
+        )
     })?;
     // INVARIANT (I1): one named human decision owner.
     users::get(tx, &n.decision_owner).await.map_err(|_| {
-        AppError::invalid("unknown-owner", format!("decision owner {:?} is not a user", n.decision_owner.as_str()))
+        AppError::invalid(
+            "unknown-owner",
+            format!(
+                "decision owner {:?} is not a user",
+                n.decision_owner.as_str()
+            ),
+        )
     })?;
     check_trainer(tx, &n.bundle).await?;
-    check_owner(&Parties { decision_owner: &n.decision_owner, submitter: None, trainer: n.bundle.trainer.as_ref() })
-        .map_err(AppError::Segregation)?;
+    check_owner(&Parties {
+        decision_owner: &n.decision_owner,
+        submitter: None,
+        trainer: n.bundle.trainer.as_ref(),
+    })
+    .map_err(AppError::Segregation)?;
     let id = ReleaseId(new_id("rel"));
     let revision = new_revision(ctx, &id, 1, n.kind, &n.attributes, n.bundle);
     let release = ReleaseRecord {
@@ -146,11 +181,18 @@ pub async fn revise(
     let attributes = attributes.unwrap_or_else(|| release.attributes.clone());
     validate_attributes(&attributes)?;
     if bundle.digest() == current.bundle_digest && attributes == release.attributes {
-        return Err(AppError::invalid("bundle-unchanged", "the bundle and attributes are unchanged; nothing to revise"));
+        return Err(AppError::invalid(
+            "bundle-unchanged",
+            "the bundle and attributes are unchanged; nothing to revise",
+        ));
     }
     check_trainer(tx, &bundle).await?;
-    check_owner(&Parties { decision_owner: &release.decision_owner, submitter: None, trainer: bundle.trainer.as_ref() })
-        .map_err(AppError::Segregation)?;
+    check_owner(&Parties {
+        decision_owner: &release.decision_owner,
+        submitter: None,
+        trainer: bundle.trainer.as_ref(),
+    })
+    .map_err(AppError::Segregation)?;
     let number = release.current_revision + 1;
     let revision = new_revision(ctx, id, number, release.kind, &attributes, bundle);
     release.status = status;
@@ -171,7 +213,12 @@ pub async fn revise(
     Ok((release, revision))
 }
 
-pub async fn submit(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, revision_no: u32) -> Result<ReleaseRecord, AppError> {
+pub async fn submit(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision_no: u32,
+) -> Result<ReleaseRecord, AppError> {
     ctx.require_any(AUTHOR_ROLES)?;
     let (mut release, mut revision) = load_current(tx, id, revision_no).await?;
     let status = transition(&release, Transition::Submit)?;
@@ -212,14 +259,25 @@ pub struct NewReview {
     pub comment: Option<String>,
 }
 
-pub async fn review(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, r: NewReview) -> Result<ReviewRecord, AppError> {
+pub async fn review(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    r: NewReview,
+) -> Result<ReviewRecord, AppError> {
     ctx.require_any(&[r.role])?;
     let (release, revision) = load_current(tx, id, r.revision).await?;
     if release.status != ReleaseStatus::InReview {
-        return Err(AppError::invalid("not-in-review", format!("the release is {}, not in_review", release.status)));
+        return Err(AppError::invalid(
+            "not-in-review",
+            format!("the release is {}, not in_review", release.status),
+        ));
     }
     let tier = ctx.profile.tier(&revision.tier).ok_or_else(|| {
-        AppError::invalid("unknown-tier", format!("tier {:?} is not in the current profile", revision.tier))
+        AppError::invalid(
+            "unknown-tier",
+            format!("tier {:?} is not in the current profile", revision.tier),
+        )
     })?;
     if !tier.required_roles.contains(&r.role) {
         return Err(AppError::invalid(
@@ -235,7 +293,9 @@ pub async fn review(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, r: NewReview) ->
         .map(|x| (x.reviewer, x.role))
         .collect();
     if existing.iter().any(|(_, role)| *role == r.role) {
-        return Err(AppError::Duplicate { what: format!("a {} review of revision {}", r.role, r.revision) });
+        return Err(AppError::Duplicate {
+            what: format!("a {} review of revision {}", r.role, r.revision),
+        });
     }
     check_reviewer(
         &Parties {
@@ -293,23 +353,46 @@ pub struct NewEvidence {
     pub content: Vec<u8>,
 }
 
-pub async fn attach_evidence(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, e: NewEvidence) -> Result<EvidenceRecord, AppError> {
+pub async fn attach_evidence(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    e: NewEvidence,
+) -> Result<EvidenceRecord, AppError> {
     ctx.require_any(EVIDENCE_ROLES)?;
     if !ctx.profile.evidence_kinds.contains(&e.kind) {
-        let kinds: Vec<&str> = ctx.profile.evidence_kinds.iter().map(String::as_str).collect();
+        let kinds: Vec<&str> = ctx
+            .profile
+            .evidence_kinds
+            .iter()
+            .map(String::as_str)
+            .collect();
         return Err(AppError::invalid(
             "unknown-evidence-kind",
-            format!("evidence kind {:?} is not in the profile (expected one of {})", e.kind, kinds.join(", ")),
+            format!(
+                "evidence kind {:?} is not in the profile (expected one of {})",
+                e.kind,
+                kinds.join(", ")
+            ),
         ));
     }
     if e.name.trim().is_empty() || e.name.len() > 255 {
-        return Err(AppError::invalid("invalid-name", "name must be 1 to 255 characters"));
+        return Err(AppError::invalid(
+            "invalid-name",
+            "name must be 1 to 255 characters",
+        ));
     }
     let (release, _) = load_current(tx, id, e.revision).await?;
-    if !matches!(release.status, ReleaseStatus::Draft | ReleaseStatus::InReview) {
+    if !matches!(
+        release.status,
+        ReleaseStatus::Draft | ReleaseStatus::InReview
+    ) {
         return Err(AppError::invalid(
             "evidence-closed",
-            format!("evidence can be attached in draft or in_review; the release is {}", release.status),
+            format!(
+                "evidence can be attached in draft or in_review; the release is {}",
+                release.status
+            ),
         ));
     }
     let digest = Digest::of(&e.content);
@@ -339,19 +422,29 @@ pub async fn attach_evidence(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, e: NewE
 }
 
 pub async fn evidence_content(tx: &mut dyn Tx, digest: &Digest) -> Result<Vec<u8>, AppError> {
-    tx.get_blob(digest).await?.ok_or_else(|| AppError::NotFound { what: "evidence", id: digest.to_string() })
+    tx.get_blob(digest)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "evidence",
+            id: digest.to_string(),
+        })
 }
 
 fn require_owner(ctx: &Ctx, release: &ReleaseRecord) -> Result<(), AppError> {
     if ctx.actor.id != release.decision_owner {
-        return Err(AppError::NotDecisionOwner { owner: release.decision_owner.to_string() });
+        return Err(AppError::NotDecisionOwner {
+            owner: release.decision_owner.to_string(),
+        });
     }
     Ok(())
 }
 
 fn require_in_review(release: &ReleaseRecord) -> Result<(), AppError> {
     if release.status != ReleaseStatus::InReview {
-        return Err(AppError::invalid("not-in-review", format!("the release is {}, not in_review", release.status)));
+        return Err(AppError::invalid(
+            "not-in-review",
+            format!("the release is {}, not in_review", release.status),
+        ));
     }
     Ok(())
 }
@@ -363,7 +456,12 @@ pub struct NewAcceptance {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-pub async fn accept_risk(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, a: NewAcceptance) -> Result<AcceptanceRecord, AppError> {
+pub async fn accept_risk(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    a: NewAcceptance,
+) -> Result<AcceptanceRecord, AppError> {
     let release = load_release(tx, id).await?;
     require_owner(ctx, &release)?;
     let (release, revision) = load_current(tx, id, a.revision).await?;
@@ -372,17 +470,37 @@ pub async fn accept_risk(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, a: NewAccep
         return Err(AppError::VetoNotAcceptable { gap: a.gap });
     }
     if a.justification.trim().len() < 10 {
-        return Err(AppError::invalid("invalid-justification", "a risk acceptance needs a justification of at least 10 characters"));
+        return Err(AppError::invalid(
+            "invalid-justification",
+            "a risk acceptance needs a justification of at least 10 characters",
+        ));
     }
     if a.expires_at <= ctx.now {
-        return Err(AppError::invalid("invalid-expiry", "expires_at must be in the future"));
+        return Err(AppError::invalid(
+            "invalid-expiry",
+            "expires_at must be in the future",
+        ));
     }
     let report = evaluate_revision(tx, ctx, &release, &revision).await?;
     if !report.status.gaps.iter().any(|g| g.key == a.gap) {
-        let open: Vec<String> = report.status.gaps.iter().map(|g| g.key.to_string()).collect();
+        let open: Vec<String> = report
+            .status
+            .gaps
+            .iter()
+            .map(|g| g.key.to_string())
+            .collect();
         return Err(AppError::invalid(
             "unknown-gap",
-            format!("{} is not a gap of revision {} (gaps: {})", a.gap, a.revision, if open.is_empty() { "none".into() } else { open.join(", ") }),
+            format!(
+                "{} is not a gap of revision {} (gaps: {})",
+                a.gap,
+                a.revision,
+                if open.is_empty() {
+                    "none".into()
+                } else {
+                    open.join(", ")
+                }
+            ),
         ));
     }
     let acceptance = AcceptanceRecord {
@@ -422,24 +540,37 @@ pub struct NewDecision {
 fn validate_environment(env: &str) -> Result<(), AppError> {
     let ok = !env.is_empty()
         && env.len() <= 64
-        && env.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && env
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {
-        Err(AppError::invalid("invalid-environment", "environment must be 1 to 64 lowercase letters, digits, - or _"))
+        Err(AppError::invalid(
+            "invalid-environment",
+            "environment must be 1 to 64 lowercase letters, digits, - or _",
+        ))
     }
 }
 
 /// The decision owner's go or no-go (I1, I2).
-pub async fn decide(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, d: NewDecision) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
+pub async fn decide(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    d: NewDecision,
+) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
     let release = load_release(tx, id).await?;
     require_owner(ctx, &release)?;
     validate_environment(&d.environment)?;
     let (mut release, revision) = load_current(tx, id, d.revision).await?;
-    let status = transition(&release, match d.decision {
-        Decision::Go => Transition::DecideGo,
-        Decision::NoGo => Transition::DecideNoGo,
-    })?;
+    let status = transition(
+        &release,
+        match d.decision {
+            Decision::Go => Transition::DecideGo,
+            Decision::NoGo => Transition::DecideNoGo,
+        },
+    )?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: revision.submitted_by.as_ref(),
@@ -448,7 +579,9 @@ pub async fn decide(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, d: NewDecision) 
     .map_err(AppError::Segregation)?;
     let report: GateReport = evaluate_revision(tx, ctx, &release, &revision).await?;
     if d.decision == Decision::Go && !report.status.clear {
-        return Err(AppError::GateUnmet { gaps: report.status.unmet().cloned().collect() });
+        return Err(AppError::GateUnmet {
+            gaps: report.status.unmet().cloned().collect(),
+        });
     }
     let decision = DecisionRecord {
         id: new_id("dec"),
@@ -466,7 +599,13 @@ pub async fn decide(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, d: NewDecision) 
     release.updated_at = ctx.now;
     tx.insert_decision(&decision).await?;
     tx.update_release(&release).await?;
-    let accepted: Vec<String> = report.status.gaps.iter().filter(|g| g.accepted).map(|g| g.key.to_string()).collect();
+    let accepted: Vec<String> = report
+        .status
+        .gaps
+        .iter()
+        .filter(|g| g.accepted)
+        .map(|g| g.key.to_string())
+        .collect();
     record(
         tx,
         ctx,
@@ -489,30 +628,46 @@ pub struct NewDeployment {
 }
 
 /// Promote, roll back or retire the current revision.
-pub async fn deploy(tx: &mut dyn Tx, ctx: &Ctx, id: &ReleaseId, d: NewDeployment) -> Result<(ReleaseRecord, DeploymentRecord), AppError> {
+pub async fn deploy(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    d: NewDeployment,
+) -> Result<(ReleaseRecord, DeploymentRecord), AppError> {
     ctx.require_any(DEPLOY_ROLES)?;
     let (mut release, revision) = load_current(tx, id, d.revision).await?;
-    let status = transition(&release, match d.action {
-        DeploymentAction::Promote => Transition::Promote,
-        DeploymentAction::Rollback => Transition::Rollback,
-        DeploymentAction::Retire => Transition::Retire,
-    })?;
+    let status = transition(
+        &release,
+        match d.action {
+            DeploymentAction::Promote => Transition::Promote,
+            DeploymentAction::Rollback => Transition::Rollback,
+            DeploymentAction::Retire => Transition::Retire,
+        },
+    )?;
     let approved_env = release.environment.clone().unwrap_or_default();
     let environment = d.environment.unwrap_or_else(|| approved_env.clone());
     if environment != approved_env {
         return Err(AppError::invalid(
             "environment-not-approved",
-            format!("revision {} is approved for {approved_env:?}, not {environment:?}", d.revision),
+            format!(
+                "revision {} is approved for {approved_env:?}, not {environment:?}",
+                d.revision
+            ),
         ));
     }
     if d.action == DeploymentAction::Promote {
         // The gate is checked again: an acceptance may have expired since the decision.
         let report = evaluate_revision(tx, ctx, &release, &revision).await?;
         if !report.status.clear {
-            return Err(AppError::GateUnmet { gaps: report.status.unmet().cloned().collect() });
+            return Err(AppError::GateUnmet {
+                gaps: report.status.unmet().cloned().collect(),
+            });
         }
     } else if d.reason.trim().is_empty() {
-        return Err(AppError::invalid("missing-reason", format!("{} needs a reason", d.action.as_str())));
+        return Err(AppError::invalid(
+            "missing-reason",
+            format!("{} needs a reason", d.action.as_str()),
+        ));
     }
     let deployment = DeploymentRecord {
         id: new_id("dep"),

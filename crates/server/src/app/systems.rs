@@ -15,11 +15,17 @@ pub struct NewSystem {
 pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, s: NewSystem) -> Result<SystemRecord, AppError> {
     ctx.require_any(&[Role::Admin])?;
     if s.name.trim().is_empty() || s.name.len() > 200 {
-        return Err(AppError::invalid("invalid-name", "name must be 1 to 200 characters"));
+        return Err(AppError::invalid(
+            "invalid-name",
+            "name must be 1 to 200 characters",
+        ));
     }
     // INVARIANT (I1): the owner is one existing human user.
     users::get(tx, &s.owner).await.map_err(|_| {
-        AppError::invalid("unknown-owner", format!("owner {:?} is not a user", s.owner.as_str()))
+        AppError::invalid(
+            "unknown-owner",
+            format!("owner {:?} is not a user", s.owner.as_str()),
+        )
     })?;
     let system = SystemRecord {
         id: SystemId(new_id("sys")),
@@ -28,14 +34,28 @@ pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, s: NewSystem) -> Result<SystemRe
         owner: s.owner,
         created_at: ctx.now,
     };
-    tx.insert_system(&system).await.map_err(|e| match AppError::from(e) {
-        AppError::Duplicate { .. } => AppError::Duplicate { what: format!("a system named {:?}", system.name) },
-        other => other,
-    })?;
-    record(tx, ctx, "system.create", system.id.as_str(), json!({"name": system.name, "owner": system.owner})).await?;
+    tx.insert_system(&system)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Duplicate { .. } => AppError::Duplicate {
+                what: format!("a system named {:?}", system.name),
+            },
+            other => other,
+        })?;
+    record(
+        tx,
+        ctx,
+        "system.create",
+        system.id.as_str(),
+        json!({"name": system.name, "owner": system.owner}),
+    )
+    .await?;
     Ok(system)
 }
 
 pub async fn get(tx: &mut dyn Tx, id: &SystemId) -> Result<SystemRecord, AppError> {
-    tx.get_system(id).await?.ok_or_else(|| AppError::NotFound { what: "system", id: id.to_string() })
+    tx.get_system(id).await?.ok_or_else(|| AppError::NotFound {
+        what: "system",
+        id: id.to_string(),
+    })
 }

@@ -32,11 +32,17 @@ pub struct NewUser {
 
 fn validate(u: &NewUser) -> Result<(), AppError> {
     if u.name.trim().is_empty() || u.name.len() > 200 {
-        return Err(AppError::invalid("invalid-name", "name must be 1 to 200 characters"));
+        return Err(AppError::invalid(
+            "invalid-name",
+            "name must be 1 to 200 characters",
+        ));
     }
     let at = u.email.find('@');
     if u.email.len() > 254 || at.is_none_or(|i| i == 0 || i + 1 == u.email.len()) {
-        return Err(AppError::invalid("invalid-email", format!("{:?} is not an email address", u.email)));
+        return Err(AppError::invalid(
+            "invalid-email",
+            format!("{:?} is not an email address", u.email),
+        ));
     }
     Ok(())
 }
@@ -51,12 +57,23 @@ pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, u: NewUser) -> Result<UserRecord
         roles: u.roles,
         created_at: ctx.now,
     };
-    tx.insert_user(&user).await.map_err(|e| match AppError::from(e) {
-        AppError::Duplicate { .. } => AppError::Duplicate { what: format!("a user with email {:?}", user.email) },
-        other => other,
-    })?;
+    tx.insert_user(&user)
+        .await
+        .map_err(|e| match AppError::from(e) {
+            AppError::Duplicate { .. } => AppError::Duplicate {
+                what: format!("a user with email {:?}", user.email),
+            },
+            other => other,
+        })?;
     let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
-    record(tx, ctx, "user.create", user.id.as_str(), json!({"email": user.email, "roles": roles})).await?;
+    record(
+        tx,
+        ctx,
+        "user.create",
+        user.id.as_str(),
+        json!({"email": user.email, "roles": roles}),
+    )
+    .await?;
     Ok(user)
 }
 
@@ -70,7 +87,10 @@ pub async fn create_token(
     ctx.require_any(&[Role::Admin])?;
     get(tx, user_id).await?;
     if label.len() > 200 {
-        return Err(AppError::invalid("invalid-label", "label must be at most 200 characters"));
+        return Err(AppError::invalid(
+            "invalid-label",
+            "label must be at most 200 characters",
+        ));
     }
     let secret = new_secret();
     let token = TokenRecord {
@@ -81,12 +101,22 @@ pub async fn create_token(
         created_at: ctx.now,
     };
     tx.insert_token(&token).await?;
-    record(tx, ctx, "token.create", user_id.as_str(), json!({"token_id": token.id, "label": token.label})).await?;
+    record(
+        tx,
+        ctx,
+        "token.create",
+        user_id.as_str(),
+        json!({"token_id": token.id, "label": token.label}),
+    )
+    .await?;
     Ok((token, secret))
 }
 
 pub async fn get(tx: &mut dyn Tx, id: &UserId) -> Result<UserRecord, AppError> {
-    tx.get_user(id).await?.ok_or_else(|| AppError::NotFound { what: "user", id: id.to_string() })
+    tx.get_user(id).await?.ok_or_else(|| AppError::NotFound {
+        what: "user",
+        id: id.to_string(),
+    })
 }
 
 pub async fn list(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Vec<UserRecord>, AppError> {
