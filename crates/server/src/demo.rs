@@ -27,10 +27,13 @@ pub struct DemoSeed {
     pub users: Vec<DemoUser>,
     pub system_id: String,
     pub release_id: String,
+    /// The artifact digest of the demo release.
+    pub artifact_digest: String,
 }
 
 const PEOPLE: &[(&str, &str, Role)] = &[
     ("Maya Chen", "maya@demo.countersign", Role::Mlops),
+    ("Noah Berg", "noah@demo.countersign", Role::Mlops),
     ("Sam Okafor", "sam@demo.countersign", Role::Security),
     ("Priya Raman", "priya@demo.countersign", Role::Privacy),
     ("Leo Martins", "leo@demo.countersign", Role::Legal),
@@ -40,6 +43,9 @@ const PEOPLE: &[(&str, &str, Role)] = &[
     ("Rita Novak", "rita@demo.countersign", Role::Risk),
     ("Dana Whitfield", "dana@demo.countersign", Role::Risk),
 ];
+
+/// The bytes whose sha256 is the demo release's artifact digest.
+const DEMO_ARTIFACT_BYTES: &[u8] = b"support-assistant-v2.safetensors";
 
 /// The email of the demo decision owner.
 pub const OWNER_EMAIL: &str = "dana@demo.countersign";
@@ -119,7 +125,7 @@ pub async fn seed(
             ..Attributes::default()
         },
         bundle: Bundle {
-            artifact_digest: Digest::of(b"support-assistant-v2.safetensors"),
+            artifact_digest: Digest::of(DEMO_ARTIFACT_BYTES),
             dataset_versions: ["support-tickets@2026-10".to_owned()].into(),
             training_run_id: Some("run-2026-11-20-001".into()),
             trainer: None::<UserId>,
@@ -157,5 +163,6 @@ pub async fn seed(
         users,
         system_id: system.id.to_string(),
         release_id: release.id.to_string(),
+        artifact_digest: Digest::of(DEMO_ARTIFACT_BYTES).to_string(),
     }))
 }
