@@ -8,8 +8,11 @@
 
 mod error;
 mod migrate;
+mod postgres;
 pub mod records;
+mod rows;
 mod sqlite;
+pub mod testing;
 mod time;
 
 use async_trait::async_trait;
@@ -17,6 +20,7 @@ use countersign_core::{Digest, ReleaseId, SystemId, UserId};
 use countersign_ledger::{Entry, EntryDraft, LedgerPublicKey, SignedHead};
 pub use error::StoreError;
 pub use migrate::MigrationStatus;
+pub use postgres::PostgresStore;
 use records::*;
 pub use sqlite::SqliteStore;
 use std::sync::Arc;
@@ -72,7 +76,7 @@ pub trait Tx: Send {
         &mut self,
         release: &ReleaseId,
     ) -> Result<Vec<RevisionRecord>, StoreError>;
-    /// Releases whose revision `number` has this artifact digest (any revision).
+    /// Every revision (current or not) whose bundle has this artifact digest, with its release.
     async fn revisions_by_artifact(
         &mut self,
         artifact: &Digest,
@@ -122,12 +126,42 @@ pub trait Tx: Send {
     async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError>;
 }
 
-/// Opens a store from a URL: a path or `sqlite://PATH` for SQLite.
+/// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens a store from a URL: `postgres://...` or `postgresql://...` for PostgreSQL,
+/// otherwise a path or `sqlite://PATH` for SQLite. Applies pending migrations and
+/// loads (or, on a new database, creates) the ledger signing key.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(StoreError::UnsupportedUrl {
-            url: url.to_owned(),
-        });
+    if is_postgres_url(url) {
+        return Ok(Arc::new(PostgresStore::open(url).await?));
     }
     Ok(Arc::new(SqliteStore::open(url).await?))
+}
+
+/// Applies pending migrations to the database at `url` (same URLs as [`open`]) and
+/// nothing else. Refuses a database with an edited migration
+/// ([`StoreError::MigrationChecksum`]) or one newer than this binary
+/// ([`StoreError::SchemaTooNew`]).
+pub async fn migrate(url: &str) -> Result<MigrationStatus, StoreError> {
+    if is_postgres_url(url) {
+        return PostgresStore::migrate_only(url).await;
+    }
+    SqliteStore::migrate_only(url).await
+}
+
+#[cfg(test)]
+mod tests {
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[test]
+    fn opening_and_migrating_can_run_on_any_task() {
+        // Futures the server may hand to `tokio::spawn`.
+        assert_send(&super::open("x"));
+        assert_send(&super::migrate("x"));
+        assert_send(&super::testing::fresh_postgres_database("x"));
+        assert_send(&super::testing::drop_postgres_database("x", "y"));
+    }
 }

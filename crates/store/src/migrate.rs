@@ -2,6 +2,7 @@
 //! `migrations/postgres`). Each is applied once, in its own transaction, and
 //! recorded in `schema_migrations` with a checksum so an edited migration is caught.
 
+use crate::StoreError;
 use sha2::{Digest as _, Sha256};
 
 /// One migration.
@@ -32,3 +33,74 @@ pub(crate) const SQLITE: &[Migration] = &[Migration {
     description: "initial schema",
     sql: include_str!("../migrations/sqlite/0001_init.sql"),
 }];
+
+pub(crate) const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    description: "initial schema",
+    sql: include_str!("../migrations/postgres/0001_init.sql"),
+}];
+
+/// Checks the rows of `schema_migrations` (version, checksum) against the migrations
+/// this binary knows, and returns the current schema version.
+///
+/// Refuses a version this binary does not know ([`StoreError::SchemaTooNew`]) and a
+/// known version applied with a different checksum ([`StoreError::MigrationChecksum`]).
+pub(crate) fn check_applied(
+    migrations: &[Migration],
+    applied: &[(i64, String)],
+) -> Result<i64, StoreError> {
+    let known = migrations.last().map_or(0, |m| m.version);
+    let mut current = 0;
+    for (version, checksum) in applied {
+        match migrations.iter().find(|m| m.version == *version) {
+            None => {
+                return Err(StoreError::SchemaTooNew {
+                    found: *version,
+                    known,
+                })
+            }
+            Some(m) if m.checksum() != *checksum => {
+                return Err(StoreError::MigrationChecksum { version: *version })
+            }
+            Some(_) => current = current.max(*version),
+        }
+    }
+    Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_increasing_on_every_backend() {
+        for list in [SQLITE, POSTGRES] {
+            assert!(list.windows(2).all(|w| w[0].version < w[1].version));
+            assert_eq!(list.first().map(|m| m.version), Some(1));
+        }
+    }
+
+    #[test]
+    fn both_backends_know_the_same_versions() {
+        let versions = |l: &[Migration]| l.iter().map(|m| m.version).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+
+    #[test]
+    fn check_applied_accepts_known_and_refuses_unknown_or_edited() {
+        let m = SQLITE[0];
+        assert_eq!(check_applied(SQLITE, &[]).unwrap(), 0);
+        assert_eq!(check_applied(SQLITE, &[(1, m.checksum())]).unwrap(), 1);
+        assert!(matches!(
+            check_applied(SQLITE, &[(1, "edited".into())]),
+            Err(StoreError::MigrationChecksum { version: 1 })
+        ));
+        assert!(matches!(
+            check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
+            Err(StoreError::SchemaTooNew {
+                found: 99,
+                known: 1
+            })
+        ));
+    }
+}

@@ -5,23 +5,21 @@
 //! `synchronous = FULL` so a committed command survives a power cut.
 
 use crate::error::query;
-use crate::migrate::{Migration, MigrationStatus, SQLITE};
+use crate::migrate::{check_applied, Migration, MigrationStatus, SQLITE};
 use crate::records::*;
-use crate::time::{from_text, to_text};
+use crate::rows::*;
+use crate::time::to_text;
 use crate::{Store, StoreError, Tx};
 use async_trait::async_trait;
 use chrono::Utc;
-use countersign_core::gate::GapKey;
-use countersign_core::release::{ReleaseKind, ReleaseStatus};
-use countersign_core::review::Verdict;
-use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use countersign_core::{Digest, ReleaseId, SystemId, UserId};
 use countersign_ledger::{
     chain_next, Entry, EntryDraft, Head, LedgerKey, LedgerPublicKey, SignedHead,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Executor, Row, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -55,7 +53,7 @@ impl SqliteStore {
             .map_err(open_err)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts.read_only(false))
+            .connect_with(opts.create_if_missing(false).read_only(true))
             .await
             .map_err(open_err)?;
         migrate(&writer).await?;
@@ -77,7 +75,8 @@ impl SqliteStore {
             })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(opts)
@@ -105,40 +104,40 @@ pub(crate) async fn run_migrations(
     .execute(pool)
     .await
     .map_err(query("schema_migrations"))?;
-    let rows = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
-        .fetch_all(pool)
-        .await
-        .map_err(query("schema_migrations"))?;
-    let known = migrations.last().map_or(0, |m| m.version);
-    let mut current = 0;
-    for row in &rows {
-        let version: i64 = row.try_get("version").map_err(query("schema_migrations"))?;
-        let checksum: String = row
-            .try_get("checksum")
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await
             .map_err(query("schema_migrations"))?;
-        match migrations.iter().find(|m| m.version == version) {
-            None => {
-                return Err(StoreError::SchemaTooNew {
-                    found: version,
-                    known,
-                })
-            }
-            Some(m) if m.checksum() != checksum => {
-                return Err(StoreError::MigrationChecksum { version })
-            }
-            Some(_) => current = current.max(version),
-        }
-    }
+    let mut current = check_applied(migrations, &rows)?;
     let mut applied = Vec::new();
-    let start = current;
-    for m in migrations.iter().filter(|m| m.version > start) {
+    for m in migrations {
+        if m.version <= current {
+            continue;
+        }
         let fail = |source| StoreError::Migration {
             version: m.version,
             description: m.description.to_owned(),
             source,
         };
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
-        sqlx::raw_sql(m.sql).execute(&mut *tx).await.map_err(fail)?;
+        // Another process may have migrated between our first read and our lock.
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version")
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(fail)?;
+        let now = check_applied(migrations, &rows)?;
+        if now >= m.version {
+            current = now;
+            continue;
+        }
+        // Executor::execute rather than RawSql::execute, so this future is Send
+        // (sqlx issue #3150).
+        (&mut *tx)
+            .execute(sqlx::raw_sql(m.sql))
+            .await
+            .map_err(fail)?;
         sqlx::query("INSERT INTO schema_migrations (version, description, checksum, applied_at) VALUES (?, ?, ?, ?)")
             .bind(m.version)
             .bind(m.description)
@@ -186,17 +185,6 @@ async fn load_or_create_key(pool: &SqlitePool) -> Result<LedgerKey, StoreError> 
     Ok(key)
 }
 
-pub(crate) fn decode_secret(hex_secret: &str) -> Result<LedgerKey, StoreError> {
-    let bytes: [u8; 32] = hex::decode(hex_secret)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or(StoreError::Corrupt {
-            column: "ledger_keys.secret_key",
-            reason: "not 32 hex bytes".into(),
-        })?;
-    Ok(LedgerKey::from_bytes(&bytes))
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self) -> Result<Box<dyn Tx>, StoreError> {
@@ -237,218 +225,6 @@ struct SqliteTx {
     tx: Transaction<'static, Sqlite>,
     /// Present on write transactions only.
     key: Option<std::sync::Arc<LedgerKey>>,
-}
-
-fn corrupt(column: &'static str, value: &str) -> StoreError {
-    StoreError::Corrupt {
-        column,
-        reason: format!("unexpected value {value:?}"),
-    }
-}
-
-fn get<'r, T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>>(
-    row: &'r SqliteRow,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    row.try_get(column).map_err(query(column))
-}
-
-fn json<T: serde::de::DeserializeOwned>(
-    row: &SqliteRow,
-    column: &'static str,
-) -> Result<T, StoreError> {
-    let text: String = get(row, column)?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
-        column,
-        reason: e.to_string(),
-    })
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> String {
-    // INVARIANT: records hold only serializable values (strings, sets, maps, JSON).
-    serde_json::to_string(v).unwrap_or_default()
-}
-
-fn time(row: &SqliteRow, column: &'static str) -> Result<chrono::DateTime<Utc>, StoreError> {
-    from_text(column, &get::<String>(row, column)?)
-}
-
-fn opt_time(
-    row: &SqliteRow,
-    column: &'static str,
-) -> Result<Option<chrono::DateTime<Utc>>, StoreError> {
-    get::<Option<String>>(row, column)?
-        .map(|s| from_text(column, &s))
-        .transpose()
-}
-
-fn digest(row: &SqliteRow, column: &'static str) -> Result<Digest, StoreError> {
-    let s: String = get(row, column)?;
-    s.parse().map_err(|_| corrupt(column, &s))
-}
-
-fn u32_col(row: &SqliteRow, column: &'static str) -> Result<u32, StoreError> {
-    let v: i64 = get(row, column)?;
-    u32::try_from(v).map_err(|_| corrupt(column, &v.to_string()))
-}
-
-fn user(row: &SqliteRow) -> Result<UserRecord, StoreError> {
-    let roles: Vec<String> = json(row, "roles")?;
-    let roles = roles
-        .iter()
-        .map(|r| r.parse::<Role>().map_err(|_| corrupt("users.roles", r)))
-        .collect::<Result<_, _>>()?;
-    Ok(UserRecord {
-        id: UserId(get(row, "id")?),
-        name: get(row, "name")?,
-        email: get(row, "email")?,
-        roles,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn system(row: &SqliteRow) -> Result<SystemRecord, StoreError> {
-    Ok(SystemRecord {
-        id: SystemId(get(row, "id")?),
-        name: get(row, "name")?,
-        description: get(row, "description")?,
-        owner: UserId(get(row, "owner_id")?),
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn release(row: &SqliteRow) -> Result<ReleaseRecord, StoreError> {
-    let kind: String = get(row, "kind")?;
-    let status: String = get(row, "status")?;
-    Ok(ReleaseRecord {
-        id: ReleaseId(get(row, "id")?),
-        title: get(row, "title")?,
-        kind: ReleaseKind::parse(&kind).ok_or_else(|| corrupt("releases.kind", &kind))?,
-        system_id: SystemId(get(row, "system_id")?),
-        decision_owner: UserId(get(row, "decision_owner")?),
-        created_by: UserId(get(row, "created_by")?),
-        attributes: json(row, "attributes")?,
-        status: ReleaseStatus::parse(&status).ok_or_else(|| corrupt("releases.status", &status))?,
-        current_revision: u32_col(row, "current_revision")?,
-        environment: get(row, "environment")?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-    })
-}
-
-fn revision(row: &SqliteRow) -> Result<RevisionRecord, StoreError> {
-    Ok(RevisionRecord {
-        release_id: ReleaseId(get(row, "release_id")?),
-        number: u32_col(row, "number")?,
-        bundle: json(row, "bundle")?,
-        bundle_digest: digest(row, "bundle_digest")?,
-        tier: get(row, "tier")?,
-        matched_rules: json(row, "matched_rules")?,
-        profile_digest: digest(row, "profile_digest")?,
-        created_by: UserId(get(row, "created_by")?),
-        created_at: time(row, "created_at")?,
-        submitted_by: get::<Option<String>>(row, "submitted_by")?.map(UserId),
-        submitted_at: opt_time(row, "submitted_at")?,
-    })
-}
-
-fn review(row: &SqliteRow) -> Result<ReviewRecord, StoreError> {
-    let role: String = get(row, "role")?;
-    let verdict: String = get(row, "verdict")?;
-    Ok(ReviewRecord {
-        id: get(row, "id")?,
-        release_id: ReleaseId(get(row, "release_id")?),
-        revision: u32_col(row, "revision")?,
-        role: role.parse().map_err(|_| corrupt("reviews.role", &role))?,
-        reviewer: UserId(get(row, "reviewer")?),
-        verdict: Verdict::parse(&verdict).ok_or_else(|| corrupt("reviews.verdict", &verdict))?,
-        answers: json(row, "answers")?,
-        conditions: get(row, "conditions")?,
-        comment: get(row, "comment")?,
-        bundle_digest: digest(row, "bundle_digest")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn evidence(row: &SqliteRow) -> Result<EvidenceRecord, StoreError> {
-    let size: i64 = get(row, "size")?;
-    Ok(EvidenceRecord {
-        id: get(row, "id")?,
-        release_id: ReleaseId(get(row, "release_id")?),
-        revision: u32_col(row, "revision")?,
-        kind: get(row, "kind")?,
-        name: get(row, "name")?,
-        media_type: get(row, "media_type")?,
-        digest: digest(row, "digest")?,
-        size: u64::try_from(size).map_err(|_| corrupt("evidence.size", &size.to_string()))?,
-        attached_by: UserId(get(row, "attached_by")?),
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn acceptance(row: &SqliteRow) -> Result<AcceptanceRecord, StoreError> {
-    let gap: String = get(row, "gap")?;
-    Ok(AcceptanceRecord {
-        id: get(row, "id")?,
-        release_id: ReleaseId(get(row, "release_id")?),
-        revision: u32_col(row, "revision")?,
-        gap: gap
-            .parse::<GapKey>()
-            .map_err(|_| corrupt("acceptances.gap", &gap))?,
-        justification: get(row, "justification")?,
-        expires_at: time(row, "expires_at")?,
-        accepted_by: UserId(get(row, "accepted_by")?),
-        bundle_digest: digest(row, "bundle_digest")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn decision(row: &SqliteRow) -> Result<DecisionRecord, StoreError> {
-    let d: String = get(row, "decision")?;
-    Ok(DecisionRecord {
-        id: get(row, "id")?,
-        release_id: ReleaseId(get(row, "release_id")?),
-        revision: u32_col(row, "revision")?,
-        decision: Decision::parse(&d).ok_or_else(|| corrupt("decisions.decision", &d))?,
-        environment: get(row, "environment")?,
-        comment: get(row, "comment")?,
-        decided_by: UserId(get(row, "decided_by")?),
-        bundle_digest: digest(row, "bundle_digest")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn deployment(row: &SqliteRow) -> Result<DeploymentRecord, StoreError> {
-    let a: String = get(row, "action")?;
-    Ok(DeploymentRecord {
-        id: get(row, "id")?,
-        release_id: ReleaseId(get(row, "release_id")?),
-        revision: u32_col(row, "revision")?,
-        action: DeploymentAction::parse(&a).ok_or_else(|| corrupt("deployments.action", &a))?,
-        environment: get(row, "environment")?,
-        reason: get(row, "reason")?,
-        actor: UserId(get(row, "actor")?),
-        created_at: time(row, "created_at")?,
-    })
-}
-
-fn entry(row: &SqliteRow) -> Result<Entry, StoreError> {
-    let seq: i64 = get(row, "seq")?;
-    Ok(Entry {
-        seq: u64::try_from(seq).map_err(|_| corrupt("ledger_entries.seq", &seq.to_string()))?,
-        at: get(row, "at")?,
-        actor: get(row, "actor")?,
-        action: get(row, "action")?,
-        subject: get(row, "subject")?,
-        payload: json(row, "payload")?,
-        payload_digest: digest(row, "payload_digest")?,
-        prev_hash: digest(row, "prev_hash")?,
-        hash: digest(row, "hash")?,
-    })
-}
-
-fn i64_of(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 impl SqliteTx {
@@ -749,7 +525,9 @@ impl Tx for SqliteTx {
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(query("get blob"))?;
-        row.map(|r| get::<Vec<u8>>(&r, "content")).transpose()
+        row.map(|r| r.try_get::<Vec<u8>, _>("content"))
+            .transpose()
+            .map_err(query("get blob"))
     }
 
     async fn insert_evidence(&mut self, e: &EvidenceRecord) -> Result<(), StoreError> {
@@ -936,17 +714,7 @@ impl Tx for SqliteTx {
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(query("ledger head"))?;
-        row.map(|r| {
-            let seq: i64 = get(&r, "seq")?;
-            Ok(SignedHead {
-                seq: u64::try_from(seq)
-                    .map_err(|_| corrupt("ledger_head.seq", &seq.to_string()))?,
-                hash: digest(&r, "hash")?,
-                key_id: get(&r, "key_id")?,
-                signature: get(&r, "signature")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(signed_head).transpose()
     }
 
     async fn ledger_count(&mut self) -> Result<u64, StoreError> {
@@ -968,19 +736,7 @@ impl Tx for SqliteTx {
             .fetch_optional(&mut *self.tx)
             .await
             .map_err(query("get idempotency"))?;
-        row.map(|r| {
-            let status: i64 = get(&r, "status")?;
-            Ok(IdempotencyRecord {
-                actor: UserId(get(&r, "actor")?),
-                key: get(&r, "key")?,
-                request_hash: get(&r, "request_hash")?,
-                status: u16::try_from(status)
-                    .map_err(|_| corrupt("idempotency.status", &status.to_string()))?,
-                body: get(&r, "body")?,
-                created_at: time(&r, "created_at")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(idempotency).transpose()
     }
 
     async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError> {

@@ -140,15 +140,22 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Cmd<T> {
             }
         }
         let (parts, bytes) = body_bytes(req, state).await?;
-        let body = serde_json::from_slice::<T>(&bytes).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => ApiError::new(
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
+        })?;
+        if contains_nul(&value) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                "text in the body must not contain NUL characters",
+            ));
+        }
+        let body = serde_json::from_value::<T>(value).map_err(|e| {
+            ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-body",
                 format!("the body does not fit the schema: {e}"),
-            ),
-            _ => {
-                ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
-            }
+            )
         })?;
         let idempotency = idempotency(&parts, &bytes)?;
         Ok(Cmd {
@@ -156,6 +163,18 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Cmd<T> {
             body,
             idempotency,
         })
+    }
+}
+
+/// Whether any string (or object key) in a JSON value holds a NUL character, which
+/// no backend stores faithfully and no legitimate field needs.
+fn contains_nul(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(contains_nul),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
     }
 }
 
@@ -275,4 +294,37 @@ impl Write {
 /// A JSON response for queries.
 pub fn ok<V: Serialize>(v: V) -> ApiResult<Response> {
     Ok(Json(v).into_response())
+}
+
+/// Query parameters, with a problem (not plain text) when they do not parse.
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request("invalid-query", e.body_text()))?;
+        Ok(Q(v))
+    }
+}
+
+/// A single `{id}` (or `{digest}`) path segment. Identifiers are short visible
+/// strings; anything else cannot name a stored object, so it is a 404 problem.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let not_found =
+            || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no object has this id");
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| not_found())?;
+        if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
+            return Err(not_found());
+        }
+        Ok(PathId(id))
+    }
 }

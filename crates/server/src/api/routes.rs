@@ -1,12 +1,12 @@
 //! HTTP handlers: extract, authenticate, call one application function, map the
 //! result. No SQL and no business rule here.
 
-use super::extract::{ok, Auth, Cmd, Upload, Write};
+use super::extract::{ok, Auth, Cmd, PathId, Upload, Write, Q};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::wire::*;
 use crate::app::{self, ledger::Verification};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
@@ -89,11 +89,7 @@ pub async fn list_users(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult
 /// One user. Any role.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_user(
-    State(s): State<AppState>,
-    Auth(_): Auth,
-    Path(id): Path<String>,
-) -> ApiResult {
+pub async fn get_user(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
     let mut tx = s.store.read().await?;
     ok(UserView::from(
         app::users::get(&mut *tx, &UserId(id)).await?,
@@ -106,7 +102,7 @@ pub async fn get_user(
     responses((status = 201, body = TokenView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn create_token(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<CreateTokenParams>,
 ) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
@@ -155,11 +151,7 @@ pub async fn list_systems(State(s): State<AppState>, Auth(_): Auth) -> ApiResult
 /// One system. Any role.
 #[utoipa::path(get, path = "/v1/systems/{id}", tag = "systems", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_system(
-    State(s): State<AppState>,
-    Auth(_): Auth,
-    Path(id): Path<String>,
-) -> ApiResult {
+pub async fn get_system(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
     let mut tx = s.store.read().await?;
     ok(SystemView::from(
         app::systems::get(&mut *tx, &SystemId(id)).await?,
@@ -225,7 +217,7 @@ pub async fn list_releases(State(s): State<AppState>, Auth(_): Auth) -> ApiResul
 pub async fn get_release(
     State(s): State<AppState>,
     Auth(_): Auth,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> ApiResult {
     let mut tx = s.store.read().await?;
     ok(ReleaseDetailView::from(
@@ -240,7 +232,7 @@ pub async fn get_release(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn revise(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<ReviseParams>,
 ) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
@@ -272,7 +264,7 @@ pub async fn revise(
               (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn submit(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<RevisionParams>,
 ) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
@@ -288,8 +280,8 @@ pub async fn submit(
 pub async fn gate_status(
     State(s): State<AppState>,
     Auth(ctx): Auth,
-    Path(id): Path<String>,
-    Query(q): Query<GateQuery>,
+    PathId(id): PathId,
+    Q(q): Q<GateQuery>,
 ) -> ApiResult {
     let mut tx = s.store.read().await?;
     ok(GateView::from(
@@ -304,7 +296,7 @@ pub async fn gate_status(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn review(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<ReviewParams>,
 ) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
@@ -329,8 +321,8 @@ pub async fn review(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn attach_evidence(
     State(s): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<EvidenceQuery>,
+    PathId(id): PathId,
+    Q(q): Q<EvidenceQuery>,
     up: Upload,
 ) -> ApiResult {
     let mut w = Write::begin(&s, up.ctx, up.idempotency).await?;
@@ -353,7 +345,7 @@ pub async fn attach_evidence(
 pub async fn download_evidence(
     State(s): State<AppState>,
     Auth(_): Auth,
-    Path(digest): Path<String>,
+    PathId(digest): PathId,
 ) -> ApiResult {
     let digest = parse_digest(&digest)?;
     let mut tx = s.store.read().await?;
@@ -368,7 +360,7 @@ pub async fn download_evidence(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn accept_risk(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<AcceptRiskParams>,
 ) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
@@ -392,7 +384,7 @@ pub async fn accept_risk(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn decide(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<DecideParams>,
 ) -> ApiResult {
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
@@ -435,7 +427,7 @@ async fn deploy(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn promote(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<DeployParams>,
 ) -> ApiResult {
     deploy(s, id, cmd, DeploymentAction::Promote).await
@@ -448,7 +440,7 @@ pub async fn promote(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn rollback(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<DeployParams>,
 ) -> ApiResult {
     deploy(s, id, cmd, DeploymentAction::Rollback).await
@@ -461,7 +453,7 @@ pub async fn rollback(
               (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn retire(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     cmd: Cmd<DeployParams>,
 ) -> ApiResult {
     deploy(s, id, cmd, DeploymentAction::Retire).await
@@ -473,7 +465,7 @@ pub async fn retire(
 pub async fn gate_check(
     State(s): State<AppState>,
     Auth(_): Auth,
-    Query(q): Query<CheckQuery>,
+    Q(q): Q<CheckQuery>,
 ) -> ApiResult {
     let artifact = parse_digest(&q.artifact)?;
     let env = q.env.unwrap_or_else(|| "production".into());
@@ -485,11 +477,7 @@ pub async fn gate_check(
 /// Ledger entries in order. Role: admin, compliance or risk.
 #[utoipa::path(get, path = "/v1/ledger", tag = "ledger", security(("bearer" = [])), params(LedgerQuery),
     responses((status = 200, body = Vec<LedgerEntryView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn ledger(
-    State(s): State<AppState>,
-    Auth(ctx): Auth,
-    Query(q): Query<LedgerQuery>,
-) -> ApiResult {
+pub async fn ledger(State(s): State<AppState>, Auth(ctx): Auth, Q(q): Q<LedgerQuery>) -> ApiResult {
     ctx.require_any(LEDGER_ROLES)?;
     let entries =
         app::ledger::page(&*s.store, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;

@@ -1,0 +1,16 @@
+//! HTTP scenario tests: a real server on a loopback port over a real database, driven
+//! through the API the way users and pipelines drive it. Tests name the invariants of
+//! DESIGN.md they check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod authorization;
+mod bad_input;
+mod evidence;
+mod gate;
+mod harness;
+mod idempotency;
+mod ledger;
+mod lifecycle;
+mod owner;
+mod revisions;
+mod segregation;

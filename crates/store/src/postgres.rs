@@ -1,0 +1,826 @@
+//! The PostgreSQL backend: for teams and scale-out, where several stateless server
+//! replicas share one database.
+//!
+//! Replicas coordinate through the database only:
+//! - every write transaction runs at READ COMMITTED and first takes a
+//!   transaction-scoped advisory lock ([`WRITE_LOCK`]), so writers across all
+//!   replicas are serialized and each command's read-decide-write behaves as if it ran
+//!   alone (every statement after the lock sees every earlier writer's commit), and the
+//!   ledger is one linear chain;
+//! - reads run in a REPEATABLE READ, READ ONLY transaction (a consistent snapshot) and
+//!   take no lock;
+//! - migrations run under a session advisory lock ([`MIGRATE_LOCK`]) and the ledger
+//!   key is created under another ([`KEY_LOCK`]), so replicas starting together apply
+//!   each migration once and share one key.
+//!
+//! Inserts use `ON CONFLICT DO NOTHING` and report a row that was not inserted as
+//! [`StoreError::Conflict`]: a conflict leaves the transaction usable, as in SQLite
+//! (in PostgreSQL a failed statement would otherwise abort the whole transaction).
+
+use crate::error::query;
+use crate::migrate::{check_applied, Migration, MigrationStatus, POSTGRES};
+use crate::records::*;
+use crate::rows::*;
+use crate::time::to_text;
+use crate::{Store, StoreError, Tx};
+use async_trait::async_trait;
+use chrono::Utc;
+use countersign_core::{Digest, ReleaseId, SystemId, UserId};
+use countersign_ledger::{
+    chain_next, Entry, EntryDraft, Head, LedgerKey, LedgerPublicKey, SignedHead,
+};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Row, Transaction};
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// Advisory lock keys: `countersign` in ASCII hex, then one byte per purpose. Advisory
+/// locks are scoped to the database, so databases on one server do not contend.
+const LOCK_BASE: i64 = 0x636f_756e_7465_7200;
+/// Held by every write transaction, from its start to its end.
+const WRITE_LOCK: i64 = LOCK_BASE | 0x01;
+/// Held (session-scoped) while migrating.
+const MIGRATE_LOCK: i64 = LOCK_BASE | 0x02;
+/// Held while loading or creating the ledger key.
+const KEY_LOCK: i64 = LOCK_BASE | 0x03;
+
+/// Connections per pool. Writers queue on [`WRITE_LOCK`] anyway, so a few suffice;
+/// readers have their own pool so they never wait behind queued writers.
+const WRITER_CONNECTIONS: u32 = 4;
+const READER_CONNECTIONS: u32 = 8;
+
+/// A PostgreSQL database.
+pub struct PostgresStore {
+    writers: PgPool,
+    readers: PgPool,
+    key: Arc<LedgerKey>,
+}
+
+fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(url).map_err(|source| StoreError::Open {
+        url: url.to_owned(),
+        source,
+    })
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://...` or `postgresql://...`),
+    /// applies migrations, and loads or creates the ledger signing key. The database
+    /// must exist.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let opts = options(url)?;
+        let open_err = |source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        };
+        migrate_with(url, &opts).await?;
+        let writers = PgPoolOptions::new()
+            .max_connections(WRITER_CONNECTIONS)
+            .connect_with(opts.clone())
+            .await
+            .map_err(open_err)?;
+        let readers = PgPoolOptions::new()
+            .max_connections(READER_CONNECTIONS)
+            .connect_with(opts)
+            .await
+            .map_err(open_err)?;
+        let key = load_or_create_key(&writers).await?;
+        Ok(Self {
+            writers,
+            readers,
+            key: Arc::new(key),
+        })
+    }
+
+    /// Applies pending migrations without opening a full store.
+    pub async fn migrate_only(url: &str) -> Result<MigrationStatus, StoreError> {
+        let opts = options(url)?;
+        migrate_with(url, &opts).await
+    }
+}
+
+async fn migrate_with(url: &str, opts: &PgConnectOptions) -> Result<MigrationStatus, StoreError> {
+    let mut conn = PgConnection::connect_with(opts)
+        .await
+        .map_err(|source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        })?;
+    let result = run_migrations(&mut conn, POSTGRES).await;
+    // Closing the session releases the migration lock, on every path.
+    let _ = conn.close().await;
+    result
+}
+
+/// Applies `migrations` on one connection, holding [`MIGRATE_LOCK`] for the session so
+/// concurrent starts wait for each other; each migration is its own transaction.
+pub(crate) async fn run_migrations(
+    conn: &mut PgConnection,
+    migrations: &[Migration],
+) -> Result<MigrationStatus, StoreError> {
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(MIGRATE_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(query("migration lock"))?;
+    let result = apply_migrations(conn, migrations).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(MIGRATE_LOCK)
+        .execute(&mut *conn)
+        .await
+        .map_err(query("migration unlock"));
+    let status = result?;
+    unlocked?;
+    Ok(status)
+}
+
+async fn apply_migrations(
+    conn: &mut PgConnection,
+    migrations: &[Migration],
+) -> Result<MigrationStatus, StoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+         description TEXT NOT NULL, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(query("schema_migrations"))?;
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, checksum FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(query("schema_migrations"))?;
+    let mut current = check_applied(migrations, &rows)?;
+    let mut applied = Vec::new();
+    for m in migrations {
+        if m.version <= current {
+            continue;
+        }
+        let fail = |source| StoreError::Migration {
+            version: m.version,
+            description: m.description.to_owned(),
+            source,
+        };
+        let mut tx = conn.begin().await.map_err(fail)?;
+        // Executor::execute rather than RawSql::execute, so this future is Send
+        // (sqlx issue #3150).
+        (&mut *tx)
+            .execute(sqlx::raw_sql(m.sql))
+            .await
+            .map_err(fail)?;
+        sqlx::query("INSERT INTO schema_migrations (version, description, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+            .bind(m.version)
+            .bind(m.description)
+            .bind(m.checksum())
+            .bind(to_text(Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        applied.push(m.version);
+        current = m.version;
+    }
+    Ok(MigrationStatus { applied, current })
+}
+
+/// Loads the ledger key, creating it if there is none. Under [`KEY_LOCK`], so when
+/// replicas start together exactly one creates it and the others load it.
+async fn load_or_create_key(pool: &PgPool) -> Result<LedgerKey, StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+        .await
+        .map_err(query("ledger key"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(KEY_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(query("ledger key lock"))?;
+    let row = sqlx::query("SELECT secret_key FROM ledger_keys ORDER BY created_at, key_id LIMIT 1")
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(query("ledger key"))?;
+    let key = match row {
+        Some(row) => {
+            let hex_secret: String = row.try_get("secret_key").map_err(query("ledger key"))?;
+            decode_secret(&hex_secret)?
+        }
+        None => {
+            let key = LedgerKey::generate(&mut rand::rngs::OsRng);
+            let public = key.public();
+            sqlx::query("INSERT INTO ledger_keys (key_id, public_key, secret_key, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(public.key_id())
+                .bind(public.to_base64())
+                .bind(hex::encode(key.to_bytes()))
+                .bind(to_text(Utc::now()))
+                .execute(&mut *tx)
+                .await
+                .map_err(query("ledger key"))?;
+            key
+        }
+    };
+    tx.commit().await.map_err(query("ledger key"))?;
+    Ok(key)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn write(&self) -> Result<Box<dyn Tx>, StoreError> {
+        // READ COMMITTED whatever the database default: each statement after the lock
+        // takes a fresh snapshot, so it sees every writer that held the lock before.
+        let mut tx = self
+            .writers
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(query("begin write"))?;
+        // INVARIANT: the lock is taken before the command reads anything and held to
+        // commit or rollback, so writers on every replica are serialized.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("write lock"))?;
+        Ok(Box::new(PostgresTx {
+            tx,
+            key: Some(self.key.clone()),
+        }))
+    }
+
+    async fn read(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let tx = self
+            .readers
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(query("begin read"))?;
+        Ok(Box::new(PostgresTx { tx, key: None }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map_err(query("ping"))?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ledger_public_key(&self) -> LedgerPublicKey {
+        self.key.public()
+    }
+}
+
+struct PostgresTx {
+    tx: Transaction<'static, Postgres>,
+    /// Present on write transactions only.
+    key: Option<Arc<LedgerKey>>,
+}
+
+/// Turns "inserted nothing" (an `ON CONFLICT DO NOTHING` that hit a unique
+/// constraint) into a conflict.
+fn inserted(
+    result: Result<sqlx::postgres::PgQueryResult, sqlx::Error>,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    let done = result.map_err(query(what))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict {
+            what: what.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+impl PostgresTx {
+    async fn all<T>(
+        &mut self,
+        sql: &'static str,
+        id: &str,
+        decode: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(id)
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query(sql))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn one<T>(
+        &mut self,
+        sql: &'static str,
+        id: &str,
+        decode: fn(&PgRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query(sql))?;
+        row.as_ref().map(decode).transpose()
+    }
+}
+
+#[async_trait]
+impl Tx for PostgresTx {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit().await.map_err(query("commit"))
+    }
+
+    async fn insert_user(&mut self, u: &UserRecord) -> Result<(), StoreError> {
+        let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
+        let result = sqlx::query(
+            "INSERT INTO users (id, name, email, roles, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(u.id.as_str())
+        .bind(&u.name)
+        .bind(&u.email)
+        .bind(to_json(&roles))
+        .bind(to_text(u.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "user email")
+    }
+
+    async fn get_user(&mut self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
+        self.one("SELECT * FROM users WHERE id = $1", id.as_str(), user)
+            .await
+    }
+
+    async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list users"))?;
+        rows.iter().map(user).collect()
+    }
+
+    async fn count_users(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(query("count users"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO api_tokens (id, user_id, token_hash, label, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&t.id)
+        .bind(t.user_id.as_str())
+        .bind(&t.token_hash)
+        .bind(&t.label)
+        .bind(to_text(t.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "token")
+    }
+
+    async fn user_by_token_hash(&mut self, hash: &str) -> Result<Option<UserRecord>, StoreError> {
+        self.one(
+            "SELECT users.* FROM users JOIN api_tokens ON api_tokens.user_id = users.id WHERE api_tokens.token_hash = $1",
+            hash,
+            user,
+        )
+        .await
+    }
+
+    async fn insert_system(&mut self, s: &SystemRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO systems (id, name, description, owner_id, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(s.id.as_str())
+        .bind(&s.name)
+        .bind(&s.description)
+        .bind(s.owner.as_str())
+        .bind(to_text(s.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "system name")
+    }
+
+    async fn get_system(&mut self, id: &SystemId) -> Result<Option<SystemRecord>, StoreError> {
+        self.one("SELECT * FROM systems WHERE id = $1", id.as_str(), system)
+            .await
+    }
+
+    async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM systems ORDER BY created_at, id")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list systems"))?;
+        rows.iter().map(system).collect()
+    }
+
+    async fn insert_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO releases (id, title, kind, system_id, decision_owner, created_by, attributes, status, \
+             current_revision, environment, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        )
+        .bind(r.id.as_str())
+        .bind(&r.title)
+        .bind(r.kind.as_str())
+        .bind(r.system_id.as_str())
+        .bind(r.decision_owner.as_str())
+        .bind(r.created_by.as_str())
+        .bind(to_json(&r.attributes))
+        .bind(r.status.as_str())
+        .bind(i64::from(r.current_revision))
+        .bind(&r.environment)
+        .bind(to_text(r.created_at))
+        .bind(to_text(r.updated_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "release id")
+    }
+
+    async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE releases SET status = $1, current_revision = $2, environment = $3, updated_at = $4 WHERE id = $5")
+            .bind(r.status.as_str())
+            .bind(i64::from(r.current_revision))
+            .bind(&r.environment)
+            .bind(to_text(r.updated_at))
+            .bind(r.id.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("update release"))?;
+        Ok(())
+    }
+
+    async fn get_release(&mut self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError> {
+        self.one("SELECT * FROM releases WHERE id = $1", id.as_str(), release)
+            .await
+    }
+
+    async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC, id")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list releases"))?;
+        rows.iter().map(release).collect()
+    }
+
+    async fn insert_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO revisions (release_id, number, bundle, bundle_digest, artifact_digest, tier, matched_rules, \
+             profile_digest, created_by, created_at, submitted_by, submitted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        )
+        .bind(r.release_id.as_str())
+        .bind(i64::from(r.number))
+        .bind(to_json(&r.bundle))
+        .bind(r.bundle_digest.as_str())
+        .bind(r.bundle.artifact_digest.as_str())
+        .bind(&r.tier)
+        .bind(to_json(&r.matched_rules))
+        .bind(r.profile_digest.as_str())
+        .bind(r.created_by.as_str())
+        .bind(to_text(r.created_at))
+        .bind(r.submitted_by.as_ref().map(|u| u.as_str()))
+        .bind(r.submitted_at.map(to_text))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "revision number")
+    }
+
+    async fn update_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE revisions SET submitted_by = $1, submitted_at = $2 WHERE release_id = $3 AND number = $4")
+            .bind(r.submitted_by.as_ref().map(|u| u.as_str()))
+            .bind(r.submitted_at.map(to_text))
+            .bind(r.release_id.as_str())
+            .bind(i64::from(r.number))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("update revision"))?;
+        Ok(())
+    }
+
+    async fn get_revision(
+        &mut self,
+        release_id: &ReleaseId,
+        number: u32,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM revisions WHERE release_id = $1 AND number = $2")
+            .bind(release_id.as_str())
+            .bind(i64::from(number))
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query("get revision"))?;
+        row.as_ref().map(revision).transpose()
+    }
+
+    async fn list_revisions(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM revisions WHERE release_id = $1 ORDER BY number",
+            release_id.as_str(),
+            revision,
+        )
+        .await
+    }
+
+    async fn revisions_by_artifact(
+        &mut self,
+        artifact: &Digest,
+    ) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError> {
+        let revs = self
+            .all(
+                "SELECT * FROM revisions WHERE artifact_digest = $1 ORDER BY created_at, release_id, number",
+                artifact.as_str(),
+                revision,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(revs.len());
+        for rev in revs {
+            if let Some(rel) = self.get_release(&rev.release_id).await? {
+                out.push((rel, rev));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_review(&mut self, r: &ReviewRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, \
+             bundle_digest, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+        )
+        .bind(&r.id)
+        .bind(r.release_id.as_str())
+        .bind(i64::from(r.revision))
+        .bind(r.role.as_str())
+        .bind(r.reviewer.as_str())
+        .bind(r.verdict.as_str())
+        .bind(to_json(&r.answers))
+        .bind(&r.conditions)
+        .bind(&r.comment)
+        .bind(r.bundle_digest.as_str())
+        .bind(to_text(r.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "review for this role and revision")
+    }
+
+    async fn list_reviews(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<ReviewRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM reviews WHERE release_id = $1 ORDER BY revision, created_at, id",
+            release_id.as_str(),
+            review,
+        )
+        .await
+    }
+
+    async fn put_blob(&mut self, d: &Digest, content: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO blobs (digest, size, content) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+            .bind(d.as_str())
+            .bind(i64::try_from(content.len()).unwrap_or(i64::MAX))
+            .bind(content)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("put blob"))?;
+        Ok(())
+    }
+
+    async fn get_blob(&mut self, d: &Digest) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT content FROM blobs WHERE digest = $1")
+            .bind(d.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query("get blob"))?;
+        row.map(|r| r.try_get::<Vec<u8>, _>("content"))
+            .transpose()
+            .map_err(query("get blob"))
+    }
+
+    async fn insert_evidence(&mut self, e: &EvidenceRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO evidence (id, release_id, revision, kind, name, media_type, digest, size, attached_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(e.release_id.as_str())
+        .bind(i64::from(e.revision))
+        .bind(&e.kind)
+        .bind(&e.name)
+        .bind(&e.media_type)
+        .bind(e.digest.as_str())
+        .bind(i64_of(e.size))
+        .bind(e.attached_by.as_str())
+        .bind(to_text(e.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "evidence id")
+    }
+
+    async fn list_evidence(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<EvidenceRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM evidence WHERE release_id = $1 ORDER BY revision, created_at, id",
+            release_id.as_str(),
+            evidence,
+        )
+        .await
+    }
+
+    async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO acceptances (id, release_id, revision, gap, justification, expires_at, accepted_by, bundle_digest, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&a.id)
+        .bind(a.release_id.as_str())
+        .bind(i64::from(a.revision))
+        .bind(a.gap.to_string())
+        .bind(&a.justification)
+        .bind(to_text(a.expires_at))
+        .bind(a.accepted_by.as_str())
+        .bind(a.bundle_digest.as_str())
+        .bind(to_text(a.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "acceptance id")
+    }
+
+    async fn list_acceptances(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<AcceptanceRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM acceptances WHERE release_id = $1 ORDER BY revision, created_at, id",
+            release_id.as_str(),
+            acceptance,
+        )
+        .await
+    }
+
+    async fn insert_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO decisions (id, release_id, revision, decision, environment, comment, decided_by, bundle_digest, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(d.release_id.as_str())
+        .bind(i64::from(d.revision))
+        .bind(d.decision.as_str())
+        .bind(&d.environment)
+        .bind(&d.comment)
+        .bind(d.decided_by.as_str())
+        .bind(d.bundle_digest.as_str())
+        .bind(to_text(d.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "decision for this revision")
+    }
+
+    async fn list_decisions(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM decisions WHERE release_id = $1 ORDER BY revision, created_at",
+            release_id.as_str(),
+            decision,
+        )
+        .await
+    }
+
+    async fn insert_deployment(&mut self, d: &DeploymentRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO deployments (id, release_id, revision, action, environment, reason, actor, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(d.release_id.as_str())
+        .bind(i64::from(d.revision))
+        .bind(d.action.as_str())
+        .bind(&d.environment)
+        .bind(&d.reason)
+        .bind(d.actor.as_str())
+        .bind(to_text(d.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "deployment id")
+    }
+
+    async fn list_deployments(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> Result<Vec<DeploymentRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM deployments WHERE release_id = $1 ORDER BY created_at, id",
+            release_id.as_str(),
+            deployment,
+        )
+        .await
+    }
+
+    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
+        let key = self.key.clone().ok_or(StoreError::Corrupt {
+            column: "ledger",
+            reason: "append on a read-only transaction".into(),
+        })?;
+        // Safe to read-then-write: this transaction holds WRITE_LOCK (see `write`).
+        let head = self.ledger_head().await?.map(|h| h.head());
+        let entry = chain_next(head.as_ref(), draft).map_err(StoreError::Ledger)?;
+        sqlx::query(
+            "INSERT INTO ledger_entries (seq, at, actor, action, subject, payload, payload_digest, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(i64_of(entry.seq))
+        .bind(&entry.at)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.subject)
+        .bind(to_json(&entry.payload))
+        .bind(entry.payload_digest.as_str())
+        .bind(entry.prev_hash.as_str())
+        .bind(entry.hash.as_str())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("ledger seq"))?;
+        let signed = key.sign_head(&Head {
+            seq: entry.seq,
+            hash: entry.hash.clone(),
+        });
+        sqlx::query(
+            "INSERT INTO ledger_head (id, seq, hash, key_id, signature) VALUES (1, $1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, key_id = excluded.key_id, signature = excluded.signature",
+        )
+        .bind(i64_of(signed.seq))
+        .bind(signed.hash.as_str())
+        .bind(&signed.key_id)
+        .bind(&signed.signature)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("ledger head"))?;
+        Ok(entry)
+    }
+
+    async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(i64_of(after))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("ledger page"))?;
+        rows.iter().map(entry).collect()
+    }
+
+    async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash, key_id, signature FROM ledger_head WHERE id = 1")
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query("ledger head"))?;
+        row.as_ref().map(signed_head).transpose()
+    }
+
+    async fn ledger_count(&mut self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ledger_entries")
+            .fetch_one(&mut *self.tx)
+            .await
+            .map_err(query("ledger count"))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn get_idempotency(
+        &mut self,
+        actor: &UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM idempotency WHERE actor = $1 AND key = $2")
+            .bind(actor.as_str())
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query("get idempotency"))?;
+        row.as_ref().map(idempotency).transpose()
+    }
+
+    async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO idempotency (actor, key, request_hash, status, body, created_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(r.actor.as_str())
+        .bind(&r.key)
+        .bind(&r.request_hash)
+        .bind(i64::from(r.status))
+        .bind(&r.body)
+        .bind(to_text(r.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "idempotency key")
+    }
+}

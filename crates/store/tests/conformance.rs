@@ -1,0 +1,1096 @@
+//! The store conformance suite: every backend behaves the same.
+//!
+//! Each test runs against a fresh SQLite file always, and against a fresh PostgreSQL
+//! database whenever `COUNTERSIGN_TEST_POSTGRES` is set to a server URL such as
+//! `postgres://postgres@127.0.0.1:5432/test` (each test creates its own database on
+//! that server and drops it afterwards).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
+use countersign_core::review::{Answer, Verdict};
+use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use countersign_ledger::{verify_all, Entry, EntryDraft};
+use countersign_store::records::*;
+use countersign_store::testing::{
+    drop_postgres_database, fresh_postgres_database, postgres_database_name,
+};
+use countersign_store::{MigrationStatus, Store, StoreError, Tx};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::Arc;
+
+// ---------------------------------------------------------------------------------
+// Harness
+
+const POSTGRES_ENV: &str = "COUNTERSIGN_TEST_POSTGRES";
+
+/// A fresh, empty database on one backend.
+struct TestDb {
+    url: String,
+    kind: Kind,
+}
+
+enum Kind {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { base: String },
+}
+
+impl TestDb {
+    async fn all() -> Vec<TestDb> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("countersign.db").display());
+        let mut out = vec![TestDb {
+            url,
+            kind: Kind::Sqlite(dir),
+        }];
+        if let Some(base) = std::env::var(POSTGRES_ENV).ok().filter(|s| !s.is_empty()) {
+            let url = fresh_postgres_database(&base)
+                .await
+                .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={base}: cannot create a database: {e}"));
+            out.push(TestDb {
+                url,
+                kind: Kind::Postgres { base },
+            });
+        }
+        out
+    }
+
+    fn backend(&self) -> &'static str {
+        match self.kind {
+            Kind::Sqlite(_) => "sqlite",
+            Kind::Postgres { .. } => "postgres",
+        }
+    }
+
+    async fn cleanup(self) {
+        if let Kind::Postgres { base } = &self.kind {
+            if let Some(name) = postgres_database_name(&self.url) {
+                let _ = drop_postgres_database(base, name).await;
+            }
+        }
+    }
+
+    /// Runs one SQL statement on the database directly, bypassing the store.
+    async fn exec(&self, sql: &'static str) {
+        match self.kind {
+            Kind::Sqlite(_) => {
+                let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Kind::Postgres { .. } => {
+                let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+}
+
+/// Runs `test` on a fresh database on every backend; the database is dropped even if
+/// the test fails, then the failure is re-raised.
+async fn with_each_database<F, Fut>(test: F)
+where
+    F: Fn(Arc<TestDb>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for db in TestDb::all().await {
+        let db = Arc::new(db);
+        let backend = db.backend();
+        let outcome = tokio::spawn(test(db.clone())).await;
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.cleanup().await;
+        }
+        if let Err(e) = outcome {
+            eprintln!("failed on backend {backend}");
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// Runs `test` on a freshly opened store on every backend.
+async fn with_each_store<F, Fut>(test: F)
+where
+    F: Fn(Arc<dyn Store>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let test = Arc::new(test);
+    with_each_database(move |db| {
+        let test = test.clone();
+        async move {
+            let store = countersign_store::open(&db.url).await.unwrap();
+            assert_eq!(store.backend(), db.backend());
+            test(store).await;
+        }
+    })
+    .await;
+}
+
+/// One `#[tokio::test]` per conformance test, each run on every backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::with_each_store(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+/// Like [`conformance!`], for tests that need the database URL (reopening, migrations).
+macro_rules! database_tests {
+    ($($name:ident),* $(,)?) => {
+        mod database {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::with_each_database(super::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users_and_tokens_round_trip,
+    systems_round_trip,
+    releases_and_revisions_round_trip,
+    per_revision_records_round_trip,
+    revisions_by_artifact,
+    blobs_round_trip_byte_for_byte,
+    idempotency_round_trip,
+    unique_violations_are_conflicts,
+    conflict_leaves_the_transaction_usable,
+    i11_dropped_write_leaves_nothing,
+    i11_ledger_appends_chain_and_verify,
+    i11_ledger_head_signature_verifies,
+    read_transaction_cannot_append,
+    i11_concurrent_writers_form_one_chain,
+    writers_are_serialized_for_read_decide_write,
+);
+
+database_tests!(
+    reopen_loads_the_same_ledger_key,
+    replicas_starting_together_share_one_key_and_one_chain,
+    replicas_on_a_migrated_database_create_one_key,
+    migrate_fresh_database_to_latest,
+    migrate_refuses_changed_checksum,
+    migrate_refuses_newer_schema,
+);
+
+// ---------------------------------------------------------------------------------
+// Fixtures
+
+/// A time with microseconds, as every stored time has.
+fn t(seconds: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 3, 4, 5).unwrap()
+        + Duration::seconds(seconds)
+        + Duration::microseconds(123_456)
+}
+
+fn digest(s: &str) -> Digest {
+    Digest::of(s.as_bytes())
+}
+
+fn user(id: &str, email: &str, roles: &[Role], at: i64) -> UserRecord {
+    UserRecord {
+        id: UserId(id.into()),
+        name: format!("Ünïcode näme of {id} ✓"),
+        email: email.into(),
+        roles: roles.iter().copied().collect(),
+        created_at: t(at),
+    }
+}
+
+fn system(id: &str, owner: &str) -> SystemRecord {
+    SystemRecord {
+        id: SystemId(id.into()),
+        name: format!("system {id}"),
+        description: "line one\nline \"two\"".into(),
+        owner: UserId(owner.into()),
+        created_at: t(10),
+    }
+}
+
+fn release(id: &str, system: &str, owner: &str, at: i64) -> ReleaseRecord {
+    ReleaseRecord {
+        id: ReleaseId(id.into()),
+        title: format!("release {id}"),
+        kind: ReleaseKind::Model,
+        system_id: SystemId(system.into()),
+        decision_owner: UserId(owner.into()),
+        created_by: UserId(owner.into()),
+        attributes: Attributes {
+            customer_facing: true,
+            agentic: false,
+            data_connected: true,
+            data_classes: ["pii".to_owned(), "phi".to_owned()].into(),
+            regulated: true,
+            third_party: false,
+            autonomy_level: 2,
+        },
+        status: ReleaseStatus::Draft,
+        current_revision: 1,
+        environment: None,
+        created_at: t(at),
+        updated_at: t(at),
+    }
+}
+
+fn bundle(artifact: &str, full: bool) -> Bundle {
+    let mut parameters = BTreeMap::new();
+    if full {
+        parameters.insert("lr".to_owned(), json!(0.25));
+        parameters.insert("epochs".to_owned(), json!(12));
+        parameters.insert(
+            "nested".to_owned(),
+            json!({"z": [1, "two", null, true], "a": {"ü": "€😀"}, "big": 9007199254740993_u64}),
+        );
+    }
+    Bundle {
+        artifact_digest: digest(artifact),
+        dataset_versions: if full {
+            ["ds:a@1".to_owned(), "ds:b@7".to_owned()].into()
+        } else {
+            BTreeSet::new()
+        },
+        training_run_id: full.then(|| "run-42".to_owned()),
+        trainer: full.then(|| UserId("trainer".into())),
+        code_commit: full.then(|| "0123abcd".to_owned()),
+        parameters,
+        prompt_package_digest: full.then(|| digest("prompt")),
+        runtime_policy_digest: None,
+        tool_permissions: if full {
+            ["crm.read".to_owned()].into()
+        } else {
+            BTreeSet::new()
+        },
+        secret_scopes: BTreeSet::new(),
+    }
+}
+
+fn revision(release: &str, number: u32, artifact: &str, at: i64) -> RevisionRecord {
+    let bundle = bundle(artifact, number % 2 == 1);
+    RevisionRecord {
+        release_id: ReleaseId(release.into()),
+        number,
+        bundle_digest: bundle.digest(),
+        bundle,
+        tier: "high".into(),
+        matched_rules: vec!["customer_facing".into(), "pii".into()],
+        profile_digest: digest("profile"),
+        created_by: UserId("owner".into()),
+        created_at: t(at),
+        submitted_by: None,
+        submitted_at: None,
+    }
+}
+
+fn review(id: &str, release: &str, rev: u32, role: Role, reviewer: &str) -> ReviewRecord {
+    ReviewRecord {
+        id: id.into(),
+        release_id: ReleaseId(release.into()),
+        revision: rev,
+        role,
+        reviewer: UserId(reviewer.into()),
+        verdict: Verdict::ApproveWithConditions,
+        answers: [
+            ("threat-model-reviewed".to_owned(), Answer::Yes),
+            ("pen-test".to_owned(), Answer::NotApplicable),
+            ("secrets-scoped".to_owned(), Answer::No),
+        ]
+        .into(),
+        conditions: Some("rotate keys within 30 days".into()),
+        comment: None,
+        bundle_digest: digest("bundle"),
+        created_at: t(100),
+    }
+}
+
+fn decision(id: &str, release: &str, rev: u32, by: &str) -> DecisionRecord {
+    DecisionRecord {
+        id: id.into(),
+        release_id: ReleaseId(release.into()),
+        revision: rev,
+        decision: Decision::Go,
+        environment: "production".into(),
+        comment: "accepting the residual risk".into(),
+        decided_by: UserId(by.into()),
+        bundle_digest: digest("bundle"),
+        created_at: t(200),
+    }
+}
+
+fn idempotency(actor: &str, key: &str) -> IdempotencyRecord {
+    IdempotencyRecord {
+        actor: UserId(actor.into()),
+        key: key.into(),
+        request_hash: digest(key).as_str().to_owned(),
+        status: 201,
+        body: r#"{"id":"rel_1","title":"ü"}"#.into(),
+        created_at: t(300),
+    }
+}
+
+fn draft(i: u64) -> EntryDraft {
+    EntryDraft {
+        at: t(i64::try_from(i).unwrap()) + Duration::nanoseconds(789),
+        actor: format!("user:u{}", i % 3),
+        action: "release.create".into(),
+        subject: format!("release:r{i}"),
+        payload: json!({"i": i, "title": "ünï ✓", "tags": ["b", "a"], "nested": {"z": 1, "a": null}}),
+    }
+}
+
+const OWNER: &str = "owner";
+const REVIEWER: &str = "reviewer";
+
+/// Users, a system, release `rel` with revision 1 (artifact `art-1`), committed.
+async fn seed(store: &Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    tx.insert_user(&user(OWNER, "owner@example.com", &[Role::Mlops], 1))
+        .await
+        .unwrap();
+    tx.insert_user(&user(
+        REVIEWER,
+        "rev@example.com",
+        &[Role::Security, Role::Privacy],
+        2,
+    ))
+    .await
+    .unwrap();
+    tx.insert_user(&user("trainer", "trainer@example.com", &[], 3))
+        .await
+        .unwrap();
+    tx.insert_system(&system("sys", OWNER)).await.unwrap();
+    tx.insert_release(&release("rel", "sys", OWNER, 20))
+        .await
+        .unwrap();
+    tx.insert_revision(&revision("rel", 1, "art-1", 21))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn all_entries(tx: &mut Box<dyn Tx>) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    loop {
+        let after = out.last().map_or(0, |e| e.seq);
+        let page = tx.ledger_page(after, 7).await.unwrap();
+        if page.is_empty() {
+            return out;
+        }
+        assert!(page.len() <= 7);
+        out.extend(page);
+    }
+}
+
+/// The whole ledger verifies against the signed head and the store's public key, and
+/// has exactly `n` entries.
+async fn assert_ledger_verifies(store: &Arc<dyn Store>, n: u64) {
+    let mut tx = store.read().await.unwrap();
+    let entries = all_entries(&mut tx).await;
+    let head = tx.ledger_head().await.unwrap();
+    assert_eq!(tx.ledger_count().await.unwrap(), n);
+    assert_eq!(entries.len() as u64, n);
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>()
+    );
+    let public = store.ledger_public_key();
+    match head {
+        None => assert_eq!(n, 0),
+        Some(head) => {
+            assert_eq!(head.seq, n);
+            let report = verify_all(&entries, Some((&head, &public))).unwrap();
+            assert_eq!(report.entries, n);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Records
+
+async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
+    let admin = user("u-b", "b@example.com", &Role::ALL, 5);
+    let nobody = user("u-a", "a@example.com", &[], 5);
+    let later = user("u-0", "z@example.com", &[Role::Legal], 6);
+    let token = TokenRecord {
+        id: "tok-1".into(),
+        user_id: admin.id.clone(),
+        token_hash: "ab".repeat(32),
+        label: "ci".into(),
+        created_at: t(7),
+    };
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(tx.count_users().await.unwrap(), 0);
+    for u in [&later, &admin, &nobody] {
+        tx.insert_user(u).await.unwrap();
+    }
+    tx.insert_token(&token).await.unwrap();
+    // A transaction sees its own writes.
+    assert_eq!(tx.count_users().await.unwrap(), 3);
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.get_user(&admin.id).await.unwrap(), Some(admin.clone()));
+    assert_eq!(tx.get_user(&nobody.id).await.unwrap(), Some(nobody.clone()));
+    assert_eq!(tx.get_user(&UserId("missing".into())).await.unwrap(), None);
+    // Ordered by created_at, then id.
+    assert_eq!(
+        tx.list_users().await.unwrap(),
+        vec![nobody.clone(), admin.clone(), later.clone()]
+    );
+    assert_eq!(tx.count_users().await.unwrap(), 3);
+    assert_eq!(
+        tx.user_by_token_hash(&token.token_hash).await.unwrap(),
+        Some(admin)
+    );
+    assert_eq!(tx.user_by_token_hash(&"cd".repeat(32)).await.unwrap(), None);
+}
+
+async fn systems_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let other = SystemRecord {
+        created_at: t(9),
+        ..system("sys-2", REVIEWER)
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.insert_system(&other).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_system(&SystemId("sys".into())).await.unwrap(),
+        Some(system("sys", OWNER))
+    );
+    assert_eq!(tx.get_system(&SystemId("nope".into())).await.unwrap(), None);
+    assert_eq!(
+        tx.list_systems().await.unwrap(),
+        vec![other, system("sys", OWNER)]
+    );
+}
+
+async fn releases_and_revisions_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let rel_id = ReleaseId("rel".into());
+    let mut rel = release("rel", "sys", OWNER, 20);
+    let rev1 = revision("rel", 1, "art-1", 21);
+    let mut rev2 = revision("rel", 2, "art-2", 22);
+    let newer = release("rel-newer", "sys", OWNER, 50);
+
+    let mut tx = store.write().await.unwrap();
+    tx.insert_revision(&rev2).await.unwrap();
+    tx.insert_release(&newer).await.unwrap();
+    rel.status = ReleaseStatus::Approved;
+    rel.current_revision = 2;
+    rel.environment = Some("production".into());
+    rel.updated_at = t(60);
+    tx.update_release(&rel).await.unwrap();
+    rev2.submitted_by = Some(UserId(OWNER.into()));
+    rev2.submitted_at = Some(t(61));
+    tx.update_revision(&rev2).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.get_release(&rel_id).await.unwrap(), Some(rel.clone()));
+    assert_eq!(
+        tx.get_release(&ReleaseId("missing".into())).await.unwrap(),
+        None
+    );
+    // Newest first.
+    assert_eq!(tx.list_releases().await.unwrap(), vec![newer, rel]);
+    assert_eq!(
+        tx.get_revision(&rel_id, 1).await.unwrap(),
+        Some(rev1.clone())
+    );
+    assert_eq!(
+        tx.get_revision(&rel_id, 2).await.unwrap(),
+        Some(rev2.clone())
+    );
+    assert_eq!(tx.get_revision(&rel_id, 3).await.unwrap(), None);
+    assert_eq!(tx.list_revisions(&rel_id).await.unwrap(), vec![rev1, rev2]);
+    assert_eq!(
+        tx.list_revisions(&ReleaseId("missing".into()))
+            .await
+            .unwrap(),
+        vec![]
+    );
+}
+
+async fn per_revision_records_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let rel_id = ReleaseId("rel".into());
+    let content = b"threat model\x00\xff".to_vec();
+    let blob = Digest::of(&content);
+    let security = review("rv-2", "rel", 1, Role::Security, REVIEWER);
+    let privacy = ReviewRecord {
+        verdict: Verdict::Reject,
+        answers: BTreeMap::new(),
+        conditions: None,
+        comment: Some("no DPIA".into()),
+        ..review("rv-1", "rel", 1, Role::Privacy, REVIEWER)
+    };
+    let evidence = EvidenceRecord {
+        id: "ev-1".into(),
+        release_id: rel_id.clone(),
+        revision: 1,
+        kind: "threat_model".into(),
+        name: "tm.pdf".into(),
+        media_type: "application/pdf".into(),
+        digest: blob.clone(),
+        size: content.len() as u64,
+        attached_by: UserId(OWNER.into()),
+        created_at: t(90),
+    };
+    let acceptance = AcceptanceRecord {
+        id: "acc-1".into(),
+        release_id: rel_id.clone(),
+        revision: 1,
+        gap: GapKey {
+            code: GapCode::MissingReview,
+            subject: "legal".into(),
+        },
+        justification: "legal signs off next sprint".into(),
+        expires_at: t(86_400 * 30),
+        accepted_by: UserId(OWNER.into()),
+        bundle_digest: digest("bundle"),
+        created_at: t(150),
+    };
+    let go = decision("dec-1", "rel", 1, OWNER);
+    let deployments = [
+        DeploymentRecord {
+            id: "dep-1".into(),
+            release_id: rel_id.clone(),
+            revision: 1,
+            action: DeploymentAction::Promote,
+            environment: "production".into(),
+            reason: "go".into(),
+            actor: UserId(OWNER.into()),
+            created_at: t(250),
+        },
+        DeploymentRecord {
+            id: "dep-2".into(),
+            release_id: rel_id.clone(),
+            revision: 1,
+            action: DeploymentAction::Rollback,
+            environment: "production".into(),
+            reason: "alert fired".into(),
+            actor: UserId(OWNER.into()),
+            created_at: t(260),
+        },
+    ];
+
+    let mut tx = store.write().await.unwrap();
+    tx.insert_review(&security).await.unwrap();
+    tx.insert_review(&privacy).await.unwrap();
+    tx.put_blob(&blob, &content).await.unwrap();
+    tx.insert_evidence(&evidence).await.unwrap();
+    tx.insert_acceptance(&acceptance).await.unwrap();
+    tx.insert_decision(&go).await.unwrap();
+    for d in deployments.iter().rev() {
+        tx.insert_deployment(d).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    // Same revision and time: ordered by id.
+    assert_eq!(
+        tx.list_reviews(&rel_id).await.unwrap(),
+        vec![privacy, security]
+    );
+    assert_eq!(tx.list_evidence(&rel_id).await.unwrap(), vec![evidence]);
+    assert_eq!(
+        tx.list_acceptances(&rel_id).await.unwrap(),
+        vec![acceptance]
+    );
+    assert_eq!(tx.list_decisions(&rel_id).await.unwrap(), vec![go]);
+    assert_eq!(
+        tx.list_deployments(&rel_id).await.unwrap(),
+        deployments.to_vec()
+    );
+    let other = ReleaseId("other".into());
+    assert!(tx.list_reviews(&other).await.unwrap().is_empty());
+    assert!(tx.list_evidence(&other).await.unwrap().is_empty());
+    assert!(tx.list_acceptances(&other).await.unwrap().is_empty());
+    assert!(tx.list_decisions(&other).await.unwrap().is_empty());
+    assert!(tx.list_deployments(&other).await.unwrap().is_empty());
+}
+
+async fn revisions_by_artifact(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let rel = release("rel", "sys", OWNER, 20);
+    let other = release("other", "sys", OWNER, 30);
+    let rev1 = revision("rel", 1, "art-1", 21);
+    let rev2 = revision("rel", 2, "art-2", 22);
+    let other1 = revision("other", 1, "art-2", 31);
+    let other2 = revision("other", 2, "art-3", 32);
+    let mut tx = store.write().await.unwrap();
+    tx.insert_release(&other).await.unwrap();
+    for r in [&other2, &other1, &rev2] {
+        tx.insert_revision(r).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.revisions_by_artifact(&digest("art-1")).await.unwrap(),
+        vec![(rel.clone(), rev1)]
+    );
+    // Oldest revision first.
+    assert_eq!(
+        tx.revisions_by_artifact(&digest("art-2")).await.unwrap(),
+        vec![(rel, rev2), (other.clone(), other1)]
+    );
+    assert_eq!(
+        tx.revisions_by_artifact(&digest("art-3")).await.unwrap(),
+        vec![(other, other2)]
+    );
+    assert!(tx
+        .revisions_by_artifact(&digest("unknown"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn blobs_round_trip_byte_for_byte(store: Arc<dyn Store>) {
+    let every_byte: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+    let not_utf8 = vec![0xff, 0xfe, 0x00, 0xc3, 0x28, 0x80, 0x00];
+    let empty: Vec<u8> = Vec::new();
+    let blobs = [every_byte, not_utf8, empty];
+
+    let mut tx = store.write().await.unwrap();
+    for b in &blobs {
+        tx.put_blob(&Digest::of(b), b).await.unwrap();
+        // The same content again, in the same transaction: no error.
+        tx.put_blob(&Digest::of(b), b).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    // And in a later one.
+    let mut tx = store.write().await.unwrap();
+    for b in &blobs {
+        tx.put_blob(&Digest::of(b), b).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    for b in &blobs {
+        assert_eq!(tx.get_blob(&Digest::of(b)).await.unwrap().as_ref(), Some(b));
+    }
+    assert_eq!(tx.get_blob(&digest("absent")).await.unwrap(), None);
+}
+
+async fn idempotency_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let rec = idempotency(OWNER, "key-1");
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(
+        tx.get_idempotency(&rec.actor, &rec.key).await.unwrap(),
+        None
+    );
+    tx.put_idempotency(&rec).await.unwrap();
+    // The same key from another actor is a different record.
+    tx.put_idempotency(&idempotency(REVIEWER, "key-1"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_idempotency(&rec.actor, &rec.key).await.unwrap(),
+        Some(rec.clone())
+    );
+    assert_eq!(tx.get_idempotency(&rec.actor, "key-2").await.unwrap(), None);
+}
+
+// ---------------------------------------------------------------------------------
+// Uniqueness and transactions
+
+fn assert_conflict(result: Result<(), StoreError>, what: &str) {
+    match result {
+        Err(e) if e.is_conflict() => {}
+        other => panic!("{what}: expected a conflict, got {other:?}"),
+    }
+}
+
+async fn unique_violations_are_conflicts(store: Arc<dyn Store>) {
+    seed(&store).await;
+    // Each in its own transaction, which is then dropped.
+    let mut tx = store.write().await.unwrap();
+    assert_conflict(
+        tx.insert_user(&user("u-new", "owner@example.com", &[], 9))
+            .await,
+        "user email",
+    );
+    drop(tx);
+
+    let mut tx = store.write().await.unwrap();
+    tx.insert_review(&review("rv-1", "rel", 1, Role::Security, REVIEWER))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    assert_conflict(
+        tx.insert_review(&review("rv-2", "rel", 1, Role::Security, OWNER))
+            .await,
+        "review per role per revision",
+    );
+    drop(tx);
+
+    let mut tx = store.write().await.unwrap();
+    tx.insert_decision(&decision("dec-1", "rel", 1, OWNER))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    assert_conflict(
+        tx.insert_decision(&DecisionRecord {
+            decision: Decision::NoGo,
+            ..decision("dec-2", "rel", 1, OWNER)
+        })
+        .await,
+        "decision per revision",
+    );
+    drop(tx);
+
+    let mut tx = store.write().await.unwrap();
+    tx.put_idempotency(&idempotency(OWNER, "k")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    assert_conflict(
+        tx.put_idempotency(&IdempotencyRecord {
+            status: 500,
+            ..idempotency(OWNER, "k")
+        })
+        .await,
+        "idempotency key",
+    );
+    drop(tx);
+
+    // Nothing of the refused writes is there; the first ones are.
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.get_user(&UserId("u-new".into())).await.unwrap(), None);
+    let rel = ReleaseId("rel".into());
+    let reviews = tx.list_reviews(&rel).await.unwrap();
+    assert_eq!(reviews.len(), 1);
+    assert_eq!(reviews[0].id, "rv-1");
+    let decisions = tx.list_decisions(&rel).await.unwrap();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].decision, Decision::Go);
+    assert_eq!(
+        tx.get_idempotency(&UserId(OWNER.into()), "k")
+            .await
+            .unwrap()
+            .map(|r| r.status),
+        Some(201)
+    );
+}
+
+async fn conflict_leaves_the_transaction_usable(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let mut tx = store.write().await.unwrap();
+    assert_conflict(
+        tx.insert_user(&user("u-dup", "rev@example.com", &[], 9))
+            .await,
+        "user email",
+    );
+    tx.insert_user(&user("u-ok", "ok@example.com", &[], 9))
+        .await
+        .unwrap();
+    tx.append(draft(1)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert!(tx.get_user(&UserId("u-ok".into())).await.unwrap().is_some());
+    assert_eq!(tx.get_user(&UserId("u-dup".into())).await.unwrap(), None);
+    drop(tx);
+    assert_ledger_verifies(&store, 1).await;
+}
+
+async fn i11_dropped_write_leaves_nothing(store: Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    tx.insert_user(&user("u1", "u1@example.com", &[Role::Admin], 1))
+        .await
+        .unwrap();
+    tx.put_blob(&digest("x"), b"x").await.unwrap();
+    tx.append(draft(1)).await.unwrap();
+    tx.append(draft(2)).await.unwrap();
+    drop(tx);
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.count_users().await.unwrap(), 0);
+    assert_eq!(tx.get_blob(&digest("x")).await.unwrap(), None);
+    assert_eq!(tx.ledger_count().await.unwrap(), 0);
+    assert_eq!(tx.ledger_head().await.unwrap(), None);
+    drop(tx);
+
+    // The next writer starts the chain at seq 1.
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(tx.append(draft(3)).await.unwrap().seq, 1);
+    tx.commit().await.unwrap();
+    assert_ledger_verifies(&store, 1).await;
+}
+
+// ---------------------------------------------------------------------------------
+// Ledger
+
+async fn i11_ledger_appends_chain_and_verify(store: Arc<dyn Store>) {
+    assert_ledger_verifies(&store, 0).await;
+    let mut appended = Vec::new();
+    // Several entries per transaction and several transactions.
+    for batch in 0..4u64 {
+        let mut tx = store.write().await.unwrap();
+        for i in 0..=batch {
+            appended.push(tx.append(draft(batch * 10 + i)).await.unwrap());
+        }
+        // The transaction sees its own appends.
+        assert_eq!(
+            tx.ledger_head().await.unwrap().map(|h| h.seq),
+            appended.last().map(|e| e.seq)
+        );
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(appended.len(), 10);
+    for (i, e) in appended.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+        if i > 0 {
+            assert_eq!(e.prev_hash, appended[i - 1].hash);
+        }
+    }
+    assert_ledger_verifies(&store, 10).await;
+
+    // Entries come back exactly as appended (time text, payload, digests).
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(all_entries(&mut tx).await, appended);
+    assert_eq!(tx.ledger_page(3, 2).await.unwrap(), appended[3..5].to_vec());
+    assert!(tx.ledger_page(10, 100).await.unwrap().is_empty());
+    assert_eq!(appended[0].at, "2026-11-25T03:04:05.123456Z");
+}
+
+async fn i11_ledger_head_signature_verifies(store: Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    let mut entry = None;
+    for i in 0..3 {
+        entry = Some(tx.append(draft(i)).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let entry = entry.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let head = tx.ledger_head().await.unwrap().unwrap();
+    let public = store.ledger_public_key();
+    assert_eq!(head.key_id, public.key_id());
+    assert_eq!(public.verify(&head).unwrap(), entry.head());
+    // A head altered in storage no longer verifies.
+    let mut forged = head.clone();
+    forged.seq += 1;
+    assert!(public.verify(&forged).is_err());
+}
+
+async fn read_transaction_cannot_append(store: Arc<dyn Store>) {
+    let mut tx = store.read().await.unwrap();
+    assert!(tx.append(draft(1)).await.is_err());
+    drop(tx);
+    assert_ledger_verifies(&store, 0).await;
+}
+
+async fn i11_concurrent_writers_form_one_chain(store: Arc<dyn Store>) {
+    const WRITERS: u64 = 50;
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.write().await.unwrap();
+                let e = tx.append(draft(i)).await.unwrap();
+                tx.commit().await.unwrap();
+                e.seq
+            })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=WRITERS).collect::<Vec<_>>());
+    assert_ledger_verifies(&store, WRITERS).await;
+}
+
+/// Two commands that read, decide and write the same thing concurrently: exactly one
+/// writes, and the other sees its write (no conflict error, no double write). This is
+/// what the app relies on for one decision per revision and for `Idempotency-Key`.
+async fn writers_are_serialized_for_read_decide_write(store: Arc<dyn Store>) {
+    seed(&store).await;
+    const TASKS: usize = 20;
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.write().await.unwrap();
+                let owner = UserId(OWNER.into());
+                let rel = ReleaseId("rel".into());
+                let mut wrote = 0;
+                if tx
+                    .get_idempotency(&owner, "same-key")
+                    .await
+                    .unwrap()
+                    .is_none()
+                {
+                    tx.put_idempotency(&idempotency(OWNER, "same-key"))
+                        .await
+                        .unwrap();
+                    tx.append(draft(i as u64)).await.unwrap();
+                    wrote += 1;
+                }
+                if tx.list_decisions(&rel).await.unwrap().is_empty() {
+                    tx.insert_decision(&decision(&format!("dec-{i}"), "rel", 1, OWNER))
+                        .await
+                        .unwrap();
+                    tx.append(draft(100 + i as u64)).await.unwrap();
+                    wrote += 1;
+                }
+                tx.commit().await.unwrap();
+                wrote
+            })
+        })
+        .collect();
+    let mut writes = 0;
+    for t in tasks {
+        writes += t.await.unwrap();
+    }
+    assert_eq!(writes, 2);
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.list_decisions(&ReleaseId("rel".into()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    drop(tx);
+    assert_ledger_verifies(&store, 2).await;
+}
+
+// ---------------------------------------------------------------------------------
+// Reopening, replicas, migrations
+
+async fn reopen_loads_the_same_ledger_key(db: Arc<TestDb>) {
+    let first = countersign_store::open(&db.url).await.unwrap();
+    let public = first.ledger_public_key().to_base64();
+    let mut tx = first.write().await.unwrap();
+    tx.append(draft(1)).await.unwrap();
+    tx.commit().await.unwrap();
+    drop(first);
+
+    let again = countersign_store::open(&db.url).await.unwrap();
+    assert_eq!(again.ledger_public_key().to_base64(), public);
+    // The reopened store continues the same chain and signs with the same key.
+    let mut tx = again.write().await.unwrap();
+    assert_eq!(tx.append(draft(2)).await.unwrap().seq, 2);
+    tx.commit().await.unwrap();
+    assert_ledger_verifies(&again, 2).await;
+}
+
+/// Several server replicas start at once on a new database: one applies the
+/// migrations, one creates the ledger key, all share them and build one chain.
+async fn replicas_starting_together_share_one_key_and_one_chain(db: Arc<TestDb>) {
+    start_replicas_together(&db).await;
+}
+
+/// As above on a database already migrated (`countersign migrate`), so the replicas
+/// race on creating the ledger key alone.
+async fn replicas_on_a_migrated_database_create_one_key(db: Arc<TestDb>) {
+    countersign_store::migrate(&db.url).await.unwrap();
+    start_replicas_together(&db).await;
+}
+
+async fn start_replicas_together(db: &TestDb) {
+    const REPLICAS: usize = 4;
+    const WRITES: u64 = 10;
+    let opening: Vec<_> = (0..REPLICAS)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { countersign_store::open(&url).await.unwrap() })
+        })
+        .collect();
+    let mut replicas = Vec::new();
+    for o in opening {
+        replicas.push(o.await.unwrap());
+    }
+    let key = replicas[0].ledger_public_key().to_base64();
+    for r in &replicas {
+        assert_eq!(r.ledger_public_key().to_base64(), key);
+    }
+    // Writers on every replica at once still build one chain.
+    let tasks: Vec<_> = replicas
+        .iter()
+        .flat_map(|r| (0..WRITES).map(move |i| (r.clone(), i)))
+        .map(|(store, i)| {
+            tokio::spawn(async move {
+                let mut tx = store.write().await.unwrap();
+                tx.append(draft(i)).await.unwrap();
+                tx.commit().await.unwrap();
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for r in &replicas {
+        assert_ledger_verifies(r, REPLICAS as u64 * WRITES).await;
+    }
+}
+
+async fn migrate_fresh_database_to_latest(db: Arc<TestDb>) {
+    let first = countersign_store::migrate(&db.url).await.unwrap();
+    assert!(first.current >= 1);
+    assert_eq!(first.applied, (1..=first.current).collect::<Vec<_>>());
+    let second = countersign_store::migrate(&db.url).await.unwrap();
+    assert_eq!(
+        second,
+        MigrationStatus {
+            applied: vec![],
+            current: first.current
+        }
+    );
+    // A migrated database opens, and opening applies nothing more.
+    let store = countersign_store::open(&db.url).await.unwrap();
+    store.ping().await.unwrap();
+    drop(store);
+    assert_eq!(countersign_store::migrate(&db.url).await.unwrap(), second);
+}
+
+async fn migrate_refuses_changed_checksum(db: Arc<TestDb>) {
+    countersign_store::migrate(&db.url).await.unwrap();
+    db.exec("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+        .await;
+    match countersign_store::migrate(&db.url).await {
+        Err(StoreError::MigrationChecksum { version: 1 }) => {}
+        other => panic!("expected MigrationChecksum, got {other:?}"),
+    }
+    match countersign_store::open(&db.url).await {
+        Err(StoreError::MigrationChecksum { version: 1 }) => {}
+        Err(other) => panic!("expected MigrationChecksum, got {other:?}"),
+        Ok(_) => panic!("expected MigrationChecksum, the store opened"),
+    }
+}
+
+async fn migrate_refuses_newer_schema(db: Arc<TestDb>) {
+    let status = countersign_store::migrate(&db.url).await.unwrap();
+    db.exec(
+        "INSERT INTO schema_migrations (version, description, checksum, applied_at) \
+         VALUES (9999, 'from the future', 'x', '2099-01-01T00:00:00.000000Z')",
+    )
+    .await;
+    match countersign_store::migrate(&db.url).await {
+        Err(StoreError::SchemaTooNew { found: 9999, known }) => assert_eq!(known, status.current),
+        other => panic!("expected SchemaTooNew, got {other:?}"),
+    }
+    match countersign_store::open(&db.url).await {
+        Err(StoreError::SchemaTooNew { found: 9999, .. }) => {}
+        Err(other) => panic!("expected SchemaTooNew, got {other:?}"),
+        Ok(_) => panic!("expected SchemaTooNew, the store opened"),
+    }
+}
