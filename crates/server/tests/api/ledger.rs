@@ -74,7 +74,7 @@ async fn i11_every_successful_command_appends_exactly_one_entry() {
     assert_eq!(by("user.bootstrap"), ["system"]);
     assert!(by("user.create").iter().all(|a| *a == h.admin.id));
     assert!(by("release.decide").iter().all(|a| *a == owner.id));
-    assert_eq!(by("release.retire"), [ops.id.clone()]);
+    assert_eq!(by("release.retire"), std::slice::from_ref(&ops.id));
 
     let v = h.get_ok(&h.admin, "/v1/ledger/verify").await;
     assert_eq!(v["valid"], true, "{v}");
