@@ -61,7 +61,9 @@ fn start(bin: &str, db: &str) -> Result<Replica> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .with_context(|| format!("cannot start {bin} (build it with cargo build --release -p countersign)"))?;
+        .with_context(|| {
+            format!("cannot start {bin} (build it with cargo build --release -p countersign)")
+        })?;
     let stdout = child.stdout.take().context("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -71,12 +73,18 @@ fn start(bin: &str, db: &str) -> Result<Replica> {
     });
     let mut admin = None;
     loop {
-        let line = rx.recv_timeout(Duration::from_secs(60)).context("server did not start")?;
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("server did not start")?;
         if let Some(t) = line.trim().strip_prefix("export COUNTERSIGN_TOKEN=") {
             admin = Some(t.to_owned());
         }
         if let Some(addr) = line.strip_prefix("countersign: listening on ") {
-            return Ok(Replica { child, url: addr.trim().to_owned(), admin });
+            return Ok(Replica {
+                child,
+                url: addr.trim().to_owned(),
+                admin,
+            });
         }
     }
 }
@@ -88,7 +96,13 @@ struct Api {
 
 impl Api {
     async fn post(&self, url: String, token: &str, body: Value) -> Result<Value> {
-        let resp = self.http.post(&url).bearer_auth(token).json(&body).send().await?;
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
         let status = resp.status();
         let v: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -98,19 +112,37 @@ impl Api {
     }
 
     async fn upload(&self, url: String, token: &str, body: String) -> Result<()> {
-        let resp = self.http.post(&url).bearer_auth(token).body(body).send().await?;
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(token)
+            .body(body)
+            .send()
+            .await?;
         if !resp.status().is_success() {
             bail!("POST {url}: {}", resp.status());
         }
         Ok(())
     }
 
-    async fn user(&self, base: &str, admin: &str, name: &str, role: &str) -> Result<(String, String)> {
+    async fn user(
+        &self,
+        base: &str,
+        admin: &str,
+        name: &str,
+        role: &str,
+    ) -> Result<(String, String)> {
         let u = self
-            .post(format!("{base}/v1/users"), admin, json!({"name": name, "email": format!("{name}@bench.test"), "roles": [role]}))
+            .post(
+                format!("{base}/v1/users"),
+                admin,
+                json!({"name": name, "email": format!("{name}@bench.test"), "roles": [role]}),
+            )
             .await?;
         let id = u["id"].as_str().context("user id")?.to_owned();
-        let t = self.post(format!("{base}/v1/users/{id}/tokens"), admin, json!({})).await?;
+        let t = self
+            .post(format!("{base}/v1/users/{id}/tokens"), admin, json!({}))
+            .await?;
         Ok((id, t["token"].as_str().context("token")?.to_owned()))
     }
 }
@@ -141,29 +173,62 @@ async fn walk(api: &Api, base: &str, c: &Cast, n: u64) -> Result<Vec<Duration>> 
         }))
         .await?;
     tick(&mut lat);
-    let id = r["release"]["id"].as_str().context("release id")?.to_owned();
+    let id = r["release"]["id"]
+        .as_str()
+        .context("release id")?
+        .to_owned();
     for kind in ["test_results", "rollback_plan"] {
-        api.upload(format!("{base}/v1/releases/{id}/evidence?revision=1&kind={kind}&name={kind}.txt"), &c.mlops, format!("{kind} {n}"))
-            .await?;
+        api.upload(
+            format!("{base}/v1/releases/{id}/evidence?revision=1&kind={kind}&name={kind}.txt"),
+            &c.mlops,
+            format!("{kind} {n}"),
+        )
+        .await?;
         tick(&mut lat);
     }
-    api.post(format!("{base}/v1/releases/{id}/submit"), &c.mlops, json!({"revision": 1})).await?;
+    api.post(
+        format!("{base}/v1/releases/{id}/submit"),
+        &c.mlops,
+        json!({"revision": 1}),
+    )
+    .await?;
     tick(&mut lat);
-    for (token, role, answers) in [(&c.reviewer_mlops, "mlops", &c.mlops_answers), (&c.ops, "operations", &c.ops_answers)] {
-        api.post(format!("{base}/v1/releases/{id}/reviews"), token, json!({"revision": 1, "role": role, "verdict": "approve", "answers": answers}))
-            .await?;
+    for (token, role, answers) in [
+        (&c.reviewer_mlops, "mlops", &c.mlops_answers),
+        (&c.ops, "operations", &c.ops_answers),
+    ] {
+        api.post(
+            format!("{base}/v1/releases/{id}/reviews"),
+            token,
+            json!({"revision": 1, "role": role, "verdict": "approve", "answers": answers}),
+        )
+        .await?;
         tick(&mut lat);
     }
-    api.post(format!("{base}/v1/releases/{id}/decision"), &c.owner, json!({"revision": 1, "decision": "go"})).await?;
+    api.post(
+        format!("{base}/v1/releases/{id}/decision"),
+        &c.owner,
+        json!({"revision": 1, "decision": "go"}),
+    )
+    .await?;
     tick(&mut lat);
-    api.post(format!("{base}/v1/releases/{id}/promote"), &c.ops, json!({"revision": 1})).await?;
+    api.post(
+        format!("{base}/v1/releases/{id}/promote"),
+        &c.ops,
+        json!({"revision": 1}),
+    )
+    .await?;
     tick(&mut lat);
     Ok(lat)
 }
 
 fn yes(profile: &Value, role: &str) -> Value {
     let mut m = serde_json::Map::new();
-    for item in profile["profile"]["checklists"][role].as_array().into_iter().flatten() {
+    for item in profile["profile"]["checklists"][role]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if let Some(id) = item["id"].as_str() {
             m.insert(id.to_owned(), json!("yes"));
         }
@@ -197,15 +262,35 @@ async fn main() -> Result<()> {
     for _ in 0..args.replicas {
         replicas.push(start(&args.bin, &db)?);
     }
-    let admin = replicas[0].admin.clone().context("the first replica prints the admin token")?;
+    let admin = replicas[0]
+        .admin
+        .clone()
+        .context("the first replica prints the admin token")?;
     let base0 = replicas[0].url.clone();
-    let api = Api { http: reqwest::Client::builder().pool_max_idle_per_host(64).build()? };
+    let api = Api {
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()?,
+    };
     let (_, mlops) = api.user(&base0, &admin, "maya", "mlops").await?;
     let (_, reviewer_mlops) = api.user(&base0, &admin, "noah", "mlops").await?;
     let (_, ops) = api.user(&base0, &admin, "olu", "operations").await?;
     let (owner_id, owner) = api.user(&base0, &admin, "dana", "risk").await?;
-    let sys = api.post(format!("{base0}/v1/systems"), &admin, json!({"name": "bench", "owner": owner_id})).await?;
-    let profile: Value = api.http.get(format!("{base0}/v1/profile")).bearer_auth(&admin).send().await?.json().await?;
+    let sys = api
+        .post(
+            format!("{base0}/v1/systems"),
+            &admin,
+            json!({"name": "bench", "owner": owner_id}),
+        )
+        .await?;
+    let profile: Value = api
+        .http
+        .get(format!("{base0}/v1/profile"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
     let cast = std::sync::Arc::new(Cast {
         system: sys["id"].as_str().context("system id")?.to_owned(),
         owner_id,
@@ -219,7 +304,11 @@ async fn main() -> Result<()> {
 
     println!(
         "gate-load: backend {} replicas {} workers {} for {}s (8 durable writes per release walk)",
-        if pg_base.is_some() { "postgres" } else { "sqlite" },
+        if pg_base.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
         args.replicas,
         args.workers,
         args.seconds
@@ -258,8 +347,16 @@ async fn main() -> Result<()> {
     );
 
     // The chain must still verify after the load.
-    let out = Command::new(&args.bin).args(["ledger", "verify", "--db", &db]).output()?;
-    println!("gate-load: {}", String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("no output"));
+    let out = Command::new(&args.bin)
+        .args(["ledger", "verify", "--db", &db])
+        .output()?;
+    println!(
+        "gate-load: {}",
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("no output")
+    );
     drop(replicas);
     if let Some(base) = pg_base {
         let name = db.rsplit('/').next().unwrap_or_default().to_owned();

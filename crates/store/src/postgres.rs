@@ -350,7 +350,7 @@ impl Tx for PostgresTx {
     }
 
     async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, ord")
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query("list users"))?;
@@ -410,7 +410,7 @@ impl Tx for PostgresTx {
     }
 
     async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM systems ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT * FROM systems ORDER BY created_at, ord")
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query("list systems"))?;
@@ -459,7 +459,7 @@ impl Tx for PostgresTx {
     }
 
     async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC, id")
+        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC, ord DESC")
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query("list releases"))?;
@@ -573,7 +573,7 @@ impl Tx for PostgresTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<ReviewRecord>, StoreError> {
         self.all(
-            "SELECT * FROM reviews WHERE release_id = $1 ORDER BY revision, created_at, id",
+            "SELECT * FROM reviews WHERE release_id = $1 ORDER BY revision, created_at, ord",
             release_id.as_str(),
             review,
         )
@@ -627,7 +627,7 @@ impl Tx for PostgresTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<EvidenceRecord>, StoreError> {
         self.all(
-            "SELECT * FROM evidence WHERE release_id = $1 ORDER BY revision, created_at, id",
+            "SELECT * FROM evidence WHERE release_id = $1 ORDER BY revision, created_at, ord",
             release_id.as_str(),
             evidence,
         )
@@ -658,7 +658,7 @@ impl Tx for PostgresTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<AcceptanceRecord>, StoreError> {
         self.all(
-            "SELECT * FROM acceptances WHERE release_id = $1 ORDER BY revision, created_at, id",
+            "SELECT * FROM acceptances WHERE release_id = $1 ORDER BY revision, created_at, ord",
             release_id.as_str(),
             acceptance,
         )
@@ -689,7 +689,7 @@ impl Tx for PostgresTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<DecisionRecord>, StoreError> {
         self.all(
-            "SELECT * FROM decisions WHERE release_id = $1 ORDER BY revision, created_at",
+            "SELECT * FROM decisions WHERE release_id = $1 ORDER BY revision, created_at, ord",
             release_id.as_str(),
             decision,
         )
@@ -719,7 +719,7 @@ impl Tx for PostgresTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<DeploymentRecord>, StoreError> {
         self.all(
-            "SELECT * FROM deployments WHERE release_id = $1 ORDER BY created_at, id",
+            "SELECT * FROM deployments WHERE release_id = $1 ORDER BY created_at, ord",
             release_id.as_str(),
             deployment,
         )

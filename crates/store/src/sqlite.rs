@@ -285,7 +285,7 @@ impl Tx for SqliteTx {
     }
 
     async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, rowid")
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query("list users"))?;
@@ -341,7 +341,7 @@ impl Tx for SqliteTx {
     }
 
     async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM systems ORDER BY created_at, id")
+        let rows = sqlx::query("SELECT * FROM systems ORDER BY created_at, rowid")
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query("list systems"))?;
@@ -390,7 +390,7 @@ impl Tx for SqliteTx {
     }
 
     async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC, id")
+        let rows = sqlx::query("SELECT * FROM releases ORDER BY created_at DESC, rowid DESC")
             .fetch_all(&mut *self.tx)
             .await
             .map_err(query("list releases"))?;
@@ -501,7 +501,7 @@ impl Tx for SqliteTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<ReviewRecord>, StoreError> {
         self.all(
-            "SELECT * FROM reviews WHERE release_id = ? ORDER BY revision, created_at, id",
+            "SELECT * FROM reviews WHERE release_id = ? ORDER BY revision, created_at, rowid",
             release_id.as_str(),
             review,
         )
@@ -556,7 +556,7 @@ impl Tx for SqliteTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<EvidenceRecord>, StoreError> {
         self.all(
-            "SELECT * FROM evidence WHERE release_id = ? ORDER BY revision, created_at, id",
+            "SELECT * FROM evidence WHERE release_id = ? ORDER BY revision, created_at, rowid",
             release_id.as_str(),
             evidence,
         )
@@ -588,7 +588,7 @@ impl Tx for SqliteTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<AcceptanceRecord>, StoreError> {
         self.all(
-            "SELECT * FROM acceptances WHERE release_id = ? ORDER BY revision, created_at, id",
+            "SELECT * FROM acceptances WHERE release_id = ? ORDER BY revision, created_at, rowid",
             release_id.as_str(),
             acceptance,
         )
@@ -620,7 +620,7 @@ impl Tx for SqliteTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<DecisionRecord>, StoreError> {
         self.all(
-            "SELECT * FROM decisions WHERE release_id = ? ORDER BY revision, created_at",
+            "SELECT * FROM decisions WHERE release_id = ? ORDER BY revision, created_at, rowid",
             release_id.as_str(),
             decision,
         )
@@ -651,7 +651,7 @@ impl Tx for SqliteTx {
         release_id: &ReleaseId,
     ) -> Result<Vec<DeploymentRecord>, StoreError> {
         self.all(
-            "SELECT * FROM deployments WHERE release_id = ? ORDER BY created_at, id",
+            "SELECT * FROM deployments WHERE release_id = ? ORDER BY created_at, rowid",
             release_id.as_str(),
             deployment,
         )

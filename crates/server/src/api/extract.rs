@@ -181,6 +181,8 @@ fn contains_nul(v: &serde_json::Value) -> bool {
 /// A raw upload (evidence documents).
 pub struct Upload {
     pub ctx: Ctx,
+    /// The request URI, for query parameters parsed after authentication.
+    pub uri: axum::http::Uri,
     pub content: Bytes,
     pub media_type: String,
     pub idempotency: Option<Idempotency>,
@@ -200,6 +202,7 @@ impl FromRequest<AppState> for Upload {
         let idempotency = idempotency(&parts, &content)?;
         Ok(Upload {
             ctx,
+            uri: parts.uri.clone(),
             content,
             media_type,
             idempotency,
@@ -294,6 +297,15 @@ impl Write {
 /// A JSON response for queries.
 pub fn ok<V: Serialize>(v: V) -> ApiResult<Response> {
     Ok(Json(v).into_response())
+}
+
+impl Upload {
+    /// The query parameters, parsed now that the caller is authenticated.
+    pub fn query<T: DeserializeOwned>(&self) -> ApiResult<T> {
+        axum::extract::Query::<T>::try_from_uri(&self.uri)
+            .map(|q| q.0)
+            .map_err(|e| ApiError::bad_request("invalid-query", e.body_text()))
+    }
 }
 
 /// Query parameters, with a problem (not plain text) when they do not parse.

@@ -322,9 +322,9 @@ pub async fn review(
 pub async fn attach_evidence(
     State(s): State<AppState>,
     PathId(id): PathId,
-    Q(q): Q<EvidenceQuery>,
     up: Upload,
 ) -> ApiResult {
+    let q: EvidenceQuery = up.query()?;
     let mut w = Write::begin(&s, up.ctx, up.idempotency).await?;
     let new = app::releases::NewEvidence {
         revision: q.revision,
@@ -464,13 +464,13 @@ pub async fn retire(
     responses((status = 200, body = CheckView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn gate_check(
     State(s): State<AppState>,
-    Auth(_): Auth,
+    Auth(ctx): Auth,
     Q(q): Q<CheckQuery>,
 ) -> ApiResult {
     let artifact = parse_digest(&q.artifact)?;
     let env = q.env.unwrap_or_else(|| "production".into());
     let mut tx = s.store.read().await?;
-    let outcome = app::gate::check(&mut *tx, &artifact, &env).await?;
+    let outcome = app::gate::check(&mut *tx, &ctx.profile, ctx.now, &artifact, &env).await?;
     ok(CheckView::new(outcome, &artifact, &env))
 }
 

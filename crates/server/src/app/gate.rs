@@ -140,9 +140,13 @@ pub struct CheckOutcome {
 }
 
 /// Allowed only when a release's current revision carries exactly this artifact
-/// digest and is approved (or promoted) for exactly this environment.
+/// digest and is approved (or promoted) for exactly this environment, and, while it is
+/// approved but not yet promoted, its gate is still clear now (a risk acceptance the go
+/// relied on may have expired since; promotion re-checks the same).
 pub async fn check(
     tx: &mut dyn Tx,
+    profile: &Profile,
+    now: DateTime<Utc>,
     artifact: &Digest,
     environment: &str,
 ) -> Result<CheckOutcome, AppError> {
@@ -163,24 +167,39 @@ pub async fn check(
                 "{at} was superseded by revision {}",
                 rel.current_revision
             ));
-        } else if !matches!(
+            continue;
+        }
+        if !matches!(
             rel.status,
             ReleaseStatus::Approved | ReleaseStatus::Promoted
         ) {
             reasons.push(format!("{at} is {}, not approved", rel.status));
-        } else if rel.environment.as_deref() != Some(environment) {
+            continue;
+        }
+        if rel.environment.as_deref() != Some(environment) {
             reasons.push(format!(
                 "{at} is approved for {:?}, not {environment:?}",
                 rel.environment.as_deref().unwrap_or("")
             ));
-        } else {
-            return Ok(CheckOutcome {
-                allowed: true,
-                reasons: vec![format!("{at} is {} for {environment}", rel.status)],
-                release: Some(rel.id.clone()),
-                revision: Some(rev.number),
-            });
+            continue;
         }
+        if rel.status == ReleaseStatus::Approved {
+            let report = evaluate_with(tx, profile, now, rel, rev).await?;
+            if !report.status.clear {
+                let gaps: Vec<String> = report.status.unmet().map(|g| g.key.to_string()).collect();
+                reasons.push(format!(
+                    "{at} is approved but its gate is no longer clear: {}",
+                    gaps.join(", ")
+                ));
+                continue;
+            }
+        }
+        return Ok(CheckOutcome {
+            allowed: true,
+            reasons: vec![format!("{at} is {} for {environment}", rel.status)],
+            release: Some(rel.id.clone()),
+            revision: Some(rev.number),
+        });
     }
     let (rel, rev) = &candidates[candidates.len() - 1];
     Ok(CheckOutcome {

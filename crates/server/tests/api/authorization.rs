@@ -199,7 +199,13 @@ async fn openapi(h: &Harness) -> Value {
 
 #[tokio::test]
 async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        authorization_every_route_refuses_missing_bad_and_roleless_tokens_on(backend).await;
+    }
+}
+
+async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let f = fixture(&h).await;
     let doc = openapi(&h).await;
     assert!(
@@ -273,7 +279,13 @@ async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens() {
 
 #[tokio::test]
 async fn authorization_routes_refuse_a_token_lacking_the_needed_role() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend).await;
+    }
+}
+
+async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let f = fixture(&h).await;
     let cast = &f.cast;
     let ops = operations(&openapi(&h).await);

@@ -33,7 +33,13 @@ async fn raw(
 
 #[tokio::test]
 async fn bad_json_is_a_problem_and_changes_nothing() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        bad_json_is_a_problem_and_changes_nothing_on(backend).await;
+    }
+}
+
+async fn bad_json_is_a_problem_and_changes_nothing_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let before = snapshot(&h).await;
     let json_ct = Some("application/json");
@@ -131,7 +137,13 @@ async fn bad_json_is_a_problem_and_changes_nothing() {
 
 #[tokio::test]
 async fn bad_values_in_well_formed_bodies_are_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        bad_values_in_well_formed_bodies_are_refused_on(backend).await;
+    }
+}
+
+async fn bad_values_in_well_formed_bodies_are_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let before = snapshot(&h).await;
     let create = |attributes: Value, title: &str| {
@@ -174,7 +186,13 @@ async fn bad_values_in_well_formed_bodies_are_refused() {
 
 #[tokio::test]
 async fn an_oversized_body_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        an_oversized_body_is_refused_on(backend).await;
+    }
+}
+
+async fn an_oversized_body_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let before = snapshot(&h).await;
     // Just over the 256 KiB limit for JSON commands, and well over it.
@@ -193,7 +211,13 @@ async fn an_oversized_body_is_refused() {
 
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        unknown_ids_are_not_found_on(backend).await;
+    }
+}
+
+async fn unknown_ids_are_not_found_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let before = snapshot(&h).await;
     let missing_digest = format!("sha256:{}", "0".repeat(64));
@@ -281,7 +305,13 @@ async fn unknown_ids_are_not_found() {
 
 #[tokio::test]
 async fn a_bad_digest_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        a_bad_digest_is_refused_on(backend).await;
+    }
+}
+
+async fn a_bad_digest_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let u = h.user("Reader", &["operations"]).await;
     for bad in ["nope", "sha256:xyz", "md5:d41d8cd98f00b204e9800998ecf8427e"] {
         h.get_full(&u, &format!("/v1/gate/check?artifact={bad}&env=production"))
@@ -295,7 +325,13 @@ async fn a_bad_digest_is_refused() {
 
 #[tokio::test]
 async fn a_bad_query_string_is_a_problem() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        a_bad_query_string_is_a_problem_on(backend).await;
+    }
+}
+
+async fn a_bad_query_string_is_a_problem_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let before = snapshot(&h).await;
@@ -330,7 +366,13 @@ async fn a_bad_query_string_is_a_problem() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        unknown_routes_and_methods_are_problems_on(backend).await;
+    }
+}
+
+async fn unknown_routes_and_methods_are_problems_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let before = snapshot(&h).await;
     for path in [
         "/v1/nothing-here",
@@ -368,7 +410,13 @@ async fn unknown_routes_and_methods_are_problems() {
 
 #[tokio::test]
 async fn an_unsupported_content_type_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        an_unsupported_content_type_is_refused_on(backend).await;
+    }
+}
+
+async fn an_unsupported_content_type_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let owner = h.user("Owner", &["risk"]).await;
     let before = snapshot(&h).await;
     let body = serde_json::to_vec(&json!({"name": "s", "owner": owner.id})).unwrap();

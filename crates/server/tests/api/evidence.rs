@@ -8,7 +8,13 @@ use sha2::{Digest as _, Sha256};
 
 #[tokio::test]
 async fn evidence_round_trips_byte_for_byte() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        evidence_round_trips_byte_for_byte_on(backend).await;
+    }
+}
+
+async fn evidence_round_trips_byte_for_byte_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     // Not UTF-8: a NUL, lone continuation bytes, an invalid lead byte, a BOM-ish tail.
@@ -61,7 +67,13 @@ async fn evidence_round_trips_byte_for_byte() {
 
 #[tokio::test]
 async fn evidence_of_the_same_content_is_stored_once_and_listed_twice() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        evidence_of_the_same_content_is_stored_once_and_listed_twice_on(backend).await;
+    }
+}
+
+async fn evidence_of_the_same_content_is_stored_once_and_listed_twice_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let a = h
@@ -90,7 +102,13 @@ async fn evidence_of_the_same_content_is_stored_once_and_listed_twice() {
 
 #[tokio::test]
 async fn evidence_of_an_unknown_kind_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        evidence_of_an_unknown_kind_is_refused_on(backend).await;
+    }
+}
+
+async fn evidence_of_an_unknown_kind_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let before = h.ledger_count().await;
@@ -121,7 +139,13 @@ async fn evidence_of_an_unknown_kind_is_refused() {
 
 #[tokio::test]
 async fn evidence_is_closed_once_decided() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        evidence_is_closed_once_decided_on(backend).await;
+    }
+}
+
+async fn evidence_is_closed_once_decided_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -142,7 +166,13 @@ async fn evidence_is_closed_once_decided() {
 
 #[tokio::test]
 async fn evidence_larger_than_the_limit_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        evidence_larger_than_the_limit_is_refused_on(backend).await;
+    }
+}
+
+async fn evidence_larger_than_the_limit_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let before = h.ledger_count().await;

@@ -23,7 +23,13 @@ fn acceptance_path(rel: &Rel) -> String {
 
 #[tokio::test]
 async fn i2_go_is_refused_while_anything_is_unmet() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_go_is_refused_while_anything_is_unmet_on(backend).await;
+    }
+}
+
+async fn i2_go_is_refused_while_anything_is_unmet_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.submit(&cast, &rel).await;
@@ -102,7 +108,13 @@ async fn i2_go_is_refused_while_anything_is_unmet() {
 
 #[tokio::test]
 async fn i2_gate_status_lists_every_unmet_requirement_with_its_code() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_gate_status_lists_every_unmet_requirement_with_its_code_on(backend).await;
+    }
+}
+
+async fn i2_gate_status_lists_every_unmet_requirement_with_its_code_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
 
@@ -204,7 +216,13 @@ async fn i2_gate_status_lists_every_unmet_requirement_with_its_code() {
 
 #[tokio::test]
 async fn i2_accepted_gaps_allow_go() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_accepted_gaps_allow_go_on(backend).await;
+    }
+}
+
+async fn i2_accepted_gaps_allow_go_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.submit(&cast, &rel).await;
@@ -248,7 +266,13 @@ async fn i2_accepted_gaps_allow_go() {
 
 #[tokio::test]
 async fn i2_an_expired_acceptance_stops_counting() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_an_expired_acceptance_stops_counting_on(backend).await;
+    }
+}
+
+async fn i2_an_expired_acceptance_stops_counting_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;
@@ -303,7 +327,13 @@ async fn i2_an_expired_acceptance_stops_counting() {
 
 #[tokio::test]
 async fn i2_a_veto_rejection_cannot_be_accepted() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_a_veto_rejection_cannot_be_accepted_on(backend).await;
+    }
+}
+
+async fn i2_a_veto_rejection_cannot_be_accepted_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;
@@ -366,7 +396,13 @@ async fn i2_a_veto_rejection_cannot_be_accepted() {
 
 #[tokio::test]
 async fn i2_a_non_veto_rejection_can_be_accepted() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_a_non_veto_rejection_can_be_accepted_on(backend).await;
+    }
+}
+
+async fn i2_a_non_veto_rejection_can_be_accepted_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;
@@ -405,7 +441,13 @@ async fn i2_a_non_veto_rejection_can_be_accepted() {
 
 #[tokio::test]
 async fn i2_an_acceptance_names_a_real_gap_with_a_reason_and_an_expiry() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_an_acceptance_names_a_real_gap_with_a_reason_and_an_expiry_on(backend).await;
+    }
+}
+
+async fn i2_an_acceptance_names_a_real_gap_with_a_reason_and_an_expiry_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let path = acceptance_path(&rel);
@@ -462,7 +504,13 @@ async fn i2_an_acceptance_names_a_real_gap_with_a_reason_and_an_expiry() {
 
 #[tokio::test]
 async fn i2_a_review_must_be_for_a_required_role_and_only_once() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_a_review_must_be_for_a_required_role_and_only_once_on(backend).await;
+    }
+}
+
+async fn i2_a_review_must_be_for_a_required_role_and_only_once_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     // Not in review yet.
@@ -512,7 +560,13 @@ async fn i2_a_review_must_be_for_a_required_role_and_only_once() {
 
 #[tokio::test]
 async fn i2_an_expired_acceptance_closes_the_gate_check_too() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i2_an_expired_acceptance_closes_the_gate_check_too_on(backend).await;
+    }
+}
+
+async fn i2_an_expired_acceptance_closes_the_gate_check_too_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;

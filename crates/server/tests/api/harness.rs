@@ -32,13 +32,32 @@ pub const REVIEWER_ROLES: [&str; 8] = [
     "risk",
 ];
 
-/// The database a test runs against. Each call returns a fresh, empty database.
-///
-/// For now this is a SQLite file in the test's temporary directory. A later change
-/// returns a fresh PostgreSQL database here when `COUNTERSIGN_TEST_POSTGRES` is set,
-/// so that every scenario runs on both backends unchanged.
-pub async fn test_database_url(dir: &Path) -> String {
-    dir.join("countersign.db").display().to_string()
+/// A backend a scenario runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// A PostgreSQL server base URL; each harness gets a fresh database in it.
+    Postgres(String),
+}
+
+/// SQLite always; PostgreSQL too whenever `COUNTERSIGN_TEST_POSTGRES` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if let Ok(url) = std::env::var("COUNTERSIGN_TEST_POSTGRES") {
+        b.push(Backend::Postgres(url));
+    }
+    b
+}
+
+/// The database a test runs against. Each call returns a fresh, empty database: a
+/// SQLite file in the test's temporary directory, or a new PostgreSQL database.
+pub async fn test_database_url(dir: &Path, backend: &Backend) -> String {
+    match backend {
+        Backend::Sqlite => dir.join("countersign.db").display().to_string(),
+        Backend::Postgres(base) => countersign_store::testing::fresh_postgres_database(base)
+            .await
+            .expect("a fresh PostgreSQL database"),
+    }
 }
 
 /// A user created through the API, with an API token.
@@ -133,6 +152,7 @@ pub struct Harness {
     pub clock: Arc<ManualClock>,
     pub profile: Arc<Profile>,
     pub db_url: String,
+    pub backend: Backend,
     pub admin: TestUser,
     seq: AtomicU64,
     server: tokio::task::JoinHandle<()>,
@@ -142,6 +162,26 @@ pub struct Harness {
 impl Drop for Harness {
     fn drop(&mut self) {
         self.server.abort();
+        if let Backend::Postgres(base) = &self.backend {
+            // Best effort: drop this test's database (WITH FORCE closes the pool's
+            // connections). CI also sweeps leftovers.
+            let (base, url) = (base.clone(), self.db_url.clone());
+            let _ = std::thread::spawn(move || {
+                let Some(name) = countersign_store::testing::postgres_database_name(&url) else {
+                    return;
+                };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                let _ = rt.block_on(countersign_store::testing::drop_postgres_database(
+                    &base, name,
+                ));
+            })
+            .join();
+        }
     }
 }
 
@@ -153,9 +193,9 @@ pub fn start_time() -> DateTime<Utc> {
 }
 
 impl Harness {
-    pub async fn start() -> Harness {
+    pub async fn start_on(backend: Backend) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let db_url = test_database_url(dir.path()).await;
+        let db_url = test_database_url(dir.path(), &backend).await;
         let store = countersign_store::open(&db_url)
             .await
             .expect("the test database opens");
@@ -192,6 +232,7 @@ impl Harness {
             clock,
             profile,
             db_url,
+            backend,
             admin: TestUser {
                 id: admin.id.to_string(),
                 token: secret,

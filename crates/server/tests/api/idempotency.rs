@@ -28,7 +28,13 @@ async fn system_count(h: &Harness) -> usize {
 
 #[tokio::test]
 async fn i12_a_retried_write_with_the_same_key_writes_once() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i12_a_retried_write_with_the_same_key_writes_once_on(backend).await;
+    }
+}
+
+async fn i12_a_retried_write_with_the_same_key_writes_once_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let owner = h.user("Owner", &["risk"]).await;
     let body = json!({"name": "claims", "owner": owner.id});
     let before = h.ledger_count().await;
@@ -52,7 +58,13 @@ async fn i12_a_retried_write_with_the_same_key_writes_once() {
 
 #[tokio::test]
 async fn i12_a_retried_release_command_writes_once() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i12_a_retried_release_command_writes_once_on(backend).await;
+    }
+}
+
+async fn i12_a_retried_release_command_writes_once_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let artifact = h.artifact();
     let create = json!({
@@ -96,7 +108,13 @@ async fn i12_a_retried_release_command_writes_once() {
 
 #[tokio::test]
 async fn i12_the_same_key_for_another_request_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i12_the_same_key_for_another_request_is_refused_on(backend).await;
+    }
+}
+
+async fn i12_the_same_key_for_another_request_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let owner = h.user("Owner", &["risk"]).await;
     let first = keyed(
         &h,
@@ -156,7 +174,13 @@ async fn i12_the_same_key_for_another_request_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn i12_concurrent_retries_write_once() {
-    let h = Arc::new(Harness::start().await);
+    for backend in backends() {
+        i12_concurrent_retries_write_once_on(backend).await;
+    }
+}
+
+async fn i12_concurrent_retries_write_once_on(backend: Backend) {
+    let h = Arc::new(Harness::start_on(backend).await);
     let owner = h.user("Owner", &["risk"]).await;
     let body = json!({"name": "concurrent", "owner": owner.id});
     let before = h.ledger_count().await;
@@ -190,7 +214,13 @@ async fn i12_concurrent_retries_write_once() {
 
 #[tokio::test]
 async fn i12_keys_are_scoped_to_the_caller() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i12_keys_are_scoped_to_the_caller_on(backend).await;
+    }
+}
+
+async fn i12_keys_are_scoped_to_the_caller_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let other_admin = h.user("Second admin", &["admin"]).await;
     let owner = h.user("Owner", &["risk"]).await;
     let a = keyed(
@@ -218,7 +248,13 @@ async fn i12_keys_are_scoped_to_the_caller() {
 
 #[tokio::test]
 async fn i12_a_write_that_failed_is_not_remembered_and_its_retry_writes_once() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i12_a_write_that_failed_is_not_remembered_and_its_retry_writes_once_on(backend).await;
+    }
+}
+
+async fn i12_a_write_that_failed_is_not_remembered_and_its_retry_writes_once_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let owner = h.user("Owner", &["risk"]).await;
     let body = json!({"name": "retry-me", "owner": owner.id});
     let before = h.ledger_count().await;

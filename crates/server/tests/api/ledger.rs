@@ -8,7 +8,13 @@ use serde_json::json;
 
 #[tokio::test]
 async fn i11_every_successful_command_appends_exactly_one_entry() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i11_every_successful_command_appends_exactly_one_entry_on(backend).await;
+    }
+}
+
+async fn i11_every_successful_command_appends_exactly_one_entry_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     // `command` asserts the status, exactly one new entry, and its action.
     let owner = h.user("Owner", &["risk"]).await; // user.create + token.create
     let author = h.user("Author", &["mlops"]).await;
@@ -84,7 +90,13 @@ async fn i11_every_successful_command_appends_exactly_one_entry() {
 
 #[tokio::test]
 async fn i11_every_refused_command_appends_nothing() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i11_every_refused_command_appends_nothing_on(backend).await;
+    }
+}
+
+async fn i11_every_refused_command_appends_nothing_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let before = h.ledger_count().await;
@@ -159,7 +171,13 @@ async fn i11_every_refused_command_appends_nothing() {
 
 #[tokio::test]
 async fn i11_a_failed_ledger_append_changes_nothing() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i11_a_failed_ledger_append_changes_nothing_on(backend).await;
+    }
+}
+
+async fn i11_a_failed_ledger_append_changes_nothing_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let owner = h.user("Owner", &["risk"]).await;
     let before = h.ledger_count().await;
     let systems_before = h.get_ok(&h.admin, "/v1/systems").await;
@@ -219,7 +237,13 @@ async fn i11_a_failed_ledger_append_changes_nothing() {
 
 #[tokio::test]
 async fn i11_a_failed_ledger_append_leaves_a_release_where_it_was() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i11_a_failed_ledger_append_leaves_a_release_where_it_was_on(backend).await;
+    }
+}
+
+async fn i11_a_failed_ledger_append_leaves_a_release_where_it_was_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;
@@ -257,7 +281,13 @@ async fn i11_a_failed_ledger_append_leaves_a_release_where_it_was() {
 
 #[tokio::test]
 async fn i11_the_ledger_reads_in_order_and_verifies() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i11_the_ledger_reads_in_order_and_verifies_on(backend).await;
+    }
+}
+
+async fn i11_the_ledger_reads_in_order_and_verifies_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -302,7 +332,13 @@ async fn i11_the_ledger_reads_in_order_and_verifies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn i11_concurrent_commands_form_one_chain() {
-    let h = std::sync::Arc::new(Harness::start().await);
+    for backend in backends() {
+        i11_concurrent_commands_form_one_chain_on(backend).await;
+    }
+}
+
+async fn i11_concurrent_commands_form_one_chain_on(backend: Backend) {
+    let h = std::sync::Arc::new(Harness::start_on(backend).await);
     let before = h.ledger_count().await;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..20 {

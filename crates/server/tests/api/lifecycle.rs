@@ -11,7 +11,13 @@ fn path(rel: &Rel, action: &str) -> String {
 
 #[tokio::test]
 async fn happy_path_release_walk() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        happy_path_release_walk_on(backend).await;
+    }
+}
+
+async fn happy_path_release_walk_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let ops = cast.reviewer("operations");
@@ -83,7 +89,13 @@ async fn happy_path_release_walk() {
 
 #[tokio::test]
 async fn state_machine_full_path_draft_to_rolled_back() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        state_machine_full_path_draft_to_rolled_back_on(backend).await;
+    }
+}
+
+async fn state_machine_full_path_draft_to_rolled_back_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     // Tier low: mlops and operations, test_results and rollback_plan.
     let rel = h.release(&cast, json!({})).await;
@@ -116,7 +128,13 @@ async fn state_machine_full_path_draft_to_rolled_back() {
 
 #[tokio::test]
 async fn state_machine_promoted_release_retires() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        state_machine_promoted_release_retires_on(backend).await;
+    }
+}
+
+async fn state_machine_promoted_release_retires_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -150,7 +168,13 @@ async fn state_machine_promoted_release_retires() {
 
 #[tokio::test]
 async fn state_machine_refuses_illegal_transitions() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        state_machine_refuses_illegal_transitions_on(backend).await;
+    }
+}
+
+async fn state_machine_refuses_illegal_transitions_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let ops = cast.reviewer("operations");
@@ -245,7 +269,13 @@ async fn state_machine_refuses_illegal_transitions() {
 
 #[tokio::test]
 async fn promote_to_another_environment_than_approved_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        promote_to_another_environment_than_approved_is_refused_on(backend).await;
+    }
+}
+
+async fn promote_to_another_environment_than_approved_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -282,7 +312,13 @@ async fn promote_to_another_environment_than_approved_is_refused() {
 
 #[tokio::test]
 async fn no_go_rejects_and_a_new_revision_starts_over() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        no_go_rejects_and_a_new_revision_starts_over_on(backend).await;
+    }
+}
+
+async fn no_go_rejects_and_a_new_revision_starts_over_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let mut rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -325,7 +361,13 @@ async fn no_go_rejects_and_a_new_revision_starts_over() {
 
 #[tokio::test]
 async fn decision_environment_must_be_well_formed() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        decision_environment_must_be_well_formed_on(backend).await;
+    }
+}
+
+async fn decision_environment_must_be_well_formed_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;

@@ -7,7 +7,13 @@ use serde_json::json;
 
 #[tokio::test]
 async fn i1_a_release_has_exactly_one_decision_owner() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i1_a_release_has_exactly_one_decision_owner_on(backend).await;
+    }
+}
+
+async fn i1_a_release_has_exactly_one_decision_owner_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let d = h.detail(&cast.owner, &rel).await;
@@ -17,7 +23,13 @@ async fn i1_a_release_has_exactly_one_decision_owner() {
 
 #[tokio::test]
 async fn i1_only_the_decision_owner_decides() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i1_only_the_decision_owner_decides_on(backend).await;
+    }
+}
+
+async fn i1_only_the_decision_owner_decides_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -61,7 +73,13 @@ async fn i1_only_the_decision_owner_decides() {
 
 #[tokio::test]
 async fn i1_a_system_needs_an_existing_owner() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i1_a_system_needs_an_existing_owner_on(backend).await;
+    }
+}
+
+async fn i1_a_system_needs_an_existing_owner_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let before = h.get_ok(&h.admin, "/v1/systems").await;
     h.refused(
         &h.admin,
@@ -96,7 +114,13 @@ async fn i1_a_system_needs_an_existing_owner() {
 
 #[tokio::test]
 async fn i1_a_release_needs_an_existing_decision_owner() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i1_a_release_needs_an_existing_decision_owner_on(backend).await;
+    }
+}
+
+async fn i1_a_release_needs_an_existing_decision_owner_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let nobody = TestUser {
         id: "usr_does_not_exist".into(),

@@ -32,7 +32,13 @@ async fn revise_to(
 
 #[tokio::test]
 async fn i3_a_bundle_change_voids_approvals() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i3_a_bundle_change_voids_approvals_on(backend).await;
+    }
+}
+
+async fn i3_a_bundle_change_voids_approvals_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let mut rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -115,7 +121,13 @@ async fn i3_a_bundle_change_voids_approvals() {
 
 #[tokio::test]
 async fn i3_any_bundle_field_change_is_a_new_revision() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i3_any_bundle_field_change_is_a_new_revision_on(backend).await;
+    }
+}
+
+async fn i3_any_bundle_field_change_is_a_new_revision_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let mut rel = h.medium(&cast).await;
     h.approve_everything(&cast, &rel).await;
@@ -149,7 +161,13 @@ async fn i3_any_bundle_field_change_is_a_new_revision() {
 
 #[tokio::test]
 async fn i3_a_stale_revision_is_refused() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i3_a_stale_revision_is_refused_on(backend).await;
+    }
+}
+
+async fn i3_a_stale_revision_is_refused_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let mut rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;
@@ -246,7 +264,13 @@ async fn i3_a_stale_revision_is_refused() {
 
 #[tokio::test]
 async fn i3_acceptances_do_not_carry_over_to_a_new_revision() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i3_acceptances_do_not_carry_over_to_a_new_revision_on(backend).await;
+    }
+}
+
+async fn i3_acceptances_do_not_carry_over_to_a_new_revision_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let mut rel = h.medium(&cast).await;
     h.attach_required_evidence(&cast, &rel).await;

@@ -14,7 +14,13 @@ fn reviews_path(rel: &Rel) -> String {
 
 #[tokio::test]
 async fn i4_submitter_cannot_review() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_submitter_cannot_review_on(backend).await;
+    }
+}
+
+async fn i4_submitter_cannot_review_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.submit(&cast, &rel).await;
@@ -35,7 +41,13 @@ async fn i4_submitter_cannot_review() {
 
 #[tokio::test]
 async fn i4_trainer_cannot_review() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_trainer_cannot_review_on(backend).await;
+    }
+}
+
+async fn i4_trainer_cannot_review_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let trainer = h.user("Trainer", &["security"]).await;
     let artifact = h.artifact();
@@ -58,7 +70,13 @@ async fn i4_trainer_cannot_review() {
 
 #[tokio::test]
 async fn i4_decision_owner_cannot_review() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_decision_owner_cannot_review_on(backend).await;
+    }
+}
+
+async fn i4_decision_owner_cannot_review_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let mut cast = h.cast().await;
     cast.owner = h
         .user("Owner who knows security", &["risk", "security"])
@@ -78,7 +96,13 @@ async fn i4_decision_owner_cannot_review() {
 
 #[tokio::test]
 async fn i4_one_person_fills_at_most_one_required_role() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_one_person_fills_at_most_one_required_role_on(backend).await;
+    }
+}
+
+async fn i4_one_person_fills_at_most_one_required_role_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let both = h
         .user("Security and operations", &["security", "operations"])
@@ -106,7 +130,13 @@ async fn i4_one_person_fills_at_most_one_required_role() {
 
 #[tokio::test]
 async fn i4_submitter_cannot_be_decision_owner() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_submitter_cannot_be_decision_owner_on(backend).await;
+    }
+}
+
+async fn i4_submitter_cannot_be_decision_owner_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let mut cast = h.cast().await;
     // The decision owner can author, and submits the release they would decide.
     cast.owner = h.user("Owner who also ships", &["risk", "mlops"]).await;
@@ -126,7 +156,13 @@ async fn i4_submitter_cannot_be_decision_owner() {
 
 #[tokio::test]
 async fn i4_trainer_cannot_be_decision_owner() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_trainer_cannot_be_decision_owner_on(backend).await;
+    }
+}
+
+async fn i4_trainer_cannot_be_decision_owner_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let artifact = h.artifact();
     let mut bundle = h.bundle(&artifact);
@@ -173,7 +209,13 @@ async fn i4_trainer_cannot_be_decision_owner() {
 
 #[tokio::test]
 async fn i4_a_reviewer_must_hold_the_role() {
-    let h = Harness::start().await;
+    for backend in backends() {
+        i4_a_reviewer_must_hold_the_role_on(backend).await;
+    }
+}
+
+async fn i4_a_reviewer_must_hold_the_role_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     h.submit(&cast, &rel).await;

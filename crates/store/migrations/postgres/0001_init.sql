@@ -11,6 +11,7 @@
 -- Integers are BIGINT (sequence numbers, revision numbers, sizes); blob content is BYTEA.
 
 CREATE TABLE users (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id          TEXT COLLATE "C" PRIMARY KEY,
     name        TEXT NOT NULL,
     email       TEXT NOT NULL UNIQUE,
@@ -27,6 +28,7 @@ CREATE TABLE api_tokens (
 );
 
 CREATE TABLE systems (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id          TEXT COLLATE "C" PRIMARY KEY,
     name        TEXT NOT NULL UNIQUE,
     description TEXT NOT NULL,
@@ -35,6 +37,7 @@ CREATE TABLE systems (
 );
 
 CREATE TABLE releases (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id               TEXT COLLATE "C" PRIMARY KEY,
     title            TEXT NOT NULL,
     kind             TEXT NOT NULL,
@@ -67,6 +70,7 @@ CREATE TABLE revisions (
 CREATE INDEX revisions_artifact ON revisions(artifact_digest);
 
 CREATE TABLE reviews (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id            TEXT COLLATE "C" PRIMARY KEY,
     release_id    TEXT COLLATE "C" NOT NULL,
     revision      BIGINT NOT NULL,
@@ -89,6 +93,7 @@ CREATE TABLE blobs (
 );
 
 CREATE TABLE evidence (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id            TEXT COLLATE "C" PRIMARY KEY,
     release_id    TEXT COLLATE "C" NOT NULL,
     revision      BIGINT NOT NULL,
@@ -104,6 +109,7 @@ CREATE TABLE evidence (
 CREATE INDEX evidence_release ON evidence(release_id, revision);
 
 CREATE TABLE acceptances (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id            TEXT COLLATE "C" PRIMARY KEY,
     release_id    TEXT COLLATE "C" NOT NULL,
     revision      BIGINT NOT NULL,
@@ -118,6 +124,7 @@ CREATE TABLE acceptances (
 CREATE INDEX acceptances_release ON acceptances(release_id, revision);
 
 CREATE TABLE decisions (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id            TEXT COLLATE "C" PRIMARY KEY,
     release_id    TEXT COLLATE "C" NOT NULL,
     revision      BIGINT NOT NULL,
@@ -132,6 +139,7 @@ CREATE TABLE decisions (
 );
 
 CREATE TABLE deployments (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
     id          TEXT COLLATE "C" PRIMARY KEY,
     release_id  TEXT COLLATE "C" NOT NULL,
     revision    BIGINT NOT NULL,
