@@ -55,7 +55,7 @@ impl Drop for Replica {
 }
 
 fn start(bin: &str, db: &str) -> Result<Replica> {
-    let mut child = Command::new(bin)
+    let child = Command::new(bin)
         .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
         .env("COUNTERSIGN_LOG", "error")
         .stdout(Stdio::piped())
@@ -64,27 +64,29 @@ fn start(bin: &str, db: &str) -> Result<Replica> {
         .with_context(|| {
             format!("cannot start {bin} (build it with cargo build --release -p countersign)")
         })?;
-    let stdout = child.stdout.take().context("no stdout")?;
+    // Owned by the Replica from here on, so it is killed and reaped on any error.
+    let mut replica = Replica {
+        child,
+        url: String::new(),
+        admin: None,
+    };
+    let stdout = replica.child.stdout.take().context("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut admin = None;
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .context("server did not start")?;
         if let Some(t) = line.trim().strip_prefix("export COUNTERSIGN_TOKEN=") {
-            admin = Some(t.to_owned());
+            replica.admin = Some(t.to_owned());
         }
         if let Some(addr) = line.strip_prefix("countersign: listening on ") {
-            return Ok(Replica {
-                child,
-                url: addr.trim().to_owned(),
-                admin,
-            });
+            replica.url = addr.trim().to_owned();
+            return Ok(replica);
         }
     }
 }

@@ -28,34 +28,36 @@ impl Drop for Replica {
 
 /// Starts `countersign serve` on an ephemeral port and waits for it to listen.
 fn start(db: &str) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_countersign"))
+    let child = Command::new(env!("CARGO_BIN_EXE_countersign"))
         .args(["serve", "--db", db, "--listen", "127.0.0.1:0"])
         .env("COUNTERSIGN_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn countersign serve");
-    let stdout = child.stdout.take().unwrap();
+    // Owned by the Replica from here on, so it is killed and reaped on any panic.
+    let mut replica = Replica {
+        child,
+        url: String::new(),
+        admin_token: None,
+    };
+    let stdout = replica.child.stdout.take().unwrap();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
         }
     });
-    let mut admin_token = None;
     loop {
         let line = rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server did not start");
         if let Some(t) = line.trim().strip_prefix("export COUNTERSIGN_TOKEN=") {
-            admin_token = Some(t.to_owned());
+            replica.admin_token = Some(t.to_owned());
         }
         if let Some(addr) = line.strip_prefix("countersign: listening on ") {
-            return Replica {
-                child,
-                url: addr.trim().to_owned(),
-                admin_token,
-            };
+            replica.url = addr.trim().to_owned();
+            return replica;
         }
     }
 }
