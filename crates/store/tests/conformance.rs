@@ -442,10 +442,10 @@ async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
     assert_eq!(tx.get_user(&admin.id).await.unwrap(), Some(admin.clone()));
     assert_eq!(tx.get_user(&nobody.id).await.unwrap(), Some(nobody.clone()));
     assert_eq!(tx.get_user(&UserId("missing".into())).await.unwrap(), None);
-    // Ordered by created_at, then id.
+    // Ordered by created_at, then insertion order (admin went in before nobody).
     assert_eq!(
         tx.list_users().await.unwrap(),
-        vec![nobody.clone(), admin.clone(), later.clone()]
+        vec![admin.clone(), nobody.clone(), later.clone()]
     );
     assert_eq!(tx.count_users().await.unwrap(), 3);
     assert_eq!(
@@ -599,10 +599,10 @@ async fn per_revision_records_round_trip(store: Arc<dyn Store>) {
     tx.commit().await.unwrap();
 
     let mut tx = store.read().await.unwrap();
-    // Same revision and time: ordered by id.
+    // Same revision and time: insertion order.
     assert_eq!(
         tx.list_reviews(&rel_id).await.unwrap(),
-        vec![privacy, security]
+        vec![security, privacy]
     );
     assert_eq!(tx.list_evidence(&rel_id).await.unwrap(), vec![evidence]);
     assert_eq!(
