@@ -27,6 +27,9 @@ pub enum VerifyErrorKind {
     BadSignature,
     /// The checkpoint names a key other than the one given to verify it.
     UnknownKey,
+    /// The ledger has entries but no signed checkpoint to anchor them: the checkpoint
+    /// was removed, so a cut-off tail could not be detected.
+    MissingCheckpoint,
 }
 
 impl VerifyErrorKind {
@@ -34,7 +37,10 @@ impl VerifyErrorKind {
     pub fn is_checkpoint(&self) -> bool {
         matches!(
             self,
-            Self::HeadMismatch { .. } | Self::BadSignature | Self::UnknownKey
+            Self::HeadMismatch { .. }
+                | Self::BadSignature
+                | Self::UnknownKey
+                | Self::MissingCheckpoint
         )
     }
 }
@@ -71,6 +77,9 @@ impl fmt::Display for VerifyErrorKind {
             ),
             Self::BadSignature => f.write_str("signature does not verify"),
             Self::UnknownKey => f.write_str("signed by a key other than the one given"),
+            Self::MissingCheckpoint => {
+                f.write_str("the ledger has entries but no signed checkpoint")
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Reading and verifying the ledger.
 
 use super::AppError;
-use countersign_ledger::{Entry, LedgerPublicKey, Verifier, VerifyError, VerifyReport};
+use countersign_ledger::{
+    Entry, LedgerPublicKey, Verifier, VerifyError, VerifyErrorKind, VerifyReport,
+};
 use countersign_store::{Store, StoreError};
 
 /// How many entries one verification page reads.
@@ -40,6 +42,14 @@ pub async fn verify(
             }
         }
         progress(after);
+    }
+    if head.is_none() && after > 0 {
+        // Entries without a signed head: the head row was removed (it is written in
+        // the same transaction as every append), so the tail is unanchored.
+        return Ok(Verification::Invalid(VerifyError {
+            seq: after,
+            kind: VerifyErrorKind::MissingCheckpoint,
+        }));
     }
     Ok(match verifier.finish(head.as_ref().map(|h| (h, key))) {
         Ok(report) => Verification::Valid(report),

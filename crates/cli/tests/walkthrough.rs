@@ -1,0 +1,265 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The README's five-minute walk-through, run for real: `serve --demo` in a child
+//! process, then the same CLI commands with the tokens from the demo env file.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_demo(dir: &Path) -> (Server, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .current_dir(dir)
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("COUNTERSIGN_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut server = Server(child);
+    let stdout = server.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("serve --demo did not start");
+        if let Some(addr) = line.strip_prefix("countersign: listening on ") {
+            return (server, addr.trim().to_owned());
+        }
+    }
+}
+
+fn demo_env(dir: &Path) -> HashMap<String, String> {
+    let text = std::fs::read_to_string(dir.join("countersign-demo.env")).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            Some((k.to_owned(), v.split_whitespace().next()?.to_owned()))
+        })
+        .collect()
+}
+
+struct Cli<'a> {
+    dir: &'a Path,
+    server: String,
+}
+
+impl Cli<'_> {
+    fn run(&self, token: &str, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .current_dir(self.dir)
+            .args(args)
+            .env("COUNTERSIGN_SERVER", &self.server)
+            .env("COUNTERSIGN_TOKEN", token)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    fn ok(&self, token: &str, args: &[&str]) -> String {
+        let (code, out) = self.run(token, args);
+        assert_eq!(code, 0, "countersign {args:?} failed: {out}");
+        out
+    }
+}
+
+#[test]
+fn readme_walkthrough_works_against_serve_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = serve_demo(dir.path());
+    let env = demo_env(dir.path());
+    let t = |k: &str| {
+        env.get(k)
+            .unwrap_or_else(|| panic!("{k} missing from the demo env file"))
+            .clone()
+    };
+    let cli = Cli {
+        dir: dir.path(),
+        server: url,
+    };
+    let rel = t("CS_RELEASE");
+
+    let out = cli.ok(&t("CS_DANA"), &["release", "gate", &rel]);
+    assert!(
+        out.contains("tier medium") && out.contains("NOT CLEAR"),
+        "{out}"
+    );
+    assert!(out.contains("missing_review:security"), "{out}");
+
+    let (code, out) = cli.run(
+        &t("CS_MAYA"),
+        &[
+            "release",
+            "review",
+            &rel,
+            "--role",
+            "mlops",
+            "--verdict",
+            "approve",
+            "--all-yes",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("segregation-of-duties/submitter-cannot-review"),
+        "{out}"
+    );
+
+    cli.ok(
+        &t("CS_NOAH"),
+        &[
+            "release",
+            "review",
+            &rel,
+            "--role",
+            "mlops",
+            "--verdict",
+            "approve",
+            "--all-yes",
+        ],
+    );
+    cli.ok(
+        &t("CS_SAM"),
+        &[
+            "release",
+            "review",
+            &rel,
+            "--role",
+            "security",
+            "--verdict",
+            "approve",
+            "--answer",
+            "threat-model=yes",
+            "--answer",
+            "secrets=yes",
+            "--answer",
+            "supply-chain=n/a",
+        ],
+    );
+    cli.ok(
+        &t("CS_OLU"),
+        &[
+            "release",
+            "review",
+            &rel,
+            "--role",
+            "operations",
+            "--verdict",
+            "approve_with_conditions",
+            "--all-yes",
+            "--conditions",
+            "alert on p99 > 2s for the first week",
+        ],
+    );
+
+    let (code, out) = cli.run(&t("CS_DANA"), &["release", "decide", &rel, "--go"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("gate-unmet") && out.contains("missing_evidence:threat_model"),
+        "{out}"
+    );
+
+    std::fs::write(
+        dir.path().join("threat-model.md"),
+        "# Threat model\nPrompt injection via ticket text: tool allow-list.\n",
+    )
+    .unwrap();
+    cli.ok(
+        &t("CS_SAM"),
+        &[
+            "release",
+            "evidence",
+            &rel,
+            "--kind",
+            "threat_model",
+            "--file",
+            "threat-model.md",
+        ],
+    );
+    cli.ok(
+        &t("CS_DANA"),
+        &[
+            "release",
+            "accept",
+            &rel,
+            "--gap",
+            "missing_evidence:eval_report",
+            "--justification",
+            "offline eval running; shadow traffic shows parity",
+            "--expires",
+            "14d",
+        ],
+    );
+    cli.ok(
+        &t("CS_DANA"),
+        &[
+            "release",
+            "decide",
+            &rel,
+            "--go",
+            "--comment",
+            "ship behind the flag",
+        ],
+    );
+
+    let artifact = t("CS_ARTIFACT");
+    let out = cli.ok(
+        &t("CS_MAYA"),
+        &[
+            "gate",
+            "check",
+            "--artifact",
+            &artifact,
+            "--env",
+            "production",
+        ],
+    );
+    assert!(out.contains("ALLOWED"), "{out}");
+    let (code, out) = cli.run(
+        &t("CS_MAYA"),
+        &["gate", "check", "--artifact", &artifact, "--env", "staging"],
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("NOT ALLOWED") && out.contains("not \"staging\""),
+        "{out}"
+    );
+    cli.ok(&t("CS_OLU"), &["release", "promote", &rel]);
+
+    let out = cli.ok(&t("CS_DANA"), &["release", "show", &rel]);
+    assert!(out.contains("status promoted"), "{out}");
+    let out = cli.ok(&t("CS_ADMIN"), &["ledger", "list"]);
+    assert!(out.contains("release.promote"), "{out}");
+    let out = cli.ok("", &["ledger", "verify", "--db", "countersign.db"]);
+    assert!(out.contains("ledger OK"), "{out}");
+
+    // --output json prints the API's JSON.
+    let out = cli.ok(
+        &t("CS_DANA"),
+        &["release", "gate", &rel, "--output", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["status"], "promoted");
+}
