@@ -46,14 +46,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await
-            .map_err(open_err)?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts.create_if_missing(false).read_only(true))
+        let writer = connect(opts.clone(), 1).await.map_err(open_err)?;
+        let readers = connect(opts.create_if_missing(false).read_only(true), 4)
             .await
             .map_err(open_err)?;
         migrate(&writer).await?;
@@ -77,15 +71,31 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: url.to_owned(),
-                source,
-            })?;
+        let pool = connect(opts, 1).await.map_err(|source| StoreError::Open {
+            url: url.to_owned(),
+            source,
+        })?;
         migrate(&pool).await
+    }
+}
+
+/// Opens a pool, retrying while the database is busy. Switching a new database into
+/// WAL mode needs an exclusive lock that SQLite's busy timeout does not wait for, so
+/// processes opening the same new file together can be refused for a moment.
+async fn connect(opts: SqliteConnectOptions, max: u32) -> Result<SqlitePool, sqlx::Error> {
+    let mut attempt: u32 = 0;
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(max)
+            .connect_with(opts.clone())
+            .await
+        {
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("5") && attempt < 50 => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt.min(10)))).await;
+            }
+            other => return other,
+        }
     }
 }
 
