@@ -189,6 +189,7 @@ database_tests!(
     migrate_fresh_database_to_latest,
     migrate_refuses_changed_checksum,
     migrate_refuses_newer_schema,
+    a_database_at_version_1_is_upgraded_across_the_gap,
 );
 
 // ---------------------------------------------------------------------------------
@@ -1352,4 +1353,27 @@ async fn credentials_round_trip_and_revoke_by_each_filter(store: Arc<dyn Store>)
         .unwrap();
     assert_eq!(n, 1);
     tx.commit().await.unwrap();
+}
+
+/// A database migrated by a binary that knew only version 1 gets every later known
+/// version (there is a gap: 2 is reserved), and the new tables work.
+async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
+    let full = countersign_store::migrate(&db.url).await.unwrap();
+    for sql in [
+        "DROP TABLE credential_grants",
+        "DROP TABLE credentials",
+        "DROP TABLE credential_keys",
+        "DROP TABLE assertion_jtis",
+        "DROP TABLE grants",
+        "DROP TABLE agents",
+        "DELETE FROM schema_migrations WHERE version > 1",
+    ] {
+        db.exec(sql).await;
+    }
+    let upgraded = countersign_store::migrate(&db.url).await.unwrap();
+    assert_eq!(upgraded.current, full.current);
+    assert!(upgraded.applied.contains(&3), "{upgraded:?}");
+    assert!(!upgraded.applied.contains(&1));
+    let store = countersign_store::open(&db.url).await.unwrap();
+    seed_agents(&store).await;
 }

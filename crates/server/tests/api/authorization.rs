@@ -436,6 +436,24 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
         }
     }
 
+    // Agents (issue 5): registering needs admin, mlops or operations; keys need admin or
+    // security; an agent's credentials, suspension and grants belong to their owners.
+    for who in [security, &cast.owner, cast.reviewer("legal")] {
+        cases.push((who, op("post", "/v1/agents"), "missing-role"));
+    }
+    for who in [&cast.author, &cast.owner] {
+        cases.push((who, op("post", "/v1/keys/rotate"), "missing-role"));
+        cases.push((who, op("post", "/v1/credentials/revoke"), "missing-role"));
+        cases.push((who, op("post", "/v1/agents/{id}/suspend"), "missing-role"));
+        cases.push((who, op("post", "/v1/grants/{id}/revoke"), "missing-role"));
+        cases.push((
+            who,
+            op("post", "/v1/grants/{id}/approve"),
+            "not-an-approver",
+        ));
+        cases.push((who, op("post", "/v1/grants/{id}/recertify"), "not-an-owner"));
+    }
+
     for (who, o, code) in &cases {
         let r = h.send(f.request(&h, o).bearer_auth(&who.token)).await;
         assert_eq!(
