@@ -111,7 +111,7 @@ pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
             let body = json!({"client_assertion": assertion(&identity)?, "system": system,
                 "actions": actions, "resources": resources, "constraints": constraints,
                 "expires_at": chrono::Utc::now() + chrono::Duration::days(days)});
-            ("grant", c.post("/v1/grants", &body).await?)
+            ("grant", c.post_unauthenticated("/v1/grants", &body).await?)
         }
         GrantCmd::List { agent } => {
             let path = match agent {
@@ -162,10 +162,10 @@ pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
             if let (Some(r), Value::Object(m)) = (risk_score, &mut body) {
                 m.insert("risk_score".into(), json!(r));
             }
-            c.post("/v1/oauth/token", &body).await?
+            c.post_unauthenticated("/v1/oauth/token", &body).await?
         }
         CredentialCmd::Introspect { token } => {
-            c.post("/v1/oauth/introspect", &json!({"token": token}))
+            c.post_unauthenticated("/v1/oauth/introspect", &json!({"token": token}))
                 .await?
         }
         CredentialCmd::Revoke {
@@ -190,7 +190,7 @@ pub async fn keys(cmd: KeysCmd, conn: Conn) -> Result<()> {
     let c = Client::new(&conn.server, conn.token)?;
     let v = match cmd {
         KeysCmd::Rotate => c.post("/v1/keys/rotate", &json!({})).await?,
-        KeysCmd::List => c.get("/.well-known/jwks.json").await?,
+        KeysCmd::List => c.get_unauthenticated("/.well-known/jwks.json").await?,
     };
     output::show(conn.output, "keys", &v);
     Ok(())
