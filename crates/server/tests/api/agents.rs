@@ -1069,3 +1069,45 @@ async fn i9_a_third_party_verifier_checks_our_tokens_against_the_jwks() {
     assert_eq!(v["verified"], true);
     assert_eq!(v["claims"]["jti"], t["jti"]);
 }
+
+#[tokio::test]
+async fn i9_the_token_endpoint_and_introspection_accept_form_encoded_oauth_requests() {
+    let h = Harness::start_on(Backend::Sqlite).await;
+    let w = world(&h).await;
+    let g = request_grant(
+        &h,
+        &w.agent,
+        &w.cast.system,
+        &["read"],
+        &["*"],
+        Duration::days(30),
+    )
+    .await;
+    approve(&h, &w.cast.owner, &g).await;
+    let s = scope(&w.cast.system, "read", "a");
+    let form = [
+        ("grant_type", "client_credentials".to_owned()),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+        ),
+        ("client_assertion", assertion(&h, &w.agent)),
+        ("task", "form-task".to_owned()),
+        ("scope", s),
+        ("lifetime", "60".to_owned()),
+    ];
+    let r = h
+        .send(h.request(Method::POST, "/v1/oauth/token").form(&form))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["expires_in"], 60);
+    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    let r = h
+        .send(
+            h.request(Method::POST, "/v1/oauth/introspect")
+                .form(&[("token", token)]),
+        )
+        .await;
+    assert_eq!(r.body["active"], true, "{}", r.body);
+    assert_eq!(r.body["task"], "form-task");
+}
