@@ -99,6 +99,33 @@ impl Client {
             .to_vec())
     }
 
+    /// POSTs JSON without an API token: agents authenticate in the body with a signed
+    /// client assertion, and introspection needs no credential but the token itself.
+    /// Not retried: an assertion is single-use.
+    pub async fn post_unauthenticated(&self, path: &str, body: &Value) -> Result<Value> {
+        let rb = self
+            .http
+            .request(Method::POST, format!("{}{path}", self.base))
+            .json(body);
+        self.send(rb)
+            .await?
+            .json()
+            .await
+            .context("the server sent a body that is not JSON")
+    }
+
+    /// GETs a public document (the JWKS) without an API token.
+    pub async fn get_unauthenticated(&self, path: &str) -> Result<Value> {
+        let rb = self
+            .http
+            .request(Method::GET, format!("{}{path}", self.base));
+        self.send(rb)
+            .await?
+            .json()
+            .await
+            .context("the server sent a body that is not JSON")
+    }
+
     /// POSTs a JSON command with a fresh Idempotency-Key, retrying once on a lost
     /// connection: the key makes the retry safe.
     pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {

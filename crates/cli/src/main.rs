@@ -1,6 +1,7 @@
 //! The `countersign` binary: the server, client commands for every step of the
 //! release gate, offline ledger verification, and the CI/CD gate check.
 
+mod agents;
 mod client;
 mod output;
 mod serve;
@@ -121,6 +122,165 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCmd,
     },
+    /// Agents: workload identities with one human owner (register, list, suspend, keygen).
+    Agent {
+        #[command(subcommand)]
+        command: AgentCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Grants: an agent requests, owners approve, recertify or revoke.
+    Grant {
+        #[command(subcommand)]
+        command: GrantCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Just-in-time credentials: issue (as an agent), introspect, revoke.
+    Credential {
+        #[command(subcommand)]
+        command: CredentialCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Credential signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// How a command signs as an agent: its id and its private key file (hex of the
+/// 32-byte Ed25519 seed, as `agent keygen` writes it).
+#[derive(Args)]
+struct AgentIdentity {
+    /// The agent id.
+    #[arg(long, env = "COUNTERSIGN_AGENT")]
+    agent: String,
+    /// File with the agent's private key.
+    #[arg(long, env = "COUNTERSIGN_AGENT_KEY")]
+    key_file: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Generate an Ed25519 key pair: writes the private key to --out, prints the public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Register an agent (admin, mlops or operations).
+    Register {
+        #[arg(long)]
+        name: String,
+        /// User id of the one accountable human owner.
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        use_case: String,
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// The promoted release that puts the agent in production.
+        #[arg(long)]
+        release: String,
+        /// The agent's public key (base64url or a JWK), as `agent keygen` prints it.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// List agents.
+    List,
+    /// Suspend an agent and revoke its credentials (its owner, admin or security).
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum GrantCmd {
+    /// Request a grant, signed as the agent.
+    Request {
+        #[command(flatten)]
+        identity: AgentIdentity,
+        #[arg(long)]
+        system: String,
+        /// An action (repeat); anything but read/list/get mutates production state.
+        #[arg(long = "action", required = true)]
+        actions: Vec<String>,
+        /// A resource pattern (repeat); `*` only at the end.
+        #[arg(long = "resource", required = true)]
+        resources: Vec<String>,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long)]
+        max_risk_score: Option<u32>,
+        /// A daily UTC window START-END in hours, e.g. 8-18.
+        #[arg(long)]
+        window: Option<String>,
+    },
+    /// List grants, optionally one agent's.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Approve as the system owner or (mutating actions) the agent owner.
+    Approve { id: String },
+    /// Grants you own that lapsed or are due for recertification.
+    Due {
+        #[arg(long, default_value_t = 14)]
+        within_days: u32,
+    },
+    /// Recertify a grant for another cadence (its system or agent owner).
+    Recertify { id: String },
+    /// Revoke a grant and its credentials.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CredentialCmd {
+    /// Issue a credential for a task, signed as the agent (prints the token response).
+    Issue {
+        #[command(flatten)]
+        identity: AgentIdentity,
+        #[arg(long)]
+        task: String,
+        /// A scope system:action:resource (repeat).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        risk_score: Option<u32>,
+    },
+    /// Is this token active now?
+    Introspect { token: String },
+    /// Revoke by exactly one of --jti, --agent, --grant, --release.
+    Revoke {
+        #[arg(long)]
+        jti: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        grant: Option<String>,
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Rotate the credential signing key (admin or security).
+    Rotate,
+    /// Show the published keys (JWKS).
+    List,
 }
 
 #[derive(Subcommand)]
@@ -463,6 +623,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             output::show(conn.output, "profile", &c.get("/v1/profile").await?);
         }
         Command::User { command, conn } => user(command, conn).await?,
+        Command::Agent { command, conn } => agents::agent(command, conn).await?,
+        Command::Grant { command, conn } => agents::grant(command, conn).await?,
+        Command::Credential { command, conn } => agents::credential(command, conn).await?,
+        Command::Keys { command, conn } => agents::keys(command, conn).await?,
         Command::System { command, conn } => system(command, conn).await?,
         Command::Release { command, conn } => release(command, conn).await?,
         Command::Evidence { digest, out, conn } => {

@@ -284,8 +284,49 @@ pub fn show(format: Format, kind: &str, v: &Value) {
             s(v, "version"),
             s(v, "digest")
         )),
+        "agent" => line(format!(
+            "agent {}  {}  owner {}  {} / {}  release {}  {}",
+            s(v, "id"),
+            s(v, "name"),
+            s(v, "owner"),
+            s(v, "use_case"),
+            s(v, "environment"),
+            s(v, "release"),
+            s(v, "status")
+        )),
+        "agents" => each(v, |a| {
+            line(format!(
+                "{}  {:<10} {:<20} owner {}  {}  release {}",
+                s(a, "id"),
+                s(a, "status"),
+                s(a, "name"),
+                s(a, "owner"),
+                s(a, "environment"),
+                s(a, "release")
+            ))
+        }),
+        "grant" => grant_line(v),
+        "grants" => each(v, grant_line),
         _ => json(v),
     }
+}
+
+fn grant_line(g: &Value) {
+    line(format!(
+        "{}  {:<8} agent {}  {} {} on {}  expires {}  recertify by {}{}",
+        s(g, "id"),
+        s(g, "state"),
+        s(g, "agent"),
+        list(&g["actions"]),
+        list(&g["resources"]),
+        s(g, "system"),
+        s(g, "expires_at"),
+        s(g, "recertify_by"),
+        match g["missing_approvals"].as_array() {
+            Some(m) if !m.is_empty() => format!("  waiting for {}", list(&g["missing_approvals"])),
+            _ => String::new(),
+        }
+    ))
 }
 
 fn each(v: &Value, mut f: impl FnMut(&Value)) {

@@ -49,3 +49,11 @@ id_type!(
     /// A release (all its revisions).
     ReleaseId
 );
+id_type!(
+    /// An agent workload identity.
+    AgentId
+);
+id_type!(
+    /// A grant: one agent's permission on one system.
+    GrantId
+);

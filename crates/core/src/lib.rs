@@ -6,10 +6,12 @@
 //! * [`review`]: reviews against checklists.
 //! * [`gate`]: gate evaluation with stable gap codes (I2).
 //! * [`sod`]: segregation of duties (I4).
+//! * [`grant`]: agents' grants, scopes, lifecycle and attenuation (I8, I9).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod canonical;
 pub mod gate;
+pub mod grant;
 pub mod ids;
 pub mod profile;
 pub mod release;
@@ -18,5 +20,5 @@ pub mod role;
 pub mod sod;
 
 pub use canonical::Digest;
-pub use ids::{ReleaseId, SystemId, UserId};
+pub use ids::{AgentId, GrantId, ReleaseId, SystemId, UserId};
 pub use role::Role;

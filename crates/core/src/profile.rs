@@ -105,6 +105,44 @@ pub struct Profile {
     pub rules: Vec<TierRule>,
     #[serde(default)]
     pub checklists: BTreeMap<Role, Vec<ChecklistItem>>,
+    /// Agents' grants: recertification cadence and delegation depth (I8).
+    #[serde(default, skip_serializing_if = "GrantsPolicy::is_default")]
+    pub grants: GrantsPolicy,
+}
+
+/// `[grants]`: how often grants must be recertified and how deep delegation may go.
+/// Left at its defaults it does not enter the profile digest, so older profiles keep
+/// their digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsPolicy {
+    /// A grant not recertified within this many days of its last certification lapses.
+    #[serde(default = "GrantsPolicy::default_recertify")]
+    pub recertify_every_days: u32,
+    /// The longest delegation chain (`act` nesting) a credential may carry.
+    #[serde(default = "GrantsPolicy::default_depth")]
+    pub max_delegation_depth: u32,
+}
+
+impl GrantsPolicy {
+    fn default_recertify() -> u32 {
+        90
+    }
+    fn default_depth() -> u32 {
+        2
+    }
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for GrantsPolicy {
+    fn default() -> Self {
+        Self {
+            recertify_every_days: Self::default_recertify(),
+            max_delegation_depth: Self::default_depth(),
+        }
+    }
 }
 
 /// Why a profile was refused: the file, the field, the reason.
@@ -280,6 +318,15 @@ impl Profile {
             {
                 return err(f("when.autonomy_level_at_least"), "must be between 0 and 3");
             }
+        }
+        if self.grants.recertify_every_days == 0 || self.grants.recertify_every_days > 3660 {
+            return err(
+                "grants.recertify_every_days".into(),
+                "must be between 1 and 3660",
+            );
+        }
+        if self.grants.max_delegation_depth > 8 {
+            return err("grants.max_delegation_depth".into(), "must be at most 8");
         }
         for (role, items) in &self.checklists {
             let mut seen = BTreeSet::new();

@@ -112,3 +112,37 @@ fn bad_profiles_are_refused_with_file_field_and_reason() {
     let e = refused(&EXAMPLE_PROFILE.replace("legal = [", "legalx = ["));
     assert!(e.starts_with("bad.toml: line "), "{e}");
 }
+
+#[test]
+fn grants_section_is_validated_and_defaults_keep_the_digest() {
+    let e =
+        refused(&EXAMPLE_PROFILE.replace("recertify_every_days = 90", "recertify_every_days = 0"));
+    assert_eq!(
+        e,
+        "bad.toml: grants.recertify_every_days: must be between 1 and 3660"
+    );
+    let e =
+        refused(&EXAMPLE_PROFILE.replace("max_delegation_depth = 2", "max_delegation_depth = 99"));
+    assert_eq!(
+        e,
+        "bad.toml: grants.max_delegation_depth: must be at most 8"
+    );
+    let e = refused(&EXAMPLE_PROFILE.replace("max_delegation_depth = 2", "max_depth = 2"));
+    assert!(e.contains("unknown field `max_depth`"), "{e}");
+    // The example sets the defaults, so removing the section changes nothing, digest included.
+    let p = example();
+    assert_eq!(p.grants.recertify_every_days, 90);
+    let without = EXAMPLE_PROFILE.replace(
+        "[grants]\nrecertify_every_days = 90\nmax_delegation_depth = 2\n",
+        "",
+    );
+    assert_ne!(without, EXAMPLE_PROFILE);
+    assert_eq!(
+        Profile::from_toml("x", &without).unwrap().digest(),
+        p.digest()
+    );
+    let changed = EXAMPLE_PROFILE.replace("recertify_every_days = 90", "recertify_every_days = 30");
+    let c = Profile::from_toml("x", &changed).unwrap();
+    assert_eq!(c.grants.recertify_every_days, 30);
+    assert_ne!(c.digest(), p.digest());
+}

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod demo;
+pub mod jwt;
 
 use clock::Clock;
 use countersign_core::profile::Profile;

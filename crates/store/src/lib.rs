@@ -16,7 +16,8 @@ pub mod testing;
 mod time;
 
 use async_trait::async_trait;
-use countersign_core::{Digest, ReleaseId, SystemId, UserId};
+use chrono::{DateTime, Utc};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
 use countersign_ledger::{Entry, EntryDraft, LedgerPublicKey, SignedHead};
 pub use error::StoreError;
 pub use migrate::MigrationStatus;
@@ -124,6 +125,48 @@ pub trait Tx: Send {
         key: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError>;
     async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError>;
+
+    // Agents, grants and credentials (issue 5).
+    async fn insert_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError>;
+    async fn get_agent(&mut self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError>;
+    async fn list_agents(&mut self) -> Result<Vec<AgentRecord>, StoreError>;
+    async fn agents_by_release(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Writes status and updated_at.
+    async fn update_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError>;
+    async fn insert_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError>;
+    async fn get_grant(&mut self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
+    /// Every grant, or one agent's, oldest first.
+    async fn list_grants(
+        &mut self,
+        agent: Option<&AgentId>,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Writes the approval, certification and revocation fields.
+    async fn update_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError>;
+    /// Records a client assertion id; a replay (same agent and jti) is a conflict.
+    /// Forgets ids that expired before `now`.
+    async fn use_assertion(
+        &mut self,
+        agent: &AgentId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError>;
+    /// Every credential signing key, oldest first.
+    async fn list_credential_keys(&mut self) -> Result<Vec<CredentialKeyRecord>, StoreError>;
+    /// Writes retired_at.
+    async fn update_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError>;
+    async fn insert_credential(&mut self, c: &CredentialRecord) -> Result<(), StoreError>;
+    async fn get_credential(&mut self, jti: &str) -> Result<Option<CredentialRecord>, StoreError>;
+    /// Revokes the unrevoked credentials the filter names; returns how many.
+    async fn revoke_credentials(
+        &mut self,
+        filter: &RevokeFilter,
+        how: &Revocation,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).

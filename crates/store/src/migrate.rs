@@ -28,17 +28,33 @@ pub struct MigrationStatus {
     pub current: i64,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    // Version 2 is reserved (issue 4); versions need not be contiguous.
+    Migration {
+        version: 3,
+        description: "agents, grants and credentials",
+        sql: include_str!("../migrations/sqlite/0003_agents.sql"),
+    },
+];
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    // Version 2 is reserved (issue 4); versions need not be contiguous.
+    Migration {
+        version: 3,
+        description: "agents, grants and credentials",
+        sql: include_str!("../migrations/postgres/0003_agents.sql"),
+    },
+];
 
 /// Checks the rows of `schema_migrations` (version, checksum) against the migrations
 /// this binary knows, and returns the current schema version.
@@ -68,6 +84,13 @@ pub(crate) fn check_applied(
     Ok(current)
 }
 
+/// Whether `version` is among the applied rows. The runner applies every known
+/// migration not applied yet, so versions need not be contiguous and a gap filled by a
+/// later binary is applied then.
+pub(crate) fn is_applied(applied: &[(i64, String)], version: i64) -> bool {
+    applied.iter().any(|(v, _)| *v == version)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +101,15 @@ mod tests {
             assert!(list.windows(2).all(|w| w[0].version < w[1].version));
             assert_eq!(list.first().map(|m| m.version), Some(1));
         }
+    }
+
+    #[test]
+    fn a_gap_in_versions_is_accepted_and_filled_later() {
+        let m = SQLITE[0];
+        // A database migrated by a binary that knew 1 and 3 only.
+        let rows = vec![(1, m.checksum()), (3, SQLITE[1].checksum())];
+        assert_eq!(check_applied(SQLITE, &rows).unwrap(), 3);
+        assert!(is_applied(&rows, 3) && !is_applied(&rows, 2));
     }
 
     #[test]
@@ -99,7 +131,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 1
+                known: 3
             })
         ));
     }

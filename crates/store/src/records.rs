@@ -3,9 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use countersign_core::gate::GapKey;
+use countersign_core::grant::Terms;
 use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
 use countersign_core::review::{Answer, Verdict};
-use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -193,4 +194,118 @@ pub struct IdempotencyRecord {
     pub status: u16,
     pub body: String,
     pub created_at: DateTime<Utc>,
+}
+
+// Agents, grants and credentials (issue 5).
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatus {
+    Active,
+    Suspended,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Active => "active",
+            AgentStatus::Suspended => "suspended",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Active, Self::Suspended]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// An agent workload identity with its one human owner (I1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRecord {
+    pub id: AgentId,
+    pub name: String,
+    pub owner: UserId,
+    pub use_case: String,
+    pub environment: String,
+    /// The release that put it in production.
+    pub release_id: ReleaseId,
+    /// Its Ed25519 public key, base64url (no padding) of the 32 raw bytes.
+    pub public_key: String,
+    pub status: AgentStatus,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A grant and its approvals (I8). Its state is computed by `countersign_core::grant`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub id: GrantId,
+    pub agent_id: AgentId,
+    pub terms: Terms,
+    pub requested_at: DateTime<Utc>,
+    pub system_owner_approved_by: Option<UserId>,
+    pub system_owner_approved_at: Option<DateTime<Utc>>,
+    pub agent_owner_approved_by: Option<UserId>,
+    pub agent_owner_approved_at: Option<DateTime<Utc>>,
+    pub certified_by: Option<UserId>,
+    pub certified_at: Option<DateTime<Utc>>,
+    /// A user id, or `release:<id>` when a rollback revoked it.
+    pub revoked_by: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
+}
+
+/// A credential signing key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialKeyRecord {
+    pub kid: String,
+    /// base64url of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    /// hex of the 32-byte Ed25519 secret key.
+    pub secret_key: String,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+/// An issued credential (its claims, not the token).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialRecord {
+    pub jti: String,
+    pub kid: String,
+    /// The agent holding it.
+    pub agent_id: AgentId,
+    /// The agent at the root of the delegation chain (itself when not delegated).
+    pub subject: AgentId,
+    /// The accountable human: the root agent's owner.
+    pub owner: UserId,
+    pub task: String,
+    pub scopes: Vec<String>,
+    pub grant_ids: Vec<GrantId>,
+    pub release_id: ReleaseId,
+    /// The credential it was exchanged from (delegation).
+    pub parent_jti: Option<String>,
+    pub depth: u32,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    pub revoke_reason: Option<String>,
+}
+
+/// Which credentials to revoke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RevokeFilter {
+    Jti(String),
+    Agent(AgentId),
+    Grant(GrantId),
+    Release(ReleaseId),
+}
+
+/// Who revoked credentials, when and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
 }

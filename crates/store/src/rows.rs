@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use countersign_core::gate::GapKey;
 use countersign_core::release::{ReleaseKind, ReleaseStatus};
 use countersign_core::review::Verdict;
-use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use countersign_ledger::{Entry, SignedHead};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
@@ -279,4 +279,71 @@ pub(crate) fn decode_secret(hex_secret: &str) -> Result<countersign_ledger::Ledg
             reason: "not 32 hex bytes".into(),
         })?;
     Ok(countersign_ledger::LedgerKey::from_bytes(&bytes))
+}
+
+pub(crate) fn agent(row: &impl Columns) -> Result<AgentRecord, StoreError> {
+    let status = row.text("status")?;
+    Ok(AgentRecord {
+        id: AgentId(row.text("id")?),
+        name: row.text("name")?,
+        owner: UserId(row.text("owner_id")?),
+        use_case: row.text("use_case")?,
+        environment: row.text("environment")?,
+        release_id: ReleaseId(row.text("release_id")?),
+        public_key: row.text("public_key")?,
+        status: AgentStatus::parse(&status).ok_or_else(|| corrupt("agents.status", &status))?,
+        created_by: UserId(row.text("created_by")?),
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn grant(row: &impl Columns) -> Result<GrantRecord, StoreError> {
+    let user = |c| row.opt_text(c).map(|o| o.map(UserId));
+    Ok(GrantRecord {
+        id: GrantId(row.text("id")?),
+        agent_id: AgentId(row.text("agent_id")?),
+        terms: json(row, "terms")?,
+        requested_at: time(row, "requested_at")?,
+        system_owner_approved_by: user("system_owner_approved_by")?,
+        system_owner_approved_at: opt_time(row, "system_owner_approved_at")?,
+        agent_owner_approved_by: user("agent_owner_approved_by")?,
+        agent_owner_approved_at: opt_time(row, "agent_owner_approved_at")?,
+        certified_by: user("certified_by")?,
+        certified_at: opt_time(row, "certified_at")?,
+        revoked_by: row.opt_text("revoked_by")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+        revoke_reason: row.opt_text("revoke_reason")?,
+    })
+}
+
+pub(crate) fn credential_key(row: &impl Columns) -> Result<CredentialKeyRecord, StoreError> {
+    Ok(CredentialKeyRecord {
+        kid: row.text("kid")?,
+        public_key: row.text("public_key")?,
+        secret_key: row.text("secret_key")?,
+        created_at: time(row, "created_at")?,
+        retired_at: opt_time(row, "retired_at")?,
+    })
+}
+
+pub(crate) fn credential(row: &impl Columns) -> Result<CredentialRecord, StoreError> {
+    Ok(CredentialRecord {
+        jti: row.text("jti")?,
+        kid: row.text("kid")?,
+        agent_id: AgentId(row.text("agent_id")?),
+        subject: AgentId(row.text("subject")?),
+        owner: UserId(row.text("owner_id")?),
+        task: row.text("task")?,
+        scopes: json(row, "scopes")?,
+        grant_ids: json(row, "grant_ids")?,
+        release_id: ReleaseId(row.text("release_id")?),
+        parent_jti: row.opt_text("parent_jti")?,
+        depth: u32_col(row, "depth")?,
+        issued_at: time(row, "issued_at")?,
+        expires_at: time(row, "expires_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+        revoked_by: row.opt_text("revoked_by")?,
+        revoke_reason: row.opt_text("revoke_reason")?,
+    })
 }

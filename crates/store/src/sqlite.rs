@@ -5,14 +5,14 @@
 //! `synchronous = FULL` so a committed command survives a power cut.
 
 use crate::error::query;
-use crate::migrate::{check_applied, Migration, MigrationStatus, SQLITE};
+use crate::migrate::{check_applied, is_applied, Migration, MigrationStatus, SQLITE};
 use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
 use crate::{Store, StoreError, Tx};
 use async_trait::async_trait;
-use chrono::Utc;
-use countersign_core::{Digest, ReleaseId, SystemId, UserId};
+use chrono::{DateTime, Utc};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
 use countersign_ledger::{
     chain_next, Entry, EntryDraft, Head, LedgerKey, LedgerPublicKey, SignedHead,
 };
@@ -122,7 +122,8 @@ pub(crate) async fn run_migrations(
     let mut current = check_applied(migrations, &rows)?;
     let mut applied = Vec::new();
     for m in migrations {
-        if m.version <= current {
+        // Versions may have gaps, filled by a later binary: apply what is missing.
+        if is_applied(&rows, m.version) {
             continue;
         }
         let fail = |source| StoreError::Migration {
@@ -138,7 +139,7 @@ pub(crate) async fn run_migrations(
                 .await
                 .map_err(fail)?;
         let now = check_applied(migrations, &rows)?;
-        if now >= m.version {
+        if is_applied(&rows, m.version) {
             current = now;
             continue;
         }
@@ -158,7 +159,7 @@ pub(crate) async fn run_migrations(
             .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
         applied.push(m.version);
-        current = m.version;
+        current = current.max(m.version);
     }
     Ok(MigrationStatus { applied, current })
 }
@@ -762,4 +763,276 @@ impl Tx for SqliteTx {
             .map_err(query("idempotency key"))?;
         Ok(())
     }
+
+    // Agents, grants and credentials (issue 5).
+
+    async fn insert_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO agents (id, name, owner_id, use_case, environment, release_id, public_key, status, \
+             created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(a.id.as_str())
+        .bind(&a.name)
+        .bind(a.owner.as_str())
+        .bind(&a.use_case)
+        .bind(&a.environment)
+        .bind(a.release_id.as_str())
+        .bind(&a.public_key)
+        .bind(a.status.as_str())
+        .bind(a.created_by.as_str())
+        .bind(to_text(a.created_at))
+        .bind(to_text(a.updated_at))
+        .execute(&mut *self.tx)
+        .await;
+        done(r, "agent name in this environment or public key")
+    }
+
+    async fn get_agent(&mut self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError> {
+        self.one("SELECT * FROM agents WHERE id = ?", id.as_str(), agent)
+            .await
+    }
+
+    async fn list_agents(&mut self) -> Result<Vec<AgentRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM agents ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list agents"))?;
+        rows.iter().map(agent).collect()
+    }
+
+    async fn agents_by_release(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<AgentRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM agents WHERE release_id = ? ORDER BY created_at, rowid",
+            release.as_str(),
+            agent,
+        )
+        .await
+    }
+
+    async fn update_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE agents SET status = ?, updated_at = ? WHERE id = ?")
+            .bind(a.status.as_str())
+            .bind(to_text(a.updated_at))
+            .bind(a.id.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("update agent"))?;
+        Ok(())
+    }
+
+    async fn insert_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO grants (id, agent_id, system_id, terms, expires_at, requested_at, \
+             system_owner_approved_by, system_owner_approved_at, agent_owner_approved_by, agent_owner_approved_at, \
+             certified_by, certified_at, revoked_by, revoked_at, revoke_reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(g.id.as_str())
+        .bind(g.agent_id.as_str())
+        .bind(g.terms.system.as_str())
+        .bind(to_json(&g.terms))
+        .bind(to_text(g.terms.expires_at))
+        .bind(to_text(g.requested_at))
+        .bind(g.system_owner_approved_by.as_ref().map(|u| u.as_str()))
+        .bind(g.system_owner_approved_at.map(to_text))
+        .bind(g.agent_owner_approved_by.as_ref().map(|u| u.as_str()))
+        .bind(g.agent_owner_approved_at.map(to_text))
+        .bind(g.certified_by.as_ref().map(|u| u.as_str()))
+        .bind(g.certified_at.map(to_text))
+        .bind(&g.revoked_by)
+        .bind(g.revoked_at.map(to_text))
+        .bind(&g.revoke_reason)
+        .execute(&mut *self.tx)
+        .await;
+        done(r, "grant id")
+    }
+
+    async fn get_grant(&mut self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        self.one("SELECT * FROM grants WHERE id = ?", id.as_str(), grant)
+            .await
+    }
+
+    async fn list_grants(
+        &mut self,
+        agent_id: Option<&AgentId>,
+    ) -> Result<Vec<GrantRecord>, StoreError> {
+        match agent_id {
+            Some(a) => {
+                self.all(
+                    "SELECT * FROM grants WHERE agent_id = ? ORDER BY requested_at, rowid",
+                    a.as_str(),
+                    grant,
+                )
+                .await
+            }
+            None => {
+                let rows = sqlx::query("SELECT * FROM grants ORDER BY requested_at, rowid")
+                    .fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(query("list grants"))?;
+                rows.iter().map(grant).collect()
+            }
+        }
+    }
+
+    async fn update_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE grants SET system_owner_approved_by = ?, system_owner_approved_at = ?, \
+             agent_owner_approved_by = ?, agent_owner_approved_at = ?, certified_by = ?, certified_at = ?, \
+             revoked_by = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?",
+        )
+        .bind(g.system_owner_approved_by.as_ref().map(|u| u.as_str()))
+        .bind(g.system_owner_approved_at.map(to_text))
+        .bind(g.agent_owner_approved_by.as_ref().map(|u| u.as_str()))
+        .bind(g.agent_owner_approved_at.map(to_text))
+        .bind(g.certified_by.as_ref().map(|u| u.as_str()))
+        .bind(g.certified_at.map(to_text))
+        .bind(&g.revoked_by)
+        .bind(g.revoked_at.map(to_text))
+        .bind(&g.revoke_reason)
+        .bind(g.id.as_str())
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("update grant"))?;
+        Ok(())
+    }
+
+    async fn use_assertion(
+        &mut self,
+        agent_id: &AgentId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM assertion_jtis WHERE expires_at < ?")
+            .bind(to_text(now))
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("forget assertions"))?;
+        let r =
+            sqlx::query("INSERT INTO assertion_jtis (agent_id, jti, expires_at) VALUES (?, ?, ?)")
+                .bind(agent_id.as_str())
+                .bind(jti)
+                .bind(to_text(expires_at))
+                .execute(&mut *self.tx)
+                .await;
+        done(r, "client assertion jti")
+    }
+
+    async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO credential_keys (kid, public_key, secret_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&k.kid)
+        .bind(&k.public_key)
+        .bind(&k.secret_key)
+        .bind(to_text(k.created_at))
+        .bind(k.retired_at.map(to_text))
+        .execute(&mut *self.tx)
+        .await;
+        done(r, "credential key id")
+    }
+
+    async fn list_credential_keys(&mut self) -> Result<Vec<CredentialKeyRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM credential_keys ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list credential keys"))?;
+        rows.iter().map(credential_key).collect()
+    }
+
+    async fn update_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE credential_keys SET retired_at = ? WHERE kid = ?")
+            .bind(k.retired_at.map(to_text))
+            .bind(&k.kid)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("update credential key"))?;
+        Ok(())
+    }
+
+    async fn insert_credential(&mut self, c: &CredentialRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO credentials (jti, kid, agent_id, subject, owner_id, task, scopes, grant_ids, release_id, \
+             parent_jti, depth, issued_at, expires_at, revoked_at, revoked_by, revoke_reason) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.jti)
+        .bind(&c.kid)
+        .bind(c.agent_id.as_str())
+        .bind(c.subject.as_str())
+        .bind(c.owner.as_str())
+        .bind(&c.task)
+        .bind(to_json(&c.scopes))
+        .bind(to_json(&c.grant_ids))
+        .bind(c.release_id.as_str())
+        .bind(&c.parent_jti)
+        .bind(i64::from(c.depth))
+        .bind(to_text(c.issued_at))
+        .bind(to_text(c.expires_at))
+        .bind(c.revoked_at.map(to_text))
+        .bind(&c.revoked_by)
+        .bind(&c.revoke_reason)
+        .execute(&mut *self.tx)
+        .await;
+        done(r, "credential jti")?;
+        for g in &c.grant_ids {
+            let r = sqlx::query("INSERT INTO credential_grants (jti, grant_id) VALUES (?, ?)")
+                .bind(&c.jti)
+                .bind(g.as_str())
+                .execute(&mut *self.tx)
+                .await;
+            done(r, "credential grant")?;
+        }
+        Ok(())
+    }
+
+    async fn get_credential(&mut self, jti: &str) -> Result<Option<CredentialRecord>, StoreError> {
+        self.one("SELECT * FROM credentials WHERE jti = ?", jti, credential)
+            .await
+    }
+
+    async fn revoke_credentials(
+        &mut self,
+        filter: &RevokeFilter,
+        how: &Revocation,
+    ) -> Result<u64, StoreError> {
+        let (condition, id) = match filter {
+            RevokeFilter::Jti(j) => ("jti = ?", j.as_str()),
+            RevokeFilter::Agent(a) => ("(agent_id = ? OR subject = ?)", a.as_str()),
+            RevokeFilter::Grant(g) => (
+                "jti IN (SELECT jti FROM credential_grants WHERE grant_id = ?)",
+                g.as_str(),
+            ),
+            RevokeFilter::Release(r) => ("release_id = ?", r.as_str()),
+        };
+        let sql = format!(
+            "UPDATE credentials SET revoked_at = ?, revoked_by = ?, revoke_reason = ? \
+             WHERE revoked_at IS NULL AND {condition}"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(to_text(how.at))
+            .bind(&how.by)
+            .bind(&how.reason)
+            .bind(id);
+        if matches!(filter, RevokeFilter::Agent(_)) {
+            q = q.bind(id);
+        }
+        let done = q
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("revoke credentials"))?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// An insert's outcome; a unique violation is a conflict.
+fn done(
+    r: Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    what: &'static str,
+) -> Result<(), StoreError> {
+    r.map_err(query(what)).map(|_| ())
 }

@@ -8,9 +8,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::grant::{Constraints, HourWindow, Terms};
 use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
 use countersign_core::review::{Answer, Verdict};
-use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use countersign_ledger::{verify_all, Entry, EntryDraft};
 use countersign_store::records::*;
 use countersign_store::testing::{
@@ -173,6 +174,12 @@ conformance!(
     read_transaction_cannot_append,
     i11_concurrent_writers_form_one_chain,
     writers_are_serialized_for_read_decide_write,
+    // Agents, grants and credentials (issue 5).
+    agents_round_trip_and_keys_are_never_reused,
+    grants_round_trip,
+    assertion_ids_cannot_be_replayed,
+    credential_keys_round_trip,
+    credentials_round_trip_and_revoke_by_each_filter,
 );
 
 database_tests!(
@@ -182,6 +189,7 @@ database_tests!(
     migrate_fresh_database_to_latest,
     migrate_refuses_changed_checksum,
     migrate_refuses_newer_schema,
+    a_database_at_version_1_is_upgraded_across_the_gap,
 );
 
 // ---------------------------------------------------------------------------------
@@ -1046,7 +1054,10 @@ async fn start_replicas_together(db: &TestDb) {
 async fn migrate_fresh_database_to_latest(db: Arc<TestDb>) {
     let first = countersign_store::migrate(&db.url).await.unwrap();
     assert!(first.current >= 1);
-    assert_eq!(first.applied, (1..=first.current).collect::<Vec<_>>());
+    // Every known version, in order; versions may have gaps (2 is reserved).
+    assert_eq!(first.applied.first(), Some(&1));
+    assert_eq!(first.applied.last(), Some(&first.current));
+    assert!(first.applied.windows(2).all(|w| w[0] < w[1]));
     let second = countersign_store::migrate(&db.url).await.unwrap();
     assert_eq!(
         second,
@@ -1093,4 +1104,276 @@ async fn migrate_refuses_newer_schema(db: Arc<TestDb>) {
         Err(other) => panic!("expected SchemaTooNew, got {other:?}"),
         Ok(_) => panic!("expected SchemaTooNew, the store opened"),
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Agents, grants and credentials (issue 5)
+
+fn agent(id: &str, env: &str, key: &str) -> AgentRecord {
+    AgentRecord {
+        id: AgentId(id.into()),
+        name: format!("name-{id}"),
+        owner: UserId(OWNER.into()),
+        use_case: "refunds".into(),
+        environment: env.into(),
+        release_id: ReleaseId("rel".into()),
+        public_key: key.into(),
+        status: AgentStatus::Active,
+        created_by: UserId(OWNER.into()),
+        created_at: t(30),
+        updated_at: t(30),
+    }
+}
+
+fn grant(id: &str, agent: &str, at: i64) -> GrantRecord {
+    GrantRecord {
+        id: GrantId(id.into()),
+        agent_id: AgentId(agent.into()),
+        terms: Terms {
+            system: SystemId("sys".into()),
+            actions: ["read".to_string(), "refund".to_string()].into(),
+            resources: ["orders/*".to_string()].into(),
+            constraints: Constraints {
+                window: Some(HourWindow {
+                    start_hour: 8,
+                    end_hour: 18,
+                }),
+                max_risk_score: Some(40),
+            },
+            expires_at: t(100_000),
+        },
+        requested_at: t(at),
+        system_owner_approved_by: None,
+        system_owner_approved_at: None,
+        agent_owner_approved_by: None,
+        agent_owner_approved_at: None,
+        certified_by: None,
+        certified_at: None,
+        revoked_by: None,
+        revoked_at: None,
+        revoke_reason: None,
+    }
+}
+
+fn key(kid: &str, at: i64) -> CredentialKeyRecord {
+    CredentialKeyRecord {
+        kid: kid.into(),
+        public_key: format!("pub-{kid}"),
+        secret_key: format!("sec-{kid}"),
+        created_at: t(at),
+        retired_at: None,
+    }
+}
+
+fn credential(jti: &str, agent: &str, grants: &[&str], parent: Option<&str>) -> CredentialRecord {
+    CredentialRecord {
+        jti: jti.into(),
+        kid: "k1".into(),
+        agent_id: AgentId(agent.into()),
+        subject: AgentId(agent.into()),
+        owner: UserId(OWNER.into()),
+        task: "task-1".into(),
+        scopes: vec!["sys:read:orders/1".into()],
+        grant_ids: grants.iter().map(|g| GrantId((*g).into())).collect(),
+        release_id: ReleaseId("rel".into()),
+        parent_jti: parent.map(Into::into),
+        depth: u32::from(parent.is_some()),
+        issued_at: t(50),
+        expires_at: t(950),
+        revoked_at: None,
+        revoked_by: None,
+        revoke_reason: None,
+    }
+}
+
+async fn seed_agents(store: &Arc<dyn Store>) {
+    seed(store).await;
+    let mut tx = store.write().await.unwrap();
+    tx.insert_agent(&agent("ag1", "production", "key-1"))
+        .await
+        .unwrap();
+    tx.insert_agent(&agent("ag2", "staging", "key-2"))
+        .await
+        .unwrap();
+    tx.insert_grant(&grant("g1", "ag1", 40)).await.unwrap();
+    tx.insert_grant(&grant("g2", "ag1", 41)).await.unwrap();
+    tx.insert_grant(&grant("g3", "ag2", 42)).await.unwrap();
+    tx.insert_credential_key(&key("k1", 45)).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn agents_round_trip_and_keys_are_never_reused(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    let a = tx.get_agent(&AgentId("ag1".into())).await.unwrap().unwrap();
+    assert_eq!(a, agent("ag1", "production", "key-1"));
+    assert_eq!(tx.list_agents().await.unwrap().len(), 2);
+    let by_release = tx
+        .agents_by_release(&ReleaseId("rel".into()))
+        .await
+        .unwrap();
+    assert_eq!(by_release.len(), 2);
+    // The same public key for another agent or environment is a conflict.
+    assert_conflict(
+        tx.insert_agent(&agent("ag3", "staging", "key-1")).await,
+        "public key",
+    );
+    let mut s = a.clone();
+    s.status = AgentStatus::Suspended;
+    s.updated_at = t(60);
+    tx.update_agent(&s).await.unwrap();
+    assert_eq!(tx.get_agent(&a.id).await.unwrap().unwrap(), s);
+    assert!(tx
+        .get_agent(&AgentId("nope".into()))
+        .await
+        .unwrap()
+        .is_none());
+    tx.commit().await.unwrap();
+}
+
+async fn grants_round_trip(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    let mut g = tx.get_grant(&GrantId("g1".into())).await.unwrap().unwrap();
+    assert_eq!(g, grant("g1", "ag1", 40));
+    g.system_owner_approved_by = Some(UserId(OWNER.into()));
+    g.system_owner_approved_at = Some(t(61));
+    g.agent_owner_approved_by = Some(UserId(REVIEWER.into()));
+    g.agent_owner_approved_at = Some(t(62));
+    g.certified_by = Some(UserId(REVIEWER.into()));
+    g.certified_at = Some(t(62));
+    g.revoked_by = Some("release:rel".into());
+    g.revoked_at = Some(t(63));
+    g.revoke_reason = Some("rollback".into());
+    tx.update_grant(&g).await.unwrap();
+    assert_eq!(tx.get_grant(&g.id).await.unwrap().unwrap(), g);
+    let ids = |v: Vec<GrantRecord>| v.into_iter().map(|g| g.id.0).collect::<Vec<_>>();
+    assert_eq!(ids(tx.list_grants(None).await.unwrap()), ["g1", "g2", "g3"]);
+    assert_eq!(
+        ids(tx.list_grants(Some(&AgentId("ag1".into()))).await.unwrap()),
+        ["g1", "g2"]
+    );
+    tx.commit().await.unwrap();
+}
+
+async fn assertion_ids_cannot_be_replayed(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let ag = AgentId("ag1".into());
+    let mut tx = store.write().await.unwrap();
+    tx.use_assertion(&ag, "j1", t(300), t(0)).await.unwrap();
+    assert_conflict(tx.use_assertion(&ag, "j1", t(300), t(1)).await, "jti");
+    // Another agent may use the same id; the transaction stays usable.
+    tx.use_assertion(&AgentId("ag2".into()), "j1", t(300), t(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Once expired, an id is forgotten (the assertion itself is refused by then).
+    let mut tx = store.write().await.unwrap();
+    tx.use_assertion(&ag, "j1", t(900), t(301)).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn credential_keys_round_trip(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    tx.insert_credential_key(&key("k2", 46)).await.unwrap();
+    assert_conflict(tx.insert_credential_key(&key("k2", 47)).await, "key id");
+    let mut k1 = key("k1", 45);
+    k1.retired_at = Some(t(46));
+    tx.update_credential_key(&k1).await.unwrap();
+    assert_eq!(
+        tx.list_credential_keys().await.unwrap(),
+        vec![k1, key("k2", 46)]
+    );
+    tx.commit().await.unwrap();
+}
+
+async fn credentials_round_trip_and_revoke_by_each_filter(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    tx.insert_credential(&credential("c1", "ag1", &["g1"], None))
+        .await
+        .unwrap();
+    tx.insert_credential(&credential("c2", "ag1", &["g2"], Some("c1")))
+        .await
+        .unwrap();
+    tx.insert_credential(&credential("c3", "ag2", &["g3"], None))
+        .await
+        .unwrap();
+    tx.insert_credential(&credential("c4", "ag2", &["g3"], None))
+        .await
+        .unwrap();
+    assert_conflict(
+        tx.insert_credential(&credential("c1", "ag1", &["g1"], None))
+            .await,
+        "jti",
+    );
+    assert_eq!(
+        tx.get_credential("c2").await.unwrap().unwrap(),
+        credential("c2", "ag1", &["g2"], Some("c1"))
+    );
+    let how = |by: &str| Revocation {
+        at: t(70),
+        by: by.into(),
+        reason: "test".into(),
+    };
+    let n = tx
+        .revoke_credentials(&RevokeFilter::Jti("c1".into()), &how("u"))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let c1 = tx.get_credential("c1").await.unwrap().unwrap();
+    assert_eq!(c1.revoked_at, Some(t(70)));
+    assert_eq!(c1.revoked_by.as_deref(), Some("u"));
+    // Already revoked credentials are not counted again.
+    let n = tx
+        .revoke_credentials(&RevokeFilter::Agent(AgentId("ag1".into())), &how("u"))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let n = tx
+        .revoke_credentials(&RevokeFilter::Grant(GrantId("g3".into())), &how("u"))
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let n = tx
+        .revoke_credentials(&RevokeFilter::Release(ReleaseId("rel".into())), &how("u"))
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(tx.get_credential("zz").await.unwrap().is_none());
+    tx.commit().await.unwrap();
+    let mut tx = store.write().await.unwrap();
+    tx.insert_credential(&credential("c5", "ag2", &["g3"], None))
+        .await
+        .unwrap();
+    let n = tx
+        .revoke_credentials(&RevokeFilter::Release(ReleaseId("rel".into())), &how("r"))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    tx.commit().await.unwrap();
+}
+
+/// A database migrated by a binary that knew only version 1 gets every later known
+/// version (there is a gap: 2 is reserved), and the new tables work.
+async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
+    let full = countersign_store::migrate(&db.url).await.unwrap();
+    for sql in [
+        "DROP TABLE credential_grants",
+        "DROP TABLE credentials",
+        "DROP TABLE credential_keys",
+        "DROP TABLE assertion_jtis",
+        "DROP TABLE grants",
+        "DROP TABLE agents",
+        "DELETE FROM schema_migrations WHERE version > 1",
+    ] {
+        db.exec(sql).await;
+    }
+    let upgraded = countersign_store::migrate(&db.url).await.unwrap();
+    assert_eq!(upgraded.current, full.current);
+    assert!(upgraded.applied.contains(&3), "{upgraded:?}");
+    assert!(!upgraded.applied.contains(&1));
+    let store = countersign_store::open(&db.url).await.unwrap();
+    seed_agents(&store).await;
 }

@@ -340,3 +340,89 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         Ok(PathId(id))
     }
 }
+
+// ---------- agents (issue 5) ----------
+
+/// A request body from a caller that is not a human API-token holder: an agent
+/// authenticating inside the body with its client assertion (RFC 7523), or a target
+/// system introspecting a token. JSON, or `application/x-www-form-urlencoded` as OAuth
+/// clients send. Carries the `Host`, for the token endpoint URL as an audience.
+pub struct AgentBody<T> {
+    pub body: T,
+    pub host: Option<String>,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned);
+        let form = req.headers().get(header::CONTENT_TYPE).is_some_and(|c| {
+            c.to_str()
+                .is_ok_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        });
+        let (_, bytes) = body_bytes(req, state).await?;
+        let invalid = |e: String| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-body",
+                format!("the body does not fit the schema: {e}"),
+            )
+        };
+        let body = if form {
+            let req = Request::builder()
+                .method("POST")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(axum::body::Body::from(bytes))
+                .map_err(|e| invalid(e.to_string()))?;
+            axum::Form::<T>::from_request(req, state)
+                .await
+                .map(|f| f.0)
+                .map_err(|e| invalid(e.body_text()))?
+        } else {
+            let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
+            })?;
+            if contains_nul(&value) {
+                return Err(invalid("text must not contain NUL characters".into()));
+            }
+            serde_json::from_value::<T>(value).map_err(|e| invalid(e.to_string()))?
+        };
+        Ok(AgentBody { body, host })
+    }
+}
+
+/// An open write transaction for one command of an authenticated agent. The client
+/// assertion is checked, and its `jti` recorded, inside this transaction.
+pub struct AgentWrite {
+    tx: Box<dyn Tx>,
+    pub actx: crate::app::AgentCtx,
+}
+
+impl AgentWrite {
+    pub async fn begin(state: &AppState, assertion: &str, host: Option<&str>) -> ApiResult<Self> {
+        let mut tx = state.store.write().await?;
+        let actx = crate::app::agents::authenticate(
+            &mut *tx,
+            state.clock.now(),
+            state.profile.clone(),
+            assertion,
+            host,
+        )
+        .await?;
+        Ok(AgentWrite { tx, actx })
+    }
+
+    pub fn parts(&mut self) -> (&mut dyn Tx, &crate::app::AgentCtx) {
+        (&mut *self.tx, &self.actx)
+    }
+
+    /// Commits and answers.
+    pub async fn finish<V: Serialize>(self, status: StatusCode, view: V) -> ApiResult<Response> {
+        self.tx.commit().await?;
+        Ok((status, Json(view)).into_response())
+    }
+}

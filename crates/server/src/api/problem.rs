@@ -122,6 +122,8 @@ impl From<AppError> for ApiError {
             }
             AppError::Invalid { code, .. } => (S::UNPROCESSABLE_ENTITY, (*code).to_owned()),
             AppError::Review(_) => (S::UNPROCESSABLE_ENTITY, "invalid-review".into()),
+            AppError::AgentUnauthenticated { .. } => (S::UNAUTHORIZED, "invalid-client".into()),
+            AppError::Forbidden { code, .. } => (S::FORBIDDEN, (*code).to_owned()),
             AppError::Store(source) => return ApiError::internal(source),
         };
         let mut api = ApiError::new(status, &code, detail);

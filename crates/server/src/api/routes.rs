@@ -1,7 +1,7 @@
 //! HTTP handlers: extract, authenticate, call one application function, map the
 //! result. No SQL and no business rule here.
 
-use super::extract::{ok, Auth, Cmd, PathId, Upload, Write, Q};
+use super::extract::{ok, AgentBody, AgentWrite, Auth, Cmd, PathId, Upload, Write, Q};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::wire::*;
 use crate::app::{self, ledger::Verification};
@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use countersign_core::{Digest, ReleaseId, Role, SystemId, UserId};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use countersign_store::records::DeploymentAction;
 
 fn parse_digest(s: &str) -> ApiResult<Digest> {
@@ -530,4 +530,199 @@ pub async fn not_found() -> Response {
         "no such route; see /openapi.json",
     )
     .into_response()
+}
+
+// ---------- agents, grants and credentials (issue 5) ----------
+
+/// Register an agent: one human owner, one use case, one environment, the promoted release that put it in production, and its own Ed25519 key. Role: admin, mlops or operations.
+#[utoipa::path(post, path = "/v1/agents", tag = "agents", security(("bearer" = [])), request_body = RegisterAgentParams,
+    responses((status = 201, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_agent(State(s): State<AppState>, cmd: Cmd<RegisterAgentParams>) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let a = app::agents::register(tx, ctx, cmd.body.into()).await?;
+    w.finish(StatusCode::CREATED, AgentView::from(a)).await
+}
+
+/// List agents. Any role.
+#[utoipa::path(get, path = "/v1/agents", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = Vec<AgentView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_agents(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let agents = app::agents::list(&mut *tx).await?;
+    ok(agents.into_iter().map(AgentView::from).collect::<Vec<_>>())
+}
+
+/// One agent. Any role.
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_agent(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    ok(AgentView::from(
+        app::agents::get(&mut *tx, &AgentId(id)).await?,
+    ))
+}
+
+/// Suspend an agent and revoke its credentials. Its owner, admin or security.
+#[utoipa::path(post, path = "/v1/agents/{id}/suspend", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ReasonParams,
+    responses((status = 200, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn suspend_agent(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<ReasonParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let a = app::agents::suspend(tx, ctx, &AgentId(id), cmd.body.reason).await?;
+    w.finish(StatusCode::OK, AgentView::from(a)).await
+}
+
+/// An agent requests a grant on a system; it stays pending until its owners approve. Authenticated by the agent's client assertion, never a human token.
+#[utoipa::path(post, path = "/v1/grants", tag = "grants", request_body = RequestGrantParams,
+    responses((status = 201, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn request_grant(
+    State(s): State<AppState>,
+    b: AgentBody<RequestGrantParams>,
+) -> ApiResult {
+    let mut w = AgentWrite::begin(&s, &b.body.client_assertion, b.host.as_deref()).await?;
+    let (tx, actx) = w.parts();
+    let g = app::grants::request(tx, actx, b.body.into()).await?;
+    w.finish(StatusCode::CREATED, GrantView::from(g)).await
+}
+
+/// List grants with their state now, optionally one agent's. Any role.
+#[utoipa::path(get, path = "/v1/grants", tag = "grants", security(("bearer" = [])), params(GrantsQuery),
+    responses((status = 200, body = Vec<GrantView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_grants(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Q(q): Q<GrantsQuery>,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let grants = app::grants::list_for(&mut *tx, &ctx, q.agent.map(AgentId)).await?;
+    ok(grants.into_iter().map(GrantView::from).collect::<Vec<_>>())
+}
+
+/// Grants the caller owns (system or agent owner; admin: all) that have lapsed or are due for recertification. Any role.
+#[utoipa::path(get, path = "/v1/grants/due", tag = "grants", security(("bearer" = [])), params(DueQuery),
+    responses((status = 200, body = Vec<GrantView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn due_grants(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Q(q): Q<DueQuery>,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let grants = app::grants::due(&mut *tx, &ctx, q.within_days.unwrap_or(14)).await?;
+    ok(grants.into_iter().map(GrantView::from).collect::<Vec<_>>())
+}
+
+/// Approve a grant as its system owner or (mutating actions) its agent owner. Humans only.
+#[utoipa::path(post, path = "/v1/grants/{id}/approve", tag = "grants", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = EmptyParams,
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn approve_grant(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<EmptyParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let g = app::grants::approve(tx, ctx, &GrantId(id)).await?;
+    w.finish(StatusCode::OK, GrantView::from(g)).await
+}
+
+/// Recertify an active or lapsed grant for another cadence. Its system owner or agent owner.
+#[utoipa::path(post, path = "/v1/grants/{id}/recertify", tag = "grants", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = EmptyParams,
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn recertify_grant(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<EmptyParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let g = app::grants::recertify(tx, ctx, &GrantId(id)).await?;
+    w.finish(StatusCode::OK, GrantView::from(g)).await
+}
+
+/// Revoke a grant and every credential issued under it. Its owners, admin or security.
+#[utoipa::path(post, path = "/v1/grants/{id}/revoke", tag = "grants", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = ReasonParams,
+    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn revoke_grant(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<ReasonParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let g = app::grants::revoke(tx, ctx, &GrantId(id), cmd.body.reason).await?;
+    w.finish(StatusCode::OK, GrantView::from(g)).await
+}
+
+/// The token endpoint: a just-in-time credential (EdDSA JWT, 15 minutes by default) for one task and a subset of the agent's active grants, or, with `grant_type` token-exchange, a delegated one (RFC 8693). Authenticated by the agent's client assertion (RFC 7523).
+#[utoipa::path(post, path = "/v1/oauth/token", tag = "credentials", request_body = TokenParams,
+    responses((status = 201, body = AccessTokenView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn token(State(s): State<AppState>, b: AgentBody<TokenParams>) -> ApiResult {
+    let mut w = AgentWrite::begin(&s, &b.body.client_assertion, b.host.as_deref()).await?;
+    let (tx, actx) = w.parts();
+    let issued = app::credentials::token(tx, actx, b.body.try_into()?).await?;
+    let now = w.actx.now;
+    w.finish(StatusCode::CREATED, AccessTokenView::new(issued, now))
+        .await
+}
+
+/// Token introspection (RFC 7662 style): whether a credential is active now. Reads revocations on every call. The token is the caller's proof; no other credential is needed.
+#[utoipa::path(post, path = "/v1/oauth/introspect", tag = "credentials", request_body = IntrospectParams,
+    responses((status = 200, body = IntrospectionView), (status = 422, body = Problem)))]
+pub async fn introspect(State(s): State<AppState>, b: AgentBody<IntrospectParams>) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let every = s.profile.grants.recertify_every_days;
+    ok(app::credentials::introspect(&mut *tx, &b.body.token, s.clock.now(), every).await?)
+}
+
+/// Revoke credentials by token (jti), agent, grant or release. Admin or security; an agent's owner for its agent.
+#[utoipa::path(post, path = "/v1/credentials/revoke", tag = "credentials", security(("bearer" = [])), request_body = RevokeCredentialsParams,
+    responses((status = 200, body = RevokedView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn revoke_credentials(
+    State(s): State<AppState>,
+    cmd: Cmd<RevokeCredentialsParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let revoked = app::credentials::revoke(tx, ctx, cmd.body.into()).await?;
+    w.finish(StatusCode::OK, RevokedView { revoked }).await
+}
+
+/// Rotate the credential signing key; retired keys stay published until their tokens expire. Admin or security.
+#[utoipa::path(post, path = "/v1/keys/rotate", tag = "credentials", security(("bearer" = [])), request_body = EmptyParams,
+    responses((status = 201, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn rotate_keys(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let k = app::credentials::rotate(tx, ctx).await?;
+    w.finish(
+        StatusCode::CREATED,
+        KeyView {
+            kid: k.kid,
+            public_key: k.public_key,
+            created_at: k.created_at,
+        },
+    )
+    .await
+}
+
+/// The credential signing keys (JWKS, OKP/Ed25519 with `kid`). Public.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "credentials", responses((status = 200, body = JwksView)))]
+pub async fn jwks(State(s): State<AppState>) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    ok(app::credentials::jwks(&mut *tx, s.clock.now()).await?)
 }

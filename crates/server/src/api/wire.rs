@@ -756,3 +756,394 @@ pub struct HealthView {
 pub fn system_id(s: &str) -> SystemId {
     SystemId(s.to_owned())
 }
+
+// ---------- agents, grants and credentials (issue 5) ----------
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterAgentParams {
+    pub name: String,
+    /// The user id of the agent's one accountable human owner.
+    pub owner: String,
+    pub use_case: String,
+    /// e.g. `production`; an identity serves one environment.
+    pub environment: String,
+    /// The release that put the agent in production (must be promoted).
+    pub release: String,
+    /// Ed25519 public key: an OKP JWK (JSON text) or base64url of the 32 raw bytes.
+    pub public_key: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonParams {
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyParams {
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// A daily UTC window `[start_hour, end_hour)`; start > end wraps past midnight.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HourWindowWire {
+    pub start_hour: u8,
+    pub end_hour: u8,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConstraintsWire {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HourWindowWire>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_risk_score: Option<u32>,
+}
+
+impl From<ConstraintsWire> for countersign_core::grant::Constraints {
+    fn from(c: ConstraintsWire) -> Self {
+        Self {
+            window: c.window.map(|w| countersign_core::grant::HourWindow {
+                start_hour: w.start_hour,
+                end_hour: w.end_hour,
+            }),
+            max_risk_score: c.max_risk_score,
+        }
+    }
+}
+
+impl From<&countersign_core::grant::Constraints> for ConstraintsWire {
+    fn from(c: &countersign_core::grant::Constraints) -> Self {
+        Self {
+            window: c.window.map(|w| HourWindowWire {
+                start_hour: w.start_hour,
+                end_hour: w.end_hour,
+            }),
+            max_risk_score: c.max_risk_score,
+        }
+    }
+}
+
+/// An agent's grant request, authenticated by its client assertion.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RequestGrantParams {
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (optional).
+    #[serde(default)]
+    pub client_assertion_type: Option<String>,
+    /// A JWT signed with the agent's key: iss = sub = agent id, aud, exp, jti.
+    pub client_assertion: String,
+    pub system: String,
+    /// Anything but `read`, `list`, `get` mutates production state and needs the agent owner's approval too.
+    pub actions: BTreeSet<String>,
+    /// Resource patterns; `*` only at the end.
+    pub resources: BTreeSet<String>,
+    #[serde(default)]
+    pub constraints: ConstraintsWire,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The token endpoint: a credential for a task, or (token exchange) a delegated one.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenParams {
+    /// `client_credentials`, or `urn:ietf:params:oauth:grant-type:token-exchange` for delegation.
+    pub grant_type: String,
+    #[serde(default)]
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: String,
+    pub task: String,
+    /// Space-separated scopes, each `system:action:resource`.
+    pub scope: String,
+    /// Seconds; default 900, at most 3600; never past the grants' expiry.
+    #[serde(default)]
+    pub lifetime: Option<i64>,
+    /// The task's declared risk score, checked against grants' `max_risk_score`.
+    #[serde(default)]
+    pub risk_score: Option<u32>,
+    /// Token exchange: the delegating agent's credential.
+    #[serde(default)]
+    pub subject_token: Option<String>,
+    #[serde(default)]
+    pub subject_token_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectParams {
+    pub token: String,
+    #[serde(default)]
+    pub token_type_hint: Option<String>,
+}
+
+/// Exactly one of `jti`, `agent`, `grant`, `release`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCredentialsParams {
+    #[serde(default)]
+    pub jti: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub grant: Option<String>,
+    #[serde(default)]
+    pub release: Option<String>,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct GrantsQuery {
+    /// Only this agent's grants.
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct DueQuery {
+    /// Also list grants due within this many days (default 14).
+    pub within_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub use_case: String,
+    pub environment: String,
+    pub release: String,
+    pub public_key: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<AgentRecord> for AgentView {
+    fn from(a: AgentRecord) -> Self {
+        AgentView {
+            id: a.id.0,
+            name: a.name,
+            owner: a.owner.0,
+            use_case: a.use_case,
+            environment: a.environment,
+            release: a.release_id.0,
+            public_key: a.public_key,
+            status: a.status.as_str().into(),
+            created_by: a.created_by.0,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    pub id: String,
+    pub agent: String,
+    pub system: String,
+    pub actions: BTreeSet<String>,
+    pub resources: BTreeSet<String>,
+    pub constraints: ConstraintsWire,
+    pub expires_at: DateTime<Utc>,
+    /// Whether any action mutates production state (then the agent owner approves too).
+    pub mutating: bool,
+    /// `pending`, `active`, `expired`, `lapsed` or `revoked`, now.
+    pub state: String,
+    /// For `pending`: `system_owner` and/or `agent_owner`.
+    pub missing_approvals: Vec<String>,
+    pub system_owner: String,
+    pub agent_owner: String,
+    pub system_owner_approved_by: Option<String>,
+    pub agent_owner_approved_by: Option<String>,
+    pub certified_by: Option<String>,
+    pub certified_at: Option<DateTime<Utc>>,
+    /// Lapses unless recertified by then.
+    pub recertify_by: Option<DateTime<Utc>>,
+    pub revoked_by: Option<String>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoke_reason: Option<String>,
+    pub requested_at: DateTime<Utc>,
+}
+
+impl From<crate::app::grants::GrantView> for GrantView {
+    fn from(v: crate::app::grants::GrantView) -> Self {
+        use countersign_core::grant::State;
+        let missing_approvals = match &v.state {
+            State::Pending { missing } => missing.iter().map(|a| a.as_str().to_owned()).collect(),
+            _ => vec![],
+        };
+        let g = v.grant;
+        GrantView {
+            id: g.id.0,
+            agent: g.agent_id.0,
+            mutating: g.terms.mutating(),
+            system: g.terms.system.0,
+            actions: g.terms.actions,
+            resources: g.terms.resources,
+            constraints: ConstraintsWire::from(&g.terms.constraints),
+            expires_at: g.terms.expires_at,
+            state: v.state.as_str().into(),
+            missing_approvals,
+            system_owner: v.system_owner.0,
+            agent_owner: v.agent_owner.0,
+            system_owner_approved_by: g.system_owner_approved_by.map(|u| u.0),
+            agent_owner_approved_by: g.agent_owner_approved_by.map(|u| u.0),
+            certified_by: g.certified_by.map(|u| u.0),
+            certified_at: g.certified_at,
+            recertify_by: v.recertify_by,
+            revoked_by: g.revoked_by,
+            revoked_at: g.revoked_at,
+            revoke_reason: g.revoke_reason,
+            requested_at: g.requested_at,
+        }
+    }
+}
+
+/// A token response (RFC 6749 §5.1, RFC 8693 §2.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessTokenView {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+    /// For token exchange: `urn:ietf:params:oauth:token-type:jwt`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<String>,
+    pub jti: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AccessTokenView {
+    pub fn new(i: crate::app::credentials::Issued, now: DateTime<Utc>) -> Self {
+        let c = i.credential;
+        AccessTokenView {
+            access_token: i.token,
+            token_type: "Bearer".into(),
+            expires_in: (c.expires_at - now).num_seconds(),
+            scope: c.scopes.join(" "),
+            issued_token_type: c
+                .parent_jti
+                .as_ref()
+                .map(|_| "urn:ietf:params:oauth:token-type:jwt".into()),
+            jti: c.jti,
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+/// Introspection (RFC 7662): `active`, and the token's claims when active.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntrospectionView {
+    pub active: bool,
+    pub sub: Option<String>,
+    pub agent: Option<String>,
+    pub owner: Option<String>,
+    pub task: Option<String>,
+    pub scope: Option<String>,
+    pub release: Option<String>,
+    pub jti: Option<String>,
+    pub exp: Option<i64>,
+    /// The delegation chain (RFC 8693 `act`), current actor outermost.
+    #[schema(value_type = Option<Object>)]
+    pub act: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JwkView {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    pub alg: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JwksView {
+    pub keys: Vec<JwkView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    pub kid: String,
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevokedView {
+    pub revoked: u64,
+}
+
+impl From<RegisterAgentParams> for crate::app::agents::NewAgent {
+    fn from(p: RegisterAgentParams) -> Self {
+        Self {
+            name: p.name,
+            owner: UserId(p.owner),
+            use_case: p.use_case,
+            environment: p.environment,
+            release: countersign_core::ReleaseId(p.release),
+            public_key: p.public_key,
+        }
+    }
+}
+
+impl From<RequestGrantParams> for crate::app::grants::NewGrant {
+    fn from(p: RequestGrantParams) -> Self {
+        Self {
+            system: SystemId(p.system),
+            actions: p.actions,
+            resources: p.resources,
+            constraints: p.constraints.into(),
+            expires_at: p.expires_at,
+        }
+    }
+}
+
+impl TryFrom<TokenParams> for crate::app::credentials::TokenRequest {
+    type Error = crate::app::AppError;
+    fn try_from(p: TokenParams) -> Result<Self, Self::Error> {
+        use crate::app::credentials::TOKEN_EXCHANGE;
+        let exchange = match p.grant_type.as_str() {
+            "client_credentials" => false,
+            TOKEN_EXCHANGE => true,
+            other => {
+                return Err(crate::app::AppError::invalid(
+                    "unsupported-grant-type",
+                    format!("grant_type {other:?}: use client_credentials or {TOKEN_EXCHANGE}"),
+                ))
+            }
+        };
+        if exchange != p.subject_token.is_some() {
+            return Err(crate::app::AppError::invalid(
+                "invalid-token-request",
+                "a subject_token is required for token exchange and only there",
+            ));
+        }
+        Ok(Self {
+            task: p.task,
+            scopes: p.scope.split_whitespace().map(str::to_owned).collect(),
+            lifetime: p.lifetime,
+            risk_score: p.risk_score,
+            subject_token: p.subject_token,
+        })
+    }
+}
+
+impl From<RevokeCredentialsParams> for crate::app::credentials::RevokeRequest {
+    fn from(p: RevokeCredentialsParams) -> Self {
+        Self {
+            jti: p.jti,
+            agent: p.agent.map(countersign_core::AgentId),
+            grant: p.grant.map(countersign_core::GrantId),
+            release: p.release.map(countersign_core::ReleaseId),
+            reason: p.reason,
+        }
+    }
+}

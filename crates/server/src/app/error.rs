@@ -32,6 +32,11 @@ pub enum AppError {
     Invalid { code: &'static str, detail: String },
     #[error("{0}")]
     Review(#[source] ReviewError),
+    // Agents, grants and credentials (issue 5).
+    #[error("agent authentication failed: {reason}")]
+    AgentUnauthenticated { reason: String },
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
     #[error("storage failed")]
     Store(#[source] StoreError),
 }
@@ -50,6 +55,13 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+
     pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
         AppError::Invalid {
             code,

@@ -3,8 +3,11 @@
 //! state change and exactly one ledger entry. The caller commits (or, on any error,
 //! drops the transaction, which rolls everything back).
 
+pub mod agents;
+pub mod credentials;
 pub mod error;
 pub mod gate;
+pub mod grants;
 pub mod ledger;
 pub mod releases;
 pub mod systems;
@@ -56,6 +59,34 @@ pub async fn record(
     tx.append(EntryDraft {
         at: ctx.now,
         actor: ctx.actor.id.to_string(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        payload,
+    })
+    .await?;
+    Ok(())
+}
+
+/// An authenticated agent acting (issue 5): its identity, the time and the profile.
+/// Agents never get a [`Ctx`], so no human-only command can run as an agent (I4).
+#[derive(Clone, Debug)]
+pub struct AgentCtx {
+    pub agent: countersign_store::records::AgentRecord,
+    pub now: DateTime<Utc>,
+    pub profile: Arc<Profile>,
+}
+
+/// Appends an agent's command's one ledger entry; the actor is the agent id.
+pub async fn record_agent(
+    tx: &mut dyn Tx,
+    actx: &AgentCtx,
+    action: &str,
+    subject: &str,
+    payload: serde_json::Value,
+) -> Result<(), AppError> {
+    tx.append(EntryDraft {
+        at: actx.now,
+        actor: actx.agent.id.to_string(),
         action: action.to_owned(),
         subject: subject.to_owned(),
         payload,

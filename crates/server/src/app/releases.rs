@@ -683,12 +683,24 @@ pub async fn deploy(
     release.updated_at = ctx.now;
     tx.insert_deployment(&deployment).await?;
     tx.update_release(&release).await?;
+    let mut payload = json!({"revision": deployment.revision, "bundle_digest": revision.bundle_digest, "environment": deployment.environment, "reason": deployment.reason});
+    // --- issue 5 (I9): rolling back or retiring a release suspends its agents and
+    // revokes every credential issued under it, in this transaction and this entry.
+    if d.action != DeploymentAction::Promote {
+        let (suspended, revoked) =
+            super::credentials::on_release_withdrawn(tx, ctx, id, &deployment.reason).await?;
+        if let serde_json::Value::Object(m) = &mut payload {
+            m.insert("suspended_agents".into(), json!(suspended));
+            m.insert("revoked_credentials".into(), json!(revoked));
+        }
+    }
+    // --- end issue 5
     record(
         tx,
         ctx,
         &format!("release.{}", d.action.as_str()),
         id.as_str(),
-        json!({"revision": deployment.revision, "bundle_digest": revision.bundle_digest, "environment": deployment.environment, "reason": deployment.reason}),
+        payload,
     )
     .await?;
     Ok((release, deployment))

@@ -8,12 +8,21 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-/// Routes anyone may call.
-const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
+/// Routes anyone may call. Introspection is public: the token is the caller's proof.
+const PUBLIC: [&str; 4] = [
+    "/healthz",
+    "/readyz",
+    "/.well-known/jwks.json",
+    "/v1/oauth/introspect",
+];
+
+/// Routes an agent calls, authenticated by its client assertion in the body, never by
+/// a human API token: every bad or human credential is 401 `invalid-client`.
+const AGENT: [(&str, &str); 2] = [("post", "/v1/grants"), ("post", "/v1/oauth/token")];
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 26] = [
+const KNOWN: [(&str, &str); 37] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -40,6 +49,18 @@ const KNOWN: [(&str, &str); 26] = [
     ("get", "/v1/gate/check"),
     ("get", "/v1/ledger"),
     ("get", "/v1/ledger/verify"),
+    // Agents, grants and credentials (issue 5).
+    ("post", "/v1/agents"),
+    ("get", "/v1/agents"),
+    ("get", "/v1/agents/{id}"),
+    ("post", "/v1/agents/{id}/suspend"),
+    ("get", "/v1/grants"),
+    ("get", "/v1/grants/due"),
+    ("post", "/v1/grants/{id}/approve"),
+    ("post", "/v1/grants/{id}/recertify"),
+    ("post", "/v1/grants/{id}/revoke"),
+    ("post", "/v1/credentials/revoke"),
+    ("post", "/v1/keys/rotate"),
 ];
 
 /// One operation of the OpenAPI document.
@@ -85,6 +106,8 @@ struct Fixture {
     rel: Rel,
     evidence_digest: String,
     roleless: TestUser,
+    agents: crate::agents::World,
+    grant: String,
 }
 
 async fn fixture(h: &Harness) -> Fixture {
@@ -94,11 +117,23 @@ async fn fixture(h: &Harness) -> Fixture {
         .attach(&cast.author, &rel, "threat_model", b"stride")
         .await;
     let roleless = h.user("Nobody", &[]).await;
+    let agents = crate::agents::world(h).await;
+    let g = crate::agents::request_grant(
+        h,
+        &agents.agent,
+        &agents.cast.system,
+        &["read"],
+        &["*"],
+        chrono::Duration::days(30),
+    )
+    .await;
     Fixture {
         cast,
         rel,
         evidence_digest: e["digest"].as_str().expect("a digest").to_owned(),
         roleless,
+        agents,
+        grant: g["id"].as_str().expect("a grant id").to_owned(),
     }
 }
 
@@ -108,6 +143,10 @@ impl Fixture {
             self.cast.owner.id.as_str()
         } else if op.template.starts_with("/v1/systems/") {
             self.cast.system.as_str()
+        } else if op.template.starts_with("/v1/agents/") {
+            self.agents.agent.id.as_str()
+        } else if op.template.starts_with("/v1/grants/") {
+            self.grant.as_str()
         } else {
             self.rel.id.as_str()
         };
@@ -173,6 +212,22 @@ impl Fixture {
             _ if t.ends_with("/promote") || t.ends_with("/rollback") || t.ends_with("/retire") => {
                 json!({"revision": 1, "reason": "walk"})
             }
+            "/v1/agents" => json!({
+                "name": "walker", "owner": self.cast.owner.id, "use_case": "walk",
+                "environment": "production", "release": self.agents.rel.id,
+                "public_key": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+            }),
+            "/v1/grants" => json!({
+                "client_assertion": "not-an-assertion", "system": self.agents.cast.system,
+                "actions": ["read"], "resources": ["*"], "expires_at": h.now() + chrono::Duration::days(1),
+            }),
+            "/v1/oauth/token" => json!({
+                "grant_type": "client_credentials", "client_assertion": "not-an-assertion",
+                "task": "walk", "scope": format!("{}:read:x", self.agents.cast.system),
+            }),
+            "/v1/oauth/introspect" => json!({"token": "not-a-token"}),
+            "/v1/credentials/revoke" => json!({"agent": self.agents.agent.id, "reason": "walk"}),
+            _ if t.ends_with("/suspend") || t.ends_with("/revoke") => json!({"reason": "walk"}),
             _ => json!({}),
         })
     }
@@ -238,6 +293,19 @@ async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens_on(ba
         }
         walked += 1;
         let what = format!("{} {}", op.method.to_uppercase(), op.template);
+        if AGENT.contains(&(op.method.as_str(), op.template.as_str())) {
+            // No human credential of any kind authenticates an agent (I4).
+            let r = h.send(f.request(&h, op)).await;
+            r.assert_problem(StatusCode::UNAUTHORIZED, "invalid-client");
+            for bad in bad_headers.iter().chain([
+                &format!("Bearer {}", f.roleless.token),
+                &format!("Bearer {}", h.admin.token),
+            ]) {
+                let r = h.send(f.request(&h, op).header(AUTHORIZATION, bad)).await;
+                r.assert_problem(StatusCode::UNAUTHORIZED, "invalid-client");
+            }
+            continue;
+        }
 
         let r = h.send(f.request(&h, op)).await;
         r.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
@@ -269,7 +337,17 @@ async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens_on(ba
         );
         r.assert_problem(StatusCode::FORBIDDEN, "missing-role");
     }
-    assert!(walked >= KNOWN.len(), "walked only {walked} operations");
+    for (method, template) in AGENT {
+        assert!(
+            ops.iter()
+                .any(|o| o.method == method && o.template == template),
+            "{method} {template} is missing from the OpenAPI document"
+        );
+    }
+    assert!(
+        walked >= KNOWN.len() + AGENT.len(),
+        "walked only {walked} operations"
+    );
     assert_eq!(
         h.ledger_count().await,
         before,
@@ -356,6 +434,24 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
                 "not-decision-owner",
             ));
         }
+    }
+
+    // Agents (issue 5): registering needs admin, mlops or operations; keys need admin or
+    // security; an agent's credentials, suspension and grants belong to their owners.
+    for who in [security, &cast.owner, cast.reviewer("legal")] {
+        cases.push((who, op("post", "/v1/agents"), "missing-role"));
+    }
+    for who in [&cast.author, &cast.owner] {
+        cases.push((who, op("post", "/v1/keys/rotate"), "missing-role"));
+        cases.push((who, op("post", "/v1/credentials/revoke"), "missing-role"));
+        cases.push((who, op("post", "/v1/agents/{id}/suspend"), "missing-role"));
+        cases.push((who, op("post", "/v1/grants/{id}/revoke"), "missing-role"));
+        cases.push((
+            who,
+            op("post", "/v1/grants/{id}/approve"),
+            "not-an-approver",
+        ));
+        cases.push((who, op("post", "/v1/grants/{id}/recertify"), "not-an-owner"));
     }
 
     for (who, o, code) in &cases {

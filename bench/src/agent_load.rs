@@ -1,0 +1,246 @@
+//! Agents' credentials under load: durable credential issues per second (each a
+//! committed write transaction with its ledger entry and the assertion's jti) and
+//! introspection latency (each a read of the revocation state), against an in-process
+//! server over loopback HTTP on SQLite or PostgreSQL.
+//!
+//! Setup writes its fixtures (users, a promoted release, agents, approved grants)
+//! straight through the store, without ledger entries: only the measured commands go
+//! through the API. Not run in CI.
+//!
+//! ```sh
+//! cargo run --release -p countersign-bench --bin agent-load -- --db sqlite
+//! cargo run --release -p countersign-bench --bin agent-load -- --db postgres://postgres@127.0.0.1:5432/test
+//! ```
+#![allow(clippy::print_stdout)]
+
+use anyhow::{Context, Result};
+use chrono::{Duration as Days, Utc};
+use clap::Parser;
+use countersign_core::grant::{Constraints, Terms};
+use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
+use countersign_core::release::{Attributes, ReleaseKind, ReleaseStatus};
+use countersign_core::{AgentId, GrantId, ReleaseId, Role, SystemId, UserId};
+use countersign_server::app::agents::ISSUER;
+use countersign_server::clock::SystemClock;
+use countersign_server::{jwt, AppState};
+use countersign_store::records::*;
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Durable credential issues per second and introspection latency")]
+struct Args {
+    /// `sqlite` (a fresh file in a temp dir) or a PostgreSQL base URL (a fresh database is created in it).
+    #[arg(long, default_value = "sqlite")]
+    db: String,
+    /// Concurrent agents, each issuing credentials in a loop.
+    #[arg(long, default_value_t = 16)]
+    workers: usize,
+    /// How long to measure issuing, in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Introspection calls to time.
+    #[arg(long, default_value_t = 2000)]
+    introspections: usize,
+}
+
+fn assertion(agent: &str, sk: &SigningKey) -> String {
+    let now = Utc::now().timestamp();
+    let mut c = Map::new();
+    c.insert("iss".into(), json!(agent));
+    c.insert("sub".into(), json!(agent));
+    c.insert("aud".into(), json!(ISSUER));
+    c.insert("iat".into(), json!(now));
+    c.insert("exp".into(), json!(now + 60));
+    c.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    jwt::sign(&c, "bench", sk)
+}
+
+async fn seed(
+    store: &Arc<dyn countersign_store::Store>,
+    agents: usize,
+) -> Result<Vec<(String, SigningKey)>> {
+    let now = Utc::now();
+    let owner = UserId("usr_bench".into());
+    let mut tx = store.write().await?;
+    tx.insert_user(&UserRecord {
+        id: owner.clone(),
+        name: "Bench Owner".into(),
+        email: "bench@example.com".into(),
+        roles: [Role::Operations].into(),
+        created_at: now,
+    })
+    .await?;
+    tx.insert_system(&SystemRecord {
+        id: SystemId("sys_bench".into()),
+        name: "bench".into(),
+        description: String::new(),
+        owner: owner.clone(),
+        created_at: now,
+    })
+    .await?;
+    tx.insert_release(&ReleaseRecord {
+        id: ReleaseId("rel_bench".into()),
+        title: "bench".into(),
+        kind: ReleaseKind::Agent,
+        system_id: SystemId("sys_bench".into()),
+        decision_owner: owner.clone(),
+        created_by: owner.clone(),
+        attributes: Attributes::default(),
+        status: ReleaseStatus::Promoted,
+        current_revision: 1,
+        environment: Some("production".into()),
+        created_at: now,
+        updated_at: now,
+    })
+    .await?;
+    let mut out = Vec::new();
+    for i in 0..agents {
+        let sk = SigningKey::generate(&mut rand::rngs::OsRng);
+        let id = format!("agt_bench_{i}");
+        tx.insert_agent(&AgentRecord {
+            id: AgentId(id.clone()),
+            name: id.clone(),
+            owner: owner.clone(),
+            use_case: "bench".into(),
+            environment: "production".into(),
+            release_id: ReleaseId("rel_bench".into()),
+            public_key: jwt::b64(sk.verifying_key().as_bytes()),
+            status: AgentStatus::Active,
+            created_by: owner.clone(),
+            created_at: now,
+            updated_at: now,
+        })
+        .await?;
+        tx.insert_grant(&GrantRecord {
+            id: GrantId(format!("grt_bench_{i}")),
+            agent_id: AgentId(id.clone()),
+            terms: Terms {
+                system: SystemId("sys_bench".into()),
+                actions: ["read".to_string()].into(),
+                resources: ["*".to_string()].into(),
+                constraints: Constraints::default(),
+                expires_at: now + Days::days(30),
+            },
+            requested_at: now,
+            system_owner_approved_by: Some(owner.clone()),
+            system_owner_approved_at: Some(now),
+            agent_owner_approved_by: None,
+            agent_owner_approved_at: None,
+            certified_by: Some(owner.clone()),
+            certified_at: Some(now),
+            revoked_by: None,
+            revoked_at: None,
+            revoke_reason: None,
+        })
+        .await?;
+        out.push((id, sk));
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let url = if args.db == "sqlite" {
+        dir.path().join("bench.db").display().to_string()
+    } else {
+        countersign_store::testing::fresh_postgres_database(&args.db).await?
+    };
+    let store = countersign_store::open(&url).await?;
+    let agents = seed(&store, args.workers).await?;
+    let profile = Arc::new(Profile::from_toml("example", EXAMPLE_PROFILE)?);
+    let state = AppState {
+        store: store.clone(),
+        profile,
+        clock: Arc::new(SystemClock),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, countersign_server::app(state)).await;
+    });
+    let client = reqwest::Client::new();
+
+    // Issuing: every worker is one agent asking for credentials in a loop.
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for (id, sk) in agents {
+        let (client, base) = (client.clone(), base.clone());
+        handles.push(tokio::spawn(async move {
+            let mut tokens = Vec::new();
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let body = json!({"grant_type": "client_credentials", "client_assertion": assertion(&id, &sk),
+                                  "task": "bench", "scope": "sys_bench:read:orders/1"});
+                let r = client.post(format!("{base}/v1/oauth/token")).json(&body).send().await?;
+                let status = r.status();
+                let v: Value = r.json().await?;
+                anyhow::ensure!(status.as_u16() == 201, "token refused: {v}");
+                n += 1;
+                if tokens.len() < 200 {
+                    tokens.push(v["access_token"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            Ok::<_, anyhow::Error>((n, tokens))
+        }));
+    }
+    let mut issued = 0;
+    let mut tokens = Vec::new();
+    for h in handles {
+        let (n, t) = h.await.context("worker")??;
+        issued += n;
+        tokens.extend(t);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "backend {}  workers {}  credential issues {issued} in {secs:.1}s: {:.0} durable issues/s",
+        store.backend(),
+        args.workers,
+        issued as f64 / secs
+    );
+
+    // Introspection latency, one call at a time.
+    let mut lat = Vec::with_capacity(args.introspections);
+    for i in 0..args.introspections {
+        let t = &tokens[i % tokens.len().max(1)];
+        let start = Instant::now();
+        let r = client
+            .post(format!("{base}/v1/oauth/introspect"))
+            .json(&json!({"token": t}))
+            .send()
+            .await?;
+        let v: Value = r.json().await?;
+        lat.push(start.elapsed());
+        anyhow::ensure!(v["active"] == true, "an issued token is inactive: {v}");
+    }
+    lat.sort();
+    println!(
+        "introspection ({} calls): p50 {:?}  p95 {:?}  p99 {:?}  max {:?}",
+        lat.len(),
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.95),
+        percentile(&lat, 0.99),
+        lat.last().copied().unwrap_or_default()
+    );
+    server.abort();
+    if args.db != "sqlite" {
+        if let Some(name) = countersign_store::testing::postgres_database_name(&url) {
+            let _ = countersign_store::testing::drop_postgres_database(&args.db, name).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! Client commands for agents, grants, credentials and keys (issue 5).
+
+use crate::client::{q, Client};
+use crate::output;
+use crate::{AgentCmd, AgentIdentity, Conn, CredentialCmd, GrantCmd, KeysCmd};
+use anyhow::{bail, Context, Result};
+use countersign_server::app::agents::ISSUER;
+use countersign_server::jwt;
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Map, Value};
+
+fn load_key(identity: &AgentIdentity) -> Result<SigningKey> {
+    let text = std::fs::read_to_string(&identity.key_file)
+        .with_context(|| format!("cannot read {}", identity.key_file.display()))?;
+    let bytes: [u8; 32] = hex::decode(text.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| {
+            format!(
+                "{} must hold 64 hex characters (as `agent keygen` writes)",
+                identity.key_file.display()
+            )
+        })?;
+    Ok(SigningKey::from_bytes(&bytes))
+}
+
+/// A fresh client assertion (RFC 7523): one minute, a unique jti.
+fn assertion(identity: &AgentIdentity) -> Result<String> {
+    let sk = load_key(identity)?;
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = Map::new();
+    claims.insert("iss".into(), json!(identity.agent));
+    claims.insert("sub".into(), json!(identity.agent));
+    claims.insert("aud".into(), json!(ISSUER));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + 60));
+    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    Ok(jwt::sign(&claims, "agent", &sk))
+}
+
+pub async fn agent(cmd: AgentCmd, conn: Conn) -> Result<()> {
+    if let AgentCmd::Keygen { out } = &cmd {
+        let sk = SigningKey::generate(&mut rand::rngs::OsRng);
+        if out.exists() {
+            bail!("{} exists; not overwriting a key", out.display());
+        }
+        std::fs::write(out, hex::encode(sk.to_bytes()))
+            .with_context(|| format!("cannot write {}", out.display()))?;
+        output::line(jwt::b64(sk.verifying_key().as_bytes()));
+        return Ok(());
+    }
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        AgentCmd::Keygen { .. } => return Ok(()),
+        AgentCmd::Register {
+            name,
+            owner,
+            use_case,
+            environment,
+            release,
+            public_key,
+        } => (
+            "agent",
+            c.post(
+                "/v1/agents",
+                &json!({"name": name, "owner": owner, "use_case": use_case,
+                        "environment": environment, "release": release, "public_key": public_key}),
+            )
+            .await?,
+        ),
+        AgentCmd::List => ("agents", c.get("/v1/agents").await?),
+        AgentCmd::Suspend { id, reason } => (
+            "agent",
+            c.post(
+                &format!("/v1/agents/{}/suspend", q(&id)),
+                &json!({"reason": reason}),
+            )
+            .await?,
+        ),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+fn window(w: &str) -> Result<Value> {
+    let (a, b) = w
+        .split_once('-')
+        .context("--window is START-END in hours, e.g. 8-18")?;
+    Ok(json!({"start_hour": a.trim().parse::<u8>()?, "end_hour": b.trim().parse::<u8>()?}))
+}
+
+pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        GrantCmd::Request {
+            identity,
+            system,
+            actions,
+            resources,
+            days,
+            max_risk_score,
+            window: w,
+        } => {
+            let mut constraints = Map::new();
+            if let Some(m) = max_risk_score {
+                constraints.insert("max_risk_score".into(), json!(m));
+            }
+            if let Some(w) = w {
+                constraints.insert("window".into(), window(&w)?);
+            }
+            let body = json!({"client_assertion": assertion(&identity)?, "system": system,
+                "actions": actions, "resources": resources, "constraints": constraints,
+                "expires_at": chrono::Utc::now() + chrono::Duration::days(days)});
+            ("grant", c.post_unauthenticated("/v1/grants", &body).await?)
+        }
+        GrantCmd::List { agent } => {
+            let path = match agent {
+                Some(a) => format!("/v1/grants?agent={}", q(&a)),
+                None => "/v1/grants".into(),
+            };
+            ("grants", c.get(&path).await?)
+        }
+        GrantCmd::Approve { id } => (
+            "grant",
+            c.post(&format!("/v1/grants/{}/approve", q(&id)), &json!({}))
+                .await?,
+        ),
+        GrantCmd::Due { within_days } => (
+            "grants",
+            c.get(&format!("/v1/grants/due?within_days={within_days}"))
+                .await?,
+        ),
+        GrantCmd::Recertify { id } => (
+            "grant",
+            c.post(&format!("/v1/grants/{}/recertify", q(&id)), &json!({}))
+                .await?,
+        ),
+        GrantCmd::Revoke { id, reason } => (
+            "grant",
+            c.post(
+                &format!("/v1/grants/{}/revoke", q(&id)),
+                &json!({"reason": reason}),
+            )
+            .await?,
+        ),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let v = match cmd {
+        CredentialCmd::Issue {
+            identity,
+            task,
+            scopes,
+            risk_score,
+        } => {
+            let mut body = json!({"grant_type": "client_credentials",
+                "client_assertion": assertion(&identity)?, "task": task, "scope": scopes.join(" ")});
+            if let (Some(r), Value::Object(m)) = (risk_score, &mut body) {
+                m.insert("risk_score".into(), json!(r));
+            }
+            c.post_unauthenticated("/v1/oauth/token", &body).await?
+        }
+        CredentialCmd::Introspect { token } => {
+            c.post_unauthenticated("/v1/oauth/introspect", &json!({"token": token}))
+                .await?
+        }
+        CredentialCmd::Revoke {
+            jti,
+            agent,
+            grant,
+            release,
+            reason,
+        } => {
+            c.post(
+                "/v1/credentials/revoke",
+                &json!({"jti": jti, "agent": agent, "grant": grant, "release": release, "reason": reason}),
+            )
+            .await?
+        }
+    };
+    output::show(conn.output, "credential", &v);
+    Ok(())
+}
+
+pub async fn keys(cmd: KeysCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let v = match cmd {
+        KeysCmd::Rotate => c.post("/v1/keys/rotate", &json!({})).await?,
+        KeysCmd::List => c.get_unauthenticated("/.well-known/jwks.json").await?,
+    };
+    output::show(conn.output, "keys", &v);
+    Ok(())
+}
