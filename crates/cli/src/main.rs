@@ -121,6 +121,76 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCmd,
     },
+    /// Lineage (I6): register, approve and list dataset versions.
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Lineage (I6): register and list training runs.
+    Run {
+        #[command(subcommand)]
+        command: RunCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum DatasetCmd {
+    /// Register a dataset version (data-governance or mlops).
+    Register {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        /// sha256:<hex> of the dataset content.
+        #[arg(long)]
+        digest: String,
+        /// Where the data comes from.
+        #[arg(long)]
+        source: String,
+        /// Classification, e.g. internal, pii.
+        #[arg(long)]
+        classification: String,
+        /// An intended use it may serve (repeat).
+        #[arg(long = "permit", required = true)]
+        permitted_uses: Vec<String>,
+    },
+    /// Approve a dataset version, name@version (data-governance; not its registrant).
+    Approve {
+        key: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// List dataset versions.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RunCmd {
+    /// Register a training run (mlops).
+    Register {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        code_commit: String,
+        /// A dataset version name@version (repeat).
+        #[arg(long = "dataset", required = true)]
+        datasets: Vec<String>,
+        /// A parameter KEY=VALUE (VALUE parsed as JSON when it can be; repeat).
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// User id of the person who trained it.
+        #[arg(long)]
+        trainer: String,
+        /// sha256:<hex> of the artifact it produced.
+        #[arg(long)]
+        artifact: String,
+    },
+    /// List training runs.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -228,6 +298,10 @@ struct AttrArgs {
     /// 0 suggests only, 1 human in the loop, 2 human on the loop, 3 autonomous.
     #[arg(long, default_value_t = 0)]
     autonomy: u8,
+    /// The intended use; model and retrain releases need one (lineage checks each
+    /// dataset permits it).
+    #[arg(long)]
+    intended_use: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -465,6 +539,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::User { command, conn } => user(command, conn).await?,
         Command::System { command, conn } => system(command, conn).await?,
         Command::Release { command, conn } => release(command, conn).await?,
+        Command::Dataset { command, conn } => dataset(command, conn).await?,
+        Command::Run { command, conn } => run_cmd(command, conn).await?,
         Command::Evidence { digest, out, conn } => {
             let c = Client::new(&conn.server, conn.token)?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;
@@ -563,6 +639,65 @@ async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
             .await?,
         ),
         SystemCmd::List => ("systems", c.get("/v1/systems").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        DatasetCmd::Register {
+            name,
+            version,
+            digest,
+            source,
+            classification,
+            permitted_uses,
+        } => {
+            let body = json!({
+                "name": name, "version": version, "digest": digest, "source": source,
+                "classification": classification, "permitted_uses": permitted_uses,
+            });
+            ("dataset", c.post("/v1/datasets", &body).await?)
+        }
+        DatasetCmd::Approve { key, comment } => (
+            "dataset",
+            c.post(
+                &format!("/v1/datasets/{}/approval", q(&key)),
+                &json!({"comment": comment}),
+            )
+            .await?,
+        ),
+        DatasetCmd::List => ("datasets", c.get("/v1/datasets").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        RunCmd::Register {
+            id,
+            code_commit,
+            datasets,
+            params,
+            trainer,
+            artifact,
+        } => {
+            let mut p = Map::new();
+            for kvs in &params {
+                let (k, v) = kv(kvs)?;
+                p.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+            }
+            let body = json!({
+                "id": id, "code_commit": code_commit, "datasets": datasets, "parameters": p,
+                "trainer": trainer, "artifact_digest": artifact,
+            });
+            ("run", c.post("/v1/runs", &body).await?)
+        }
+        RunCmd::List => ("runs", c.get("/v1/runs").await?),
     };
     output::show(conn.output, kind, &v);
     Ok(())
@@ -673,6 +808,7 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                     "customer_facing": attrs.customer_facing, "agentic": attrs.agentic,
                     "data_connected": data_connected, "data_classes": attrs.data_classes,
                     "regulated": attrs.regulated, "third_party": attrs.third_party, "autonomy_level": attrs.autonomy,
+                    "intended_use": attrs.intended_use,
                 },
                 "bundle": bundle_json(bundle)?,
             });

@@ -278,6 +278,30 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                 s(e, "actor")
             ))
         }),
+        "dataset" | "datasets" => each_or_one(v, |d| {
+            line(format!(
+                "{:<32} {:<10} {:<12} uses: {}  {}",
+                s(d, "key"),
+                s(d, "classification"),
+                if d["approved"] == true {
+                    "approved"
+                } else {
+                    "unapproved"
+                },
+                list(&d["permitted_uses"]),
+                s(d, "digest")
+            ))
+        }),
+        "run" | "runs" => each_or_one(v, |r| {
+            line(format!(
+                "{:<28} commit {:<10} trainer {}  datasets: {}  artifact {}",
+                s(r, "id"),
+                s(r, "code_commit"),
+                s(r, "trainer"),
+                list(&r["datasets"]),
+                s(r, "artifact_digest")
+            ))
+        }),
         "profile" => line(format!(
             "profile {} version {}  digest {}",
             s(v, "name"),
@@ -293,6 +317,15 @@ fn each(v: &Value, mut f: impl FnMut(&Value)) {
         for i in items {
             f(i);
         }
+    }
+}
+
+fn each_or_one(v: &Value, f: impl FnMut(&Value)) {
+    if v.is_array() {
+        each(v, f)
+    } else {
+        let mut f = f;
+        f(v)
     }
 }
 

@@ -6,11 +6,15 @@
 //! * [`review`]: reviews against checklists.
 //! * [`gate`]: gate evaluation with stable gap codes (I2).
 //! * [`sod`]: segregation of duties (I4).
+//! * [`lineage`]: lineage validation (I6).
+//! * [`eval`]: evaluation gates and eval report parsing (I7).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod canonical;
+pub mod eval;
 pub mod gate;
 pub mod ids;
+pub mod lineage;
 pub mod profile;
 pub mod release;
 pub mod review;

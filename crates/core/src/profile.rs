@@ -6,6 +6,7 @@
 //! bad profile with the file, the field and the reason.
 
 use crate::canonical::Digest;
+use crate::eval::EvalGate;
 use crate::release::{Attributes, ReleaseKind, MAX_AUTONOMY_LEVEL};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ pub struct ChecklistItem {
 }
 
 /// What one tier requires.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierPolicy {
     pub name: String,
@@ -32,6 +33,9 @@ pub struct TierPolicy {
     pub required_evidence: BTreeSet<String>,
     #[serde(default)]
     pub veto_roles: BTreeSet<Role>,
+    /// Evaluation gates (I7): thresholds on named metrics of the latest eval report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_gates: Vec<EvalGate>,
 }
 
 /// Conditions on a release's attributes; all given conditions must hold.
@@ -92,7 +96,7 @@ pub struct TierRule {
 }
 
 /// A validated governance profile.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub name: String,
@@ -117,7 +121,7 @@ pub struct ProfileError {
 }
 
 /// The tier a release falls in and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Tiering<'p> {
     pub tier: &'p TierPolicy,
     /// Ids of the rules that matched, in profile order.
@@ -249,6 +253,30 @@ impl Profile {
                         format!("evidence kind {kind:?} is not listed in evidence_kinds"),
                     ));
                 }
+            }
+            let mut metrics = BTreeSet::new();
+            for (j, g) in t.eval_gates.iter().enumerate() {
+                let field = f(&format!("eval_gates[{j}]"));
+                if !is_identifier(&g.metric) {
+                    return Err((
+                        format!("{field}.metric"),
+                        "must be lowercase letters, digits and underscores".into(),
+                    ));
+                }
+                if !metrics.insert(g.metric.as_str()) {
+                    return Err((
+                        format!("{field}.metric"),
+                        format!("duplicate metric {:?}", g.metric),
+                    ));
+                }
+                g.validate().map_err(|reason| (field.clone(), reason))?;
+            }
+            if !t.eval_gates.is_empty() && !self.evidence_kinds.contains(crate::eval::EVAL_EVIDENCE)
+            {
+                return Err((
+                    f("eval_gates"),
+                    "evaluation gates need \"eval_report\" in evidence_kinds".into(),
+                ));
             }
             for role in &t.veto_roles {
                 if !t.required_roles.contains(role) {

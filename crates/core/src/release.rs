@@ -62,6 +62,10 @@ pub struct Attributes {
     /// loop, 3 acts autonomously.
     #[serde(default)]
     pub autonomy_level: u8,
+    /// The declared intended use (e.g. `customer-support`). Lineage (I6) checks every
+    /// dataset of the training run is permitted for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_use: Option<String>,
 }
 
 /// The highest autonomy level.

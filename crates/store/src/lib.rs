@@ -109,6 +109,21 @@ pub trait Tx: Send {
         release: &ReleaseId,
     ) -> Result<Vec<DeploymentRecord>, StoreError>;
 
+    // Lineage (I6): datasets and training runs.
+    async fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
+    /// Writes approved_by and approved_at.
+    async fn approve_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
+    async fn get_dataset(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<DatasetRecord>, StoreError>;
+    async fn list_datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
+    async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> Result<(), StoreError>;
+    async fn get_training_run(&mut self, id: &str)
+        -> Result<Option<TrainingRunRecord>, StoreError>;
+    async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError>;
+
     // Ledger.
     /// Appends the next entry and re-signs the head, in this transaction.
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;

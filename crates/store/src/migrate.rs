@@ -28,17 +28,31 @@ pub struct MigrationStatus {
     pub current: i64,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+pub(crate) const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "lineage: datasets and training runs",
+        sql: include_str!("../migrations/sqlite/0002_lineage.sql"),
+    },
+];
 
-pub(crate) const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+pub(crate) const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "lineage: datasets and training runs",
+        sql: include_str!("../migrations/postgres/0002_lineage.sql"),
+    },
+];
 
 /// Checks the rows of `schema_migrations` (version, checksum) against the migrations
 /// this binary knows, and returns the current schema version.
@@ -99,7 +113,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 1
+                known: 2
             })
         ));
     }

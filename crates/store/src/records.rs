@@ -194,3 +194,46 @@ pub struct IdempotencyRecord {
     pub body: String,
     pub created_at: DateTime<Utc>,
 }
+
+/// A registered dataset version (lineage, I6). Identified by `name@version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetRecord {
+    pub name: String,
+    pub version: String,
+    /// Digest of the dataset's content.
+    pub digest: Digest,
+    /// Where the data comes from (a URI or a description).
+    pub source: String,
+    /// Its data classification, e.g. `internal`, `pii`.
+    pub classification: String,
+    /// Intended uses this data may serve.
+    pub permitted_uses: BTreeSet<String>,
+    pub registered_by: UserId,
+    pub created_at: DateTime<Utc>,
+    /// Set when data governance approves it.
+    pub approved_by: Option<UserId>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+impl DatasetRecord {
+    /// `name@version`, as bundles and runs name it.
+    pub fn key(&self) -> String {
+        countersign_core::lineage::dataset_key(&self.name, &self.version)
+    }
+}
+
+/// A registered training run (lineage, I6).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingRunRecord {
+    pub id: String,
+    pub code_commit: String,
+    /// `name@version` of every dataset it trained on.
+    pub datasets: BTreeSet<String>,
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// The user who trained it; segregation of duties keeps them off the release.
+    pub trainer: UserId,
+    /// The digest of the artifact it produced.
+    pub artifact_digest: Digest,
+    pub registered_by: UserId,
+    pub created_at: DateTime<Utc>,
+}

@@ -280,3 +280,31 @@ pub(crate) fn decode_secret(hex_secret: &str) -> Result<countersign_ledger::Ledg
         })?;
     Ok(countersign_ledger::LedgerKey::from_bytes(&bytes))
 }
+
+pub(crate) fn dataset(row: &impl Columns) -> Result<DatasetRecord, StoreError> {
+    Ok(DatasetRecord {
+        name: row.text("name")?,
+        version: row.text("version")?,
+        digest: digest(row, "digest")?,
+        source: row.text("source")?,
+        classification: row.text("classification")?,
+        permitted_uses: json(row, "permitted_uses")?,
+        registered_by: UserId(row.text("registered_by")?),
+        created_at: time(row, "created_at")?,
+        approved_by: row.opt_text("approved_by")?.map(UserId),
+        approved_at: opt_time(row, "approved_at")?,
+    })
+}
+
+pub(crate) fn training_run(row: &impl Columns) -> Result<TrainingRunRecord, StoreError> {
+    Ok(TrainingRunRecord {
+        id: row.text("id")?,
+        code_commit: row.text("code_commit")?,
+        datasets: json(row, "datasets")?,
+        parameters: json(row, "parameters")?,
+        trainer: UserId(row.text("trainer")?),
+        artifact_digest: digest(row, "artifact_digest")?,
+        registered_by: UserId(row.text("registered_by")?),
+        created_at: time(row, "created_at")?,
+    })
+}

@@ -658,6 +658,98 @@ impl Tx for SqliteTx {
         .await
     }
 
+    async fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO datasets (name, version, digest, source, classification, permitted_uses, \
+             registered_by, created_at, approved_by, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.name)
+        .bind(&d.version)
+        .bind(d.digest.as_str())
+        .bind(&d.source)
+        .bind(&d.classification)
+        .bind(to_json(&d.permitted_uses))
+        .bind(d.registered_by.as_str())
+        .bind(to_text(d.created_at))
+        .bind(d.approved_by.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(d.approved_at.map(to_text))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("dataset name and version"))?;
+        Ok(())
+    }
+
+    async fn approve_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE datasets SET approved_by = ?, approved_at = ? WHERE name = ? AND version = ?",
+        )
+        .bind(d.approved_by.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(d.approved_at.map(to_text))
+        .bind(&d.name)
+        .bind(&d.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("approve dataset"))?;
+        Ok(())
+    }
+
+    async fn get_dataset(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<DatasetRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM datasets WHERE name = ? AND version = ?")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query("get dataset"))?;
+        row.as_ref().map(dataset).transpose()
+    }
+
+    async fn list_datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM datasets ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list datasets"))?;
+        rows.iter().map(dataset).collect()
+    }
+
+    async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO training_runs (id, code_commit, datasets, parameters, trainer, artifact_digest, \
+             registered_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.code_commit)
+        .bind(to_json(&r.datasets))
+        .bind(to_json(&r.parameters))
+        .bind(r.trainer.as_str())
+        .bind(r.artifact_digest.as_str())
+        .bind(r.registered_by.as_str())
+        .bind(to_text(r.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("training run id"))?;
+        Ok(())
+    }
+
+    async fn get_training_run(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<TrainingRunRecord>, StoreError> {
+        self.one("SELECT * FROM training_runs WHERE id = ?", id, training_run)
+            .await
+    }
+
+    async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM training_runs ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list training runs"))?;
+        rows.iter().map(training_run).collect()
+    }
+
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
         let key = self.key.clone().ok_or(StoreError::Corrupt {
             column: "ledger",

@@ -158,6 +158,8 @@ macro_rules! database_tests {
 }
 
 conformance!(
+    datasets_round_trip_and_approve,
+    training_runs_round_trip,
     users_and_tokens_round_trip,
     systems_round_trip,
     releases_and_revisions_round_trip,
@@ -234,6 +236,7 @@ fn release(id: &str, system: &str, owner: &str, at: i64) -> ReleaseRecord {
             regulated: true,
             third_party: false,
             autonomy_level: 2,
+            intended_use: Some("claims-triage".into()),
         },
         status: ReleaseStatus::Draft,
         current_revision: 1,
@@ -1093,4 +1096,95 @@ async fn migrate_refuses_newer_schema(db: Arc<TestDb>) {
         Err(other) => panic!("expected SchemaTooNew, got {other:?}"),
         Ok(_) => panic!("expected SchemaTooNew, the store opened"),
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Lineage (I6): datasets and training runs.
+
+fn dataset(name: &str, version: &str, secs: i64) -> DatasetRecord {
+    DatasetRecord {
+        name: name.into(),
+        version: version.into(),
+        digest: Digest::of(format!("{name}@{version}").as_bytes()),
+        source: "s3://data/tickets".into(),
+        classification: "pii".into(),
+        permitted_uses: ["support".to_owned(), "triage".to_owned()].into(),
+        registered_by: UserId(OWNER.into()),
+        created_at: t(secs),
+        approved_by: None,
+        approved_at: None,
+    }
+}
+
+async fn datasets_round_trip_and_approve(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let a = dataset("tickets", "3", 30);
+    let b = dataset("tickets", "2", 30);
+    let early = dataset("chats", "1", 5);
+    let mut tx = store.write().await.unwrap();
+    tx.insert_dataset(&a).await.unwrap();
+    tx.insert_dataset(&b).await.unwrap();
+    tx.insert_dataset(&early).await.unwrap();
+    assert!(matches!(
+        tx.insert_dataset(&a).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+
+    let approved = DatasetRecord {
+        approved_by: Some(UserId(REVIEWER.into())),
+        approved_at: Some(t(40)),
+        ..a.clone()
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.approve_dataset(&approved).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_dataset("tickets", "3").await.unwrap(),
+        Some(approved.clone())
+    );
+    assert_eq!(
+        tx.get_dataset("tickets", "2").await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(tx.get_dataset("tickets", "4").await.unwrap(), None);
+    // Ordered by time, then insertion order.
+    assert_eq!(tx.list_datasets().await.unwrap(), vec![early, approved, b]);
+    assert_eq!(a.key(), "tickets@3");
+}
+
+async fn training_runs_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let run = |id: &str, secs: i64| TrainingRunRecord {
+        id: id.into(),
+        code_commit: "4f2a9c1".into(),
+        datasets: ["tickets@3".to_owned(), "chats@1".to_owned()].into(),
+        parameters: [
+            ("lr".to_owned(), json!(0.01)),
+            ("epochs".to_owned(), json!(3)),
+        ]
+        .into(),
+        trainer: UserId("trainer".into()),
+        artifact_digest: Digest::of(id.as_bytes()),
+        registered_by: UserId(OWNER.into()),
+        created_at: t(secs),
+    };
+    let (r1, r2) = (run("run-1", 30), run("run-2", 10));
+    let mut tx = store.write().await.unwrap();
+    tx.insert_training_run(&r1).await.unwrap();
+    tx.insert_training_run(&r2).await.unwrap();
+    assert!(matches!(
+        tx.insert_training_run(&r1).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_training_run("run-1").await.unwrap(),
+        Some(r1.clone())
+    );
+    assert_eq!(tx.get_training_run("nope").await.unwrap(), None);
+    assert_eq!(tx.list_training_runs().await.unwrap(), vec![r2, r1]);
 }

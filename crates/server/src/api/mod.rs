@@ -77,6 +77,12 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(routes!(gate_check))
             .routes(routes!(ledger))
             .routes(routes!(ledger_verify))
+            // Lineage (I6).
+            .routes(routes!(register_dataset, list_datasets))
+            .routes(routes!(get_dataset))
+            .routes(routes!(approve_dataset))
+            .routes(routes!(register_run, list_runs))
+            .routes(routes!(get_run))
             .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
             .merge(evidence)
             .split_for_parts();

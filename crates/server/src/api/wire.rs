@@ -64,6 +64,10 @@ pub struct AttributesWire {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 3)]
     pub autonomy_level: u8,
+    /// The declared intended use, e.g. `customer-support`. Model and retrain releases
+    /// need one: lineage checks every dataset of the training run permits it (I6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_use: Option<String>,
 }
 
 impl From<AttributesWire> for Attributes {
@@ -76,6 +80,7 @@ impl From<AttributesWire> for Attributes {
             regulated: a.regulated,
             third_party: a.third_party,
             autonomy_level: a.autonomy_level,
+            intended_use: a.intended_use,
         }
     }
 }
@@ -90,6 +95,7 @@ impl From<&Attributes> for AttributesWire {
             regulated: a.regulated,
             third_party: a.third_party,
             autonomy_level: a.autonomy_level,
+            intended_use: a.intended_use.clone(),
         }
     }
 }
@@ -594,7 +600,8 @@ impl From<ReleaseDetail> for ReleaseDetailView {
 pub struct GapView {
     /// `code:subject`, the name a risk acceptance uses.
     pub gap: String,
-    /// missing_review, rejected_review, veto_rejection or missing_evidence.
+    /// A stable gap code: missing_review, rejected_review, veto_rejection, missing_evidence,
+    /// lineage_* (I6) or eval_* (I7).
     pub code: String,
     /// The role or evidence kind concerned.
     pub subject: String,
@@ -755,4 +762,113 @@ pub struct HealthView {
 
 pub fn system_id(s: &str) -> SystemId {
     SystemId(s.to_owned())
+}
+
+// ---------- lineage (I6) ----------
+
+/// Register a dataset version. Role: data-governance or mlops.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDatasetParams {
+    pub name: String,
+    pub version: String,
+    /// `sha256:<64 hex>` of the dataset's content.
+    #[schema(value_type = String)]
+    pub digest: Digest,
+    /// Where the data comes from.
+    pub source: String,
+    /// e.g. `internal`, `pii`, `phi`.
+    pub classification: String,
+    /// Intended uses this data may serve, matched against a release's `intended_use`.
+    pub permitted_uses: BTreeSet<String>,
+}
+
+/// Approve a dataset version. Role: data-governance.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveDatasetParams {
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetView {
+    /// `name@version`, as bundles and runs name it.
+    pub key: String,
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub source: String,
+    pub classification: String,
+    pub permitted_uses: BTreeSet<String>,
+    pub registered_by: String,
+    pub created_at: DateTime<Utc>,
+    pub approved: bool,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+impl From<DatasetRecord> for DatasetView {
+    fn from(d: DatasetRecord) -> Self {
+        DatasetView {
+            key: d.key(),
+            approved: d.approved_by.is_some(),
+            name: d.name,
+            version: d.version,
+            digest: d.digest.to_string(),
+            source: d.source,
+            classification: d.classification,
+            permitted_uses: d.permitted_uses,
+            registered_by: d.registered_by.to_string(),
+            created_at: d.created_at,
+            approved_by: d.approved_by.map(|u| u.to_string()),
+            approved_at: d.approved_at,
+        }
+    }
+}
+
+/// Register a training run. Role: mlops.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRunParams {
+    pub id: String,
+    pub code_commit: String,
+    /// `name@version` of every registered dataset it trained on.
+    pub datasets: BTreeSet<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// User id of the person who trained it (kept off the review and the decision, I4).
+    pub trainer: String,
+    /// `sha256:<64 hex>` of the artifact the run produced.
+    #[schema(value_type = String)]
+    pub artifact_digest: Digest,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    pub id: String,
+    pub code_commit: String,
+    pub datasets: BTreeSet<String>,
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    pub trainer: String,
+    pub artifact_digest: String,
+    pub registered_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TrainingRunRecord> for RunView {
+    fn from(r: TrainingRunRecord) -> Self {
+        RunView {
+            id: r.id,
+            code_commit: r.code_commit,
+            datasets: r.datasets,
+            parameters: r.parameters,
+            trainer: r.trainer.to_string(),
+            artifact_digest: r.artifact_digest.to_string(),
+            registered_by: r.registered_by.to_string(),
+            created_at: r.created_at,
+        }
+    }
 }

@@ -3,11 +3,12 @@
 use super::{load_release, AppError, Ctx};
 use chrono::{DateTime, Duration, Utc};
 use countersign_core::canonical::Digest;
+use countersign_core::eval::{self, ReportFact, EVAL_EVIDENCE};
 use countersign_core::gate::{evaluate, AcceptanceFact, GateInput, GateStatus, ReviewFact};
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{ReleaseId, Role};
-use countersign_store::records::{ReleaseRecord, ReviewRecord, RevisionRecord};
+use countersign_store::records::{EvidenceRecord, ReleaseRecord, ReviewRecord, RevisionRecord};
 use countersign_store::Tx;
 use std::collections::BTreeSet;
 
@@ -67,13 +68,16 @@ async fn evaluate_with(
             verdict: r.verdict,
         })
         .collect();
-    let evidence_kinds: BTreeSet<String> = tx
+    let evidence: Vec<EvidenceRecord> = tx
         .list_evidence(&release.id)
         .await?
         .into_iter()
         .filter(|e| e.revision == revision.number)
-        .map(|e| e.kind)
         .collect();
+    let evidence_kinds: BTreeSet<String> = evidence.iter().map(|e| e.kind.clone()).collect();
+    let mut findings = super::lineage::findings(tx, release, revision, &evidence_kinds).await?;
+    let report = latest_eval_report(tx, &evidence).await?;
+    findings.extend(eval::check(&tier.eval_gates, &report));
     let acceptances: Vec<AcceptanceFact> = tx
         .list_acceptances(&release.id)
         .await?
@@ -89,6 +93,7 @@ async fn evaluate_with(
         reviews: &facts,
         evidence_kinds: &evidence_kinds,
         acceptances: &acceptances,
+        findings: &findings,
         now,
     });
     let due_at = revision
@@ -108,6 +113,25 @@ async fn evaluate_with(
         revision: revision.clone(),
         status,
         requested,
+    })
+}
+
+/// The latest `eval_report` attached to a revision (evidence is listed in attach
+/// order), parsed (I7).
+pub async fn latest_eval_report(
+    tx: &mut dyn Tx,
+    evidence: &[EvidenceRecord],
+) -> Result<ReportFact, AppError> {
+    let Some(e) = evidence.iter().rev().find(|e| e.kind == EVAL_EVIDENCE) else {
+        return Ok(ReportFact::None);
+    };
+    let bytes = tx.get_blob(&e.digest).await?.unwrap_or_default();
+    Ok(match eval::parse_report(&bytes) {
+        Ok(r) => ReportFact::Parsed(r),
+        Err(error) => ReportFact::Invalid {
+            name: e.name.clone(),
+            error,
+        },
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod gate;
 pub mod ledger;
+pub mod lineage;
 pub mod releases;
 pub mod systems;
 pub mod users;

@@ -2,7 +2,7 @@
 //! accept risk, decide, promote, roll back, retire.
 
 use super::gate::{evaluate_revision, GateReport};
-use super::{load_current, load_release, new_id, record, systems, users, AppError, Ctx};
+use super::{lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx};
 use countersign_core::canonical::Digest;
 use countersign_core::gate::{GapCode, GapKey};
 use countersign_core::release::{
@@ -61,7 +61,7 @@ async fn check_trainer(tx: &mut dyn Tx, bundle: &Bundle) -> Result<(), AppError>
             )
         })?;
     }
-    Ok(())
+    lineage::check_bundle_trainer(tx, bundle).await
 }
 
 fn new_revision(
@@ -127,10 +127,11 @@ pub async fn create(
         )
     })?;
     check_trainer(tx, &n.bundle).await?;
+    let trainer = lineage::trainer_of(tx, &n.bundle).await?;
     check_owner(&Parties {
         decision_owner: &n.decision_owner,
         submitter: None,
-        trainer: n.bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     let id = ReleaseId(new_id("rel"));
@@ -187,10 +188,11 @@ pub async fn revise(
         ));
     }
     check_trainer(tx, &bundle).await?;
+    let trainer = lineage::trainer_of(tx, &bundle).await?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: None,
-        trainer: bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     let number = release.current_revision + 1;
@@ -222,10 +224,11 @@ pub async fn submit(
     ctx.require_any(AUTHOR_ROLES)?;
     let (mut release, mut revision) = load_current(tx, id, revision_no).await?;
     let status = transition(&release, Transition::Submit)?;
+    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: Some(&ctx.actor.id),
-        trainer: revision.bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     revision.submitted_by = Some(ctx.actor.id.clone());
@@ -297,11 +300,12 @@ pub async fn review(
             what: format!("a {} review of revision {}", r.role, r.revision),
         });
     }
+    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_reviewer(
         &Parties {
             decision_owner: &release.decision_owner,
             submitter: revision.submitted_by.as_ref(),
-            trainer: revision.bundle.trainer.as_ref(),
+            trainer: trainer.as_ref(),
         },
         &ctx.actor.id,
         r.role,
@@ -469,6 +473,9 @@ pub async fn accept_risk(
     if a.gap.code == GapCode::VetoRejection {
         return Err(AppError::VetoNotAcceptable { gap: a.gap });
     }
+    if !a.gap.code.acceptable() {
+        return Err(AppError::GapNotAcceptable { gap: a.gap });
+    }
     if a.justification.trim().len() < 10 {
         return Err(AppError::invalid(
             "invalid-justification",
@@ -571,10 +578,11 @@ pub async fn decide(
             Decision::NoGo => Transition::DecideNoGo,
         },
     )?;
+    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: revision.submitted_by.as_ref(),
-        trainer: revision.bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     let report: GateReport = evaluate_revision(tx, ctx, &release, &revision).await?;

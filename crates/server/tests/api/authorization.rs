@@ -13,7 +13,7 @@ const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 26] = [
+const KNOWN: [(&str, &str); 33] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -40,6 +40,13 @@ const KNOWN: [(&str, &str); 26] = [
     ("get", "/v1/gate/check"),
     ("get", "/v1/ledger"),
     ("get", "/v1/ledger/verify"),
+    ("post", "/v1/datasets"),
+    ("get", "/v1/datasets"),
+    ("get", "/v1/datasets/{key}"),
+    ("post", "/v1/datasets/{key}/approval"),
+    ("post", "/v1/runs"),
+    ("get", "/v1/runs"),
+    ("get", "/v1/runs/{id}"),
 ];
 
 /// One operation of the OpenAPI document.
@@ -85,6 +92,8 @@ struct Fixture {
     rel: Rel,
     evidence_digest: String,
     roleless: TestUser,
+    dataset: String,
+    run: String,
 }
 
 async fn fixture(h: &Harness) -> Fixture {
@@ -94,11 +103,25 @@ async fn fixture(h: &Harness) -> Fixture {
         .attach(&cast.author, &rel, "threat_model", b"stride")
         .await;
     let roleless = h.user("Nobody", &[]).await;
+    let dataset = h
+        .dataset(&cast.author, "walk-data", "1", &["walking"])
+        .await;
+    let run = h
+        .run(
+            &cast.author,
+            "walk-run",
+            &[&dataset],
+            &cast.author,
+            &rel.artifact,
+        )
+        .await;
     Fixture {
         cast,
         rel,
         evidence_digest: e["digest"].as_str().expect("a digest").to_owned(),
         roleless,
+        dataset,
+        run,
     }
 }
 
@@ -106,6 +129,8 @@ impl Fixture {
     fn path(&self, op: &Op) -> String {
         let id = if op.template.starts_with("/v1/users/") {
             self.cast.owner.id.as_str()
+        } else if op.template.starts_with("/v1/runs/") {
+            self.run.as_str()
         } else if op.template.starts_with("/v1/systems/") {
             self.cast.system.as_str()
         } else {
@@ -114,7 +139,8 @@ impl Fixture {
         let mut path = op
             .template
             .replace("{id}", id)
-            .replace("{digest}", &self.evidence_digest);
+            .replace("{digest}", &self.evidence_digest)
+            .replace("{key}", &self.dataset);
         assert!(
             !path.contains('{'),
             "unfilled path parameter in {}",
@@ -170,6 +196,14 @@ impl Fixture {
                 h.acceptance_body(rel, "missing_review:security", chrono::Duration::days(1))
             }
             "/v1/releases/{id}/decision" => h.decision_body(rel, "go"),
+            "/v1/datasets" => h.dataset_body("walked", "1", &["walking"]),
+            "/v1/datasets/{key}/approval" => json!({"comment": "walk"}),
+            "/v1/runs" => h.run_body(
+                "walked-run",
+                &[&self.dataset],
+                &self.cast.author,
+                &rel.artifact,
+            ),
             _ if t.ends_with("/promote") || t.ends_with("/rollback") || t.ends_with("/retire") => {
                 json!({"revision": 1, "reason": "walk"})
             }
@@ -337,6 +371,24 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
             ));
         }
     }
+    // Lineage: data-governance or mlops register datasets; data-governance alone
+    // approves them; mlops registers runs.
+    for who in [security, &cast.owner, &h.admin] {
+        cases.push((who, op("post", "/v1/datasets"), "missing-role"));
+        cases.push((who, op("post", "/v1/runs"), "missing-role"));
+    }
+    for who in [security, &cast.author, &h.admin] {
+        cases.push((
+            who,
+            op("post", "/v1/datasets/{key}/approval"),
+            "missing-role",
+        ));
+    }
+    cases.push((
+        cast.reviewer("data-governance"),
+        op("post", "/v1/runs"),
+        "missing-role",
+    ));
     // Reviewer roles attach evidence; an admin is none.
     cases.push((
         &h.admin,

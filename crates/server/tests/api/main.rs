@@ -5,12 +5,14 @@
 
 mod authorization;
 mod bad_input;
+mod evaluation;
 mod evidence;
 mod gate;
 mod harness;
 mod idempotency;
 mod ledger;
 mod lifecycle;
+mod lineage;
 mod owner;
 mod revisions;
 mod segregation;
