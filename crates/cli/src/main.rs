@@ -278,6 +278,9 @@ struct BundleArgs {
     /// A secret scope (repeat).
     #[arg(long = "secret-scope")]
     secret_scopes: Vec<String>,
+    /// For a retrain: the id of the promoted release it supersedes.
+    #[arg(long)]
+    supersedes: Option<String>,
 }
 
 #[derive(Args)]
@@ -754,6 +757,9 @@ fn bundle_json(b: BundleArgs) -> Result<Value> {
     }
     if !b.secret_scopes.is_empty() {
         set("secret_scopes", json!(b.secret_scopes));
+    }
+    if let Some(v) = b.supersedes {
+        set("supersedes", json!(v));
     }
     if !m.contains_key("artifact_digest") {
         bail!("the bundle needs an artifact digest: pass --artifact sha256:<hex> or --bundle-file");

@@ -42,10 +42,20 @@ pub enum GapCode {
     EvalMetricFailed,
     /// Evaluation (I7): the latest eval report cannot be parsed.
     EvalReportInvalid,
+    /// Retraining: no promoted release to retrain is named.
+    RetrainBaselineMissing,
+    /// Retraining: the intended use differs from the promoted release's.
+    RetrainUseChanged,
+    /// Retraining: a dataset's classification is outside the promoted revision's.
+    RetrainClassificationWidened,
+    /// Retraining: a drift metric has no value in the latest eval report.
+    RetrainDriftMissing,
+    /// Retraining: a drift metric is outside the profile's retrain threshold.
+    RetrainDriftExceeded,
 }
 
 /// Every gap code, in declaration order.
-pub const ALL_GAP_CODES: [GapCode; 14] = [
+pub const ALL_GAP_CODES: [GapCode; 19] = [
     GapCode::MissingReview,
     GapCode::RejectedReview,
     GapCode::VetoRejection,
@@ -60,6 +70,11 @@ pub const ALL_GAP_CODES: [GapCode; 14] = [
     GapCode::EvalMetricMissing,
     GapCode::EvalMetricFailed,
     GapCode::EvalReportInvalid,
+    GapCode::RetrainBaselineMissing,
+    GapCode::RetrainUseChanged,
+    GapCode::RetrainClassificationWidened,
+    GapCode::RetrainDriftMissing,
+    GapCode::RetrainDriftExceeded,
 ];
 
 impl GapCode {
@@ -79,6 +94,11 @@ impl GapCode {
             GapCode::EvalMetricMissing => "eval_metric_missing",
             GapCode::EvalMetricFailed => "eval_metric_failed",
             GapCode::EvalReportInvalid => "eval_report_invalid",
+            GapCode::RetrainBaselineMissing => "retrain_baseline_missing",
+            GapCode::RetrainUseChanged => "retrain_use_changed",
+            GapCode::RetrainClassificationWidened => "retrain_classification_widened",
+            GapCode::RetrainDriftMissing => "retrain_drift_missing",
+            GapCode::RetrainDriftExceeded => "retrain_drift_exceeded",
         }
     }
 
@@ -91,7 +111,9 @@ impl GapCode {
     /// approve the dataset, declare the use, or revise the bundle. Acceptable with a
     /// justification and an expiry: missing or rejected non-veto reviews, missing
     /// evidence, missing vendor assurance, and evaluation gaps (a missing or failing
-    /// metric, an unreadable report).
+    /// metric, an unreadable report). A retrain outside its approved scope (no promoted
+    /// baseline, a changed use, a wider data classification) is not acceptable; retrain
+    /// drift gaps are, like evaluation gaps.
     pub fn acceptable(self) -> bool {
         !matches!(
             self,
@@ -102,6 +124,9 @@ impl GapCode {
                 | GapCode::LineageDatasetUnapproved
                 | GapCode::LineageDatasetNotPermitted
                 | GapCode::LineageUseUndeclared
+                | GapCode::RetrainBaselineMissing
+                | GapCode::RetrainUseChanged
+                | GapCode::RetrainClassificationWidened
         )
     }
 }

@@ -8,6 +8,7 @@
 //! * [`sod`]: segregation of duties (I4).
 //! * [`lineage`]: lineage validation (I6).
 //! * [`eval`]: evaluation gates and eval report parsing (I7).
+//! * [`retrain`]: a retrain stays inside its promoted baseline's approved scope.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod canonical;
@@ -17,6 +18,7 @@ pub mod ids;
 pub mod lineage;
 pub mod profile;
 pub mod release;
+pub mod retrain;
 pub mod review;
 pub mod role;
 pub mod sod;

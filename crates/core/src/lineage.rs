@@ -170,6 +170,7 @@ mod tests {
             runtime_policy_digest: None,
             tool_permissions: Default::default(),
             secret_scopes: Default::default(),
+            supersedes: None,
         }
     }
 

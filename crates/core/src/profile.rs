@@ -109,6 +109,10 @@ pub struct Profile {
     pub rules: Vec<TierRule>,
     #[serde(default)]
     pub checklists: BTreeMap<Role, Vec<ChecklistItem>>,
+    /// Drift thresholds a `retrain` must meet against its promoted baseline, read from
+    /// the latest eval report (e.g. `{ metric = "drift_psi", max = 0.2 }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retrain_drift_gates: Vec<EvalGate>,
 }
 
 /// Why a profile was refused: the file, the field, the reason.
@@ -308,6 +312,25 @@ impl Profile {
             {
                 return err(f("when.autonomy_level_at_least"), "must be between 0 and 3");
             }
+        }
+        let mut drift = BTreeSet::new();
+        for (j, g) in self.retrain_drift_gates.iter().enumerate() {
+            let field = format!("retrain_drift_gates[{j}]");
+            if !is_identifier(&g.metric) || !drift.insert(g.metric.as_str()) {
+                return Err((
+                    format!("{field}.metric"),
+                    format!("must be a unique lowercase identifier, got {:?}", g.metric),
+                ));
+            }
+            g.validate().map_err(|reason| (field.clone(), reason))?;
+        }
+        if !self.retrain_drift_gates.is_empty()
+            && !self.evidence_kinds.contains(crate::eval::EVAL_EVIDENCE)
+        {
+            return Err((
+                "retrain_drift_gates".into(),
+                "retrain drift gates need \"eval_report\" in evidence_kinds".into(),
+            ));
         }
         for (role, items) in &self.checklists {
             let mut seen = BTreeSet::new();

@@ -97,6 +97,9 @@ pub struct Bundle {
     pub tool_permissions: BTreeSet<String>,
     #[serde(default)]
     pub secret_scopes: BTreeSet<String>,
+    /// For a `retrain`: the id of the promoted release it retrains and supersedes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 impl Bundle {
@@ -230,6 +233,7 @@ mod tests {
             runtime_policy_digest: None,
             tool_permissions: BTreeSet::new(),
             secret_scopes: BTreeSet::new(),
+            supersedes: None,
         }
     }
 

@@ -169,6 +169,7 @@ pub async fn seed(
             runtime_policy_digest: None,
             tool_permissions: ["tickets:read".to_owned(), "tickets:comment".to_owned()].into(),
             secret_scopes: Default::default(),
+            supersedes: None,
         },
     };
     let (release, _) = app::releases::create(&mut *tx, &maya_ctx, new).await?;

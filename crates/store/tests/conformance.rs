@@ -275,6 +275,7 @@ fn bundle(artifact: &str, full: bool) -> Bundle {
             BTreeSet::new()
         },
         secret_scopes: BTreeSet::new(),
+        supersedes: None,
     }
 }
 

@@ -129,6 +129,9 @@ pub struct BundleWire {
     pub tool_permissions: BTreeSet<String>,
     #[serde(default)]
     pub secret_scopes: BTreeSet<String>,
+    /// For a `retrain`: the id of the promoted release it retrains and supersedes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 impl From<BundleWire> for Bundle {
@@ -144,6 +147,7 @@ impl From<BundleWire> for Bundle {
             runtime_policy_digest: b.runtime_policy_digest,
             tool_permissions: b.tool_permissions,
             secret_scopes: b.secret_scopes,
+            supersedes: b.supersedes,
         }
     }
 }
@@ -161,6 +165,7 @@ impl From<&Bundle> for BundleWire {
             runtime_policy_digest: b.runtime_policy_digest.clone(),
             tool_permissions: b.tool_permissions.clone(),
             secret_scopes: b.secret_scopes.clone(),
+            supersedes: b.supersedes.clone(),
         }
     }
 }

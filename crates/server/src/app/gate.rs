@@ -78,6 +78,16 @@ async fn evaluate_with(
     let mut findings = super::lineage::findings(tx, release, revision, &evidence_kinds).await?;
     let report = latest_eval_report(tx, &evidence).await?;
     findings.extend(eval::check(&tier.eval_gates, &report));
+    findings.extend(
+        super::lineage::retrain_findings(
+            tx,
+            &profile.retrain_drift_gates,
+            release,
+            revision,
+            &report,
+        )
+        .await?,
+    );
     let acceptances: Vec<AcceptanceFact> = tx
         .list_acceptances(&release.id)
         .await?

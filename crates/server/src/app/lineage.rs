@@ -3,9 +3,13 @@
 
 use super::{record, users, AppError, Ctx};
 use countersign_core::canonical::Digest;
+use countersign_core::eval::{EvalGate, ReportFact};
 use countersign_core::gate::Finding;
 use countersign_core::lineage::{self, DatasetFact, LineageInput, RunFact};
 use countersign_core::release::Bundle;
+use countersign_core::release::{ReleaseKind, ReleaseStatus};
+use countersign_core::retrain::{self, Baseline, RetrainInput};
+use countersign_core::ReleaseId;
 use countersign_core::{Role, UserId};
 use countersign_store::records::{DatasetRecord, ReleaseRecord, RevisionRecord, TrainingRunRecord};
 use countersign_store::Tx;
@@ -312,5 +316,70 @@ pub async fn findings(
         run: run_fact.as_ref(),
         datasets: &datasets,
         evidence_kinds,
+    }))
+}
+
+/// Classification of each dataset (`name@version`) of the run a bundle names.
+async fn run_classifications(
+    tx: &mut dyn Tx,
+    bundle: &Bundle,
+) -> Result<BTreeMap<String, String>, AppError> {
+    let mut out = BTreeMap::new();
+    if let Some(run) = run_of(tx, bundle).await? {
+        for key in &run.datasets {
+            let Ok((name, version)) = parse_key(key) else {
+                continue;
+            };
+            if let Some(d) = tx.get_dataset(name, version).await? {
+                out.insert(key.clone(), d.classification);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Retrain findings for one revision: compared with the promoted revision of the
+/// release its bundle `supersedes`.
+pub async fn retrain_findings(
+    tx: &mut dyn Tx,
+    drift_gates: &[EvalGate],
+    release: &ReleaseRecord,
+    revision: &RevisionRecord,
+    report: &ReportFact,
+) -> Result<Vec<Finding>, AppError> {
+    if release.kind != ReleaseKind::Retrain {
+        return Ok(Vec::new());
+    }
+    let supersedes = revision.bundle.supersedes.as_deref();
+    let mut baseline = None;
+    if let Some(target) = supersedes {
+        if let Some(base) = tx.get_release(&ReleaseId(target.to_owned())).await? {
+            let promoted_rev = tx.get_revision(&base.id, base.current_revision).await?;
+            let classifications = match &promoted_rev {
+                Some(r) => run_classifications(tx, &r.bundle)
+                    .await?
+                    .into_values()
+                    .collect(),
+                None => BTreeSet::new(),
+            };
+            baseline = Some(Baseline {
+                release_id: base.id.to_string(),
+                promoted: base.status == ReleaseStatus::Promoted
+                    && promoted_rev.is_some()
+                    && base.id != release.id,
+                intended_use: base.attributes.intended_use.clone(),
+                classifications,
+            });
+        }
+    }
+    let classifications = run_classifications(tx, &revision.bundle).await?;
+    Ok(retrain::check(&RetrainInput {
+        kind: release.kind,
+        supersedes,
+        baseline: baseline.as_ref(),
+        intended_use: release.attributes.intended_use.as_deref(),
+        classifications: &classifications,
+        drift_gates,
+        report,
     }))
 }

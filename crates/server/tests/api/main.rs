@@ -14,5 +14,6 @@ mod ledger;
 mod lifecycle;
 mod lineage;
 mod owner;
+mod retrain;
 mod revisions;
 mod segregation;
