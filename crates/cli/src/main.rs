@@ -67,6 +67,9 @@ enum Command {
         /// Seed example users (one per role), a system and a release waiting for review, and print their tokens.
         #[arg(long)]
         demo: bool,
+        /// Seconds between runs of the review-deadline job (I5: overdue reviews escalate).
+        #[arg(long, env = "COUNTERSIGN_DEADLINE_INTERVAL", default_value_t = 60)]
+        deadline_interval: u64,
     },
     /// Apply database migrations without serving.
     Migrate {
@@ -440,6 +443,14 @@ enum ReleaseCmd {
         #[arg(long)]
         revision: Option<u32>,
     },
+    /// Block the current revision: no-go with a reason, e.g. to end an escalation (decision owner).
+    Block {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -503,12 +514,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             profile,
             demo,
+            deadline_interval,
         } => {
             serve::serve(serve::ServeArgs {
                 db,
                 listen,
                 profile,
                 demo,
+                deadline_interval,
             })
             .await?;
         }
@@ -948,6 +961,21 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                 "deployment",
                 c.post(
                     &path(&id, "/rollback"),
+                    &json!({"revision": r, "reason": reason}),
+                )
+                .await?,
+            )
+        }
+        ReleaseCmd::Block {
+            id,
+            reason,
+            revision,
+        } => {
+            let r = current_revision(&c, &id, revision).await?;
+            (
+                "decision",
+                c.post(
+                    &path(&id, "/block"),
                     &json!({"revision": r, "reason": reason}),
                 )
                 .await?,

@@ -190,11 +190,29 @@ pub fn show(format: Format, kind: &str, v: &Value) {
             line("  reviews:");
             each(&v["reviews"], |x| {
                 line(format!(
-                    "    {:<16} {:<24} {} due {}",
+                    "    {:<16} {:<24} {} due {}{}",
                     s(x, "role"),
                     s(x, "state"),
                     s(x, "reviewer"),
-                    s(x, "due_at")
+                    s(x, "due_at"),
+                    if x["overdue"] == Value::Bool(true) {
+                        "  OVERDUE"
+                    } else {
+                        ""
+                    }
+                ))
+            });
+            if v["escalated"] == Value::Bool(true) {
+                line("  ESCALATED to the decision owner: accept each missing_review gap or block");
+            }
+            each(&v["escalations"], |e| {
+                line(format!(
+                    "    escalation {:<12} {:<9} due {}  escalated {}  to {}",
+                    s(e, "role"),
+                    s(e, "state"),
+                    s(e, "due_at"),
+                    s(e, "escalated_at"),
+                    s(e, "escalated_to")
                 ))
             });
             let gaps = v["gaps"].as_array().cloned().unwrap_or_default();
@@ -206,7 +224,7 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                     let mark = if g["accepted"] == Value::Bool(true) {
                         "accepted"
                     } else if g["acceptable"] == Value::Bool(false) {
-                        "VETO"
+                        "BLOCKING"
                     } else {
                         "unmet"
                     };

@@ -14,6 +14,8 @@ pub struct ServeArgs {
     pub listen: String,
     pub profile: Option<PathBuf>,
     pub demo: bool,
+    /// Seconds between runs of the deadline job.
+    pub deadline_interval: u64,
 }
 
 pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
@@ -74,6 +76,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         profile,
         clock,
     };
+    // Background job (I5): overdue reviews escalate to the decision owner.
+    let deadlines = tokio::spawn(countersign_server::app::deadlines::deadline_loop(
+        state.clone(),
+        std::time::Duration::from_secs(args.deadline_interval.max(1)),
+    ));
     let app = countersign_server::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -86,6 +93,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("server failed")?;
+    deadlines.abort();
     output::line("countersign: stopped");
     Ok(())
 }

@@ -124,6 +124,15 @@ pub trait Tx: Send {
         -> Result<Option<TrainingRunRecord>, StoreError>;
     async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError>;
 
+    // Deadlines (I5).
+    /// Inserts an escalation; a second one for the same release, revision and role is a
+    /// [`StoreError::Conflict`].
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError>;
+    async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EscalationRecord>, StoreError>;
+
     // Ledger.
     /// Appends the next entry and re-signs the head, in this transaction.
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;

@@ -36,8 +36,8 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration {
         version: 2,
-        description: "lineage: datasets and training runs",
-        sql: include_str!("../migrations/sqlite/0002_lineage.sql"),
+        description: "lineage (datasets, training runs) and escalations",
+        sql: include_str!("../migrations/sqlite/0002_gate.sql"),
     },
 ];
 
@@ -49,8 +49,8 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 2,
-        description: "lineage: datasets and training runs",
-        sql: include_str!("../migrations/postgres/0002_lineage.sql"),
+        description: "lineage (datasets, training runs) and escalations",
+        sql: include_str!("../migrations/postgres/0002_gate.sql"),
     },
 ];
 

@@ -818,6 +818,35 @@ impl Tx for PostgresTx {
         rows.iter().map(training_run).collect()
     }
 
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(&e.id)
+        .bind(e.release_id.as_str())
+        .bind(i64::from(e.revision))
+        .bind(e.role.as_str())
+        .bind(to_text(e.due_at))
+        .bind(e.escalated_to.as_str())
+        .bind(to_text(e.created_at))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(result, "escalation of this release, revision and role")
+    }
+
+    async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EscalationRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM escalations WHERE release_id = $1 ORDER BY created_at, ord",
+            release.as_str(),
+            escalation,
+        )
+        .await
+    }
+
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
         let key = self.key.clone().ok_or(StoreError::Corrupt {
             column: "ledger",

@@ -237,3 +237,16 @@ pub struct TrainingRunRecord {
     pub registered_by: UserId,
     pub created_at: DateTime<Utc>,
 }
+
+/// A review past its deadline, escalated to the decision owner (I5). At most one per
+/// release, revision and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalationRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub role: Role,
+    pub due_at: DateTime<Utc>,
+    pub escalated_to: UserId,
+    pub created_at: DateTime<Utc>,
+}

@@ -308,3 +308,18 @@ pub(crate) fn training_run(row: &impl Columns) -> Result<TrainingRunRecord, Stor
         created_at: time(row, "created_at")?,
     })
 }
+
+pub(crate) fn escalation(row: &impl Columns) -> Result<EscalationRecord, StoreError> {
+    let role = row.text("role")?;
+    Ok(EscalationRecord {
+        id: row.text("id")?,
+        release_id: ReleaseId(row.text("release_id")?),
+        revision: u32_col(row, "revision")?,
+        role: role
+            .parse()
+            .map_err(|_| corrupt("escalations.role", &role))?,
+        due_at: time(row, "due_at")?,
+        escalated_to: UserId(row.text("escalated_to")?),
+        created_at: time(row, "created_at")?,
+    })
+}

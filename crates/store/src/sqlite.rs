@@ -750,6 +750,36 @@ impl Tx for SqliteTx {
         rows.iter().map(training_run).collect()
     }
 
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(e.release_id.as_str())
+        .bind(i64::from(e.revision))
+        .bind(e.role.as_str())
+        .bind(to_text(e.due_at))
+        .bind(e.escalated_to.as_str())
+        .bind(to_text(e.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("escalation of this release, revision and role"))?;
+        Ok(())
+    }
+
+    async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EscalationRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM escalations WHERE release_id = ? ORDER BY created_at, rowid",
+            release.as_str(),
+            escalation,
+        )
+        .await
+    }
+
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
         let key = self.key.clone().ok_or(StoreError::Corrupt {
             column: "ledger",

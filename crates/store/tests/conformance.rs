@@ -158,6 +158,7 @@ macro_rules! database_tests {
 }
 
 conformance!(
+    escalations_round_trip_once_per_role,
     datasets_round_trip_and_approve,
     training_runs_round_trip,
     users_and_tokens_round_trip,
@@ -1188,4 +1189,44 @@ async fn training_runs_round_trip(store: Arc<dyn Store>) {
     );
     assert_eq!(tx.get_training_run("nope").await.unwrap(), None);
     assert_eq!(tx.list_training_runs().await.unwrap(), vec![r2, r1]);
+}
+
+// ---------------------------------------------------------------------------------
+// Deadlines (I5): escalations.
+
+async fn escalations_round_trip_once_per_role(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let esc = |id: &str, role: Role, secs: i64| EscalationRecord {
+        id: id.into(),
+        release_id: ReleaseId("rel".into()),
+        revision: 1,
+        role,
+        due_at: t(secs - 1),
+        escalated_to: UserId(OWNER.into()),
+        created_at: t(secs),
+    };
+    let (a, b) = (
+        esc("esc-a", Role::Security, 50),
+        esc("esc-b", Role::Privacy, 40),
+    );
+    let mut tx = store.write().await.unwrap();
+    tx.insert_escalation(&a).await.unwrap();
+    tx.insert_escalation(&b).await.unwrap();
+    // The same release, revision and role escalates once.
+    assert!(matches!(
+        tx.insert_escalation(&esc("esc-c", Role::Security, 60))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.list_escalations(&ReleaseId("rel".into())).await.unwrap(),
+        vec![b, a]
+    );
+    assert!(tx
+        .list_escalations(&ReleaseId("other".into()))
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -400,6 +400,23 @@ pub async fn decide(
     w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
 }
 
+/// Block the current revision (no-go with a reason), e.g. to end an escalation (I5). Decision owner only.
+#[utoipa::path(post, path = "/v1/releases/{id}/block", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = BlockParams,
+    responses((status = 201, body = DecisionView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn block(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<BlockParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let (_, d) =
+        app::releases::block(tx, ctx, &ReleaseId(id), cmd.body.revision, cmd.body.reason).await?;
+    w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
+}
+
 async fn deploy(
     s: AppState,
     id: String,

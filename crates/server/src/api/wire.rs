@@ -637,6 +637,24 @@ pub struct RequestedReviewView {
     pub reviewer: Option<String>,
     /// Submission time plus the tier's review deadline.
     pub due_at: Option<DateTime<Utc>>,
+    /// Pending past its due time (I5).
+    pub overdue: bool,
+}
+
+/// A review that passed its deadline and escalated to the decision owner (I5).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EscalationView {
+    pub id: String,
+    pub revision: u32,
+    pub role: String,
+    pub due_at: DateTime<Utc>,
+    pub escalated_to: String,
+    pub escalated_at: DateTime<Utc>,
+    /// open (the owner must accept `missing_review:<role>` or block), reviewed,
+    /// accepted, or closed (decided, blocked or superseded).
+    pub state: String,
+    /// The gap a risk acceptance names to clear it.
+    pub gap: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -653,6 +671,9 @@ pub struct GateView {
     /// Every gap, accepted or not.
     pub gaps: Vec<GapView>,
     pub reviews: Vec<RequestedReviewView>,
+    /// True while an escalation is open: the owner must accept the gap or block (I5).
+    pub escalated: bool,
+    pub escalations: Vec<EscalationView>,
 }
 
 impl From<GateReport> for GateView {
@@ -678,6 +699,24 @@ impl From<GateReport> for GateView {
                         .into(),
                     reviewer: r.review.as_ref().map(|x| x.reviewer.to_string()),
                     due_at: r.due_at,
+                    overdue: r.review.is_none()
+                        && g.release.status == countersign_core::release::ReleaseStatus::InReview
+                        && r.due_at.is_some_and(|d| g.now >= d),
+                })
+                .collect(),
+            escalated: g.escalated(),
+            escalations: g
+                .escalations
+                .iter()
+                .map(|(e, s)| EscalationView {
+                    id: e.id.clone(),
+                    revision: e.revision,
+                    role: e.role.to_string(),
+                    due_at: e.due_at,
+                    escalated_to: e.escalated_to.to_string(),
+                    escalated_at: e.created_at,
+                    state: s.as_str().into(),
+                    gap: format!("missing_review:{}", e.role),
                 })
                 .collect(),
         }
@@ -786,6 +825,15 @@ pub struct RegisterDatasetParams {
     pub classification: String,
     /// Intended uses this data may serve, matched against a release's `intended_use`.
     pub permitted_uses: BTreeSet<String>,
+}
+
+/// Block the current revision: a no-go with a reason. Decision owner only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockParams {
+    pub revision: u32,
+    /// Why (at least 10 characters); recorded in the ledger.
+    pub reason: String,
 }
 
 /// Approve a dataset version. Role: data-governance.

@@ -1,14 +1,17 @@
 //! Gate status of a revision, and the CI/CD gate check by artifact digest.
 
+use super::deadlines::{self, EscalationState};
 use super::{load_release, AppError, Ctx};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use countersign_core::canonical::Digest;
 use countersign_core::eval::{self, ReportFact, EVAL_EVIDENCE};
 use countersign_core::gate::{evaluate, AcceptanceFact, GateInput, GateStatus, ReviewFact};
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{ReleaseId, Role};
-use countersign_store::records::{EvidenceRecord, ReleaseRecord, ReviewRecord, RevisionRecord};
+use countersign_store::records::{
+    EscalationRecord, EvidenceRecord, ReleaseRecord, ReviewRecord, RevisionRecord,
+};
 use countersign_store::Tx;
 use std::collections::BTreeSet;
 
@@ -27,6 +30,19 @@ pub struct GateReport {
     pub revision: RevisionRecord,
     pub status: GateStatus,
     pub requested: Vec<RequestedReview>,
+    /// Reviews that passed their due time and escalated to the owner (I5), with where
+    /// each stands now.
+    pub escalations: Vec<(EscalationRecord, EscalationState)>,
+    pub now: DateTime<Utc>,
+}
+
+impl GateReport {
+    /// True while an escalation waits for the owner to accept the gap or block.
+    pub fn escalated(&self) -> bool {
+        self.escalations
+            .iter()
+            .any(|(_, s)| *s == EscalationState::Open)
+    }
 }
 
 /// Evaluates the gate for a revision, counting only what is bound to its bundle (I3).
@@ -106,9 +122,8 @@ async fn evaluate_with(
         findings: &findings,
         now,
     });
-    let due_at = revision
-        .submitted_at
-        .map(|t| t + Duration::hours(i64::from(tier.review_deadline_hours)));
+    let due_at = deadlines::due_at(profile, revision);
+    let escalations = deadlines::states(tx, release, revision, now).await?;
     let requested = tier
         .required_roles
         .iter()
@@ -123,6 +138,8 @@ async fn evaluate_with(
         revision: revision.clone(),
         status,
         requested,
+        escalations,
+        now,
     })
 }
 

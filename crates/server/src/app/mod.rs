@@ -3,6 +3,7 @@
 //! state change and exactly one ledger entry. The caller commits (or, on any error,
 //! drops the transaction, which rolls everything back).
 
+pub mod deadlines;
 pub mod error;
 pub mod gate;
 pub mod ledger;

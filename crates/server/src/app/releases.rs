@@ -628,6 +628,63 @@ pub async fn decide(
     Ok((release, decision))
 }
 
+/// The decision owner blocks the current revision: a no-go with a reason, the answer
+/// to an escalation the owner will not accept (I5).
+pub async fn block(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision_no: u32,
+    reason: String,
+) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
+    let release = load_release(tx, id).await?;
+    require_owner(ctx, &release)?;
+    if reason.trim().len() < 10 {
+        return Err(AppError::invalid(
+            "invalid-reason",
+            "blocking needs a reason of at least 10 characters",
+        ));
+    }
+    let (mut release, revision) = load_current(tx, id, revision_no).await?;
+    let status = transition(&release, Transition::DecideNoGo)?;
+    let report = evaluate_revision(tx, ctx, &release, &revision).await?;
+    let escalated: Vec<String> = report
+        .escalations
+        .iter()
+        .filter(|(_, s)| *s == super::deadlines::EscalationState::Open)
+        .map(|(e, _)| e.role.to_string())
+        .collect();
+    let decision = DecisionRecord {
+        id: new_id("dec"),
+        release_id: id.clone(),
+        revision: revision_no,
+        decision: Decision::NoGo,
+        environment: String::new(),
+        comment: reason,
+        decided_by: ctx.actor.id.clone(),
+        bundle_digest: revision.bundle_digest.clone(),
+        created_at: ctx.now,
+    };
+    release.status = status;
+    release.environment = None;
+    release.updated_at = ctx.now;
+    tx.insert_decision(&decision).await?;
+    tx.update_release(&release).await?;
+    record(
+        tx,
+        ctx,
+        "release.block",
+        id.as_str(),
+        json!({
+            "decision": decision.decision.as_str(), "revision": decision.revision,
+            "bundle_digest": decision.bundle_digest, "reason": decision.comment,
+            "escalated_roles": escalated,
+        }),
+    )
+    .await?;
+    Ok((release, decision))
+}
+
 pub struct NewDeployment {
     pub revision: u32,
     pub action: DeploymentAction,

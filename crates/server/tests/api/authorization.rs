@@ -13,7 +13,7 @@ const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 33] = [
+const KNOWN: [(&str, &str); 34] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -47,6 +47,7 @@ const KNOWN: [(&str, &str); 33] = [
     ("post", "/v1/runs"),
     ("get", "/v1/runs"),
     ("get", "/v1/runs/{id}"),
+    ("post", "/v1/releases/{id}/block"),
 ];
 
 /// One operation of the OpenAPI document.
@@ -196,6 +197,7 @@ impl Fixture {
                 h.acceptance_body(rel, "missing_review:security", chrono::Duration::days(1))
             }
             "/v1/releases/{id}/decision" => h.decision_body(rel, "go"),
+            "/v1/releases/{id}/block" => json!({"revision": 1, "reason": "walking the routes"}),
             "/v1/datasets" => h.dataset_body("walked", "1", &["walking"]),
             "/v1/datasets/{key}/approval" => json!({"comment": "walk"}),
             "/v1/runs" => h.run_body(
@@ -400,7 +402,7 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
         cases.push((who, op("post", "/v1/releases/{id}/reviews"), "missing-role"));
     }
     // The decision owner alone decides and accepts risk.
-    for t in ["decision", "acceptances"] {
+    for t in ["decision", "acceptances", "block"] {
         for who in [security, &cast.author, &h.admin, cast.reviewer("risk")] {
             cases.push((
                 who,

@@ -5,6 +5,7 @@
 
 mod authorization;
 mod bad_input;
+mod deadlines;
 mod evaluation;
 mod evidence;
 mod gate;

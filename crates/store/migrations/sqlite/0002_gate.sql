@@ -1,4 +1,4 @@
--- Lineage (I6): registered datasets and training runs.
+-- Lineage (I6): registered datasets and training runs; deadlines (I5): escalations.
 
 CREATE TABLE datasets (
     name           TEXT NOT NULL,
@@ -26,3 +26,16 @@ CREATE TABLE training_runs (
 );
 
 CREATE INDEX training_runs_by_artifact ON training_runs (artifact_digest);
+
+-- Deadlines (I5): a review past its due time escalates to the decision owner, once
+-- per (release, revision, role).
+CREATE TABLE escalations (
+    id           TEXT PRIMARY KEY,
+    release_id   TEXT NOT NULL REFERENCES releases(id),
+    revision     INTEGER NOT NULL,
+    role         TEXT NOT NULL,
+    due_at       TEXT NOT NULL,
+    escalated_to TEXT NOT NULL REFERENCES users(id),
+    created_at   TEXT NOT NULL,
+    UNIQUE (release_id, revision, role)
+);

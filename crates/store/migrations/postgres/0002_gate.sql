@@ -1,4 +1,4 @@
--- Lineage (I6): registered datasets and training runs.
+-- Lineage (I6): registered datasets and training runs; deadlines (I5): escalations.
 
 CREATE TABLE datasets (
     ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
@@ -28,3 +28,17 @@ CREATE TABLE training_runs (
 );
 
 CREATE INDEX training_runs_by_artifact ON training_runs (artifact_digest);
+
+-- Deadlines (I5): a review past its due time escalates to the decision owner, once
+-- per (release, revision, role).
+CREATE TABLE escalations (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    release_id   TEXT COLLATE "C" NOT NULL REFERENCES releases(id),
+    revision     BIGINT NOT NULL,
+    role         TEXT COLLATE "C" NOT NULL,
+    due_at       TEXT COLLATE "C" NOT NULL,
+    escalated_to TEXT COLLATE "C" NOT NULL REFERENCES users(id),
+    created_at   TEXT COLLATE "C" NOT NULL,
+    UNIQUE (release_id, revision, role)
+);
