@@ -138,6 +138,29 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Webhooks: subscribe URLs to events and read their delivery log (admin).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCmd {
+    /// Subscribe a URL; prints the signing secret once (see docs/webhooks.md).
+    Create {
+        #[arg(long)]
+        url: String,
+        /// An event type (repeat): review_requested, review_overdue, escalated, decided, promoted, rolled_back, retired.
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
+    },
+    /// List webhooks.
+    List,
+    /// Show a webhook's deliveries and every attempt.
+    Deliveries { id: String },
 }
 
 #[derive(Subcommand)]
@@ -557,6 +580,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Release { command, conn } => release(command, conn).await?,
         Command::Dataset { command, conn } => dataset(command, conn).await?,
         Command::Run { command, conn } => run_cmd(command, conn).await?,
+        Command::Webhook { command, conn } => webhook(command, conn).await?,
         Command::Evidence { digest, out, conn } => {
             let c = Client::new(&conn.server, conn.token)?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;
@@ -714,6 +738,25 @@ async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
             ("run", c.post("/v1/runs", &body).await?)
         }
         RunCmd::List => ("runs", c.get("/v1/runs").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+async fn webhook(cmd: WebhookCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        WebhookCmd::Create { url, events } => (
+            "webhook",
+            c.post("/v1/webhooks", &json!({"url": url, "events": events}))
+                .await?,
+        ),
+        WebhookCmd::List => ("webhooks", c.get("/v1/webhooks").await?),
+        WebhookCmd::Deliveries { id } => (
+            "deliveries",
+            c.get(&format!("/v1/webhooks/{}/deliveries", q(&id)))
+                .await?,
+        ),
     };
     output::show(conn.output, kind, &v);
     Ok(())

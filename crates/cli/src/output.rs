@@ -320,6 +320,42 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                 s(r, "artifact_digest")
             ))
         }),
+        "webhook" | "webhooks" => each_or_one(v, |w| {
+            line(format!(
+                "{}  {}  events: {}",
+                s(w, "id"),
+                s(w, "url"),
+                list(&w["events"])
+            ));
+            if w["secret"].is_string() {
+                line(format!(
+                    "  signing secret (shown once; store it now): {}",
+                    s(w, "secret")
+                ));
+            }
+        }),
+        "deliveries" => {
+            each(&v["deliveries"], |d| {
+                line(format!(
+                    "{}  {:<9} attempts {}  next {}",
+                    s(d, "event_id"),
+                    s(d, "state"),
+                    s(d, "attempts"),
+                    s(d, "next_attempt_at")
+                ))
+            });
+            each(&v["attempts"], |a| {
+                line(format!(
+                    "  {}  {} #{}  {:<9} HTTP {}  {}",
+                    s(a, "at"),
+                    s(a, "event_id"),
+                    s(a, "attempt"),
+                    s(a, "outcome"),
+                    s(a, "status_code"),
+                    s(a, "error")
+                ))
+            });
+        }
         "profile" => line(format!(
             "profile {} version {}  digest {}",
             s(v, "name"),

@@ -81,6 +81,11 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         state.clone(),
         std::time::Duration::from_secs(args.deadline_interval.max(1)),
     ));
+    // Background job: the webhook delivery worker resumes from the outbox at start.
+    let delivery = tokio::spawn(countersign_server::app::webhooks::delivery_loop(
+        state.clone(),
+        std::time::Duration::from_secs(2),
+    ));
     let app = countersign_server::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -94,6 +99,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .context("server failed")?;
     deadlines.abort();
+    delivery.abort();
     output::line("countersign: stopped");
     Ok(())
 }

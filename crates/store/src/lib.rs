@@ -16,6 +16,7 @@ pub mod testing;
 mod time;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use countersign_core::{Digest, ReleaseId, SystemId, UserId};
 use countersign_ledger::{Entry, EntryDraft, LedgerPublicKey, SignedHead};
 pub use error::StoreError;
@@ -132,6 +133,25 @@ pub trait Tx: Send {
         &mut self,
         release: &ReleaseId,
     ) -> Result<Vec<EscalationRecord>, StoreError>;
+
+    // Webhooks and the event outbox.
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> Result<(), StoreError>;
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
+    async fn list_webhooks(&mut self) -> Result<Vec<WebhookRecord>, StoreError>;
+    async fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError>;
+    async fn get_event(&mut self, id: &str) -> Result<Option<EventRecord>, StoreError>;
+    async fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Writes state, attempts, next_attempt_at and updated_at.
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Pending deliveries due at `now`, oldest due first, at most `limit`.
+    async fn due_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn list_deliveries(&mut self, webhook: &str) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn insert_attempt(&mut self, a: &AttemptRecord) -> Result<(), StoreError>;
+    async fn list_attempts(&mut self, webhook: &str) -> Result<Vec<AttemptRecord>, StoreError>;
 
     // Ledger.
     /// Appends the next entry and re-signs the head, in this transaction.

@@ -36,7 +36,7 @@ pub(crate) const SQLITE: &[Migration] = &[
     },
     Migration {
         version: 2,
-        description: "lineage (datasets, training runs) and escalations",
+        description: "lineage, escalations, webhooks and the event outbox",
         sql: include_str!("../migrations/sqlite/0002_gate.sql"),
     },
 ];
@@ -49,7 +49,7 @@ pub(crate) const POSTGRES: &[Migration] = &[
     },
     Migration {
         version: 2,
-        description: "lineage (datasets, training runs) and escalations",
+        description: "lineage, escalations, webhooks and the event outbox",
         sql: include_str!("../migrations/postgres/0002_gate.sql"),
     },
 ];

@@ -250,3 +250,53 @@ pub struct EscalationRecord {
     pub escalated_to: UserId,
     pub created_at: DateTime<Utc>,
 }
+
+/// A webhook subscription: events of these types are POSTed, signed, to `url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub url: String,
+    pub events: BTreeSet<String>,
+    /// The HMAC-SHA256 key deliveries are signed with.
+    pub secret: String,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An event in the outbox, written in the same transaction as the command that caused it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where the delivery of one event to one webhook stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub webhook_id: String,
+    pub event_id: String,
+    /// `pending`, `delivered` or `dead` (attempts exhausted).
+    pub state: String,
+    pub attempts: u32,
+    /// A pending delivery is due at this time (also the lease of a claimed one).
+    pub next_attempt_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One delivery attempt, as the delivery log shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, 0 when there was no response.
+    pub status_code: u16,
+    pub error: String,
+    /// `delivered`, `retry` or `dead`.
+    pub outcome: String,
+}

@@ -323,3 +323,49 @@ pub(crate) fn escalation(row: &impl Columns) -> Result<EscalationRecord, StoreEr
         created_at: time(row, "created_at")?,
     })
 }
+
+pub(crate) fn webhook(row: &impl Columns) -> Result<WebhookRecord, StoreError> {
+    Ok(WebhookRecord {
+        id: row.text("id")?,
+        url: row.text("url")?,
+        events: json(row, "events")?,
+        secret: row.text("secret")?,
+        created_by: UserId(row.text("created_by")?),
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn event(row: &impl Columns) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        id: row.text("id")?,
+        kind: row.text("kind")?,
+        subject: row.text("subject")?,
+        payload: json(row, "payload")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn delivery(row: &impl Columns) -> Result<DeliveryRecord, StoreError> {
+    Ok(DeliveryRecord {
+        webhook_id: row.text("webhook_id")?,
+        event_id: row.text("event_id")?,
+        state: row.text("state")?,
+        attempts: u32_col(row, "attempts")?,
+        next_attempt_at: time(row, "next_attempt_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
+pub(crate) fn attempt(row: &impl Columns) -> Result<AttemptRecord, StoreError> {
+    let code = row.int("status_code")?;
+    Ok(AttemptRecord {
+        id: row.text("id")?,
+        webhook_id: row.text("webhook_id")?,
+        event_id: row.text("event_id")?,
+        attempt: u32_col(row, "attempt")?,
+        at: time(row, "at")?,
+        status_code: u16::try_from(code).map_err(|_| corrupt("status_code", &code.to_string()))?,
+        error: row.text("error")?,
+        outcome: row.text("outcome")?,
+    })
+}

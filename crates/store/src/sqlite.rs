@@ -11,7 +11,7 @@ use crate::rows::*;
 use crate::time::to_text;
 use crate::{Store, StoreError, Tx};
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use countersign_core::{Digest, ReleaseId, SystemId, UserId};
 use countersign_ledger::{
     chain_next, Entry, EntryDraft, Head, LedgerKey, LedgerPublicKey, SignedHead,
@@ -776,6 +776,146 @@ impl Tx for SqliteTx {
             "SELECT * FROM escalations WHERE release_id = ? ORDER BY created_at, rowid",
             release.as_str(),
             escalation,
+        )
+        .await
+    }
+
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhooks (id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&w.id)
+        .bind(&w.url)
+        .bind(to_json(&w.events))
+        .bind(&w.secret)
+        .bind(w.created_by.as_str())
+        .bind(to_text(w.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("webhook id"))?;
+        Ok(())
+    }
+
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
+        self.one("SELECT * FROM webhooks WHERE id = ?", id, webhook)
+            .await
+    }
+
+    async fn list_webhooks(&mut self) -> Result<Vec<WebhookRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM webhooks ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list webhooks"))?;
+        rows.iter().map(webhook).collect()
+    }
+
+    async fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (id, kind, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(&e.subject)
+        .bind(to_json(&e.payload))
+        .bind(to_text(e.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("event id"))?;
+        Ok(())
+    }
+
+    async fn get_event(&mut self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.one("SELECT * FROM events WHERE id = ?", id, event)
+            .await
+    }
+
+    async fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO deliveries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.webhook_id)
+        .bind(&d.event_id)
+        .bind(&d.state)
+        .bind(i64::from(d.attempts))
+        .bind(to_text(d.next_attempt_at))
+        .bind(to_text(d.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("delivery of this event to this webhook"))?;
+        Ok(())
+    }
+
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, \
+             updated_at = ? WHERE webhook_id = ? AND event_id = ?",
+        )
+        .bind(&d.state)
+        .bind(i64::from(d.attempts))
+        .bind(to_text(d.next_attempt_at))
+        .bind(to_text(d.updated_at))
+        .bind(&d.webhook_id)
+        .bind(&d.event_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("update delivery"))?;
+        Ok(())
+    }
+
+    async fn due_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, rowid LIMIT ?",
+        )
+        .bind(to_text(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(query("due deliveries"))?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn list_deliveries(
+        &mut self,
+        webhook_id: &str,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY rowid",
+            webhook_id,
+            delivery,
+        )
+        .await
+    }
+
+    async fn insert_attempt(&mut self, a: &AttemptRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO delivery_attempts (id, webhook_id, event_id, attempt, at, status_code, error, outcome) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.webhook_id)
+        .bind(&a.event_id)
+        .bind(i64::from(a.attempt))
+        .bind(to_text(a.at))
+        .bind(i64::from(a.status_code))
+        .bind(&a.error)
+        .bind(&a.outcome)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("delivery attempt id"))?;
+        Ok(())
+    }
+
+    async fn list_attempts(&mut self, webhook_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM delivery_attempts WHERE webhook_id = ? ORDER BY at, rowid",
+            webhook_id,
+            attempt,
         )
         .await
     }

@@ -158,6 +158,7 @@ macro_rules! database_tests {
 }
 
 conformance!(
+    webhooks_outbox_and_deliveries_round_trip,
     escalations_round_trip_once_per_role,
     datasets_round_trip_and_approve,
     training_runs_round_trip,
@@ -1229,4 +1230,109 @@ async fn escalations_round_trip_once_per_role(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Webhooks: subscriptions, the outbox, deliveries and attempts.
+
+async fn webhooks_outbox_and_deliveries_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let hook = WebhookRecord {
+        id: "wh-1".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: ["decided".to_owned(), "promoted".to_owned()].into(),
+        secret: "whsec_x".into(),
+        created_by: UserId(OWNER.into()),
+        created_at: t(1),
+    };
+    let ev = |id: &str, secs: i64| EventRecord {
+        id: id.into(),
+        kind: "decided".into(),
+        subject: "rel".into(),
+        payload: json!({"decision": "go", "revision": 1}),
+        created_at: t(secs),
+    };
+    let dl = |event: &str, due: i64| DeliveryRecord {
+        webhook_id: "wh-1".into(),
+        event_id: event.into(),
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_at: t(due),
+        updated_at: t(2),
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.insert_webhook(&hook).await.unwrap();
+    assert!(matches!(
+        tx.insert_webhook(&hook).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.insert_event(&ev("ev-1", 2)).await.unwrap();
+    tx.insert_event(&ev("ev-2", 3)).await.unwrap();
+    tx.insert_delivery(&dl("ev-1", 10)).await.unwrap();
+    tx.insert_delivery(&dl("ev-2", 5)).await.unwrap();
+    assert!(matches!(
+        tx.insert_delivery(&dl("ev-1", 10)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(tx.get_webhook("wh-1").await.unwrap(), Some(hook.clone()));
+    assert_eq!(tx.get_webhook("nope").await.unwrap(), None);
+    assert_eq!(tx.list_webhooks().await.unwrap(), vec![hook]);
+    assert_eq!(tx.get_event("ev-1").await.unwrap(), Some(ev("ev-1", 2)));
+    // Due: only what is pending and due, oldest due first, bounded.
+    assert_eq!(tx.due_deliveries(t(4), 10).await.unwrap(), vec![]);
+    assert_eq!(
+        tx.due_deliveries(t(10), 10).await.unwrap(),
+        vec![dl("ev-2", 5), dl("ev-1", 10)]
+    );
+    assert_eq!(
+        tx.due_deliveries(t(10), 1).await.unwrap(),
+        vec![dl("ev-2", 5)]
+    );
+    let done = DeliveryRecord {
+        state: "delivered".into(),
+        attempts: 1,
+        updated_at: t(11),
+        ..dl("ev-2", 5)
+    };
+    tx.update_delivery(&done).await.unwrap();
+    assert_eq!(
+        tx.due_deliveries(t(10), 10).await.unwrap(),
+        vec![dl("ev-1", 10)]
+    );
+    assert_eq!(
+        tx.list_deliveries("wh-1").await.unwrap(),
+        vec![dl("ev-1", 10), done]
+    );
+    let at = |id: &str, n: u32, code: u16, outcome: &str, secs: i64| AttemptRecord {
+        id: id.into(),
+        webhook_id: "wh-1".into(),
+        event_id: "ev-2".into(),
+        attempt: n,
+        at: t(secs),
+        status_code: code,
+        error: if code == 0 {
+            "connection refused".into()
+        } else {
+            String::new()
+        },
+        outcome: outcome.into(),
+    };
+    tx.insert_attempt(&at("a-2", 2, 200, "delivered", 11))
+        .await
+        .unwrap();
+    tx.insert_attempt(&at("a-1", 1, 0, "retry", 6))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.list_attempts("wh-1").await.unwrap(),
+        vec![
+            at("a-1", 1, 0, "retry", 6),
+            at("a-2", 2, 200, "delivered", 11)
+        ]
+    );
 }

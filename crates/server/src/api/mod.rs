@@ -85,6 +85,9 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(routes!(get_run))
             // Deadlines (I5).
             .routes(routes!(block))
+            // Webhooks.
+            .routes(routes!(create_webhook, list_webhooks))
+            .routes(routes!(webhook_deliveries))
             .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
             .merge(evidence)
             .split_for_parts();

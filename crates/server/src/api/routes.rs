@@ -642,6 +642,49 @@ pub async fn get_run(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathI
     ok(RunView::from(app::lineage::get_run(&mut *tx, &id).await?))
 }
 
+// ---------- webhooks ----------
+
+/// Subscribe a URL to event types; the signing secret is shown once. Role: admin.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = CreateWebhookParams,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
+    responses((status = 201, body = WebhookView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_webhook(State(s): State<AppState>, cmd: Cmd<CreateWebhookParams>) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let new = app::webhooks::NewWebhook {
+        url: cmd.body.url,
+        events: cmd.body.events,
+    };
+    let (tx, ctx) = w.parts();
+    let hook = app::webhooks::create(tx, ctx, new).await?;
+    w.finish(StatusCode::CREATED, WebhookView::new(hook, true))
+        .await
+}
+
+/// List webhooks (without secrets). Role: admin.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = Vec<WebhookView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_webhooks(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let all = app::webhooks::list(&mut *tx, &ctx).await?;
+    ok(all
+        .into_iter()
+        .map(|w| WebhookView::new(w, false))
+        .collect::<Vec<_>>())
+}
+
+/// A webhook's deliveries and every delivery attempt. Role: admin.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryLogView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn webhook_deliveries(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    PathId(id): PathId,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let (w, d, a) = app::webhooks::deliveries(&mut *tx, &ctx, &id).await?;
+    ok(DeliveryLogView::new(w, d, a))
+}
+
 /// Unknown routes answer with a problem too.
 pub async fn not_found() -> Response {
     ApiError::new(

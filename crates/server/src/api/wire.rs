@@ -925,3 +925,97 @@ impl From<TrainingRunRecord> for RunView {
         }
     }
 }
+
+// ---------- webhooks ----------
+
+/// Subscribe a URL to event types. Role: admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookParams {
+    /// http:// or https:// URL the events are POSTed to.
+    pub url: String,
+    /// Any of review_requested, review_overdue, escalated, decided, promoted, rolled_back, retired.
+    pub events: BTreeSet<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: BTreeSet<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// The signing secret; present only in the response that created the webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl WebhookView {
+    pub fn new(w: WebhookRecord, with_secret: bool) -> Self {
+        WebhookView {
+            id: w.id,
+            url: w.url,
+            events: w.events,
+            created_by: w.created_by.to_string(),
+            created_at: w.created_at,
+            secret: with_secret.then_some(w.secret),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub event_id: String,
+    /// pending, delivered or dead (attempts exhausted).
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub event_id: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, 0 when there was no response.
+    pub status_code: u16,
+    pub error: String,
+    /// delivered, retry or dead.
+    pub outcome: String,
+}
+
+/// A webhook's delivery log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLogView {
+    pub webhook: WebhookView,
+    pub deliveries: Vec<DeliveryView>,
+    pub attempts: Vec<AttemptView>,
+}
+
+impl DeliveryLogView {
+    pub fn new(w: WebhookRecord, d: Vec<DeliveryRecord>, a: Vec<AttemptRecord>) -> Self {
+        DeliveryLogView {
+            webhook: WebhookView::new(w, false),
+            deliveries: d
+                .into_iter()
+                .map(|d| DeliveryView {
+                    event_id: d.event_id,
+                    state: d.state,
+                    attempts: d.attempts,
+                    next_attempt_at: d.next_attempt_at,
+                })
+                .collect(),
+            attempts: a
+                .into_iter()
+                .map(|a| AttemptView {
+                    event_id: a.event_id,
+                    attempt: a.attempt,
+                    at: a.at,
+                    status_code: a.status_code,
+                    error: a.error,
+                    outcome: a.outcome,
+                })
+                .collect(),
+        }
+    }
+}

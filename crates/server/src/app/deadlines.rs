@@ -189,6 +189,20 @@ async fn escalate(
         Err(StoreError::Conflict { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     }
+    let payload = json!({
+        "release": release.id, "revision": esc.revision, "role": esc.role,
+        "due_at": countersign_ledger::format_time(esc.due_at), "escalated_to": esc.escalated_to,
+        "gap": format!("{}:{}", GapCode::MissingReview.as_str(), esc.role),
+    });
+    super::events::emit(
+        &mut *tx,
+        now,
+        "review_overdue",
+        release.id.as_str(),
+        payload.clone(),
+    )
+    .await?;
+    super::events::emit(&mut *tx, now, "escalated", release.id.as_str(), payload).await?;
     tx.append(EntryDraft {
         at: now,
         actor: SYSTEM_ACTOR.to_owned(),

@@ -5,12 +5,14 @@
 
 pub mod deadlines;
 pub mod error;
+pub mod events;
 pub mod gate;
 pub mod ledger;
 pub mod lineage;
 pub mod releases;
 pub mod systems;
 pub mod users;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use countersign_core::profile::Profile;

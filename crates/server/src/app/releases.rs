@@ -2,7 +2,9 @@
 //! accept risk, decide, promote, roll back, retire.
 
 use super::gate::{evaluate_revision, GateReport};
-use super::{lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx};
+use super::{
+    events, lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx,
+};
 use countersign_core::canonical::Digest;
 use countersign_core::gate::{GapCode, GapKey};
 use countersign_core::release::{
@@ -242,6 +244,16 @@ pub async fn submit(
         .tier(&revision.tier)
         .map(|t| t.required_roles.iter().map(|r| r.to_string()).collect())
         .unwrap_or_default();
+    let due_at =
+        super::deadlines::due_at(&ctx.profile, &revision).map(countersign_ledger::format_time);
+    events::emit(
+        tx,
+        ctx.now,
+        "review_requested",
+        id.as_str(),
+        json!({"release": id, "revision": revision_no, "roles": roles, "due_at": due_at, "tier": revision.tier}),
+    )
+    .await?;
     record(
         tx,
         ctx,
@@ -614,6 +626,17 @@ pub async fn decide(
         .filter(|g| g.accepted)
         .map(|g| g.key.to_string())
         .collect();
+    events::emit(
+        tx,
+        ctx.now,
+        "decided",
+        id.as_str(),
+        json!({
+            "release": id, "revision": decision.revision, "decision": decision.decision.as_str(),
+            "environment": decision.environment, "decided_by": decision.decided_by,
+        }),
+    )
+    .await?;
     record(
         tx,
         ctx,
@@ -670,6 +693,17 @@ pub async fn block(
     release.updated_at = ctx.now;
     tx.insert_decision(&decision).await?;
     tx.update_release(&release).await?;
+    events::emit(
+        tx,
+        ctx.now,
+        "decided",
+        id.as_str(),
+        json!({
+            "release": id, "revision": decision.revision, "decision": decision.decision.as_str(),
+            "blocked": true, "reason": decision.comment, "decided_by": decision.decided_by,
+        }),
+    )
+    .await?;
     record(
         tx,
         ctx,
@@ -748,6 +782,22 @@ pub async fn deploy(
     release.updated_at = ctx.now;
     tx.insert_deployment(&deployment).await?;
     tx.update_release(&release).await?;
+    let kind = match d.action {
+        DeploymentAction::Promote => "promoted",
+        DeploymentAction::Rollback => "rolled_back",
+        DeploymentAction::Retire => "retired",
+    };
+    events::emit(
+        tx,
+        ctx.now,
+        kind,
+        id.as_str(),
+        json!({
+            "release": id, "revision": deployment.revision, "environment": deployment.environment,
+            "reason": deployment.reason, "artifact_digest": revision.bundle.artifact_digest,
+        }),
+    )
+    .await?;
     record(
         tx,
         ctx,

@@ -13,7 +13,7 @@ const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 34] = [
+const KNOWN: [(&str, &str); 37] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -48,6 +48,9 @@ const KNOWN: [(&str, &str); 34] = [
     ("get", "/v1/runs"),
     ("get", "/v1/runs/{id}"),
     ("post", "/v1/releases/{id}/block"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{id}/deliveries"),
 ];
 
 /// One operation of the OpenAPI document.
@@ -95,6 +98,7 @@ struct Fixture {
     roleless: TestUser,
     dataset: String,
     run: String,
+    webhook: String,
 }
 
 async fn fixture(h: &Harness) -> Fixture {
@@ -116,6 +120,14 @@ async fn fixture(h: &Harness) -> Fixture {
             &rel.artifact,
         )
         .await;
+    let hook = h
+        .command(
+            &h.admin,
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["decided"]}),
+            "webhook.create",
+        )
+        .await;
     Fixture {
         cast,
         rel,
@@ -123,6 +135,7 @@ async fn fixture(h: &Harness) -> Fixture {
         roleless,
         dataset,
         run,
+        webhook: hook["id"].as_str().expect("a webhook id").to_owned(),
     }
 }
 
@@ -132,6 +145,8 @@ impl Fixture {
             self.cast.owner.id.as_str()
         } else if op.template.starts_with("/v1/runs/") {
             self.run.as_str()
+        } else if op.template.starts_with("/v1/webhooks/") {
+            self.webhook.as_str()
         } else if op.template.starts_with("/v1/systems/") {
             self.cast.system.as_str()
         } else {
@@ -198,6 +213,7 @@ impl Fixture {
             }
             "/v1/releases/{id}/decision" => h.decision_body(rel, "go"),
             "/v1/releases/{id}/block" => json!({"revision": 1, "reason": "walking the routes"}),
+            "/v1/webhooks" => json!({"url": "http://127.0.0.1:9/walk", "events": ["promoted"]}),
             "/v1/datasets" => h.dataset_body("walked", "1", &["walking"]),
             "/v1/datasets/{key}/approval" => json!({"comment": "walk"}),
             "/v1/runs" => h.run_body(
@@ -342,6 +358,9 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
         ("get", "/v1/users"),
         ("post", "/v1/users/{id}/tokens"),
         ("post", "/v1/systems"),
+        ("post", "/v1/webhooks"),
+        ("get", "/v1/webhooks"),
+        ("get", "/v1/webhooks/{id}/deliveries"),
     ] {
         for who in [security, &cast.author, &cast.owner] {
             cases.push((who, op(m, t), "missing-role"));

@@ -18,3 +18,4 @@ mod owner;
 mod retrain;
 mod revisions;
 mod segregation;
+mod webhooks;

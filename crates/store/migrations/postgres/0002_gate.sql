@@ -1,4 +1,4 @@
--- Lineage (I6): registered datasets and training runs; deadlines (I5): escalations.
+-- Lineage (I6): datasets and training runs; deadlines (I5): escalations; webhooks and their outbox.
 
 CREATE TABLE datasets (
     ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
@@ -42,3 +42,51 @@ CREATE TABLE escalations (
     created_at   TEXT COLLATE "C" NOT NULL,
     UNIQUE (release_id, revision, role)
 );
+
+-- Webhooks: subscriptions, the transactional outbox of events, per-subscription
+-- delivery state, and every delivery attempt.
+CREATE TABLE webhooks (
+    ord BIGSERIAL NOT NULL,  -- insertion order, the tie-break for equal times
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    url        TEXT NOT NULL,
+    events     TEXT NOT NULL,  -- JSON array of event types
+    secret     TEXT NOT NULL,
+    created_by TEXT COLLATE "C" NOT NULL REFERENCES users(id),
+    created_at TEXT COLLATE "C" NOT NULL
+);
+
+CREATE TABLE events (
+    ord BIGSERIAL NOT NULL,
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    kind       TEXT COLLATE "C" NOT NULL,
+    subject    TEXT COLLATE "C" NOT NULL,
+    payload    TEXT NOT NULL,  -- JSON
+    created_at TEXT COLLATE "C" NOT NULL
+);
+
+CREATE TABLE deliveries (
+    ord BIGSERIAL NOT NULL,
+    webhook_id      TEXT COLLATE "C" NOT NULL REFERENCES webhooks(id),
+    event_id        TEXT COLLATE "C" NOT NULL REFERENCES events(id),
+    state           TEXT COLLATE "C" NOT NULL,  -- pending, delivered, dead
+    attempts        BIGINT NOT NULL,
+    next_attempt_at TEXT COLLATE "C" NOT NULL,
+    updated_at      TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (webhook_id, event_id)
+);
+
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+
+CREATE TABLE delivery_attempts (
+    ord BIGSERIAL NOT NULL,
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    webhook_id  TEXT COLLATE "C" NOT NULL REFERENCES webhooks(id),
+    event_id    TEXT COLLATE "C" NOT NULL REFERENCES events(id),
+    attempt     BIGINT NOT NULL,
+    at          TEXT COLLATE "C" NOT NULL,
+    status_code BIGINT NOT NULL,  -- 0 when no HTTP response
+    error       TEXT NOT NULL,
+    outcome     TEXT COLLATE "C" NOT NULL   -- delivered, retry, dead
+);
+
+CREATE INDEX delivery_attempts_by_webhook ON delivery_attempts (webhook_id);
