@@ -466,6 +466,12 @@ enum ReleaseCmd {
         #[arg(long)]
         revision: Option<u32>,
     },
+    /// The evaluation (I7): the latest eval report against the tier's gates.
+    Evaluation {
+        id: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
     /// Block the current revision: no-go with a reason, e.g. to end an escalation (decision owner).
     Block {
         id: String,
@@ -1008,6 +1014,13 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                 )
                 .await?,
             )
+        }
+        ReleaseCmd::Evaluation { id, revision } => {
+            let rest = match revision {
+                Some(r) => format!("/evaluation?revision={r}"),
+                None => "/evaluation".to_owned(),
+            };
+            ("evaluation", c.get(&path(&id, &rest)).await?)
         }
         ReleaseCmd::Block {
             id,

@@ -334,6 +334,34 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                 ));
             }
         }),
+        "evaluation" => {
+            line(format!(
+                "release {} revision {}  tier {}  report {} ({})",
+                s(v, "release"),
+                s(v, "revision"),
+                s(v, "tier"),
+                s(v, "evidence_name"),
+                s(v, "format")
+            ));
+            if v["error"].is_string() {
+                line(format!("  unreadable: {}", s(v, "error")));
+            }
+            each(&v["checks"], |c| {
+                let values: Vec<String> = c["values"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x["value"].to_string()).collect())
+                    .unwrap_or_default();
+                line(format!(
+                    "  {:<8} {:<24} min {} max {}  values [{}]  ({})",
+                    s(c, "result"),
+                    s(c, "metric"),
+                    s(c, "min"),
+                    s(c, "max"),
+                    values.join(", "),
+                    s(c, "source")
+                ))
+            });
+        }
         "deliveries" => {
             each(&v["deliveries"], |d| {
                 line(format!(

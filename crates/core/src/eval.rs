@@ -14,6 +14,9 @@
 use crate::gate::{Finding, GapCode};
 use serde::{Deserialize, Serialize};
 
+/// How a parsed CycloneDX ML-BOM report is labelled.
+pub const CYCLONEDX_FORMAT: &str = "cyclonedx";
+
 /// The evidence kind that carries eval reports.
 pub const EVAL_EVIDENCE: &str = "eval_report";
 
@@ -88,6 +91,8 @@ pub struct MetricResult {
 /// A parsed eval report.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EvalReport {
+    /// [`EVAL_FORMAT`] or [`CYCLONEDX_FORMAT`].
+    pub format: &'static str,
     pub run_id: Option<String>,
     pub results: Vec<MetricResult>,
 }
@@ -159,6 +164,7 @@ pub fn parse_report(bytes: &[u8]) -> Result<EvalReport, EvalReportError> {
         });
     }
     Ok(EvalReport {
+        format: EVAL_FORMAT,
         run_id: native.run_id,
         results,
     })
@@ -206,6 +212,7 @@ fn parse_cyclonedx(doc: &serde_json::Value) -> Result<EvalReport, EvalReportErro
         ));
     }
     Ok(EvalReport {
+        format: CYCLONEDX_FORMAT,
         run_id: None,
         results,
     })

@@ -139,6 +139,7 @@ mod tests {
             max: Some(0.2),
         }];
         let report = ReportFact::Parsed(EvalReport {
+            format: crate::eval::EVAL_FORMAT,
             run_id: None,
             results: vec![MetricResult {
                 metric: "drift_psi".into(),
@@ -172,6 +173,7 @@ mod tests {
             ]
         );
         let high = ReportFact::Parsed(EvalReport {
+            format: crate::eval::EVAL_FORMAT,
             run_id: None,
             results: vec![MetricResult {
                 metric: "drift_psi".into(),

@@ -83,6 +83,8 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(routes!(approve_dataset))
             .routes(routes!(register_run, list_runs))
             .routes(routes!(get_run))
+            // Evaluation (I7).
+            .routes(routes!(evaluation))
             // Deadlines (I5).
             .routes(routes!(block))
             // Webhooks.

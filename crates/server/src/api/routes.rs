@@ -642,6 +642,22 @@ pub async fn get_run(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathI
     ok(RunView::from(app::lineage::get_run(&mut *tx, &id).await?))
 }
 
+/// The evaluation (I7): the latest eval report, parsed, against the tier's gates and, for a retrain, the drift gates. Any role.
+#[utoipa::path(get, path = "/v1/releases/{id}/evaluation", tag = "releases", security(("bearer" = [])),
+    params(("id" = String, Path), GateQuery),
+    responses((status = 200, body = EvaluationView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn evaluation(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    PathId(id): PathId,
+    Q(q): Q<GateQuery>,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    ok(EvaluationView::from(
+        app::gate::evaluation(&mut *tx, &ctx, &ReleaseId(id), q.revision).await?,
+    ))
+}
+
 // ---------- webhooks ----------
 
 /// Subscribe a URL to event types; the signing secret is shown once. Role: admin.

@@ -1,7 +1,7 @@
 //! Wire types: request params and response views. Separate from domain types and
 //! rows; conversions happen here, at the edge.
 
-use crate::app::gate::{CheckOutcome, GateReport};
+use crate::app::gate::{CheckOutcome, Evaluation, GateReport};
 use crate::app::releases::ReleaseDetail;
 use chrono::{DateTime, Utc};
 use countersign_core::gate::{Gap, GapKey};
@@ -1016,6 +1016,101 @@ impl DeliveryLogView {
                     outcome: a.outcome,
                 })
                 .collect(),
+        }
+    }
+}
+
+// ---------- evaluation (I7) ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricValueView {
+    pub value: f64,
+    pub dataset: Option<String>,
+    pub slice: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GateCheckView {
+    pub metric: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `tier` (an evaluation gate) or `retrain_drift`.
+    pub source: String,
+    /// Every value the latest report gives for the metric (one per slice).
+    pub values: Vec<MetricValueView>,
+    /// passed, failed or missing.
+    pub result: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationView {
+    pub release: String,
+    pub revision: u32,
+    pub tier: String,
+    /// The latest eval_report evidence id, name and digest, when one is attached.
+    pub evidence_id: Option<String>,
+    pub evidence_name: Option<String>,
+    pub evidence_digest: Option<String>,
+    /// countersign.eval/v1 or cyclonedx; absent when there is no readable report.
+    pub format: Option<String>,
+    pub run_id: Option<String>,
+    /// Why the latest report could not be read.
+    pub error: Option<String>,
+    pub checks: Vec<GateCheckView>,
+}
+
+impl From<Evaluation> for EvaluationView {
+    fn from(e: Evaluation) -> Self {
+        use countersign_core::eval::ReportFact;
+        let (format, run_id, error, results) = match &e.report {
+            ReportFact::Parsed(r) => (
+                Some(r.format.to_owned()),
+                r.run_id.clone(),
+                None,
+                r.results.clone(),
+            ),
+            ReportFact::Invalid { error, .. } => (None, None, Some(error.to_string()), Vec::new()),
+            ReportFact::None => (None, None, None, Vec::new()),
+        };
+        let check = |g: &countersign_core::eval::EvalGate, source: &str| {
+            let values: Vec<MetricValueView> = results
+                .iter()
+                .filter(|r| r.metric == g.metric)
+                .map(|r| MetricValueView {
+                    value: r.value,
+                    dataset: r.dataset.clone(),
+                    slice: r.slice.clone(),
+                })
+                .collect();
+            let result = if values.is_empty() {
+                "missing"
+            } else if values.iter().all(|v| g.passes(v.value)) {
+                "passed"
+            } else {
+                "failed"
+            };
+            GateCheckView {
+                metric: g.metric.clone(),
+                min: g.min,
+                max: g.max,
+                source: source.to_owned(),
+                values,
+                result: result.to_owned(),
+            }
+        };
+        let mut checks: Vec<GateCheckView> = e.gates.iter().map(|g| check(g, "tier")).collect();
+        checks.extend(e.drift_gates.iter().map(|g| check(g, "retrain_drift")));
+        EvaluationView {
+            release: e.release.id.to_string(),
+            revision: e.revision.number,
+            tier: e.tier,
+            evidence_id: e.evidence.as_ref().map(|x| x.id.clone()),
+            evidence_name: e.evidence.as_ref().map(|x| x.name.clone()),
+            evidence_digest: e.evidence.as_ref().map(|x| x.digest.to_string()),
+            format,
+            run_id,
+            error,
+            checks,
         }
     }
 }

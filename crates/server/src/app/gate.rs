@@ -260,3 +260,60 @@ pub async fn check(
         revision: Some(rev.number),
     })
 }
+
+/// The evaluation of one revision (I7): the latest eval report, parsed, and the tier's
+/// gates (and, for a retrain, the profile's drift gates) with the values they saw.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub release: ReleaseRecord,
+    pub revision: RevisionRecord,
+    pub tier: String,
+    /// The latest eval_report evidence, if any.
+    pub evidence: Option<EvidenceRecord>,
+    pub report: ReportFact,
+    pub gates: Vec<eval::EvalGate>,
+    pub drift_gates: Vec<eval::EvalGate>,
+}
+
+pub async fn evaluation(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision: Option<u32>,
+) -> Result<Evaluation, AppError> {
+    let release = load_release(tx, id).await?;
+    let n = revision.unwrap_or(release.current_revision);
+    let rev = tx
+        .get_revision(id, n)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "revision",
+            id: format!("{id}/{n}"),
+        })?;
+    let evidence: Vec<EvidenceRecord> = tx
+        .list_evidence(id)
+        .await?
+        .into_iter()
+        .filter(|e| e.revision == n)
+        .collect();
+    let report = latest_eval_report(tx, &evidence).await?;
+    let gates = ctx
+        .profile
+        .tier(&rev.tier)
+        .map(|t| t.eval_gates.clone())
+        .unwrap_or_default();
+    let drift_gates = if release.kind == countersign_core::release::ReleaseKind::Retrain {
+        ctx.profile.retrain_drift_gates.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(Evaluation {
+        tier: rev.tier.clone(),
+        evidence: evidence.into_iter().rev().find(|e| e.kind == EVAL_EVIDENCE),
+        release,
+        revision: rev,
+        report,
+        gates,
+        drift_gates,
+    })
+}

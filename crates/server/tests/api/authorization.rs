@@ -13,7 +13,7 @@ const PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 37] = [
+const KNOWN: [(&str, &str); 38] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -48,6 +48,7 @@ const KNOWN: [(&str, &str); 37] = [
     ("get", "/v1/runs"),
     ("get", "/v1/runs/{id}"),
     ("post", "/v1/releases/{id}/block"),
+    ("get", "/v1/releases/{id}/evaluation"),
     ("post", "/v1/webhooks"),
     ("get", "/v1/webhooks"),
     ("get", "/v1/webhooks/{id}/deliveries"),

@@ -76,6 +76,34 @@ async fn i7_a_failing_metric_blocks_until_the_owner_accepts_it() {
         h.attach(&cast.author, &rel, "eval_report", &r).await;
         let g = h.gate(&cast.owner, &rel).await;
         assert_eq!(eval_gaps(&g), ["eval_metric_failed:accuracy"]);
+        // The evaluation view shows every value the gate compared.
+        let e = h
+            .get_ok(
+                cast.reviewer("security"),
+                &format!("/v1/releases/{}/evaluation", rel.id),
+            )
+            .await;
+        assert_eq!(e["format"], "countersign.eval/v1");
+        assert_eq!(e["run_id"], "run-1");
+        let checks: Vec<(String, String, usize)> = e["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["metric"].as_str().unwrap().to_owned(),
+                    c["result"].as_str().unwrap().to_owned(),
+                    c["values"].as_array().unwrap().len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            checks,
+            [
+                ("accuracy".into(), "failed".into(), 2),
+                ("toxicity".into(), "passed".into(), 1)
+            ]
+        );
         let detail = g["unmet"][0]["detail"].as_str().unwrap();
         assert!(
             detail.contains("0.88 on slice de") && detail.contains(">= 0.9"),
@@ -166,6 +194,11 @@ async fn i7_an_unreadable_report_is_a_gap_and_its_metrics_are_missing() {
                 "eval_report_invalid:eval_report.pdf",
             ]
         );
+        let e = h
+            .get_ok(&cast.owner, &format!("/v1/releases/{}/evaluation", rel.id))
+            .await;
+        assert!(e["error"].as_str().unwrap().contains("not JSON"), "{e}");
+        assert_eq!(e["evidence_name"], "eval_report.pdf");
         let invalid = g["unmet"]
             .as_array()
             .unwrap()
