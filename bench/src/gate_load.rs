@@ -170,7 +170,7 @@ async fn walk(api: &Api, base: &str, c: &Cast, n: u64) -> Result<Vec<Duration>> 
     };
     let r = api
         .post(format!("{base}/v1/releases"), &c.mlops, json!({
-            "title": format!("bench {n}"), "kind": "model", "system": c.system, "decision_owner": c.owner_id,
+            "title": format!("bench {n}"), "kind": "config", "system": c.system, "decision_owner": c.owner_id,
             "bundle": {"artifact_digest": format!("sha256:{n:064x}"), "code_commit": "b3nch"},
         }))
         .await?;

@@ -68,6 +68,9 @@ enum Command {
         /// Seed example users (one per role), a system and a release waiting for review, and print their tokens.
         #[arg(long)]
         demo: bool,
+        /// Seconds between runs of the review-deadline job (I5: overdue reviews escalate).
+        #[arg(long, env = "COUNTERSIGN_DEADLINE_INTERVAL", default_value_t = 60)]
+        deadline_interval: u64,
     },
     /// Apply database migrations without serving.
     Migrate {
@@ -147,6 +150,27 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Lineage (I6): register, approve and list dataset versions.
+    Dataset {
+        #[command(subcommand)]
+        command: DatasetCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Lineage (I6): register and list training runs.
+    Run {
+        #[command(subcommand)]
+        command: RunCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Webhooks: subscribe URLs to events and read their delivery log (admin).
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCmd,
         #[command(flatten)]
         conn: Conn,
     },
@@ -284,6 +308,78 @@ enum KeysCmd {
 }
 
 #[derive(Subcommand)]
+enum WebhookCmd {
+    /// Subscribe a URL; prints the signing secret once (see docs/webhooks.md).
+    Create {
+        #[arg(long)]
+        url: String,
+        /// An event type (repeat): review_requested, review_overdue, escalated, decided, promoted, rolled_back, retired.
+        #[arg(long = "event", required = true)]
+        events: Vec<String>,
+    },
+    /// List webhooks.
+    List,
+    /// Show a webhook's deliveries and every attempt.
+    Deliveries { id: String },
+}
+
+#[derive(Subcommand)]
+enum DatasetCmd {
+    /// Register a dataset version (data-governance or mlops).
+    Register {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        /// sha256:<hex> of the dataset content.
+        #[arg(long)]
+        digest: String,
+        /// Where the data comes from.
+        #[arg(long)]
+        source: String,
+        /// Classification, e.g. internal, pii.
+        #[arg(long)]
+        classification: String,
+        /// An intended use it may serve (repeat).
+        #[arg(long = "permit", required = true)]
+        permitted_uses: Vec<String>,
+    },
+    /// Approve a dataset version, name@version (data-governance; not its registrant).
+    Approve {
+        key: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+    /// List dataset versions.
+    List,
+}
+
+#[derive(Subcommand)]
+enum RunCmd {
+    /// Register a training run (mlops).
+    Register {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        code_commit: String,
+        /// A dataset version name@version (repeat).
+        #[arg(long = "dataset", required = true)]
+        datasets: Vec<String>,
+        /// A parameter KEY=VALUE (VALUE parsed as JSON when it can be; repeat).
+        #[arg(long = "param")]
+        params: Vec<String>,
+        /// User id of the person who trained it.
+        #[arg(long)]
+        trainer: String,
+        /// sha256:<hex> of the artifact it produced.
+        #[arg(long)]
+        artifact: String,
+    },
+    /// List training runs.
+    List,
+}
+
+#[derive(Subcommand)]
 enum ProfileCmd {
     /// Validate a profile file; prints the file, field and reason of the first problem.
     Check {
@@ -368,6 +464,9 @@ struct BundleArgs {
     /// A secret scope (repeat).
     #[arg(long = "secret-scope")]
     secret_scopes: Vec<String>,
+    /// For a retrain: the id of the promoted release it supersedes.
+    #[arg(long)]
+    supersedes: Option<String>,
 }
 
 #[derive(Args)]
@@ -388,6 +487,10 @@ struct AttrArgs {
     /// 0 suggests only, 1 human in the loop, 2 human on the loop, 3 autonomous.
     #[arg(long, default_value_t = 0)]
     autonomy: u8,
+    /// The intended use; model and retrain releases need one (lineage checks each
+    /// dataset permits it).
+    #[arg(long)]
+    intended_use: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -523,6 +626,20 @@ enum ReleaseCmd {
         #[arg(long)]
         revision: Option<u32>,
     },
+    /// The evaluation (I7): the latest eval report against the tier's gates.
+    Evaluation {
+        id: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Block the current revision: no-go with a reason, e.g. to end an escalation (decision owner).
+    Block {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -586,12 +703,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             profile,
             demo,
+            deadline_interval,
         } => {
             serve::serve(serve::ServeArgs {
                 db,
                 listen,
                 profile,
                 demo,
+                deadline_interval,
             })
             .await?;
         }
@@ -629,6 +748,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keys { command, conn } => agents::keys(command, conn).await?,
         Command::System { command, conn } => system(command, conn).await?,
         Command::Release { command, conn } => release(command, conn).await?,
+        Command::Dataset { command, conn } => dataset(command, conn).await?,
+        Command::Run { command, conn } => run_cmd(command, conn).await?,
+        Command::Webhook { command, conn } => webhook(command, conn).await?,
         Command::Evidence { digest, out, conn } => {
             let c = Client::new(&conn.server, conn.token)?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;
@@ -732,6 +854,84 @@ async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
     Ok(())
 }
 
+async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        DatasetCmd::Register {
+            name,
+            version,
+            digest,
+            source,
+            classification,
+            permitted_uses,
+        } => {
+            let body = json!({
+                "name": name, "version": version, "digest": digest, "source": source,
+                "classification": classification, "permitted_uses": permitted_uses,
+            });
+            ("dataset", c.post("/v1/datasets", &body).await?)
+        }
+        DatasetCmd::Approve { key, comment } => (
+            "dataset",
+            c.post(
+                &format!("/v1/datasets/{}/approval", q(&key)),
+                &json!({"comment": comment}),
+            )
+            .await?,
+        ),
+        DatasetCmd::List => ("datasets", c.get("/v1/datasets").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        RunCmd::Register {
+            id,
+            code_commit,
+            datasets,
+            params,
+            trainer,
+            artifact,
+        } => {
+            let mut p = Map::new();
+            for kvs in &params {
+                let (k, v) = kv(kvs)?;
+                p.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
+            }
+            let body = json!({
+                "id": id, "code_commit": code_commit, "datasets": datasets, "parameters": p,
+                "trainer": trainer, "artifact_digest": artifact,
+            });
+            ("run", c.post("/v1/runs", &body).await?)
+        }
+        RunCmd::List => ("runs", c.get("/v1/runs").await?),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+async fn webhook(cmd: WebhookCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let (kind, v) = match cmd {
+        WebhookCmd::Create { url, events } => (
+            "webhook",
+            c.post("/v1/webhooks", &json!({"url": url, "events": events}))
+                .await?,
+        ),
+        WebhookCmd::List => ("webhooks", c.get("/v1/webhooks").await?),
+        WebhookCmd::Deliveries { id } => (
+            "deliveries",
+            c.get(&format!("/v1/webhooks/{}/deliveries", q(&id)))
+                .await?,
+        ),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
 fn bundle_json(b: BundleArgs) -> Result<Value> {
     let mut m: Map<String, Value> = match &b.bundle_file {
         Some(path) => {
@@ -783,6 +983,9 @@ fn bundle_json(b: BundleArgs) -> Result<Value> {
     }
     if !b.secret_scopes.is_empty() {
         set("secret_scopes", json!(b.secret_scopes));
+    }
+    if let Some(v) = b.supersedes {
+        set("supersedes", json!(v));
     }
     if !m.contains_key("artifact_digest") {
         bail!("the bundle needs an artifact digest: pass --artifact sha256:<hex> or --bundle-file");
@@ -837,6 +1040,7 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                     "customer_facing": attrs.customer_facing, "agentic": attrs.agentic,
                     "data_connected": data_connected, "data_classes": attrs.data_classes,
                     "regulated": attrs.regulated, "third_party": attrs.third_party, "autonomy_level": attrs.autonomy,
+                    "intended_use": attrs.intended_use,
                 },
                 "bundle": bundle_json(bundle)?,
             });
@@ -970,6 +1174,28 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                 "deployment",
                 c.post(
                     &path(&id, "/rollback"),
+                    &json!({"revision": r, "reason": reason}),
+                )
+                .await?,
+            )
+        }
+        ReleaseCmd::Evaluation { id, revision } => {
+            let rest = match revision {
+                Some(r) => format!("/evaluation?revision={r}"),
+                None => "/evaluation".to_owned(),
+            };
+            ("evaluation", c.get(&path(&id, &rest)).await?)
+        }
+        ReleaseCmd::Block {
+            id,
+            reason,
+            revision,
+        } => {
+            let r = current_revision(&c, &id, revision).await?;
+            (
+                "decision",
+                c.post(
+                    &path(&id, "/block"),
                     &json!({"revision": r, "reason": reason}),
                 )
                 .await?,

@@ -190,11 +190,29 @@ pub fn show(format: Format, kind: &str, v: &Value) {
             line("  reviews:");
             each(&v["reviews"], |x| {
                 line(format!(
-                    "    {:<16} {:<24} {} due {}",
+                    "    {:<16} {:<24} {} due {}{}",
                     s(x, "role"),
                     s(x, "state"),
                     s(x, "reviewer"),
-                    s(x, "due_at")
+                    s(x, "due_at"),
+                    if x["overdue"] == Value::Bool(true) {
+                        "  OVERDUE"
+                    } else {
+                        ""
+                    }
+                ))
+            });
+            if v["escalated"] == Value::Bool(true) {
+                line("  ESCALATED to the decision owner: accept each missing_review gap or block");
+            }
+            each(&v["escalations"], |e| {
+                line(format!(
+                    "    escalation {:<12} {:<9} due {}  escalated {}  to {}",
+                    s(e, "role"),
+                    s(e, "state"),
+                    s(e, "due_at"),
+                    s(e, "escalated_at"),
+                    s(e, "escalated_to")
                 ))
             });
             let gaps = v["gaps"].as_array().cloned().unwrap_or_default();
@@ -206,7 +224,7 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                     let mark = if g["accepted"] == Value::Bool(true) {
                         "accepted"
                     } else if g["acceptable"] == Value::Bool(false) {
-                        "VETO"
+                        "BLOCKING"
                     } else {
                         "unmet"
                     };
@@ -278,6 +296,94 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                 s(e, "actor")
             ))
         }),
+        "dataset" | "datasets" => each_or_one(v, |d| {
+            line(format!(
+                "{:<32} {:<10} {:<12} uses: {}  {}",
+                s(d, "key"),
+                s(d, "classification"),
+                if d["approved"] == true {
+                    "approved"
+                } else {
+                    "unapproved"
+                },
+                list(&d["permitted_uses"]),
+                s(d, "digest")
+            ))
+        }),
+        "run" | "runs" => each_or_one(v, |r| {
+            line(format!(
+                "{:<28} commit {:<10} trainer {}  datasets: {}  artifact {}",
+                s(r, "id"),
+                s(r, "code_commit"),
+                s(r, "trainer"),
+                list(&r["datasets"]),
+                s(r, "artifact_digest")
+            ))
+        }),
+        "webhook" | "webhooks" => each_or_one(v, |w| {
+            line(format!(
+                "{}  {}  events: {}",
+                s(w, "id"),
+                s(w, "url"),
+                list(&w["events"])
+            ));
+            if w["secret"].is_string() {
+                line(format!(
+                    "  signing secret (shown once; store it now): {}",
+                    s(w, "secret")
+                ));
+            }
+        }),
+        "evaluation" => {
+            line(format!(
+                "release {} revision {}  tier {}  report {} ({})",
+                s(v, "release"),
+                s(v, "revision"),
+                s(v, "tier"),
+                s(v, "evidence_name"),
+                s(v, "format")
+            ));
+            if v["error"].is_string() {
+                line(format!("  unreadable: {}", s(v, "error")));
+            }
+            each(&v["checks"], |c| {
+                let values: Vec<String> = c["values"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| x["value"].to_string()).collect())
+                    .unwrap_or_default();
+                line(format!(
+                    "  {:<8} {:<24} min {} max {}  values [{}]  ({})",
+                    s(c, "result"),
+                    s(c, "metric"),
+                    s(c, "min"),
+                    s(c, "max"),
+                    values.join(", "),
+                    s(c, "source")
+                ))
+            });
+        }
+        "deliveries" => {
+            each(&v["deliveries"], |d| {
+                line(format!(
+                    "{}  {:<9} attempts {}  next {}",
+                    s(d, "event_id"),
+                    s(d, "state"),
+                    s(d, "attempts"),
+                    s(d, "next_attempt_at")
+                ))
+            });
+            each(&v["attempts"], |a| {
+                line(format!(
+                    "  {}  {} #{}  {:<9} HTTP {}  {}",
+                    s(a, "at"),
+                    s(a, "event_id"),
+                    s(a, "attempt"),
+                    s(a, "outcome"),
+                    s(a, "status_code"),
+                    s(a, "error")
+                ))
+            });
+        }
         "profile" => line(format!(
             "profile {} version {}  digest {}",
             s(v, "name"),
@@ -334,6 +440,15 @@ fn each(v: &Value, mut f: impl FnMut(&Value)) {
         for i in items {
             f(i);
         }
+    }
+}
+
+fn each_or_one(v: &Value, f: impl FnMut(&Value)) {
+    if v.is_array() {
+        each(v, f)
+    } else {
+        let mut f = f;
+        f(v)
     }
 }
 

@@ -14,6 +14,8 @@ pub struct ServeArgs {
     pub listen: String,
     pub profile: Option<PathBuf>,
     pub demo: bool,
+    /// Seconds between runs of the deadline job.
+    pub deadline_interval: u64,
 }
 
 pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
@@ -74,6 +76,16 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         profile,
         clock,
     };
+    // Background job (I5): overdue reviews escalate to the decision owner.
+    let deadlines = tokio::spawn(countersign_server::app::deadlines::deadline_loop(
+        state.clone(),
+        std::time::Duration::from_secs(args.deadline_interval.max(1)),
+    ));
+    // Background job: the webhook delivery worker resumes from the outbox at start.
+    let delivery = tokio::spawn(countersign_server::app::webhooks::delivery_loop(
+        state.clone(),
+        std::time::Duration::from_secs(2),
+    ));
     let app = countersign_server::app(state);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -86,6 +98,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("server failed")?;
+    deadlines.abort();
+    delivery.abort();
     output::line("countersign: stopped");
     Ok(())
 }

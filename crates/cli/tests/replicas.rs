@@ -183,7 +183,7 @@ async fn two_replicas_share_one_postgres_database() {
         let artifact = format!("sha256:{:064x}", round + 1);
         let (s, r) = api
             .post(&ua, &mlops, "/v1/releases", json!({
-                "title": format!("race {round}"), "kind": "model", "system": sys_id, "decision_owner": owner_id,
+                "title": format!("race {round}"), "kind": "config", "system": sys_id, "decision_owner": owner_id,
                 "bundle": {"artifact_digest": artifact},
             }), None)
             .await;

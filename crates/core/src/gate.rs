@@ -22,7 +22,60 @@ pub enum GapCode {
     VetoRejection,
     /// A required evidence kind is not attached to this revision.
     MissingEvidence,
+    /// Lineage (I6): the bundle names no training run, or one that is not registered.
+    LineageUnregisteredRun,
+    /// Lineage (I6): the bundle's artifact digest is not the one the run produced.
+    LineageArtifactMismatch,
+    /// Lineage (I6): the bundle's dataset versions differ from the run's.
+    LineageDatasetMismatch,
+    /// Lineage (I6): a dataset of the run is not registered or not approved.
+    LineageDatasetUnapproved,
+    /// Lineage (I6): a dataset of the run is not permitted for the release's intended use.
+    LineageDatasetNotPermitted,
+    /// Lineage (I6): the release declares no intended use to check datasets against.
+    LineageUseUndeclared,
+    /// Lineage (I6): a third-party model has no vendor_assurance evidence.
+    LineageVendorAssuranceMissing,
+    /// Evaluation (I7): the latest eval report has no value for a gated metric.
+    EvalMetricMissing,
+    /// Evaluation (I7): a gated metric is outside its threshold.
+    EvalMetricFailed,
+    /// Evaluation (I7): the latest eval report cannot be parsed.
+    EvalReportInvalid,
+    /// Retraining: no promoted release to retrain is named.
+    RetrainBaselineMissing,
+    /// Retraining: the intended use differs from the promoted release's.
+    RetrainUseChanged,
+    /// Retraining: a dataset's classification is outside the promoted revision's.
+    RetrainClassificationWidened,
+    /// Retraining: a drift metric has no value in the latest eval report.
+    RetrainDriftMissing,
+    /// Retraining: a drift metric is outside the profile's retrain threshold.
+    RetrainDriftExceeded,
 }
+
+/// Every gap code, in declaration order.
+pub const ALL_GAP_CODES: [GapCode; 19] = [
+    GapCode::MissingReview,
+    GapCode::RejectedReview,
+    GapCode::VetoRejection,
+    GapCode::MissingEvidence,
+    GapCode::LineageUnregisteredRun,
+    GapCode::LineageArtifactMismatch,
+    GapCode::LineageDatasetMismatch,
+    GapCode::LineageDatasetUnapproved,
+    GapCode::LineageDatasetNotPermitted,
+    GapCode::LineageUseUndeclared,
+    GapCode::LineageVendorAssuranceMissing,
+    GapCode::EvalMetricMissing,
+    GapCode::EvalMetricFailed,
+    GapCode::EvalReportInvalid,
+    GapCode::RetrainBaselineMissing,
+    GapCode::RetrainUseChanged,
+    GapCode::RetrainClassificationWidened,
+    GapCode::RetrainDriftMissing,
+    GapCode::RetrainDriftExceeded,
+];
 
 impl GapCode {
     pub fn as_str(self) -> &'static str {
@@ -31,12 +84,50 @@ impl GapCode {
             GapCode::RejectedReview => "rejected_review",
             GapCode::VetoRejection => "veto_rejection",
             GapCode::MissingEvidence => "missing_evidence",
+            GapCode::LineageUnregisteredRun => "lineage_unregistered_run",
+            GapCode::LineageArtifactMismatch => "lineage_artifact_mismatch",
+            GapCode::LineageDatasetMismatch => "lineage_dataset_mismatch",
+            GapCode::LineageDatasetUnapproved => "lineage_dataset_unapproved",
+            GapCode::LineageDatasetNotPermitted => "lineage_dataset_not_permitted",
+            GapCode::LineageUseUndeclared => "lineage_use_undeclared",
+            GapCode::LineageVendorAssuranceMissing => "lineage_vendor_assurance_missing",
+            GapCode::EvalMetricMissing => "eval_metric_missing",
+            GapCode::EvalMetricFailed => "eval_metric_failed",
+            GapCode::EvalReportInvalid => "eval_report_invalid",
+            GapCode::RetrainBaselineMissing => "retrain_baseline_missing",
+            GapCode::RetrainUseChanged => "retrain_use_changed",
+            GapCode::RetrainClassificationWidened => "retrain_classification_widened",
+            GapCode::RetrainDriftMissing => "retrain_drift_missing",
+            GapCode::RetrainDriftExceeded => "retrain_drift_exceeded",
         }
     }
 
     /// Whether a decision owner may accept this gap as residual risk.
+    ///
+    /// Not acceptable: a veto rejection (I2), and every lineage gap that says the
+    /// artifact's provenance is unknown or the data was not cleared for this use
+    /// (unregistered run, artifact or dataset mismatch, unapproved or not-permitted
+    /// dataset, undeclared use). Those are fixed at the source: register the run,
+    /// approve the dataset, declare the use, or revise the bundle. Acceptable with a
+    /// justification and an expiry: missing or rejected non-veto reviews, missing
+    /// evidence, missing vendor assurance, and evaluation gaps (a missing or failing
+    /// metric, an unreadable report). A retrain outside its approved scope (no promoted
+    /// baseline, a changed use, a wider data classification) is not acceptable; retrain
+    /// drift gaps are, like evaluation gaps.
     pub fn acceptable(self) -> bool {
-        self != GapCode::VetoRejection
+        !matches!(
+            self,
+            GapCode::VetoRejection
+                | GapCode::LineageUnregisteredRun
+                | GapCode::LineageArtifactMismatch
+                | GapCode::LineageDatasetMismatch
+                | GapCode::LineageDatasetUnapproved
+                | GapCode::LineageDatasetNotPermitted
+                | GapCode::LineageUseUndeclared
+                | GapCode::RetrainBaselineMissing
+                | GapCode::RetrainUseChanged
+                | GapCode::RetrainClassificationWidened
+        )
     }
 }
 
@@ -56,7 +147,7 @@ impl fmt::Display for GapKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("gap must be written code:subject with code one of missing_review, rejected_review, veto_rejection, missing_evidence; got {got:?}")]
+#[error("gap must be written code:subject with a known gap code (e.g. missing_review, missing_evidence, eval_metric_failed); got {got:?}")]
 pub struct GapKeyParseError {
     pub got: String,
 }
@@ -68,15 +159,10 @@ impl FromStr for GapKey {
             got: s.chars().take(100).collect(),
         };
         let (code, subject) = s.split_once(':').ok_or_else(bad)?;
-        let code = [
-            GapCode::MissingReview,
-            GapCode::RejectedReview,
-            GapCode::VetoRejection,
-            GapCode::MissingEvidence,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == code)
-        .ok_or_else(bad)?;
+        let code = ALL_GAP_CODES
+            .into_iter()
+            .find(|c| c.as_str() == code)
+            .ok_or_else(bad)?;
         if subject.is_empty() {
             return Err(bad());
         }
@@ -115,6 +201,24 @@ pub struct AcceptanceFact {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A gap found by another check (lineage, evaluation) before the gate sums up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub code: GapCode,
+    pub subject: String,
+    pub detail: String,
+}
+
+impl Finding {
+    pub fn new(code: GapCode, subject: impl Into<String>, detail: impl Into<String>) -> Self {
+        Finding {
+            code,
+            subject: subject.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// Everything the gate needs about one revision.
 #[derive(Clone, Debug)]
 pub struct GateInput<'a> {
@@ -122,6 +226,8 @@ pub struct GateInput<'a> {
     pub reviews: &'a [ReviewFact],
     pub evidence_kinds: &'a BTreeSet<String>,
     pub acceptances: &'a [AcceptanceFact],
+    /// Lineage (I6) and evaluation (I7) findings, see [`crate::lineage`] and [`crate::eval`].
+    pub findings: &'a [Finding],
     pub now: DateTime<Utc>,
 }
 
@@ -185,6 +291,9 @@ pub fn evaluate(input: &GateInput<'_>) -> GateStatus {
             ));
         }
     }
+    for f in input.findings {
+        gaps.push((f.code, f.subject.clone(), f.detail.clone()));
+    }
     let gaps: Vec<Gap> = gaps
         .into_iter()
         .map(|(code, subject, detail)| {
@@ -192,7 +301,8 @@ pub fn evaluate(input: &GateInput<'_>) -> GateStatus {
                 code,
                 subject: subject.clone(),
             };
-            // INVARIANT: a veto rejection is never accepted, whatever was recorded (I2).
+            // INVARIANT: a veto rejection (or another unacceptable gap) is never
+            // accepted, whatever was recorded (I2).
             let accepted = code.acceptable()
                 && input
                     .acceptances
@@ -229,6 +339,7 @@ mod tests {
             required_roles: [Role::Mlops, Role::Security].into(),
             required_evidence: ["threat_model".to_owned()].into(),
             veto_roles: [Role::Security].into(),
+            eval_gates: vec![],
         }
     }
 
@@ -254,6 +365,7 @@ mod tests {
             reviews: &[],
             evidence_kinds: &BTreeSet::new(),
             acceptances: &[],
+            findings: &[],
             now: now(),
         });
         let keys: Vec<String> = s.gaps.iter().map(|g| g.key.to_string()).collect();
@@ -286,6 +398,7 @@ mod tests {
             reviews: &reviews,
             evidence_kinds: &ev,
             acceptances: &live,
+            findings: &[],
             now: now(),
         });
         assert!(s.clear);
@@ -298,6 +411,7 @@ mod tests {
             reviews: &reviews,
             evidence_kinds: &ev,
             acceptances: &expired,
+            findings: &[],
             now: now(),
         });
         assert!(!s.clear);
@@ -320,6 +434,7 @@ mod tests {
             reviews: &reviews,
             evidence_kinds: &ev,
             acceptances: &acc,
+            findings: &[],
             now: now(),
         });
         assert_eq!(s.gaps.len(), 1);
@@ -341,6 +456,7 @@ mod tests {
             reviews: &reviews,
             evidence_kinds: &ev,
             acceptances: &[],
+            findings: &[],
             now: now(),
         });
         assert_eq!(s.gaps[0].key.to_string(), "rejected_review:mlops");

@@ -7,14 +7,20 @@
 //! * [`gate`]: gate evaluation with stable gap codes (I2).
 //! * [`sod`]: segregation of duties (I4).
 //! * [`grant`]: agents' grants, scopes, lifecycle and attenuation (I8, I9).
+//! * [`lineage`]: lineage validation (I6).
+//! * [`eval`]: evaluation gates and eval report parsing (I7).
+//! * [`retrain`]: a retrain stays inside its promoted baseline's approved scope.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod canonical;
+pub mod eval;
 pub mod gate;
 pub mod grant;
 pub mod ids;
+pub mod lineage;
 pub mod profile;
 pub mod release;
+pub mod retrain;
 pub mod review;
 pub mod role;
 pub mod sod;

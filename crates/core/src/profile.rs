@@ -6,6 +6,7 @@
 //! bad profile with the file, the field and the reason.
 
 use crate::canonical::Digest;
+use crate::eval::EvalGate;
 use crate::release::{Attributes, ReleaseKind, MAX_AUTONOMY_LEVEL};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ pub struct ChecklistItem {
 }
 
 /// What one tier requires.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierPolicy {
     pub name: String,
@@ -32,6 +33,9 @@ pub struct TierPolicy {
     pub required_evidence: BTreeSet<String>,
     #[serde(default)]
     pub veto_roles: BTreeSet<Role>,
+    /// Evaluation gates (I7): thresholds on named metrics of the latest eval report.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub eval_gates: Vec<EvalGate>,
 }
 
 /// Conditions on a release's attributes; all given conditions must hold.
@@ -92,7 +96,7 @@ pub struct TierRule {
 }
 
 /// A validated governance profile.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     pub name: String,
@@ -105,6 +109,10 @@ pub struct Profile {
     pub rules: Vec<TierRule>,
     #[serde(default)]
     pub checklists: BTreeMap<Role, Vec<ChecklistItem>>,
+    /// Drift thresholds a `retrain` must meet against its promoted baseline, read from
+    /// the latest eval report (e.g. `{ metric = "drift_psi", max = 0.2 }`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retrain_drift_gates: Vec<EvalGate>,
     /// Agents' grants: recertification cadence and delegation depth (I8).
     #[serde(default, skip_serializing_if = "GrantsPolicy::is_default")]
     pub grants: GrantsPolicy,
@@ -155,7 +163,7 @@ pub struct ProfileError {
 }
 
 /// The tier a release falls in and why.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Tiering<'p> {
     pub tier: &'p TierPolicy,
     /// Ids of the rules that matched, in profile order.
@@ -288,6 +296,30 @@ impl Profile {
                     ));
                 }
             }
+            let mut metrics = BTreeSet::new();
+            for (j, g) in t.eval_gates.iter().enumerate() {
+                let field = f(&format!("eval_gates[{j}]"));
+                if !is_identifier(&g.metric) {
+                    return Err((
+                        format!("{field}.metric"),
+                        "must be lowercase letters, digits and underscores".into(),
+                    ));
+                }
+                if !metrics.insert(g.metric.as_str()) {
+                    return Err((
+                        format!("{field}.metric"),
+                        format!("duplicate metric {:?}", g.metric),
+                    ));
+                }
+                g.validate().map_err(|reason| (field.clone(), reason))?;
+            }
+            if !t.eval_gates.is_empty() && !self.evidence_kinds.contains(crate::eval::EVAL_EVIDENCE)
+            {
+                return Err((
+                    f("eval_gates"),
+                    "evaluation gates need \"eval_report\" in evidence_kinds".into(),
+                ));
+            }
             for role in &t.veto_roles {
                 if !t.required_roles.contains(role) {
                     return Err((
@@ -327,6 +359,25 @@ impl Profile {
         }
         if self.grants.max_delegation_depth > 8 {
             return err("grants.max_delegation_depth".into(), "must be at most 8");
+        }
+        let mut drift = BTreeSet::new();
+        for (j, g) in self.retrain_drift_gates.iter().enumerate() {
+            let field = format!("retrain_drift_gates[{j}]");
+            if !is_identifier(&g.metric) || !drift.insert(g.metric.as_str()) {
+                return Err((
+                    format!("{field}.metric"),
+                    format!("must be a unique lowercase identifier, got {:?}", g.metric),
+                ));
+            }
+            g.validate().map_err(|reason| (field.clone(), reason))?;
+        }
+        if !self.retrain_drift_gates.is_empty()
+            && !self.evidence_kinds.contains(crate::eval::EVAL_EVIDENCE)
+        {
+            return Err((
+                "retrain_drift_gates".into(),
+                "retrain drift gates need \"eval_report\" in evidence_kinds".into(),
+            ));
         }
         for (role, items) in &self.checklists {
             let mut seen = BTreeSet::new();

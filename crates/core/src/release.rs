@@ -62,6 +62,10 @@ pub struct Attributes {
     /// loop, 3 acts autonomously.
     #[serde(default)]
     pub autonomy_level: u8,
+    /// The declared intended use (e.g. `customer-support`). Lineage (I6) checks every
+    /// dataset of the training run is permitted for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_use: Option<String>,
 }
 
 /// The highest autonomy level.
@@ -93,6 +97,9 @@ pub struct Bundle {
     pub tool_permissions: BTreeSet<String>,
     #[serde(default)]
     pub secret_scopes: BTreeSet<String>,
+    /// For a `retrain`: the id of the promoted release it retrains and supersedes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 impl Bundle {
@@ -226,6 +233,7 @@ mod tests {
             runtime_policy_digest: None,
             tool_permissions: BTreeSet::new(),
             secret_scopes: BTreeSet::new(),
+            supersedes: None,
         }
     }
 

@@ -146,3 +146,64 @@ fn grants_section_is_validated_and_defaults_keep_the_digest() {
     assert_eq!(c.grants.recertify_every_days, 30);
     assert_ne!(c.digest(), p.digest());
 }
+
+#[test]
+fn i7_evaluation_gates_load_per_tier_and_bad_ones_are_refused() {
+    let p = example();
+    let medium = p.tier("medium").unwrap();
+    let metrics: Vec<&str> = medium
+        .eval_gates
+        .iter()
+        .map(|g| g.metric.as_str())
+        .collect();
+    assert_eq!(metrics, ["accuracy", "toxicity"]);
+    assert!(p.tier("low").unwrap().eval_gates.is_empty());
+    let critical = p.tier("critical").unwrap();
+    assert!(critical
+        .eval_gates
+        .iter()
+        .any(|g| g.metric == "jailbreak_resistance"));
+
+    let e = refused(&EXAMPLE_PROFILE.replacen(
+        "{ metric = \"accuracy\", min = 0.9 },",
+        "{ metric = \"accuracy\" },",
+        1,
+    ));
+    assert_eq!(
+        e,
+        "bad.toml: tiers[1].eval_gates[0]: metric \"accuracy\" needs min, max or both"
+    );
+    let e = refused(&EXAMPLE_PROFILE.replacen(
+        "{ metric = \"accuracy\", min = 0.9 },",
+        "{ metric = \"accuracy\", min = 0.9, max = 0.5 },",
+        1,
+    ));
+    assert_eq!(
+        e,
+        "bad.toml: tiers[1].eval_gates[0]: metric \"accuracy\" has min 0.9 above max 0.5"
+    );
+    let e = refused(&EXAMPLE_PROFILE.replacen(
+        "{ metric = \"toxicity\", max = 0.01 },",
+        "{ metric = \"accuracy\", max = 0.01 },",
+        1,
+    ));
+    assert_eq!(
+        e,
+        "bad.toml: tiers[1].eval_gates[1].metric: duplicate metric \"accuracy\""
+    );
+    let e = refused(&EXAMPLE_PROFILE.replacen(
+        "{ metric = \"toxicity\", max = 0.01 },",
+        "{ metric = \"Toxicity!\", max = 0.01 },",
+        1,
+    ));
+    assert!(
+        e.starts_with("bad.toml: tiers[1].eval_gates[1].metric: must be"),
+        "{e}"
+    );
+    let e = refused(&EXAMPLE_PROFILE.replacen(
+        "{ metric = \"toxicity\", max = 0.01 },",
+        "{ metric = \"toxicity\", maximum = 0.01 },",
+        1,
+    ));
+    assert!(e.contains("unknown field `maximum`"), "{e}");
+}

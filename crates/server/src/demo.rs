@@ -47,6 +47,11 @@ const PEOPLE: &[(&str, &str, Role)] = &[
 /// The bytes whose sha256 is the demo release's artifact digest.
 const DEMO_ARTIFACT_BYTES: &[u8] = b"support-assistant-v2.safetensors";
 
+/// The demo release's intended use, permitted by its dataset.
+const DEMO_USE: &str = "customer-support";
+/// The training run that produced the demo artifact.
+const DEMO_RUN: &str = "run-2026-11-20-001";
+
 /// The email of the demo decision owner.
 pub const OWNER_EMAIL: &str = "dana@demo.countersign";
 
@@ -101,10 +106,11 @@ pub async fn seed(
         records.push(u);
     }
     let by_email = |e: &str| records.iter().find(|u| u.email == e).cloned();
-    let (Some(owner), Some(maya), Some(olu)) = (
+    let (Some(owner), Some(maya), Some(olu), Some(dev)) = (
         by_email(OWNER_EMAIL),
         by_email("maya@demo.countersign"),
         by_email("olu@demo.countersign"),
+        by_email("dev@demo.countersign"),
     ) else {
         return Err(AppError::invalid("demo", "demo users missing"));
     };
@@ -114,7 +120,34 @@ pub async fn seed(
         owner: olu.id.clone(),
     };
     let system = app::systems::create(&mut *tx, &admin_ctx, sys).await?;
-    let maya_ctx = ctx_of(maya);
+    let maya_ctx = ctx_of(maya.clone());
+    // Lineage (I6): Maya registers the dataset and the run that produced the artifact;
+    // Dev (data governance) approves the dataset for customer support.
+    let ds = app::lineage::NewDataset {
+        name: "support-tickets".into(),
+        version: "2026-10".into(),
+        digest: Digest::of(b"support-tickets-2026-10.parquet"),
+        source: "s3://support-data/tickets/2026-10".into(),
+        classification: "internal".into(),
+        permitted_uses: [DEMO_USE.to_owned(), "analytics".to_owned()].into(),
+    };
+    let ds = app::lineage::register_dataset(&mut *tx, &maya_ctx, ds).await?;
+    app::lineage::approve_dataset(
+        &mut *tx,
+        &ctx_of(dev),
+        &ds.key(),
+        "reviewed source and retention".into(),
+    )
+    .await?;
+    let run = app::lineage::NewRun {
+        id: DEMO_RUN.into(),
+        code_commit: "4f1c2e9".into(),
+        datasets: [ds.key()].into(),
+        parameters: [("temperature".to_owned(), serde_json::json!(0.2))].into(),
+        trainer: maya.id.clone(),
+        artifact_digest: Digest::of(DEMO_ARTIFACT_BYTES),
+    };
+    app::lineage::register_run(&mut *tx, &maya_ctx, run).await?;
     let new = app::releases::NewRelease {
         title: "Support assistant v2".into(),
         kind: ReleaseKind::Model,
@@ -122,12 +155,13 @@ pub async fn seed(
         decision_owner: owner.id.clone(),
         attributes: Attributes {
             customer_facing: true,
+            intended_use: Some(DEMO_USE.into()),
             ..Attributes::default()
         },
         bundle: Bundle {
             artifact_digest: Digest::of(DEMO_ARTIFACT_BYTES),
             dataset_versions: ["support-tickets@2026-10".to_owned()].into(),
-            training_run_id: Some("run-2026-11-20-001".into()),
+            training_run_id: Some(DEMO_RUN.into()),
             trainer: None::<UserId>,
             code_commit: Some("4f1c2e9".into()),
             parameters: [("temperature".to_owned(), serde_json::json!(0.2))].into(),
@@ -135,6 +169,7 @@ pub async fn seed(
             runtime_policy_digest: None,
             tool_permissions: ["tickets:read".to_owned(), "tickets:comment".to_owned()].into(),
             secret_scopes: Default::default(),
+            supersedes: None,
         },
     };
     let (release, _) = app::releases::create(&mut *tx, &maya_ctx, new).await?;

@@ -110,6 +110,49 @@ pub trait Tx: Send {
         release: &ReleaseId,
     ) -> Result<Vec<DeploymentRecord>, StoreError>;
 
+    // Lineage (I6): datasets and training runs.
+    async fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
+    /// Writes approved_by and approved_at.
+    async fn approve_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
+    async fn get_dataset(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<DatasetRecord>, StoreError>;
+    async fn list_datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
+    async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> Result<(), StoreError>;
+    async fn get_training_run(&mut self, id: &str)
+        -> Result<Option<TrainingRunRecord>, StoreError>;
+    async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError>;
+
+    // Deadlines (I5).
+    /// Inserts an escalation; a second one for the same release, revision and role is a
+    /// [`StoreError::Conflict`].
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError>;
+    async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EscalationRecord>, StoreError>;
+
+    // Webhooks and the event outbox.
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> Result<(), StoreError>;
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
+    async fn list_webhooks(&mut self) -> Result<Vec<WebhookRecord>, StoreError>;
+    async fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError>;
+    async fn get_event(&mut self, id: &str) -> Result<Option<EventRecord>, StoreError>;
+    async fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Writes state, attempts, next_attempt_at and updated_at.
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Pending deliveries due at `now`, oldest due first, at most `limit`.
+    async fn due_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn list_deliveries(&mut self, webhook: &str) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn insert_attempt(&mut self, a: &AttemptRecord) -> Result<(), StoreError>;
+    async fn list_attempts(&mut self, webhook: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+
     // Ledger.
     /// Appends the next entry and re-signs the head, in this transaction.
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;

@@ -34,7 +34,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "initial schema",
         sql: include_str!("../migrations/sqlite/0001_init.sql"),
     },
-    // Version 2 is reserved (issue 4); versions need not be contiguous.
+    Migration {
+        version: 2,
+        description: "lineage, escalations, webhooks and the event outbox",
+        sql: include_str!("../migrations/sqlite/0002_gate.sql"),
+    },
     Migration {
         version: 3,
         description: "agents, grants and credentials",
@@ -48,7 +52,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         description: "initial schema",
         sql: include_str!("../migrations/postgres/0001_init.sql"),
     },
-    // Version 2 is reserved (issue 4); versions need not be contiguous.
+    Migration {
+        version: 2,
+        description: "lineage, escalations, webhooks and the event outbox",
+        sql: include_str!("../migrations/postgres/0002_gate.sql"),
+    },
     Migration {
         version: 3,
         description: "agents, grants and credentials",

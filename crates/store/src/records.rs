@@ -309,3 +309,109 @@ pub struct Revocation {
     pub by: String,
     pub reason: String,
 }
+
+/// A registered dataset version (lineage, I6). Identified by `name@version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DatasetRecord {
+    pub name: String,
+    pub version: String,
+    /// Digest of the dataset's content.
+    pub digest: Digest,
+    /// Where the data comes from (a URI or a description).
+    pub source: String,
+    /// Its data classification, e.g. `internal`, `pii`.
+    pub classification: String,
+    /// Intended uses this data may serve.
+    pub permitted_uses: BTreeSet<String>,
+    pub registered_by: UserId,
+    pub created_at: DateTime<Utc>,
+    /// Set when data governance approves it.
+    pub approved_by: Option<UserId>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+impl DatasetRecord {
+    /// `name@version`, as bundles and runs name it.
+    pub fn key(&self) -> String {
+        countersign_core::lineage::dataset_key(&self.name, &self.version)
+    }
+}
+
+/// A registered training run (lineage, I6).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainingRunRecord {
+    pub id: String,
+    pub code_commit: String,
+    /// `name@version` of every dataset it trained on.
+    pub datasets: BTreeSet<String>,
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// The user who trained it; segregation of duties keeps them off the release.
+    pub trainer: UserId,
+    /// The digest of the artifact it produced.
+    pub artifact_digest: Digest,
+    pub registered_by: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A review past its deadline, escalated to the decision owner (I5). At most one per
+/// release, revision and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EscalationRecord {
+    pub id: String,
+    pub release_id: ReleaseId,
+    pub revision: u32,
+    pub role: Role,
+    pub due_at: DateTime<Utc>,
+    pub escalated_to: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webhook subscription: events of these types are POSTed, signed, to `url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookRecord {
+    pub id: String,
+    pub url: String,
+    pub events: BTreeSet<String>,
+    /// The HMAC-SHA256 key deliveries are signed with.
+    pub secret: String,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An event in the outbox, written in the same transaction as the command that caused it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventRecord {
+    pub id: String,
+    pub kind: String,
+    pub subject: String,
+    pub payload: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Where the delivery of one event to one webhook stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub webhook_id: String,
+    pub event_id: String,
+    /// `pending`, `delivered` or `dead` (attempts exhausted).
+    pub state: String,
+    pub attempts: u32,
+    /// A pending delivery is due at this time (also the lease of a claimed one).
+    pub next_attempt_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One delivery attempt, as the delivery log shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub id: String,
+    pub webhook_id: String,
+    pub event_id: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, 0 when there was no response.
+    pub status_code: u16,
+    pub error: String,
+    /// `delivered`, `retry` or `dead`.
+    pub outcome: String,
+}

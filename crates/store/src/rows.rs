@@ -298,6 +298,81 @@ pub(crate) fn agent(row: &impl Columns) -> Result<AgentRecord, StoreError> {
     })
 }
 
+pub(crate) fn dataset(row: &impl Columns) -> Result<DatasetRecord, StoreError> {
+    Ok(DatasetRecord {
+        name: row.text("name")?,
+        version: row.text("version")?,
+        digest: digest(row, "digest")?,
+        source: row.text("source")?,
+        classification: row.text("classification")?,
+        permitted_uses: json(row, "permitted_uses")?,
+        registered_by: UserId(row.text("registered_by")?),
+        created_at: time(row, "created_at")?,
+        approved_by: row.opt_text("approved_by")?.map(UserId),
+        approved_at: opt_time(row, "approved_at")?,
+    })
+}
+
+pub(crate) fn training_run(row: &impl Columns) -> Result<TrainingRunRecord, StoreError> {
+    Ok(TrainingRunRecord {
+        id: row.text("id")?,
+        code_commit: row.text("code_commit")?,
+        datasets: json(row, "datasets")?,
+        parameters: json(row, "parameters")?,
+        trainer: UserId(row.text("trainer")?),
+        artifact_digest: digest(row, "artifact_digest")?,
+        registered_by: UserId(row.text("registered_by")?),
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn escalation(row: &impl Columns) -> Result<EscalationRecord, StoreError> {
+    let role = row.text("role")?;
+    Ok(EscalationRecord {
+        id: row.text("id")?,
+        release_id: ReleaseId(row.text("release_id")?),
+        revision: u32_col(row, "revision")?,
+        role: role
+            .parse()
+            .map_err(|_| corrupt("escalations.role", &role))?,
+        due_at: time(row, "due_at")?,
+        escalated_to: UserId(row.text("escalated_to")?),
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn webhook(row: &impl Columns) -> Result<WebhookRecord, StoreError> {
+    Ok(WebhookRecord {
+        id: row.text("id")?,
+        url: row.text("url")?,
+        events: json(row, "events")?,
+        secret: row.text("secret")?,
+        created_by: UserId(row.text("created_by")?),
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn event(row: &impl Columns) -> Result<EventRecord, StoreError> {
+    Ok(EventRecord {
+        id: row.text("id")?,
+        kind: row.text("kind")?,
+        subject: row.text("subject")?,
+        payload: json(row, "payload")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+pub(crate) fn delivery(row: &impl Columns) -> Result<DeliveryRecord, StoreError> {
+    Ok(DeliveryRecord {
+        webhook_id: row.text("webhook_id")?,
+        event_id: row.text("event_id")?,
+        state: row.text("state")?,
+        attempts: u32_col(row, "attempts")?,
+        next_attempt_at: time(row, "next_attempt_at")?,
+        updated_at: time(row, "updated_at")?,
+    })
+}
+
 pub(crate) fn grant(row: &impl Columns) -> Result<GrantRecord, StoreError> {
     let user = |c| row.opt_text(c).map(|o| o.map(UserId));
     Ok(GrantRecord {
@@ -345,5 +420,19 @@ pub(crate) fn credential(row: &impl Columns) -> Result<CredentialRecord, StoreEr
         revoked_at: opt_time(row, "revoked_at")?,
         revoked_by: row.opt_text("revoked_by")?,
         revoke_reason: row.opt_text("revoke_reason")?,
+    })
+}
+
+pub(crate) fn attempt(row: &impl Columns) -> Result<AttemptRecord, StoreError> {
+    let code = row.int("status_code")?;
+    Ok(AttemptRecord {
+        id: row.text("id")?,
+        webhook_id: row.text("webhook_id")?,
+        event_id: row.text("event_id")?,
+        attempt: u32_col(row, "attempt")?,
+        at: time(row, "at")?,
+        status_code: u16::try_from(code).map_err(|_| corrupt("status_code", &code.to_string()))?,
+        error: row.text("error")?,
+        outcome: row.text("outcome")?,
     })
 }

@@ -669,6 +669,268 @@ impl Tx for SqliteTx {
         .await
     }
 
+    async fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO datasets (name, version, digest, source, classification, permitted_uses, \
+             registered_by, created_at, approved_by, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.name)
+        .bind(&d.version)
+        .bind(d.digest.as_str())
+        .bind(&d.source)
+        .bind(&d.classification)
+        .bind(to_json(&d.permitted_uses))
+        .bind(d.registered_by.as_str())
+        .bind(to_text(d.created_at))
+        .bind(d.approved_by.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(d.approved_at.map(to_text))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("dataset name and version"))?;
+        Ok(())
+    }
+
+    async fn approve_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE datasets SET approved_by = ?, approved_at = ? WHERE name = ? AND version = ?",
+        )
+        .bind(d.approved_by.as_ref().map(|u| u.as_str().to_owned()))
+        .bind(d.approved_at.map(to_text))
+        .bind(&d.name)
+        .bind(&d.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("approve dataset"))?;
+        Ok(())
+    }
+
+    async fn get_dataset(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<DatasetRecord>, StoreError> {
+        let row = sqlx::query("SELECT * FROM datasets WHERE name = ? AND version = ?")
+            .bind(name)
+            .bind(version)
+            .fetch_optional(&mut *self.tx)
+            .await
+            .map_err(query("get dataset"))?;
+        row.as_ref().map(dataset).transpose()
+    }
+
+    async fn list_datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM datasets ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list datasets"))?;
+        rows.iter().map(dataset).collect()
+    }
+
+    async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO training_runs (id, code_commit, datasets, parameters, trainer, artifact_digest, \
+             registered_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.code_commit)
+        .bind(to_json(&r.datasets))
+        .bind(to_json(&r.parameters))
+        .bind(r.trainer.as_str())
+        .bind(r.artifact_digest.as_str())
+        .bind(r.registered_by.as_str())
+        .bind(to_text(r.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("training run id"))?;
+        Ok(())
+    }
+
+    async fn get_training_run(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<TrainingRunRecord>, StoreError> {
+        self.one("SELECT * FROM training_runs WHERE id = ?", id, training_run)
+            .await
+    }
+
+    async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM training_runs ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list training runs"))?;
+        rows.iter().map(training_run).collect()
+    }
+
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(e.release_id.as_str())
+        .bind(i64::from(e.revision))
+        .bind(e.role.as_str())
+        .bind(to_text(e.due_at))
+        .bind(e.escalated_to.as_str())
+        .bind(to_text(e.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("escalation of this release, revision and role"))?;
+        Ok(())
+    }
+
+    async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EscalationRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM escalations WHERE release_id = ? ORDER BY created_at, rowid",
+            release.as_str(),
+            escalation,
+        )
+        .await
+    }
+
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO webhooks (id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&w.id)
+        .bind(&w.url)
+        .bind(to_json(&w.events))
+        .bind(&w.secret)
+        .bind(w.created_by.as_str())
+        .bind(to_text(w.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("webhook id"))?;
+        Ok(())
+    }
+
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<WebhookRecord>, StoreError> {
+        self.one("SELECT * FROM webhooks WHERE id = ?", id, webhook)
+            .await
+    }
+
+    async fn list_webhooks(&mut self) -> Result<Vec<WebhookRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM webhooks ORDER BY created_at, rowid")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list webhooks"))?;
+        rows.iter().map(webhook).collect()
+    }
+
+    async fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO events (id, kind, subject, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.kind)
+        .bind(&e.subject)
+        .bind(to_json(&e.payload))
+        .bind(to_text(e.created_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("event id"))?;
+        Ok(())
+    }
+
+    async fn get_event(&mut self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.one("SELECT * FROM events WHERE id = ?", id, event)
+            .await
+    }
+
+    async fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO deliveries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&d.webhook_id)
+        .bind(&d.event_id)
+        .bind(&d.state)
+        .bind(i64::from(d.attempts))
+        .bind(to_text(d.next_attempt_at))
+        .bind(to_text(d.updated_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("delivery of this event to this webhook"))?;
+        Ok(())
+    }
+
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, \
+             updated_at = ? WHERE webhook_id = ? AND event_id = ?",
+        )
+        .bind(&d.state)
+        .bind(i64::from(d.attempts))
+        .bind(to_text(d.next_attempt_at))
+        .bind(to_text(d.updated_at))
+        .bind(&d.webhook_id)
+        .bind(&d.event_id)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("update delivery"))?;
+        Ok(())
+    }
+
+    async fn due_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? \
+             ORDER BY next_attempt_at, rowid LIMIT ?",
+        )
+        .bind(to_text(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(query("due deliveries"))?;
+        rows.iter().map(delivery).collect()
+    }
+
+    async fn list_deliveries(
+        &mut self,
+        webhook_id: &str,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY rowid",
+            webhook_id,
+            delivery,
+        )
+        .await
+    }
+
+    async fn insert_attempt(&mut self, a: &AttemptRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO delivery_attempts (id, webhook_id, event_id, attempt, at, status_code, error, outcome) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.id)
+        .bind(&a.webhook_id)
+        .bind(&a.event_id)
+        .bind(i64::from(a.attempt))
+        .bind(to_text(a.at))
+        .bind(i64::from(a.status_code))
+        .bind(&a.error)
+        .bind(&a.outcome)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("delivery attempt id"))?;
+        Ok(())
+    }
+
+    async fn list_attempts(&mut self, webhook_id: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM delivery_attempts WHERE webhook_id = ? ORDER BY at, rowid",
+            webhook_id,
+            attempt,
+        )
+        .await
+    }
+
     async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
         let key = self.key.clone().ok_or(StoreError::Corrupt {
             column: "ledger",

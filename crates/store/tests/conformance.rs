@@ -159,6 +159,10 @@ macro_rules! database_tests {
 }
 
 conformance!(
+    webhooks_outbox_and_deliveries_round_trip,
+    escalations_round_trip_once_per_role,
+    datasets_round_trip_and_approve,
+    training_runs_round_trip,
     users_and_tokens_round_trip,
     systems_round_trip,
     releases_and_revisions_round_trip,
@@ -242,6 +246,7 @@ fn release(id: &str, system: &str, owner: &str, at: i64) -> ReleaseRecord {
             regulated: true,
             third_party: false,
             autonomy_level: 2,
+            intended_use: Some("claims-triage".into()),
         },
         status: ReleaseStatus::Draft,
         current_revision: 1,
@@ -280,6 +285,7 @@ fn bundle(artifact: &str, full: bool) -> Bundle {
             BTreeSet::new()
         },
         secret_scopes: BTreeSet::new(),
+        supersedes: None,
     }
 }
 
@@ -1376,4 +1382,239 @@ async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     assert!(!upgraded.applied.contains(&1));
     let store = countersign_store::open(&db.url).await.unwrap();
     seed_agents(&store).await;
+}
+
+// Lineage (I6): datasets and training runs.
+
+fn dataset(name: &str, version: &str, secs: i64) -> DatasetRecord {
+    DatasetRecord {
+        name: name.into(),
+        version: version.into(),
+        digest: Digest::of(format!("{name}@{version}").as_bytes()),
+        source: "s3://data/tickets".into(),
+        classification: "pii".into(),
+        permitted_uses: ["support".to_owned(), "triage".to_owned()].into(),
+        registered_by: UserId(OWNER.into()),
+        created_at: t(secs),
+        approved_by: None,
+        approved_at: None,
+    }
+}
+
+async fn datasets_round_trip_and_approve(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let a = dataset("tickets", "3", 30);
+    let b = dataset("tickets", "2", 30);
+    let early = dataset("chats", "1", 5);
+    let mut tx = store.write().await.unwrap();
+    tx.insert_dataset(&a).await.unwrap();
+    tx.insert_dataset(&b).await.unwrap();
+    tx.insert_dataset(&early).await.unwrap();
+    assert!(matches!(
+        tx.insert_dataset(&a).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+
+    let approved = DatasetRecord {
+        approved_by: Some(UserId(REVIEWER.into())),
+        approved_at: Some(t(40)),
+        ..a.clone()
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.approve_dataset(&approved).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_dataset("tickets", "3").await.unwrap(),
+        Some(approved.clone())
+    );
+    assert_eq!(
+        tx.get_dataset("tickets", "2").await.unwrap(),
+        Some(b.clone())
+    );
+    assert_eq!(tx.get_dataset("tickets", "4").await.unwrap(), None);
+    // Ordered by time, then insertion order.
+    assert_eq!(tx.list_datasets().await.unwrap(), vec![early, approved, b]);
+    assert_eq!(a.key(), "tickets@3");
+}
+
+async fn training_runs_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let run = |id: &str, secs: i64| TrainingRunRecord {
+        id: id.into(),
+        code_commit: "4f2a9c1".into(),
+        datasets: ["tickets@3".to_owned(), "chats@1".to_owned()].into(),
+        parameters: [
+            ("lr".to_owned(), json!(0.01)),
+            ("epochs".to_owned(), json!(3)),
+        ]
+        .into(),
+        trainer: UserId("trainer".into()),
+        artifact_digest: Digest::of(id.as_bytes()),
+        registered_by: UserId(OWNER.into()),
+        created_at: t(secs),
+    };
+    let (r1, r2) = (run("run-1", 30), run("run-2", 10));
+    let mut tx = store.write().await.unwrap();
+    tx.insert_training_run(&r1).await.unwrap();
+    tx.insert_training_run(&r2).await.unwrap();
+    assert!(matches!(
+        tx.insert_training_run(&r1).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_training_run("run-1").await.unwrap(),
+        Some(r1.clone())
+    );
+    assert_eq!(tx.get_training_run("nope").await.unwrap(), None);
+    assert_eq!(tx.list_training_runs().await.unwrap(), vec![r2, r1]);
+}
+
+// ---------------------------------------------------------------------------------
+// Deadlines (I5): escalations.
+
+async fn escalations_round_trip_once_per_role(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let esc = |id: &str, role: Role, secs: i64| EscalationRecord {
+        id: id.into(),
+        release_id: ReleaseId("rel".into()),
+        revision: 1,
+        role,
+        due_at: t(secs - 1),
+        escalated_to: UserId(OWNER.into()),
+        created_at: t(secs),
+    };
+    let (a, b) = (
+        esc("esc-a", Role::Security, 50),
+        esc("esc-b", Role::Privacy, 40),
+    );
+    let mut tx = store.write().await.unwrap();
+    tx.insert_escalation(&a).await.unwrap();
+    tx.insert_escalation(&b).await.unwrap();
+    // The same release, revision and role escalates once.
+    assert!(matches!(
+        tx.insert_escalation(&esc("esc-c", Role::Security, 60))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.list_escalations(&ReleaseId("rel".into())).await.unwrap(),
+        vec![b, a]
+    );
+    assert!(tx
+        .list_escalations(&ReleaseId("other".into()))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Webhooks: subscriptions, the outbox, deliveries and attempts.
+
+async fn webhooks_outbox_and_deliveries_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let hook = WebhookRecord {
+        id: "wh-1".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: ["decided".to_owned(), "promoted".to_owned()].into(),
+        secret: "whsec_x".into(),
+        created_by: UserId(OWNER.into()),
+        created_at: t(1),
+    };
+    let ev = |id: &str, secs: i64| EventRecord {
+        id: id.into(),
+        kind: "decided".into(),
+        subject: "rel".into(),
+        payload: json!({"decision": "go", "revision": 1}),
+        created_at: t(secs),
+    };
+    let dl = |event: &str, due: i64| DeliveryRecord {
+        webhook_id: "wh-1".into(),
+        event_id: event.into(),
+        state: "pending".into(),
+        attempts: 0,
+        next_attempt_at: t(due),
+        updated_at: t(2),
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.insert_webhook(&hook).await.unwrap();
+    assert!(matches!(
+        tx.insert_webhook(&hook).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.insert_event(&ev("ev-1", 2)).await.unwrap();
+    tx.insert_event(&ev("ev-2", 3)).await.unwrap();
+    tx.insert_delivery(&dl("ev-1", 10)).await.unwrap();
+    tx.insert_delivery(&dl("ev-2", 5)).await.unwrap();
+    assert!(matches!(
+        tx.insert_delivery(&dl("ev-1", 10)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(tx.get_webhook("wh-1").await.unwrap(), Some(hook.clone()));
+    assert_eq!(tx.get_webhook("nope").await.unwrap(), None);
+    assert_eq!(tx.list_webhooks().await.unwrap(), vec![hook]);
+    assert_eq!(tx.get_event("ev-1").await.unwrap(), Some(ev("ev-1", 2)));
+    // Due: only what is pending and due, oldest due first, bounded.
+    assert_eq!(tx.due_deliveries(t(4), 10).await.unwrap(), vec![]);
+    assert_eq!(
+        tx.due_deliveries(t(10), 10).await.unwrap(),
+        vec![dl("ev-2", 5), dl("ev-1", 10)]
+    );
+    assert_eq!(
+        tx.due_deliveries(t(10), 1).await.unwrap(),
+        vec![dl("ev-2", 5)]
+    );
+    let done = DeliveryRecord {
+        state: "delivered".into(),
+        attempts: 1,
+        updated_at: t(11),
+        ..dl("ev-2", 5)
+    };
+    tx.update_delivery(&done).await.unwrap();
+    assert_eq!(
+        tx.due_deliveries(t(10), 10).await.unwrap(),
+        vec![dl("ev-1", 10)]
+    );
+    assert_eq!(
+        tx.list_deliveries("wh-1").await.unwrap(),
+        vec![dl("ev-1", 10), done]
+    );
+    let at = |id: &str, n: u32, code: u16, outcome: &str, secs: i64| AttemptRecord {
+        id: id.into(),
+        webhook_id: "wh-1".into(),
+        event_id: "ev-2".into(),
+        attempt: n,
+        at: t(secs),
+        status_code: code,
+        error: if code == 0 {
+            "connection refused".into()
+        } else {
+            String::new()
+        },
+        outcome: outcome.into(),
+    };
+    tx.insert_attempt(&at("a-2", 2, 200, "delivered", 11))
+        .await
+        .unwrap();
+    tx.insert_attempt(&at("a-1", 1, 0, "retry", 6))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.list_attempts("wh-1").await.unwrap(),
+        vec![
+            at("a-1", 1, 0, "retry", 6),
+            at("a-2", 2, 200, "delivered", 11)
+        ]
+    );
 }

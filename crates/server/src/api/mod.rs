@@ -91,6 +91,19 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(routes!(revoke_credentials))
             .routes(routes!(rotate_keys))
             .routes(routes!(jwks))
+            // Lineage (I6).
+            .routes(routes!(register_dataset, list_datasets))
+            .routes(routes!(get_dataset))
+            .routes(routes!(approve_dataset))
+            .routes(routes!(register_run, list_runs))
+            .routes(routes!(get_run))
+            // Evaluation (I7).
+            .routes(routes!(evaluation))
+            // Deadlines (I5).
+            .routes(routes!(block))
+            // Webhooks.
+            .routes(routes!(create_webhook, list_webhooks))
+            .routes(routes!(webhook_deliveries))
             .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
             .merge(evidence)
             .split_for_parts();

@@ -120,6 +120,9 @@ impl From<AppError> for ApiError {
             AppError::VetoNotAcceptable { .. } => {
                 (S::UNPROCESSABLE_ENTITY, "veto-not-acceptable".into())
             }
+            AppError::GapNotAcceptable { .. } => {
+                (S::UNPROCESSABLE_ENTITY, "gap-not-acceptable".into())
+            }
             AppError::Invalid { code, .. } => (S::UNPROCESSABLE_ENTITY, (*code).to_owned()),
             AppError::Review(_) => (S::UNPROCESSABLE_ENTITY, "invalid-review".into()),
             AppError::AgentUnauthenticated { .. } => (S::UNAUTHORIZED, "invalid-client".into()),

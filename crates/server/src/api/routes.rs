@@ -400,6 +400,23 @@ pub async fn decide(
     w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
 }
 
+/// Block the current revision (no-go with a reason), e.g. to end an escalation (I5). Decision owner only.
+#[utoipa::path(post, path = "/v1/releases/{id}/block", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = BlockParams,
+    responses((status = 201, body = DecisionView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn block(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<BlockParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let (_, d) =
+        app::releases::block(tx, ctx, &ReleaseId(id), cmd.body.revision, cmd.body.reason).await?;
+    w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
+}
+
 async fn deploy(
     s: AppState,
     id: String,
@@ -520,6 +537,168 @@ pub async fn ledger_verify(State(s): State<AppState>, Auth(ctx): Auth) -> ApiRes
         }
     }
     ok(view)
+}
+
+// ---------- lineage (I6) ----------
+
+/// Register a dataset version with its classification and permitted uses. Role: data-governance or mlops.
+#[utoipa::path(post, path = "/v1/datasets", tag = "lineage", security(("bearer" = [])), request_body = RegisterDatasetParams,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
+    responses((status = 201, body = DatasetView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_dataset(
+    State(s): State<AppState>,
+    cmd: Cmd<RegisterDatasetParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let p = cmd.body;
+    let new = app::lineage::NewDataset {
+        name: p.name,
+        version: p.version,
+        digest: p.digest,
+        source: p.source,
+        classification: p.classification,
+        permitted_uses: p.permitted_uses,
+    };
+    let (tx, ctx) = w.parts();
+    let d = app::lineage::register_dataset(tx, ctx, new).await?;
+    w.finish(StatusCode::CREATED, DatasetView::from(d)).await
+}
+
+/// List datasets. Any role.
+#[utoipa::path(get, path = "/v1/datasets", tag = "lineage", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DatasetView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_datasets(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let all = tx.list_datasets().await?;
+    ok(all.into_iter().map(DatasetView::from).collect::<Vec<_>>())
+}
+
+/// One dataset version, by `name@version`. Any role.
+#[utoipa::path(get, path = "/v1/datasets/{key}", tag = "lineage", security(("bearer" = [])), params(("key" = String, Path, description = "name@version")),
+    responses((status = 200, body = DatasetView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_dataset(
+    State(s): State<AppState>,
+    Auth(_): Auth,
+    PathId(key): PathId,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    ok(DatasetView::from(
+        app::lineage::get_dataset(&mut *tx, &key).await?,
+    ))
+}
+
+/// Approve a dataset version for the uses it permits; not by whoever registered it. Role: data-governance.
+#[utoipa::path(post, path = "/v1/datasets/{key}/approval", tag = "lineage", security(("bearer" = [])), params(("key" = String, Path, description = "name@version")),
+    request_body = ApproveDatasetParams,
+    responses((status = 201, body = DatasetView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn approve_dataset(
+    State(s): State<AppState>,
+    PathId(key): PathId,
+    cmd: Cmd<ApproveDatasetParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let d = app::lineage::approve_dataset(tx, ctx, &key, cmd.body.comment).await?;
+    w.finish(StatusCode::CREATED, DatasetView::from(d)).await
+}
+
+/// Register a training run: code commit, datasets, parameters, trainer, produced artifact. Role: mlops.
+#[utoipa::path(post, path = "/v1/runs", tag = "lineage", security(("bearer" = [])), request_body = RegisterRunParams,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
+    responses((status = 201, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register_run(State(s): State<AppState>, cmd: Cmd<RegisterRunParams>) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let p = cmd.body;
+    let new = app::lineage::NewRun {
+        id: p.id,
+        code_commit: p.code_commit,
+        datasets: p.datasets,
+        parameters: p.parameters,
+        trainer: UserId(p.trainer),
+        artifact_digest: p.artifact_digest,
+    };
+    let (tx, ctx) = w.parts();
+    let r = app::lineage::register_run(tx, ctx, new).await?;
+    w.finish(StatusCode::CREATED, RunView::from(r)).await
+}
+
+/// List training runs. Any role.
+#[utoipa::path(get, path = "/v1/runs", tag = "lineage", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RunView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_runs(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let all = tx.list_training_runs().await?;
+    ok(all.into_iter().map(RunView::from).collect::<Vec<_>>())
+}
+
+/// One training run. Any role.
+#[utoipa::path(get, path = "/v1/runs/{id}", tag = "lineage", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_run(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    ok(RunView::from(app::lineage::get_run(&mut *tx, &id).await?))
+}
+
+/// The evaluation (I7): the latest eval report, parsed, against the tier's gates and, for a retrain, the drift gates. Any role.
+#[utoipa::path(get, path = "/v1/releases/{id}/evaluation", tag = "releases", security(("bearer" = [])),
+    params(("id" = String, Path), GateQuery),
+    responses((status = 200, body = EvaluationView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn evaluation(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    PathId(id): PathId,
+    Q(q): Q<GateQuery>,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    ok(EvaluationView::from(
+        app::gate::evaluation(&mut *tx, &ctx, &ReleaseId(id), q.revision).await?,
+    ))
+}
+
+// ---------- webhooks ----------
+
+/// Subscribe a URL to event types; the signing secret is shown once. Role: admin.
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])), request_body = CreateWebhookParams,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
+    responses((status = 201, body = WebhookView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_webhook(State(s): State<AppState>, cmd: Cmd<CreateWebhookParams>) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let new = app::webhooks::NewWebhook {
+        url: cmd.body.url,
+        events: cmd.body.events,
+    };
+    let (tx, ctx) = w.parts();
+    let hook = app::webhooks::create(tx, ctx, new).await?;
+    w.finish(StatusCode::CREATED, WebhookView::new(hook, true))
+        .await
+}
+
+/// List webhooks (without secrets). Role: admin.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
+    responses((status = 200, body = Vec<WebhookView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_webhooks(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let all = app::webhooks::list(&mut *tx, &ctx).await?;
+    ok(all
+        .into_iter()
+        .map(|w| WebhookView::new(w, false))
+        .collect::<Vec<_>>())
+}
+
+/// A webhook's deliveries and every delivery attempt. Role: admin.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = DeliveryLogView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn webhook_deliveries(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    PathId(id): PathId,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let (w, d, a) = app::webhooks::deliveries(&mut *tx, &ctx, &id).await?;
+    ok(DeliveryLogView::new(w, d, a))
 }
 
 /// Unknown routes answer with a problem too.

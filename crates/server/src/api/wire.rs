@@ -1,7 +1,7 @@
 //! Wire types: request params and response views. Separate from domain types and
 //! rows; conversions happen here, at the edge.
 
-use crate::app::gate::{CheckOutcome, GateReport};
+use crate::app::gate::{CheckOutcome, Evaluation, GateReport};
 use crate::app::releases::ReleaseDetail;
 use chrono::{DateTime, Utc};
 use countersign_core::gate::{Gap, GapKey};
@@ -64,6 +64,10 @@ pub struct AttributesWire {
     #[serde(default)]
     #[schema(minimum = 0, maximum = 3)]
     pub autonomy_level: u8,
+    /// The declared intended use, e.g. `customer-support`. Model and retrain releases
+    /// need one: lineage checks every dataset of the training run permits it (I6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intended_use: Option<String>,
 }
 
 impl From<AttributesWire> for Attributes {
@@ -76,6 +80,7 @@ impl From<AttributesWire> for Attributes {
             regulated: a.regulated,
             third_party: a.third_party,
             autonomy_level: a.autonomy_level,
+            intended_use: a.intended_use,
         }
     }
 }
@@ -90,6 +95,7 @@ impl From<&Attributes> for AttributesWire {
             regulated: a.regulated,
             third_party: a.third_party,
             autonomy_level: a.autonomy_level,
+            intended_use: a.intended_use.clone(),
         }
     }
 }
@@ -123,6 +129,9 @@ pub struct BundleWire {
     pub tool_permissions: BTreeSet<String>,
     #[serde(default)]
     pub secret_scopes: BTreeSet<String>,
+    /// For a `retrain`: the id of the promoted release it retrains and supersedes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 impl From<BundleWire> for Bundle {
@@ -138,6 +147,7 @@ impl From<BundleWire> for Bundle {
             runtime_policy_digest: b.runtime_policy_digest,
             tool_permissions: b.tool_permissions,
             secret_scopes: b.secret_scopes,
+            supersedes: b.supersedes,
         }
     }
 }
@@ -155,6 +165,7 @@ impl From<&Bundle> for BundleWire {
             runtime_policy_digest: b.runtime_policy_digest.clone(),
             tool_permissions: b.tool_permissions.clone(),
             secret_scopes: b.secret_scopes.clone(),
+            supersedes: b.supersedes.clone(),
         }
     }
 }
@@ -594,7 +605,8 @@ impl From<ReleaseDetail> for ReleaseDetailView {
 pub struct GapView {
     /// `code:subject`, the name a risk acceptance uses.
     pub gap: String,
-    /// missing_review, rejected_review, veto_rejection or missing_evidence.
+    /// A stable gap code: missing_review, rejected_review, veto_rejection, missing_evidence,
+    /// lineage_* (I6) or eval_* (I7).
     pub code: String,
     /// The role or evidence kind concerned.
     pub subject: String,
@@ -625,6 +637,24 @@ pub struct RequestedReviewView {
     pub reviewer: Option<String>,
     /// Submission time plus the tier's review deadline.
     pub due_at: Option<DateTime<Utc>>,
+    /// Pending past its due time (I5).
+    pub overdue: bool,
+}
+
+/// A review that passed its deadline and escalated to the decision owner (I5).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EscalationView {
+    pub id: String,
+    pub revision: u32,
+    pub role: String,
+    pub due_at: DateTime<Utc>,
+    pub escalated_to: String,
+    pub escalated_at: DateTime<Utc>,
+    /// open (the owner must accept `missing_review:<role>` or block), reviewed,
+    /// accepted, or closed (decided, blocked or superseded).
+    pub state: String,
+    /// The gap a risk acceptance names to clear it.
+    pub gap: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -641,6 +671,9 @@ pub struct GateView {
     /// Every gap, accepted or not.
     pub gaps: Vec<GapView>,
     pub reviews: Vec<RequestedReviewView>,
+    /// True while an escalation is open: the owner must accept the gap or block (I5).
+    pub escalated: bool,
+    pub escalations: Vec<EscalationView>,
 }
 
 impl From<GateReport> for GateView {
@@ -666,6 +699,24 @@ impl From<GateReport> for GateView {
                         .into(),
                     reviewer: r.review.as_ref().map(|x| x.reviewer.to_string()),
                     due_at: r.due_at,
+                    overdue: r.review.is_none()
+                        && g.release.status == countersign_core::release::ReleaseStatus::InReview
+                        && r.due_at.is_some_and(|d| g.now >= d),
+                })
+                .collect(),
+            escalated: g.escalated(),
+            escalations: g
+                .escalations
+                .iter()
+                .map(|(e, s)| EscalationView {
+                    id: e.id.clone(),
+                    revision: e.revision,
+                    role: e.role.to_string(),
+                    due_at: e.due_at,
+                    escalated_to: e.escalated_to.to_string(),
+                    escalated_at: e.created_at,
+                    state: s.as_str().into(),
+                    gap: format!("missing_review:{}", e.role),
                 })
                 .collect(),
         }
@@ -1036,6 +1087,161 @@ impl AccessTokenView {
     }
 }
 
+// ---------- lineage (I6) ----------
+
+/// Register a dataset version. Role: data-governance or mlops.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDatasetParams {
+    pub name: String,
+    pub version: String,
+    /// `sha256:<64 hex>` of the dataset's content.
+    #[schema(value_type = String)]
+    pub digest: Digest,
+    /// Where the data comes from.
+    pub source: String,
+    /// e.g. `internal`, `pii`, `phi`.
+    pub classification: String,
+    /// Intended uses this data may serve, matched against a release's `intended_use`.
+    pub permitted_uses: BTreeSet<String>,
+}
+
+/// Block the current revision: a no-go with a reason. Decision owner only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlockParams {
+    pub revision: u32,
+    /// Why (at least 10 characters); recorded in the ledger.
+    pub reason: String,
+}
+
+/// Approve a dataset version. Role: data-governance.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveDatasetParams {
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatasetView {
+    /// `name@version`, as bundles and runs name it.
+    pub key: String,
+    pub name: String,
+    pub version: String,
+    pub digest: String,
+    pub source: String,
+    pub classification: String,
+    pub permitted_uses: BTreeSet<String>,
+    pub registered_by: String,
+    pub created_at: DateTime<Utc>,
+    pub approved: bool,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+impl From<DatasetRecord> for DatasetView {
+    fn from(d: DatasetRecord) -> Self {
+        DatasetView {
+            key: d.key(),
+            approved: d.approved_by.is_some(),
+            name: d.name,
+            version: d.version,
+            digest: d.digest.to_string(),
+            source: d.source,
+            classification: d.classification,
+            permitted_uses: d.permitted_uses,
+            registered_by: d.registered_by.to_string(),
+            created_at: d.created_at,
+            approved_by: d.approved_by.map(|u| u.to_string()),
+            approved_at: d.approved_at,
+        }
+    }
+}
+
+/// Register a training run. Role: mlops.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRunParams {
+    pub id: String,
+    pub code_commit: String,
+    /// `name@version` of every registered dataset it trained on.
+    pub datasets: BTreeSet<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    /// User id of the person who trained it (kept off the review and the decision, I4).
+    pub trainer: String,
+    /// `sha256:<64 hex>` of the artifact the run produced.
+    #[schema(value_type = String)]
+    pub artifact_digest: Digest,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    pub id: String,
+    pub code_commit: String,
+    pub datasets: BTreeSet<String>,
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, serde_json::Value>,
+    pub trainer: String,
+    pub artifact_digest: String,
+    pub registered_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TrainingRunRecord> for RunView {
+    fn from(r: TrainingRunRecord) -> Self {
+        RunView {
+            id: r.id,
+            code_commit: r.code_commit,
+            datasets: r.datasets,
+            parameters: r.parameters,
+            trainer: r.trainer.to_string(),
+            artifact_digest: r.artifact_digest.to_string(),
+            registered_by: r.registered_by.to_string(),
+            created_at: r.created_at,
+        }
+    }
+}
+
+// ---------- webhooks ----------
+
+/// Subscribe a URL to event types. Role: admin.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookParams {
+    /// http:// or https:// URL the events are POSTed to.
+    pub url: String,
+    /// Any of review_requested, review_overdue, escalated, decided, promoted, rolled_back, retired.
+    pub events: BTreeSet<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: BTreeSet<String>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// The signing secret; present only in the response that created the webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl WebhookView {
+    pub fn new(w: WebhookRecord, with_secret: bool) -> Self {
+        WebhookView {
+            id: w.id,
+            url: w.url,
+            events: w.events,
+            created_by: w.created_by.to_string(),
+            created_at: w.created_at,
+            secret: with_secret.then_some(w.secret),
+        }
+    }
+}
+
 /// Introspection (RFC 7662): `active`, and the token's claims when active.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntrospectionView {
@@ -1094,6 +1300,63 @@ impl From<RegisterAgentParams> for crate::app::agents::NewAgent {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub event_id: String,
+    /// pending, delivered or dead (attempts exhausted).
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub event_id: String,
+    pub attempt: u32,
+    pub at: DateTime<Utc>,
+    /// The receiver's HTTP status, 0 when there was no response.
+    pub status_code: u16,
+    pub error: String,
+    /// delivered, retry or dead.
+    pub outcome: String,
+}
+
+/// A webhook's delivery log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryLogView {
+    pub webhook: WebhookView,
+    pub deliveries: Vec<DeliveryView>,
+    pub attempts: Vec<AttemptView>,
+}
+
+impl DeliveryLogView {
+    pub fn new(w: WebhookRecord, d: Vec<DeliveryRecord>, a: Vec<AttemptRecord>) -> Self {
+        DeliveryLogView {
+            webhook: WebhookView::new(w, false),
+            deliveries: d
+                .into_iter()
+                .map(|d| DeliveryView {
+                    event_id: d.event_id,
+                    state: d.state,
+                    attempts: d.attempts,
+                    next_attempt_at: d.next_attempt_at,
+                })
+                .collect(),
+            attempts: a
+                .into_iter()
+                .map(|a| AttemptView {
+                    event_id: a.event_id,
+                    attempt: a.attempt,
+                    at: a.at,
+                    status_code: a.status_code,
+                    error: a.error,
+                    outcome: a.outcome,
+                })
+                .collect(),
+        }
+    }
+}
+
 impl From<RequestGrantParams> for crate::app::grants::NewGrant {
     fn from(p: RequestGrantParams) -> Self {
         Self {
@@ -1144,6 +1407,101 @@ impl From<RevokeCredentialsParams> for crate::app::credentials::RevokeRequest {
             grant: p.grant.map(countersign_core::GrantId),
             release: p.release.map(countersign_core::ReleaseId),
             reason: p.reason,
+        }
+    }
+}
+
+// ---------- evaluation (I7) ----------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MetricValueView {
+    pub value: f64,
+    pub dataset: Option<String>,
+    pub slice: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GateCheckView {
+    pub metric: String,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// `tier` (an evaluation gate) or `retrain_drift`.
+    pub source: String,
+    /// Every value the latest report gives for the metric (one per slice).
+    pub values: Vec<MetricValueView>,
+    /// passed, failed or missing.
+    pub result: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EvaluationView {
+    pub release: String,
+    pub revision: u32,
+    pub tier: String,
+    /// The latest eval_report evidence id, name and digest, when one is attached.
+    pub evidence_id: Option<String>,
+    pub evidence_name: Option<String>,
+    pub evidence_digest: Option<String>,
+    /// countersign.eval/v1 or cyclonedx; absent when there is no readable report.
+    pub format: Option<String>,
+    pub run_id: Option<String>,
+    /// Why the latest report could not be read.
+    pub error: Option<String>,
+    pub checks: Vec<GateCheckView>,
+}
+
+impl From<Evaluation> for EvaluationView {
+    fn from(e: Evaluation) -> Self {
+        use countersign_core::eval::ReportFact;
+        let (format, run_id, error, results) = match &e.report {
+            ReportFact::Parsed(r) => (
+                Some(r.format.to_owned()),
+                r.run_id.clone(),
+                None,
+                r.results.clone(),
+            ),
+            ReportFact::Invalid { error, .. } => (None, None, Some(error.to_string()), Vec::new()),
+            ReportFact::None => (None, None, None, Vec::new()),
+        };
+        let check = |g: &countersign_core::eval::EvalGate, source: &str| {
+            let values: Vec<MetricValueView> = results
+                .iter()
+                .filter(|r| r.metric == g.metric)
+                .map(|r| MetricValueView {
+                    value: r.value,
+                    dataset: r.dataset.clone(),
+                    slice: r.slice.clone(),
+                })
+                .collect();
+            let result = if values.is_empty() {
+                "missing"
+            } else if values.iter().all(|v| g.passes(v.value)) {
+                "passed"
+            } else {
+                "failed"
+            };
+            GateCheckView {
+                metric: g.metric.clone(),
+                min: g.min,
+                max: g.max,
+                source: source.to_owned(),
+                values,
+                result: result.to_owned(),
+            }
+        };
+        let mut checks: Vec<GateCheckView> = e.gates.iter().map(|g| check(g, "tier")).collect();
+        checks.extend(e.drift_gates.iter().map(|g| check(g, "retrain_drift")));
+        EvaluationView {
+            release: e.release.id.to_string(),
+            revision: e.revision.number,
+            tier: e.tier,
+            evidence_id: e.evidence.as_ref().map(|x| x.id.clone()),
+            evidence_name: e.evidence.as_ref().map(|x| x.name.clone()),
+            evidence_digest: e.evidence.as_ref().map(|x| x.digest.to_string()),
+            format,
+            run_id,
+            error,
+            checks,
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum AppError {
     GateUnmet { gaps: Vec<Gap> },
     #[error("gap {gap} is a veto rejection, which no risk acceptance can clear")]
     VetoNotAcceptable { gap: GapKey },
+    #[error("gap {gap} cannot be accepted as risk; fix it at its source")]
+    GapNotAcceptable { gap: GapKey },
     #[error("{detail}")]
     Invalid { code: &'static str, detail: String },
     #[error("{0}")]

@@ -1,13 +1,17 @@
 //! Gate status of a revision, and the CI/CD gate check by artifact digest.
 
+use super::deadlines::{self, EscalationState};
 use super::{load_release, AppError, Ctx};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use countersign_core::canonical::Digest;
+use countersign_core::eval::{self, ReportFact, EVAL_EVIDENCE};
 use countersign_core::gate::{evaluate, AcceptanceFact, GateInput, GateStatus, ReviewFact};
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{ReleaseId, Role};
-use countersign_store::records::{ReleaseRecord, ReviewRecord, RevisionRecord};
+use countersign_store::records::{
+    EscalationRecord, EvidenceRecord, ReleaseRecord, ReviewRecord, RevisionRecord,
+};
 use countersign_store::Tx;
 use std::collections::BTreeSet;
 
@@ -26,6 +30,19 @@ pub struct GateReport {
     pub revision: RevisionRecord,
     pub status: GateStatus,
     pub requested: Vec<RequestedReview>,
+    /// Reviews that passed their due time and escalated to the owner (I5), with where
+    /// each stands now.
+    pub escalations: Vec<(EscalationRecord, EscalationState)>,
+    pub now: DateTime<Utc>,
+}
+
+impl GateReport {
+    /// True while an escalation waits for the owner to accept the gap or block.
+    pub fn escalated(&self) -> bool {
+        self.escalations
+            .iter()
+            .any(|(_, s)| *s == EscalationState::Open)
+    }
 }
 
 /// Evaluates the gate for a revision, counting only what is bound to its bundle (I3).
@@ -67,13 +84,26 @@ async fn evaluate_with(
             verdict: r.verdict,
         })
         .collect();
-    let evidence_kinds: BTreeSet<String> = tx
+    let evidence: Vec<EvidenceRecord> = tx
         .list_evidence(&release.id)
         .await?
         .into_iter()
         .filter(|e| e.revision == revision.number)
-        .map(|e| e.kind)
         .collect();
+    let evidence_kinds: BTreeSet<String> = evidence.iter().map(|e| e.kind.clone()).collect();
+    let mut findings = super::lineage::findings(tx, release, revision, &evidence_kinds).await?;
+    let report = latest_eval_report(tx, &evidence).await?;
+    findings.extend(eval::check(&tier.eval_gates, &report));
+    findings.extend(
+        super::lineage::retrain_findings(
+            tx,
+            &profile.retrain_drift_gates,
+            release,
+            revision,
+            &report,
+        )
+        .await?,
+    );
     let acceptances: Vec<AcceptanceFact> = tx
         .list_acceptances(&release.id)
         .await?
@@ -89,11 +119,11 @@ async fn evaluate_with(
         reviews: &facts,
         evidence_kinds: &evidence_kinds,
         acceptances: &acceptances,
+        findings: &findings,
         now,
     });
-    let due_at = revision
-        .submitted_at
-        .map(|t| t + Duration::hours(i64::from(tier.review_deadline_hours)));
+    let due_at = deadlines::due_at(profile, revision);
+    let escalations = deadlines::states(tx, release, revision, now).await?;
     let requested = tier
         .required_roles
         .iter()
@@ -108,6 +138,27 @@ async fn evaluate_with(
         revision: revision.clone(),
         status,
         requested,
+        escalations,
+        now,
+    })
+}
+
+/// The latest `eval_report` attached to a revision (evidence is listed in attach
+/// order), parsed (I7).
+pub async fn latest_eval_report(
+    tx: &mut dyn Tx,
+    evidence: &[EvidenceRecord],
+) -> Result<ReportFact, AppError> {
+    let Some(e) = evidence.iter().rev().find(|e| e.kind == EVAL_EVIDENCE) else {
+        return Ok(ReportFact::None);
+    };
+    let bytes = tx.get_blob(&e.digest).await?.unwrap_or_default();
+    Ok(match eval::parse_report(&bytes) {
+        Ok(r) => ReportFact::Parsed(r),
+        Err(error) => ReportFact::Invalid {
+            name: e.name.clone(),
+            error,
+        },
     })
 }
 
@@ -207,5 +258,62 @@ pub async fn check(
         reasons,
         release: Some(rel.id.clone()),
         revision: Some(rev.number),
+    })
+}
+
+/// The evaluation of one revision (I7): the latest eval report, parsed, and the tier's
+/// gates (and, for a retrain, the profile's drift gates) with the values they saw.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub release: ReleaseRecord,
+    pub revision: RevisionRecord,
+    pub tier: String,
+    /// The latest eval_report evidence, if any.
+    pub evidence: Option<EvidenceRecord>,
+    pub report: ReportFact,
+    pub gates: Vec<eval::EvalGate>,
+    pub drift_gates: Vec<eval::EvalGate>,
+}
+
+pub async fn evaluation(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision: Option<u32>,
+) -> Result<Evaluation, AppError> {
+    let release = load_release(tx, id).await?;
+    let n = revision.unwrap_or(release.current_revision);
+    let rev = tx
+        .get_revision(id, n)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "revision",
+            id: format!("{id}/{n}"),
+        })?;
+    let evidence: Vec<EvidenceRecord> = tx
+        .list_evidence(id)
+        .await?
+        .into_iter()
+        .filter(|e| e.revision == n)
+        .collect();
+    let report = latest_eval_report(tx, &evidence).await?;
+    let gates = ctx
+        .profile
+        .tier(&rev.tier)
+        .map(|t| t.eval_gates.clone())
+        .unwrap_or_default();
+    let drift_gates = if release.kind == countersign_core::release::ReleaseKind::Retrain {
+        ctx.profile.retrain_drift_gates.clone()
+    } else {
+        Vec::new()
+    };
+    Ok(Evaluation {
+        tier: rev.tier.clone(),
+        evidence: evidence.into_iter().rev().find(|e| e.kind == EVAL_EVIDENCE),
+        release,
+        revision: rev,
+        report,
+        gates,
+        drift_gates,
     })
 }

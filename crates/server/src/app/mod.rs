@@ -5,13 +5,17 @@
 
 pub mod agents;
 pub mod credentials;
+pub mod deadlines;
 pub mod error;
+pub mod events;
 pub mod gate;
 pub mod grants;
 pub mod ledger;
+pub mod lineage;
 pub mod releases;
 pub mod systems;
 pub mod users;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 use countersign_core::profile::Profile;

@@ -2,7 +2,9 @@
 //! accept risk, decide, promote, roll back, retire.
 
 use super::gate::{evaluate_revision, GateReport};
-use super::{load_current, load_release, new_id, record, systems, users, AppError, Ctx};
+use super::{
+    events, lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx,
+};
 use countersign_core::canonical::Digest;
 use countersign_core::gate::{GapCode, GapKey};
 use countersign_core::release::{
@@ -61,7 +63,7 @@ async fn check_trainer(tx: &mut dyn Tx, bundle: &Bundle) -> Result<(), AppError>
             )
         })?;
     }
-    Ok(())
+    lineage::check_bundle_trainer(tx, bundle).await
 }
 
 fn new_revision(
@@ -127,10 +129,11 @@ pub async fn create(
         )
     })?;
     check_trainer(tx, &n.bundle).await?;
+    let trainer = lineage::trainer_of(tx, &n.bundle).await?;
     check_owner(&Parties {
         decision_owner: &n.decision_owner,
         submitter: None,
-        trainer: n.bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     let id = ReleaseId(new_id("rel"));
@@ -187,10 +190,11 @@ pub async fn revise(
         ));
     }
     check_trainer(tx, &bundle).await?;
+    let trainer = lineage::trainer_of(tx, &bundle).await?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: None,
-        trainer: bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     let number = release.current_revision + 1;
@@ -222,10 +226,11 @@ pub async fn submit(
     ctx.require_any(AUTHOR_ROLES)?;
     let (mut release, mut revision) = load_current(tx, id, revision_no).await?;
     let status = transition(&release, Transition::Submit)?;
+    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: Some(&ctx.actor.id),
-        trainer: revision.bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     revision.submitted_by = Some(ctx.actor.id.clone());
@@ -239,6 +244,16 @@ pub async fn submit(
         .tier(&revision.tier)
         .map(|t| t.required_roles.iter().map(|r| r.to_string()).collect())
         .unwrap_or_default();
+    let due_at =
+        super::deadlines::due_at(&ctx.profile, &revision).map(countersign_ledger::format_time);
+    events::emit(
+        tx,
+        ctx.now,
+        "review_requested",
+        id.as_str(),
+        json!({"release": id, "revision": revision_no, "roles": roles, "due_at": due_at, "tier": revision.tier}),
+    )
+    .await?;
     record(
         tx,
         ctx,
@@ -297,11 +312,12 @@ pub async fn review(
             what: format!("a {} review of revision {}", r.role, r.revision),
         });
     }
+    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_reviewer(
         &Parties {
             decision_owner: &release.decision_owner,
             submitter: revision.submitted_by.as_ref(),
-            trainer: revision.bundle.trainer.as_ref(),
+            trainer: trainer.as_ref(),
         },
         &ctx.actor.id,
         r.role,
@@ -469,6 +485,9 @@ pub async fn accept_risk(
     if a.gap.code == GapCode::VetoRejection {
         return Err(AppError::VetoNotAcceptable { gap: a.gap });
     }
+    if !a.gap.code.acceptable() {
+        return Err(AppError::GapNotAcceptable { gap: a.gap });
+    }
     if a.justification.trim().len() < 10 {
         return Err(AppError::invalid(
             "invalid-justification",
@@ -571,10 +590,11 @@ pub async fn decide(
             Decision::NoGo => Transition::DecideNoGo,
         },
     )?;
+    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_owner(&Parties {
         decision_owner: &release.decision_owner,
         submitter: revision.submitted_by.as_ref(),
-        trainer: revision.bundle.trainer.as_ref(),
+        trainer: trainer.as_ref(),
     })
     .map_err(AppError::Segregation)?;
     let report: GateReport = evaluate_revision(tx, ctx, &release, &revision).await?;
@@ -606,6 +626,17 @@ pub async fn decide(
         .filter(|g| g.accepted)
         .map(|g| g.key.to_string())
         .collect();
+    events::emit(
+        tx,
+        ctx.now,
+        "decided",
+        id.as_str(),
+        json!({
+            "release": id, "revision": decision.revision, "decision": decision.decision.as_str(),
+            "environment": decision.environment, "decided_by": decision.decided_by,
+        }),
+    )
+    .await?;
     record(
         tx,
         ctx,
@@ -614,6 +645,74 @@ pub async fn decide(
         json!({
             "decision": decision.decision.as_str(), "revision": decision.revision, "bundle_digest": decision.bundle_digest,
             "environment": decision.environment, "accepted_gaps": accepted, "profile_digest": revision.profile_digest,
+        }),
+    )
+    .await?;
+    Ok((release, decision))
+}
+
+/// The decision owner blocks the current revision: a no-go with a reason, the answer
+/// to an escalation the owner will not accept (I5).
+pub async fn block(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision_no: u32,
+    reason: String,
+) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
+    let release = load_release(tx, id).await?;
+    require_owner(ctx, &release)?;
+    if reason.trim().len() < 10 {
+        return Err(AppError::invalid(
+            "invalid-reason",
+            "blocking needs a reason of at least 10 characters",
+        ));
+    }
+    let (mut release, revision) = load_current(tx, id, revision_no).await?;
+    let status = transition(&release, Transition::DecideNoGo)?;
+    let report = evaluate_revision(tx, ctx, &release, &revision).await?;
+    let escalated: Vec<String> = report
+        .escalations
+        .iter()
+        .filter(|(_, s)| *s == super::deadlines::EscalationState::Open)
+        .map(|(e, _)| e.role.to_string())
+        .collect();
+    let decision = DecisionRecord {
+        id: new_id("dec"),
+        release_id: id.clone(),
+        revision: revision_no,
+        decision: Decision::NoGo,
+        environment: String::new(),
+        comment: reason,
+        decided_by: ctx.actor.id.clone(),
+        bundle_digest: revision.bundle_digest.clone(),
+        created_at: ctx.now,
+    };
+    release.status = status;
+    release.environment = None;
+    release.updated_at = ctx.now;
+    tx.insert_decision(&decision).await?;
+    tx.update_release(&release).await?;
+    events::emit(
+        tx,
+        ctx.now,
+        "decided",
+        id.as_str(),
+        json!({
+            "release": id, "revision": decision.revision, "decision": decision.decision.as_str(),
+            "blocked": true, "reason": decision.comment, "decided_by": decision.decided_by,
+        }),
+    )
+    .await?;
+    record(
+        tx,
+        ctx,
+        "release.block",
+        id.as_str(),
+        json!({
+            "decision": decision.decision.as_str(), "revision": decision.revision,
+            "bundle_digest": decision.bundle_digest, "reason": decision.comment,
+            "escalated_roles": escalated,
         }),
     )
     .await?;
@@ -695,6 +794,22 @@ pub async fn deploy(
         }
     }
     // --- end issue 5
+    let kind = match d.action {
+        DeploymentAction::Promote => "promoted",
+        DeploymentAction::Rollback => "rolled_back",
+        DeploymentAction::Retire => "retired",
+    };
+    events::emit(
+        tx,
+        ctx.now,
+        kind,
+        id.as_str(),
+        json!({
+            "release": id, "revision": deployment.revision, "environment": deployment.environment,
+            "reason": deployment.reason, "artifact_digest": revision.bundle.artifact_digest,
+        }),
+    )
+    .await?;
     record(
         tx,
         ctx,

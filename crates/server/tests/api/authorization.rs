@@ -22,7 +22,7 @@ const AGENT: [(&str, &str); 2] = [("post", "/v1/grants"), ("post", "/v1/oauth/to
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 37] = [
+const KNOWN: [(&str, &str); 49] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -61,6 +61,18 @@ const KNOWN: [(&str, &str); 37] = [
     ("post", "/v1/grants/{id}/revoke"),
     ("post", "/v1/credentials/revoke"),
     ("post", "/v1/keys/rotate"),
+    ("post", "/v1/datasets"),
+    ("get", "/v1/datasets"),
+    ("get", "/v1/datasets/{key}"),
+    ("post", "/v1/datasets/{key}/approval"),
+    ("post", "/v1/runs"),
+    ("get", "/v1/runs"),
+    ("get", "/v1/runs/{id}"),
+    ("post", "/v1/releases/{id}/block"),
+    ("get", "/v1/releases/{id}/evaluation"),
+    ("post", "/v1/webhooks"),
+    ("get", "/v1/webhooks"),
+    ("get", "/v1/webhooks/{id}/deliveries"),
 ];
 
 /// One operation of the OpenAPI document.
@@ -108,6 +120,9 @@ struct Fixture {
     roleless: TestUser,
     agents: crate::agents::World,
     grant: String,
+    dataset: String,
+    run: String,
+    webhook: String,
 }
 
 async fn fixture(h: &Harness) -> Fixture {
@@ -127,6 +142,26 @@ async fn fixture(h: &Harness) -> Fixture {
         chrono::Duration::days(30),
     )
     .await;
+    let dataset = h
+        .dataset(&cast.author, "walk-data", "1", &["walking"])
+        .await;
+    let run = h
+        .run(
+            &cast.author,
+            "walk-run",
+            &[&dataset],
+            &cast.author,
+            &rel.artifact,
+        )
+        .await;
+    let hook = h
+        .command(
+            &h.admin,
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["decided"]}),
+            "webhook.create",
+        )
+        .await;
     Fixture {
         cast,
         rel,
@@ -134,6 +169,9 @@ async fn fixture(h: &Harness) -> Fixture {
         roleless,
         agents,
         grant: g["id"].as_str().expect("a grant id").to_owned(),
+        dataset,
+        run,
+        webhook: hook["id"].as_str().expect("a webhook id").to_owned(),
     }
 }
 
@@ -141,6 +179,10 @@ impl Fixture {
     fn path(&self, op: &Op) -> String {
         let id = if op.template.starts_with("/v1/users/") {
             self.cast.owner.id.as_str()
+        } else if op.template.starts_with("/v1/runs/") {
+            self.run.as_str()
+        } else if op.template.starts_with("/v1/webhooks/") {
+            self.webhook.as_str()
         } else if op.template.starts_with("/v1/systems/") {
             self.cast.system.as_str()
         } else if op.template.starts_with("/v1/agents/") {
@@ -153,7 +195,8 @@ impl Fixture {
         let mut path = op
             .template
             .replace("{id}", id)
-            .replace("{digest}", &self.evidence_digest);
+            .replace("{digest}", &self.evidence_digest)
+            .replace("{key}", &self.dataset);
         assert!(
             !path.contains('{'),
             "unfilled path parameter in {}",
@@ -209,6 +252,16 @@ impl Fixture {
                 h.acceptance_body(rel, "missing_review:security", chrono::Duration::days(1))
             }
             "/v1/releases/{id}/decision" => h.decision_body(rel, "go"),
+            "/v1/releases/{id}/block" => json!({"revision": 1, "reason": "walking the routes"}),
+            "/v1/webhooks" => json!({"url": "http://127.0.0.1:9/walk", "events": ["promoted"]}),
+            "/v1/datasets" => h.dataset_body("walked", "1", &["walking"]),
+            "/v1/datasets/{key}/approval" => json!({"comment": "walk"}),
+            "/v1/runs" => h.run_body(
+                "walked-run",
+                &[&self.dataset],
+                &self.cast.author,
+                &rel.artifact,
+            ),
             _ if t.ends_with("/promote") || t.ends_with("/rollback") || t.ends_with("/retire") => {
                 json!({"revision": 1, "reason": "walk"})
             }
@@ -384,6 +437,9 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
         ("get", "/v1/users"),
         ("post", "/v1/users/{id}/tokens"),
         ("post", "/v1/systems"),
+        ("post", "/v1/webhooks"),
+        ("get", "/v1/webhooks"),
+        ("get", "/v1/webhooks/{id}/deliveries"),
     ] {
         for who in [security, &cast.author, &cast.owner] {
             cases.push((who, op(m, t), "missing-role"));
@@ -415,6 +471,24 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
             ));
         }
     }
+    // Lineage: data-governance or mlops register datasets; data-governance alone
+    // approves them; mlops registers runs.
+    for who in [security, &cast.owner, &h.admin] {
+        cases.push((who, op("post", "/v1/datasets"), "missing-role"));
+        cases.push((who, op("post", "/v1/runs"), "missing-role"));
+    }
+    for who in [security, &cast.author, &h.admin] {
+        cases.push((
+            who,
+            op("post", "/v1/datasets/{key}/approval"),
+            "missing-role",
+        ));
+    }
+    cases.push((
+        cast.reviewer("data-governance"),
+        op("post", "/v1/runs"),
+        "missing-role",
+    ));
     // Reviewer roles attach evidence; an admin is none.
     cases.push((
         &h.admin,
@@ -426,7 +500,7 @@ async fn authorization_routes_refuse_a_token_lacking_the_needed_role_on(backend:
         cases.push((who, op("post", "/v1/releases/{id}/reviews"), "missing-role"));
     }
     // The decision owner alone decides and accepts risk.
-    for t in ["decision", "acceptances"] {
+    for t in ["decision", "acceptances", "block"] {
         for who in [security, &cast.author, &h.admin, cast.reviewer("risk")] {
             cases.push((
                 who,

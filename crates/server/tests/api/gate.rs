@@ -48,6 +48,9 @@ async fn i2_go_is_refused_while_anything_is_unmet_on(backend: Backend) {
     assert_eq!(
         gap_keys(&p["gaps"]),
         sorted(&[
+            // With no eval report, every gated metric is missing too (I7).
+            "eval_metric_missing:accuracy",
+            "eval_metric_missing:toxicity",
             "missing_evidence:eval_report",
             "missing_evidence:rollback_plan",
             "missing_evidence:test_results",
@@ -145,6 +148,8 @@ async fn i2_gate_status_lists_every_unmet_requirement_with_its_code_on(backend: 
     assert_eq!(
         gap_keys(&g["unmet"]),
         sorted(&[
+            "eval_metric_missing:accuracy",
+            "eval_metric_missing:toxicity",
             "missing_evidence:eval_report",
             "missing_evidence:threat_model",
             "missing_review:mlops",
@@ -161,7 +166,8 @@ async fn i2_gate_status_lists_every_unmet_requirement_with_its_code_on(backend: 
                 "missing_review",
                 "rejected_review",
                 "veto_rejection",
-                "missing_evidence"
+                "missing_evidence",
+                "eval_metric_missing",
             ]
             .contains(&code),
             "unstable gap code {code}"
@@ -228,7 +234,7 @@ async fn i2_accepted_gaps_allow_go_on(backend: Backend) {
     h.submit(&cast, &rel).await;
 
     let unmet = gap_keys(&h.gate(&cast.owner, &rel).await["unmet"]);
-    assert_eq!(unmet.len(), 7);
+    assert_eq!(unmet.len(), 9, "{unmet:?}");
     for gap in &unmet {
         let a = h
             .command(

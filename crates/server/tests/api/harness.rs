@@ -185,6 +185,15 @@ impl Drop for Harness {
     }
 }
 
+/// An eval report (countersign.eval/v1) that passes every evaluation gate of the
+/// example profile.
+pub const PASSING_EVAL: &str = r#"{"format": "countersign.eval/v1", "run_id": "run-1", "results": [
+  {"metric": "accuracy", "value": 0.94, "dataset": "tickets@3", "slice": "all"},
+  {"metric": "toxicity", "value": 0.002, "dataset": "tickets@3", "slice": "all"},
+  {"metric": "drift_psi", "value": 0.05, "dataset": "tickets@3"},
+  {"metric": "jailbreak_resistance", "value": 0.99}
+]}"#;
+
 /// The time every harness starts at.
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
@@ -437,6 +446,80 @@ impl Harness {
         }
     }
 
+    // ---------- lineage (I6) ----------
+
+    pub fn dataset_body(&self, name: &str, version: &str, uses: &[&str]) -> Value {
+        json!({
+            "name": name, "version": version,
+            "digest": Digest::of(format!("{name}@{version}").as_bytes()).to_string(),
+            "source": format!("s3://data/{name}/{version}"), "classification": "internal",
+            "permitted_uses": uses,
+        })
+    }
+
+    /// Registers a dataset version as `who`; returns its `name@version`.
+    pub async fn dataset(
+        &self,
+        who: &TestUser,
+        name: &str,
+        version: &str,
+        uses: &[&str],
+    ) -> String {
+        let d = self
+            .command(
+                who,
+                "/v1/datasets",
+                &self.dataset_body(name, version, uses),
+                "dataset.register",
+            )
+            .await;
+        d["key"].as_str().expect("a dataset key").to_owned()
+    }
+
+    /// Approves a dataset version as `who` (data governance).
+    pub async fn approve_dataset(&self, who: &TestUser, key: &str) -> Value {
+        self.command(
+            who,
+            &format!("/v1/datasets/{key}/approval"),
+            &json!({"comment": "checked"}),
+            "dataset.approve",
+        )
+        .await
+    }
+
+    pub fn run_body(
+        &self,
+        id: &str,
+        datasets: &[&str],
+        trainer: &TestUser,
+        artifact: &str,
+    ) -> Value {
+        json!({
+            "id": id, "code_commit": "4f2a9c1", "datasets": datasets,
+            "parameters": {"lr": 0.01}, "trainer": trainer.id, "artifact_digest": artifact,
+        })
+    }
+
+    /// Registers a training run as `who`; returns its id.
+    pub async fn run(
+        &self,
+        who: &TestUser,
+        id: &str,
+        datasets: &[&str],
+        trainer: &TestUser,
+        artifact: &str,
+    ) -> String {
+        let r = self
+            .command(
+                who,
+                "/v1/runs",
+                &self.run_body(id, datasets, trainer, artifact),
+                "run.register",
+            )
+            .await;
+        r["id"].as_str().expect("a run id").to_owned()
+    }
+
     // ---------- releases ----------
 
     /// A fresh artifact digest.
@@ -468,7 +551,9 @@ impl Harness {
             "/v1/releases",
             &json!({
                 "title": "support assistant",
-                "kind": "model",
+                // The gate-mechanics scenarios use prompt releases, to which lineage
+                // (I6) does not apply; the lineage scenarios (lineage.rs) use models.
+                "kind": "prompt",
                 "system": system,
                 "decision_owner": owner.id,
                 "attributes": attributes,
@@ -563,16 +648,16 @@ impl Harness {
         gap_subjects(&self.gate(who, rel).await["unmet"], code)
     }
 
-    /// Attaches every evidence kind the release's tier requires and is still missing.
+    /// Attaches every evidence kind the release's tier requires and is still missing;
+    /// the eval report passes every evaluation gate of the example profile.
     pub async fn attach_required_evidence(&self, cast: &Cast, rel: &Rel) {
         for kind in self.unmet(&cast.owner, rel, "missing_evidence").await {
-            self.attach(
-                &cast.author,
-                rel,
-                &kind,
-                format!("{kind} document").as_bytes(),
-            )
-            .await;
+            let content = if kind == "eval_report" {
+                PASSING_EVAL.as_bytes().to_vec()
+            } else {
+                format!("{kind} document").into_bytes()
+            };
+            self.attach(&cast.author, rel, &kind, &content).await;
         }
     }
 

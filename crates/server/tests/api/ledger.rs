@@ -49,11 +49,12 @@ async fn i11_every_successful_command_appends_exactly_one_entry_on(backend: Back
     h.review_ok(&mlops, &rel, "mlops", "approve").await; // review.record
     h.review_ok(&security, &rel, "security", "approve").await;
     h.review_ok(&ops, &rel, "operations", "approve").await;
-    for gap in h.unmet(&owner, &rel, "missing_evidence").await {
+    // Missing evidence and, with no eval report, the missing metrics (I7).
+    for gap in gap_keys(&h.gate(&owner, &rel).await["unmet"]) {
         h.command(
             &owner,
             &format!("/v1/releases/{}/acceptances", rel.id),
-            &h.acceptance_body(&rel, &format!("missing_evidence:{gap}"), Duration::days(7)),
+            &h.acceptance_body(&rel, &gap, Duration::days(7)),
             "risk.accept",
         )
         .await;

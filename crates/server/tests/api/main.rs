@@ -6,12 +6,17 @@
 mod agents;
 mod authorization;
 mod bad_input;
+mod deadlines;
+mod evaluation;
 mod evidence;
 mod gate;
 mod harness;
 mod idempotency;
 mod ledger;
 mod lifecycle;
+mod lineage;
 mod owner;
+mod retrain;
 mod revisions;
 mod segregation;
+mod webhooks;

@@ -111,7 +111,8 @@ async fn i3_a_bundle_change_voids_approvals_on(backend: Backend) {
             "gate-unmet",
         )
         .await;
-    assert_eq!(p["gaps"].as_array().unwrap().len(), 7);
+    // 3 reviews, 4 evidence kinds, 2 gated metrics without a report (I7).
+    assert_eq!(p["gaps"].as_array().unwrap().len(), 9);
     h.attach_required_evidence(&cast, &rel).await;
     h.approve_missing_reviews(&cast, &rel).await;
     h.go_ok(&cast, &rel).await;
