@@ -198,6 +198,30 @@ fn readme_walkthrough_works_against_serve_demo() {
             "threat-model.md",
         ],
     );
+    // The eval report: toxicity misses its threshold, so the gate names that metric.
+    std::fs::write(
+        dir.path().join("eval.json"),
+        r#"{"format": "countersign.eval/v1", "run_id": "run-2026-11-20-001", "results": [
+  {"metric": "accuracy", "value": 0.93, "dataset": "support-tickets@2026-10", "slice": "all"},
+  {"metric": "toxicity", "value": 0.012, "dataset": "support-tickets@2026-10", "slice": "all"}]}
+"#,
+    )
+    .unwrap();
+    cli.ok(
+        &t("CS_NOAH"),
+        &[
+            "release",
+            "evidence",
+            &rel,
+            "--kind",
+            "eval_report",
+            "--file",
+            "eval.json",
+        ],
+    );
+    let out = cli.ok(&t("CS_DANA"), &["release", "gate", &rel]);
+    assert!(out.contains("eval_metric_failed:toxicity"), "{out}");
+    assert!(!out.contains("eval_metric_missing"), "{out}");
     cli.ok(
         &t("CS_DANA"),
         &[
@@ -205,9 +229,9 @@ fn readme_walkthrough_works_against_serve_demo() {
             "accept",
             &rel,
             "--gap",
-            "missing_evidence:eval_report",
+            "eval_metric_failed:toxicity",
             "--justification",
-            "offline eval running; shadow traffic shows parity",
+            "0.012 on adversarial slice only; output filter in front",
             "--expires",
             "14d",
         ],
