@@ -12,12 +12,20 @@ pub enum Format {
     Json,
 }
 
+/// Writes one line to standard output. A closed pipe (`countersign … | head`) ends
+/// the process quietly instead of panicking.
 pub fn line(s: impl AsRef<str>) {
-    println!("{}", s.as_ref());
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{}", s.as_ref()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
 }
 
 pub fn json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    line(serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 fn s(v: &Value, k: &str) -> String {
