@@ -19,10 +19,47 @@ use std::str::FromStr;
 
 /// Encodes a value in canonical JSON (see the module docs).
 pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    // serde_json's `Value` keeps objects in a BTreeMap (the `preserve_order`
-    // feature is off in this workspace), so a round trip through `Value` sorts keys.
+    // Keys are sorted here rather than relied on from `Value`'s map type:
+    // another crate in the build (cedar-policy) turns on serde_json's
+    // `preserve_order`, which makes `Value` objects keep insertion order.
     let v = serde_json::to_value(value)?;
-    serde_json::to_vec(&v)
+    let mut out = Vec::with_capacity(128);
+    write_canonical(&v, &mut out)?;
+    Ok(out)
+}
+
+fn write_canonical(v: &serde_json::Value, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+            out.push(b'{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, k)?;
+                out.push(b':');
+                if let Some(inner) = map.get(k) {
+                    write_canonical(inner, out)?;
+                }
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical(item, out)?;
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar)?,
+    }
+    Ok(())
 }
 
 /// A sha256 digest written as `sha256:<64 lowercase hex>`.
@@ -112,6 +149,28 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"a":{"y":"x","z":[3,1]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn canonical_json_sorts_struct_fields_whatever_serde_json_features_are_on() {
+        // Field order in the struct is b, a; preserve_order (turned on by
+        // cedar-policy) would keep it, the canonical form must not.
+        #[derive(Serialize)]
+        struct S {
+            b: u8,
+            a: Vec<u8>,
+            nested: std::collections::BTreeMap<String, u8>,
+        }
+        let s = S {
+            b: 1,
+            a: vec![2],
+            nested: [("z".to_owned(), 1), ("m".to_owned(), 2)].into_iter().collect(),
+        };
+        let bytes = to_canonical_json(&s).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"a":[2],"b":1,"nested":{"m":2,"z":1}}"#
         );
     }
 
