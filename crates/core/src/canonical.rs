@@ -165,7 +165,9 @@ mod tests {
         let s = S {
             b: 1,
             a: vec![2],
-            nested: [("z".to_owned(), 1), ("m".to_owned(), 2)].into_iter().collect(),
+            nested: [("z".to_owned(), 1), ("m".to_owned(), 2)]
+                .into_iter()
+                .collect(),
         };
         let bytes = to_canonical_json(&s).unwrap();
         assert_eq!(

@@ -210,6 +210,41 @@ pub trait Tx: Send {
         filter: &RevokeFilter,
         how: &Revocation,
     ) -> Result<u64, StoreError>;
+
+    // Runtime decisions, approvals and the action log (issue 6).
+    async fn insert_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
+    /// Writes review_state and the document.
+    async fn update_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
+    async fn get_action(&mut self, id: &str) -> Result<Option<ActionRecord>, StoreError>;
+    /// Newest first, at most `filter.limit`.
+    async fn list_actions(
+        &mut self,
+        filter: &ActionFilter,
+    ) -> Result<Vec<ActionRecord>, StoreError>;
+    async fn insert_approval(&mut self, a: &ApprovalRecord) -> Result<(), StoreError>;
+    /// Writes state and the document.
+    async fn update_approval(&mut self, a: &ApprovalRecord) -> Result<(), StoreError>;
+    async fn get_approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+    /// Newest first, at most `filter.limit`.
+    async fn list_approvals(
+        &mut self,
+        filter: &ApprovalFilter,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Pending approvals whose expiry is at or before `now`, oldest first.
+    async fn due_approvals(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Records a first opening; returns false (and changes nothing) when this user
+    /// had already opened it.
+    async fn record_view(&mut self, v: &ContextViewRecord) -> Result<bool, StoreError>;
+    /// Every first opening of one kind (`release` or `approval`).
+    async fn list_views(&mut self, kind: &str) -> Result<Vec<ContextViewRecord>, StoreError>;
+    /// Appends entries in order and signs the head once (group commit).
+    async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Result<Vec<Entry>, StoreError>;
+    /// Every review of every release, oldest first (accountability signals).
+    async fn list_all_reviews(&mut self) -> Result<Vec<ReviewRecord>, StoreError>;
 }
 
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).

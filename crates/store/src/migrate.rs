@@ -44,6 +44,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "agents, grants and credentials",
         sql: include_str!("../migrations/sqlite/0003_agents.sql"),
     },
+    Migration {
+        version: 4,
+        description: "runtime decisions, approval requests and the action log",
+        sql: include_str!("../migrations/sqlite/0004_actions.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -61,6 +66,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         description: "agents, grants and credentials",
         sql: include_str!("../migrations/postgres/0003_agents.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "runtime decisions, approval requests and the action log",
+        sql: include_str!("../migrations/postgres/0004_actions.sql"),
     },
 ];
 

@@ -984,48 +984,6 @@ impl Tx for PostgresTx {
         .await
     }
 
-    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
-        let key = self.key.clone().ok_or(StoreError::Corrupt {
-            column: "ledger",
-            reason: "append on a read-only transaction".into(),
-        })?;
-        // Safe to read-then-write: this transaction holds WRITE_LOCK (see `write`).
-        let head = self.ledger_head().await?.map(|h| h.head());
-        let entry = chain_next(head.as_ref(), draft).map_err(StoreError::Ledger)?;
-        sqlx::query(
-            "INSERT INTO ledger_entries (seq, at, actor, action, subject, payload, payload_digest, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(i64_of(entry.seq))
-        .bind(&entry.at)
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.subject)
-        .bind(to_json(&entry.payload))
-        .bind(entry.payload_digest.as_str())
-        .bind(entry.prev_hash.as_str())
-        .bind(entry.hash.as_str())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(query("ledger seq"))?;
-        let signed = key.sign_head(&Head {
-            seq: entry.seq,
-            hash: entry.hash.clone(),
-        });
-        sqlx::query(
-            "INSERT INTO ledger_head (id, seq, hash, key_id, signature) VALUES (1, $1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, key_id = excluded.key_id, signature = excluded.signature",
-        )
-        .bind(i64_of(signed.seq))
-        .bind(signed.hash.as_str())
-        .bind(&signed.key_id)
-        .bind(&signed.signature)
-        .execute(&mut *self.tx)
-        .await
-        .map_err(query("ledger head"))?;
-        Ok(entry)
-    }
-
     async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError> {
         let rows = sqlx::query("SELECT * FROM ledger_entries WHERE seq > $1 ORDER BY seq LIMIT $2")
             .bind(i64_of(after))
@@ -1347,5 +1305,217 @@ impl Tx for PostgresTx {
             .await
             .map_err(query("revoke credentials"))?;
         Ok(done.rows_affected())
+    }
+
+    async fn insert_action(&mut self, a: &ActionRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO actions (id, agent_id, system_id, task, decision, review_state, decided_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&a.id)
+        .bind(a.agent_id.as_str())
+        .bind(a.system_id.as_str())
+        .bind(&a.task)
+        .bind(&a.decision)
+        .bind(&a.review_state)
+        .bind(to_text(a.decided_at))
+        .bind(to_json(a))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(r, "action id")
+    }
+
+    async fn update_action(&mut self, a: &ActionRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE actions SET review_state = $1, body = $2 WHERE id = $3")
+            .bind(&a.review_state)
+            .bind(to_json(a))
+            .bind(&a.id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("update action"))?;
+        Ok(())
+    }
+
+    async fn get_action(&mut self, id: &str) -> Result<Option<ActionRecord>, StoreError> {
+        self.one("SELECT body FROM actions WHERE id = $1", id, document)
+            .await
+    }
+
+    async fn list_actions(&mut self, f: &ActionFilter) -> Result<Vec<ActionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM actions WHERE ($1::text IS NULL OR agent_id = $1) \
+             AND ($2::text IS NULL OR system_id = $2) AND ($3::text IS NULL OR task = $3) \
+             AND ($4::text IS NULL OR review_state = $4) \
+             ORDER BY decided_at DESC, ord DESC LIMIT $5",
+        )
+        .bind(f.agent.as_ref().map(|a| a.as_str()))
+        .bind(f.system.as_ref().map(|s| s.as_str()))
+        .bind(f.task.as_deref())
+        .bind(f.review_state.as_deref())
+        .bind(i64::from(f.limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(query("list actions"))?;
+        rows.iter().map(document).collect()
+    }
+
+    async fn insert_approval(&mut self, a: &ApprovalRecord) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO approvals (id, action_id, agent_id, assignee_id, state, created_at, expires_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(&a.id)
+        .bind(&a.action_id)
+        .bind(a.agent_id.as_str())
+        .bind(a.assignee.as_str())
+        .bind(&a.state)
+        .bind(to_text(a.created_at))
+        .bind(to_text(a.expires_at))
+        .bind(to_json(a))
+        .execute(&mut *self.tx)
+        .await;
+        inserted(r, "approval id")
+    }
+
+    async fn update_approval(&mut self, a: &ApprovalRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE approvals SET state = $1, body = $2 WHERE id = $3")
+            .bind(&a.state)
+            .bind(to_json(a))
+            .bind(&a.id)
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("update approval"))?;
+        Ok(())
+    }
+
+    async fn get_approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        self.one("SELECT body FROM approvals WHERE id = $1", id, document)
+            .await
+    }
+
+    async fn list_approvals(
+        &mut self,
+        f: &ApprovalFilter,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM approvals WHERE ($1::text IS NULL OR assignee_id = $1) \
+             AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR agent_id = $3) \
+             ORDER BY created_at DESC, ord DESC LIMIT $4",
+        )
+        .bind(f.assignee.as_ref().map(|a| a.as_str()))
+        .bind(f.state.as_deref())
+        .bind(f.agent.as_ref().map(|a| a.as_str()))
+        .bind(i64::from(f.limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(query("list approvals"))?;
+        rows.iter().map(document).collect()
+    }
+
+    async fn due_approvals(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= $1 \
+             ORDER BY expires_at, ord LIMIT $2",
+        )
+        .bind(to_text(now))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await
+        .map_err(query("due approvals"))?;
+        rows.iter().map(document).collect()
+    }
+
+    async fn record_view(&mut self, v: &ContextViewRecord) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO context_views (kind, subject, user_id, first_opened_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&v.kind)
+        .bind(&v.subject)
+        .bind(v.user.as_str())
+        .bind(to_text(v.first_opened_at))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("context view"))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_views(&mut self, kind: &str) -> Result<Vec<ContextViewRecord>, StoreError> {
+        self.all(
+            "SELECT * FROM context_views WHERE kind = $1 ORDER BY first_opened_at",
+            kind,
+            context_view,
+        )
+        .await
+    }
+
+    async fn list_all_reviews(&mut self) -> Result<Vec<ReviewRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM reviews ORDER BY created_at, ord")
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(query("list all reviews"))?;
+        rows.iter().map(review).collect()
+    }
+
+    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError> {
+        let mut entries = self.append_batch(vec![draft]).await?;
+        entries.pop().ok_or(StoreError::Corrupt {
+            column: "ledger",
+            reason: "an append produced no entry".into(),
+        })
+    }
+
+    async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Result<Vec<Entry>, StoreError> {
+        let key = self.key.clone().ok_or(StoreError::Corrupt {
+            column: "ledger",
+            reason: "append on a read-only transaction".into(),
+        })?;
+        // Safe to read-then-write: writers are serialized (see `write`).
+        let mut head = self.ledger_head().await?.map(|h| h.head());
+        let mut out = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let entry = chain_next(head.as_ref(), draft).map_err(StoreError::Ledger)?;
+            sqlx::query(
+                "INSERT INTO ledger_entries (seq, at, actor, action, subject, payload, payload_digest, prev_hash, hash) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(i64_of(entry.seq))
+            .bind(&entry.at)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.subject)
+            .bind(to_json(&entry.payload))
+            .bind(entry.payload_digest.as_str())
+            .bind(entry.prev_hash.as_str())
+            .bind(entry.hash.as_str())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(query("ledger seq"))?;
+            head = Some(Head {
+                seq: entry.seq,
+                hash: entry.hash.clone(),
+            });
+            out.push(entry);
+        }
+        let Some(head) = head else {
+            return Ok(out);
+        };
+        let signed = key.sign_head(&head);
+        sqlx::query(
+            "INSERT INTO ledger_head (id, seq, hash, key_id, signature) VALUES (1, $1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, key_id = excluded.key_id, signature = excluded.signature",
+        )
+        .bind(i64_of(signed.seq))
+        .bind(signed.hash.as_str())
+        .bind(&signed.key_id)
+        .bind(&signed.signature)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(query("ledger head"))?;
+        Ok(out)
     }
 }

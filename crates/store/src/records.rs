@@ -415,3 +415,129 @@ pub struct AttemptRecord {
     /// `delivered`, `retry` or `dead`.
     pub outcome: String,
 }
+
+// Runtime decisions, step-up approvals and the action log (issue 6). Both records are
+// stored as JSON documents beside the columns queries filter on, so adding a field to
+// the action context needs no migration.
+
+/// One decided action request (I10) and, later, its reported outcome and its
+/// post-action review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub id: String,
+    pub agent_id: AgentId,
+    /// The credential it was asked with.
+    pub jti: String,
+    /// The accountable human: the agent's owner.
+    pub owner: UserId,
+    pub system_id: SystemId,
+    pub action: String,
+    pub resource: String,
+    pub task: String,
+    /// Digest of agent, system, action, resource, task and arguments: what an
+    /// approval binds to.
+    pub action_digest: Digest,
+    /// The tool arguments as sent.
+    pub arguments: serde_json::Value,
+    /// Confidence, risk score, data classes, AI input (or its digest), impact.
+    pub context: serde_json::Value,
+    pub risk_score: u32,
+    /// `allow`, `deny` or `step_up`.
+    pub decision: String,
+    pub reasons: Vec<String>,
+    /// Ids of the policies that determined it.
+    pub policies: Vec<String>,
+    pub policy_digest: Option<Digest>,
+    /// For `step_up`: the approval request created. For an `allow` on an approval:
+    /// the approval consumed.
+    pub approval_id: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    /// `pending` when it awaits post-action review by the system owner, then `reviewed`.
+    pub review_state: Option<String>,
+    pub review: Option<PostReview>,
+    /// The final outcome the agent reported.
+    pub outcome: Option<ActionOutcome>,
+}
+
+/// The system owner's review of an action allowed without a human.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostReview {
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+    /// `ok` or `flagged`.
+    pub verdict: String,
+    pub comment: String,
+}
+
+/// What finally happened, as reported by the agent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcome {
+    /// `succeeded`, `failed` or `abandoned`.
+    pub status: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// A step-up waiting for a named human (I10).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    pub id: String,
+    /// The step_up decision that created it.
+    pub action_id: String,
+    pub agent_id: AgentId,
+    pub system_id: SystemId,
+    pub action: String,
+    pub resource: String,
+    pub task: String,
+    /// The approval is valid only for an action with this digest.
+    pub action_digest: Digest,
+    pub arguments: serde_json::Value,
+    /// What the AI produced, the data it used, what it will change.
+    pub context: serde_json::Value,
+    /// The named human who must decide.
+    pub assignee: UserId,
+    /// The role a policy named, if any (otherwise the system owner).
+    pub approver_role: Option<String>,
+    pub policies: Vec<String>,
+    /// `pending`, `approved`, `denied`, `expired` or `used`.
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub first_opened_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+    /// The action that used the approval (single use).
+    pub used_by: Option<String>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// Filters for listing actions; `None` means any.
+#[derive(Clone, Debug, Default)]
+pub struct ActionFilter {
+    pub agent: Option<AgentId>,
+    pub system: Option<SystemId>,
+    pub task: Option<String>,
+    pub review_state: Option<String>,
+    pub limit: u32,
+}
+
+/// Filters for listing approval requests; `None` means any.
+#[derive(Clone, Debug, Default)]
+pub struct ApprovalFilter {
+    pub assignee: Option<UserId>,
+    pub state: Option<String>,
+    pub agent: Option<AgentId>,
+    pub limit: u32,
+}
+
+/// The first time a user opened something's context (a release or an approval),
+/// for accountability signals.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextViewRecord {
+    /// `release` or `approval`.
+    pub kind: String,
+    pub subject: String,
+    pub user: UserId,
+    pub first_opened_at: DateTime<Utc>,
+}

@@ -436,3 +436,19 @@ pub(crate) fn attempt(row: &impl Columns) -> Result<AttemptRecord, StoreError> {
         outcome: row.text("outcome")?,
     })
 }
+
+/// A JSON document column (`body`) of the actions and approvals tables.
+pub(crate) fn document<T: serde::de::DeserializeOwned>(
+    row: &impl Columns,
+) -> Result<T, StoreError> {
+    json(row, "body")
+}
+
+pub(crate) fn context_view(row: &impl Columns) -> Result<ContextViewRecord, StoreError> {
+    Ok(ContextViewRecord {
+        kind: row.text("kind")?,
+        subject: row.text("subject")?,
+        user: UserId(row.text("user_id")?),
+        first_opened_at: time(row, "first_opened_at")?,
+    })
+}

@@ -184,6 +184,11 @@ conformance!(
     assertion_ids_cannot_be_replayed,
     credential_keys_round_trip,
     credentials_round_trip_and_revoke_by_each_filter,
+    // Runtime decisions, approvals and the action log (issue 6).
+    actions_round_trip_and_filter,
+    approvals_round_trip_and_expire,
+    context_views_record_the_first_opening_only,
+    i11_append_batch_chains_and_signs_once,
 );
 
 database_tests!(
@@ -1366,6 +1371,9 @@ async fn credentials_round_trip_and_revoke_by_each_filter(store: Arc<dyn Store>)
 async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     let full = countersign_store::migrate(&db.url).await.unwrap();
     for sql in [
+        "DROP TABLE context_views",
+        "DROP TABLE approvals",
+        "DROP TABLE actions",
         "DROP TABLE credential_grants",
         "DROP TABLE credentials",
         "DROP TABLE credential_keys",
@@ -1378,7 +1386,7 @@ async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     }
     let upgraded = countersign_store::migrate(&db.url).await.unwrap();
     assert_eq!(upgraded.current, full.current);
-    assert_eq!(upgraded.applied, vec![3], "{upgraded:?}");
+    assert_eq!(upgraded.applied, vec![3, 4], "{upgraded:?}");
     let store = countersign_store::open(&db.url).await.unwrap();
     seed_agents(&store).await;
 }
@@ -1616,4 +1624,223 @@ async fn webhooks_outbox_and_deliveries_round_trip(store: Arc<dyn Store>) {
             at("a-2", 2, 200, "delivered", 11)
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Runtime decisions, approvals and the action log (issue 6)
+
+fn action(id: &str, agent: &str, task: &str, decision: &str, at: i64) -> ActionRecord {
+    ActionRecord {
+        id: id.into(),
+        agent_id: AgentId(agent.into()),
+        jti: "jti-1".into(),
+        owner: UserId("owner".into()),
+        system_id: SystemId("sys".into()),
+        action: "write".into(),
+        resource: "orders/42".into(),
+        task: task.into(),
+        action_digest: digest(id),
+        arguments: json!({"amount": 12, "nested": {"z": 1, "a": [1, 2]}}),
+        context: json!({"risk_score": 20, "ai_input": "refund order 42"}),
+        risk_score: 20,
+        decision: decision.into(),
+        reasons: vec!["permitted by allow-low-risk-reads".into()],
+        policies: vec!["allow-low-risk-reads".into()],
+        policy_digest: Some(digest("policies")),
+        approval_id: None,
+        decided_at: t(at),
+        review_state: (decision == "allow").then(|| "pending".to_owned()),
+        review: None,
+        outcome: None,
+    }
+}
+
+fn approval(id: &str, action_id: &str, assignee: &str, expires: i64) -> ApprovalRecord {
+    ApprovalRecord {
+        id: id.into(),
+        action_id: action_id.into(),
+        agent_id: AgentId("ag1".into()),
+        system_id: SystemId("sys".into()),
+        action: "write".into(),
+        resource: "orders/42".into(),
+        task: "refunds".into(),
+        action_digest: digest(action_id),
+        arguments: json!({"amount": 12}),
+        context: json!({"ai_output": "refund 12"}),
+        assignee: UserId(assignee.into()),
+        approver_role: None,
+        policies: vec!["step-up-production-writes".into()],
+        state: "pending".into(),
+        created_at: t(expires - 60),
+        expires_at: t(expires),
+        first_opened_at: None,
+        decided_by: None,
+        decided_at: None,
+        comment: None,
+        used_by: None,
+        used_at: None,
+    }
+}
+
+async fn actions_round_trip_and_filter(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    tx.insert_action(&action("act1", "ag1", "refunds", "allow", 50))
+        .await
+        .unwrap();
+    tx.insert_action(&action("act2", "ag1", "billing", "step_up", 51))
+        .await
+        .unwrap();
+    tx.insert_action(&action("act3", "ag2", "refunds", "deny", 52))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.write().await.unwrap();
+    let a = tx.get_action("act1").await.unwrap().unwrap();
+    assert_eq!(a, action("act1", "ag1", "refunds", "allow", 50));
+    assert!(tx.get_action("nope").await.unwrap().is_none());
+    let ids = |v: Vec<ActionRecord>| v.into_iter().map(|a| a.id).collect::<Vec<_>>();
+    let all = ActionFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(tx.list_actions(&all).await.unwrap()),
+        ["act3", "act2", "act1"]
+    );
+    let by_agent = ActionFilter {
+        agent: Some(AgentId("ag1".into())),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(tx.list_actions(&by_agent).await.unwrap()),
+        ["act2", "act1"]
+    );
+    let by_task = ActionFilter {
+        task: Some("refunds".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        ids(tx.list_actions(&by_task).await.unwrap()),
+        ["act3", "act1"]
+    );
+    let queue = ActionFilter {
+        review_state: Some("pending".into()),
+        ..all.clone()
+    };
+    assert_eq!(ids(tx.list_actions(&queue).await.unwrap()), ["act1"]);
+    let limited = ActionFilter {
+        limit: 1,
+        ..all.clone()
+    };
+    assert_eq!(ids(tx.list_actions(&limited).await.unwrap()), ["act3"]);
+
+    // Review and outcome are written back; the queue empties.
+    let mut a = a;
+    a.review_state = Some("reviewed".into());
+    a.review = Some(PostReview {
+        by: UserId("owner".into()),
+        at: t(60),
+        verdict: "ok".into(),
+        comment: "fine".into(),
+    });
+    a.outcome = Some(ActionOutcome {
+        status: "succeeded".into(),
+        detail: json!({"refund_id": "r-1"}),
+        at: t(55),
+    });
+    tx.update_action(&a).await.unwrap();
+    assert_eq!(tx.get_action("act1").await.unwrap().unwrap(), a);
+    assert!(tx.list_actions(&queue).await.unwrap().is_empty());
+    // The same id twice is refused.
+    assert_conflict(
+        tx.insert_action(&action("act1", "ag1", "x", "deny", 70))
+            .await,
+        "action id",
+    );
+}
+
+async fn approvals_round_trip_and_expire(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    tx.insert_action(&action("act1", "ag1", "refunds", "step_up", 50))
+        .await
+        .unwrap();
+    tx.insert_action(&action("act2", "ag1", "refunds", "step_up", 51))
+        .await
+        .unwrap();
+    tx.insert_approval(&approval("apr1", "act1", "owner", 100))
+        .await
+        .unwrap();
+    tx.insert_approval(&approval("apr2", "act2", "owner", 200))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(
+        tx.get_approval("apr1").await.unwrap().unwrap(),
+        approval("apr1", "act1", "owner", 100)
+    );
+    let due: Vec<String> = tx
+        .due_approvals(t(150), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(due, ["apr1"]);
+    let mut a = approval("apr1", "act1", "owner", 100);
+    a.state = "expired".into();
+    tx.update_approval(&a).await.unwrap();
+    assert!(tx.due_approvals(t(150), 10).await.unwrap().is_empty());
+    let pending = ApprovalFilter {
+        assignee: Some(UserId("owner".into())),
+        state: Some("pending".into()),
+        agent: None,
+        limit: 10,
+    };
+    let ids: Vec<String> = tx
+        .list_approvals(&pending)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(ids, ["apr2"]);
+    let nobody = ApprovalFilter {
+        assignee: Some(UserId("nobody".into())),
+        ..pending
+    };
+    assert!(tx.list_approvals(&nobody).await.unwrap().is_empty());
+}
+
+async fn context_views_record_the_first_opening_only(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let mut tx = store.write().await.unwrap();
+    let v = |at| ContextViewRecord {
+        kind: "release".into(),
+        subject: "rel1".into(),
+        user: UserId("owner".into()),
+        first_opened_at: t(at),
+    };
+    assert!(tx.record_view(&v(10)).await.unwrap());
+    assert!(!tx.record_view(&v(20)).await.unwrap());
+    assert_eq!(tx.list_views("release").await.unwrap(), vec![v(10)]);
+    assert!(tx.list_views("approval").await.unwrap().is_empty());
+}
+
+async fn i11_append_batch_chains_and_signs_once(store: Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    tx.append(draft(0)).await.unwrap();
+    let entries = tx
+        .append_batch((1..=50).map(draft).collect())
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 50);
+    assert_eq!(entries.last().unwrap().seq, 51);
+    assert!(tx.append_batch(vec![]).await.unwrap().is_empty());
+    tx.commit().await.unwrap();
+    assert_ledger_verifies(&store, 51).await;
 }
