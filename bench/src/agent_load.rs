@@ -162,11 +162,7 @@ async fn main() -> Result<()> {
     let store = countersign_store::open(&url).await?;
     let agents = seed(&store, args.workers).await?;
     let profile = Arc::new(Profile::from_toml("example", EXAMPLE_PROFILE)?);
-    let state = AppState {
-        store: store.clone(),
-        profile,
-        clock: Arc::new(SystemClock),
-    };
+    let state = AppState::new(store.clone(), profile, Arc::new(SystemClock))?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move {

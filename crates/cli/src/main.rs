@@ -71,6 +71,11 @@ enum Command {
         /// Seconds between runs of the review-deadline job (I5: overdue reviews escalate).
         #[arg(long, env = "COUNTERSIGN_DEADLINE_INTERVAL", default_value_t = 60)]
         deadline_interval: u64,
+        /// Runtime policy directory: one *.cedarschema and *.cedar files, validated at
+        /// start (an invalid set refuses to start). Reload with SIGHUP or
+        /// `countersign policy reload`. Default: the built-in example set (policies/).
+        #[arg(long, env = "COUNTERSIGN_POLICIES")]
+        policies: Option<PathBuf>,
     },
     /// Apply database migrations without serving.
     Migrate {
@@ -704,6 +709,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             profile,
             demo,
             deadline_interval,
+            policies,
         } => {
             serve::serve(serve::ServeArgs {
                 db,
@@ -711,6 +717,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 profile,
                 demo,
                 deadline_interval,
+                policies,
             })
             .await?;
         }

@@ -16,6 +16,19 @@ pub struct ServeArgs {
     pub demo: bool,
     /// Seconds between runs of the deadline job.
     pub deadline_interval: u64,
+    /// The runtime policy directory; `None` for the built-in example set.
+    pub policies: Option<PathBuf>,
+}
+
+/// Loads the runtime policy set: the directory's, or the built-in example.
+pub fn load_policies(dir: Option<&PathBuf>) -> Result<countersign_policy::PolicySet> {
+    match dir {
+        None => Ok(countersign_server::runtime::example_policies()
+            .context("the built-in example policy set is invalid")?),
+        Some(d) => {
+            countersign_server::runtime::load_policy_dir(d).map_err(anyhow::Error::new)
+        }
+    }
 }
 
 pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
@@ -31,6 +44,7 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
 
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let profile = Arc::new(load_profile(args.profile.as_ref())?);
+    let policies = load_policies(args.policies.as_ref())?;
     let store = countersign_store::open(&args.db)
         .await
         .with_context(|| format!("cannot open database {}", args.db))?;
@@ -71,11 +85,22 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         }
     }
 
-    let state = AppState {
-        store,
-        profile,
-        clock,
-    };
+    output::line(format!(
+        "countersign: runtime policies {} ({} policies, digest {})",
+        args.policies
+            .as_ref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_else(|| "built-in example".into()),
+        policies.policies().len(),
+        policies.digest()
+    ));
+    let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone());
+    // Step-up requests nobody answers expire to deny.
+    let expiry = tokio::spawn(countersign_server::app::approvals::expiry_loop(
+        state.clone(),
+        std::time::Duration::from_secs(5),
+    ));
+    let reload = tokio::spawn(reload_on_sighup(state.clone()));
     // Background job (I5): overdue reviews escalate to the decision owner.
     let deadlines = tokio::spawn(countersign_server::app::deadlines::deadline_loop(
         state.clone(),
@@ -100,6 +125,8 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         .context("server failed")?;
     deadlines.abort();
     delivery.abort();
+    expiry.abort();
+    reload.abort();
     output::line("countersign: stopped");
     Ok(())
 }
@@ -153,6 +180,30 @@ fn write_demo_env(
     writeln!(f, "export CS_RELEASE={}", seed.release_id)?;
     writeln!(f, "export CS_ARTIFACT={}", seed.artifact_digest)?;
     Ok(())
+}
+
+/// SIGHUP reloads the runtime policy set; an invalid set is refused and logged.
+async fn reload_on_sighup(state: AppState) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match countersign_server::app::policies::reload_on_signal(&state).await {
+                Ok(()) => output::line(format!(
+                    "countersign: SIGHUP: runtime policies now {}",
+                    state.runtime.policies().set.digest()
+                )),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: policy reload refused; the running set stays")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }
 
 async fn shutdown() {

@@ -116,6 +116,84 @@ pub struct Profile {
     /// Agents' grants: recertification cadence and delegation depth (I8).
     #[serde(default, skip_serializing_if = "GrantsPolicy::is_default")]
     pub grants: GrantsPolicy,
+    /// Runtime decisions: step-up approval timeout (I10).
+    #[serde(default, skip_serializing_if = "RuntimePolicy::is_default")]
+    pub runtime: RuntimePolicy,
+    /// When a reviewer or approver looks like a rubber stamp.
+    #[serde(default, skip_serializing_if = "AccountabilityPolicy::is_default")]
+    pub accountability: AccountabilityPolicy,
+}
+
+/// `[runtime]`: how long a step-up approval request waits for its human before it
+/// expires to deny. Left at its defaults it does not enter the profile digest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimePolicy {
+    #[serde(default = "RuntimePolicy::default_timeout")]
+    pub approval_timeout_minutes: u32,
+}
+
+impl RuntimePolicy {
+    fn default_timeout() -> u32 {
+        15
+    }
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for RuntimePolicy {
+    fn default() -> Self {
+        Self {
+            approval_timeout_minutes: Self::default_timeout(),
+        }
+    }
+}
+
+/// `[accountability]`: a reviewer with at least `min_decisions` decisions is flagged
+/// as a possible rubber stamp when they approve at least `max_approval_pct` percent
+/// with a median time to decide under `min_median_seconds`, or when more than
+/// `max_unopened_pct` percent of their decisions were made without opening the context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountabilityPolicy {
+    #[serde(default = "AccountabilityPolicy::default_min")]
+    pub min_decisions: u32,
+    #[serde(default = "AccountabilityPolicy::default_pct")]
+    pub max_approval_pct: u32,
+    #[serde(default = "AccountabilityPolicy::default_secs")]
+    pub min_median_seconds: u32,
+    #[serde(default = "AccountabilityPolicy::default_unopened")]
+    pub max_unopened_pct: u32,
+}
+
+impl AccountabilityPolicy {
+    fn default_min() -> u32 {
+        5
+    }
+    fn default_pct() -> u32 {
+        95
+    }
+    fn default_secs() -> u32 {
+        60
+    }
+    fn default_unopened() -> u32 {
+        20
+    }
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl Default for AccountabilityPolicy {
+    fn default() -> Self {
+        Self {
+            min_decisions: Self::default_min(),
+            max_approval_pct: Self::default_pct(),
+            min_median_seconds: Self::default_secs(),
+            max_unopened_pct: Self::default_unopened(),
+        }
+    }
 }
 
 /// `[grants]`: how often grants must be recertified and how deep delegation may go.
@@ -239,6 +317,19 @@ impl Profile {
 
     fn validate(&self) -> Result<(), (String, String)> {
         let err = |f: String, r: &str| Err((f, r.to_owned()));
+        if self.runtime.approval_timeout_minutes == 0 {
+            return err(
+                "runtime.approval_timeout_minutes".into(),
+                "must be at least 1",
+            );
+        }
+        if self.accountability.max_approval_pct > 100 || self.accountability.max_unopened_pct > 100
+        {
+            return err(
+                "accountability".into(),
+                "percentages must be between 0 and 100",
+            );
+        }
         if self.name.trim().is_empty() {
             return err("name".into(), "must not be empty");
         }

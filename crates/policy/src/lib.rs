@@ -1,1 +1,527 @@
-//! placeholder
+//! Runtime policy decisions for countersign: is an AI agent's action allowed,
+//! denied, or does a named human have to approve it first (step-up)?
+//!
+//! Policies are written in [Cedar](https://docs.cedarpolicy.com) and validated
+//! strictly against a Cedar schema when they are loaded. This crate does no IO:
+//! the caller reads the schema and policy files and passes their text in as
+//! [`PolicySource`]s, then asks [`PolicySet::decide`] about each action.
+//!
+//! This page is the reference for policy authors. The example set in
+//! `policies/runtime.cedarschema` and `policies/runtime.cedar` at the root of
+//! the repository follows it and is loaded by this crate's tests.
+//!
+//! # Entities
+//!
+//! Everything lives in the Cedar namespace `Countersign`.
+//!
+//! | entity | id | attributes | parents |
+//! |---|---|---|---|
+//! | `Countersign::Agent` | the agent id | `owner: String` (user id of its human owner), `environment: String` (e.g. `"production"`), `use_case: String` | none |
+//! | `Countersign::System` | the target system id | `owner: String` (user id of the system owner) | none |
+//! | `Countersign::Resource` | `"<system id>/<resource path>"`, e.g. `"shop/orders/42"` | `path: String` (`"orders/42"`), `system: System` | its `System` |
+//!
+//! A request is `principal = Countersign::Agent::"<agent>"`,
+//! `action = Countersign::Action::"<action>"`,
+//! `resource = Countersign::Resource::"<system>/<path>"`, so
+//! `resource in Countersign::System::"shop"` matches every resource of that
+//! system. The action must be declared in the schema; an undeclared action is
+//! denied before any policy runs.
+//!
+//! # Context
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `task` | `String` | the task the agent is performing |
+//! | `risk_score` | `Long` | 0..=100, higher is riskier |
+//! | `confidence_pct` | `Long` | 0..=100, the agent's confidence in the action |
+//! | `data_classes` | `Set<String>` | data classes touched, e.g. `"pii"`, `"restricted"` |
+//! | `mutates` | `Bool` | whether the action changes state |
+//! | `hour_utc` | `Long` | 0..=23, the hour of the request in UTC |
+//! | `within_window` | `Bool` | whether the request falls inside the grant's time window |
+//! | `impact` | `String` | the expected downstream impact, free text |
+//! | `environment` | `String` | the agent's environment (same as `principal.environment`) |
+//!
+//! The time is computed by the caller and passed in; policies never read a
+//! clock.
+//!
+//! # Annotations
+//!
+//! * `@id("...")` is required on every policy and must be unique across all
+//!   files. It names the policy in decisions, reasons and the ledger.
+//! * `@decision("allow" | "step_up")` on a `permit` says what a match means;
+//!   it defaults to `"allow"`. A `forbid` always denies; it may omit
+//!   `@decision` or say `@decision("deny")`.
+//! * `@approver("<role>")` on a step-up permit names the role that must
+//!   approve. Without it the agent's owner is asked. It is an error on any
+//!   other policy.
+//!
+//! Anything else (an unknown `@decision` value, an empty `@id`, `@approver`
+//! on an allow) is a [`LoadError`], as is any policy that does not validate
+//! strictly against the schema.
+//!
+//! # Outcome rules
+//!
+//! 1. If the request cannot be built (an action not in the schema, a context
+//!    value out of range, an entity or request that does not conform to the
+//!    schema) the outcome is [`Outcome::Deny`] with the error in
+//!    [`Decision::errors`].
+//! 2. If any policy fails to evaluate, the outcome is [`Outcome::Deny`]
+//!    (fail closed), whatever Cedar decided.
+//! 3. If a `forbid` matches, or no `permit` matches, the outcome is
+//!    [`Outcome::Deny`]; the matching forbids are the determining policies.
+//! 4. Otherwise, if any matching permit is a step-up, the outcome is
+//!    [`Outcome::StepUp`]; the matching step-up permits determine it and the
+//!    approver role is the `@approver` of the first of them (by id) that has
+//!    one.
+//! 5. Otherwise the outcome is [`Outcome::Allow`], determined by the matching
+//!    permits.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod decide;
+mod error;
+#[cfg(test)]
+mod tests;
+
+pub use error::LoadError;
+
+use cedar_policy as cedar;
+use countersign_core::canonical::Digest;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// One schema or policy file: its file name and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySource {
+    /// The file name, e.g. `"runtime.cedar"`; used in errors and summaries.
+    pub name: String,
+    pub text: String,
+}
+
+/// What a loaded policy says, for display and audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicySummary {
+    pub id: String,
+    /// The file the policy came from.
+    pub file: String,
+    /// `"permit"` or `"forbid"`.
+    pub effect: String,
+    /// `"allow"`, `"step_up"` or `"deny"`.
+    pub decision: String,
+    /// The `@approver` role of a step-up policy, if any.
+    pub approver: Option<String>,
+    /// The policy's source text, annotations included.
+    pub text: String,
+}
+
+/// One action an agent wants to take, as the policies see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The agent id.
+    pub agent: &'a str,
+    /// The user id of the agent's human owner.
+    pub agent_owner: &'a str,
+    /// The agent's environment, e.g. `"production"`.
+    pub environment: &'a str,
+    pub use_case: &'a str,
+    /// The action, e.g. `"read"`, `"write"`, `"pay"`, `"send_email"`.
+    pub action: &'a str,
+    /// The target system id.
+    pub system: &'a str,
+    pub system_owner: &'a str,
+    /// The resource path within the system, e.g. `"orders/42"`.
+    pub resource: &'a str,
+    pub task: &'a str,
+    /// 0..=100; anything above 100 denies.
+    pub risk_score: u32,
+    /// 0..=100; anything above 100 denies.
+    pub confidence_pct: u32,
+    pub data_classes: &'a [String],
+    /// Whether the action changes state, computed by the caller.
+    pub mutates: bool,
+    /// 0..=23; anything above 23 denies.
+    pub hour_utc: u32,
+    /// Whether the request falls inside the grant's time window, computed by
+    /// the caller.
+    pub within_window: bool,
+    /// The expected downstream impact, free text.
+    pub impact: &'a str,
+}
+
+/// The outcome of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Allow,
+    Deny,
+    /// A named human must approve the action first.
+    StepUp,
+}
+
+/// A decision with the policies and reasons behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// For a step-up: the `@approver` role of the first determining step-up
+    /// policy (by id) that has one.
+    pub approver_role: Option<String>,
+    /// The ids of the policies that determined the outcome, sorted.
+    pub determining: Vec<String>,
+    /// Human-readable reasons, e.g. `"permitted by allow-low-risk-reads"`.
+    pub reasons: Vec<String>,
+    /// Evaluation and request-validation errors; any error means deny.
+    pub errors: Vec<String>,
+}
+
+/// What a permit or forbid means to countersign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Allow,
+    StepUp,
+    Deny,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Allow => "allow",
+            Kind::StepUp => "step_up",
+            Kind::Deny => "deny",
+        }
+    }
+}
+
+/// The annotations of one policy, looked up on every decision.
+#[derive(Debug, Clone)]
+struct Meta {
+    kind: Kind,
+    approver: Option<String>,
+}
+
+/// A loaded, validated set of runtime policies, ready to decide.
+///
+/// It is immutable once loaded and safe to share across threads.
+#[derive(Debug)]
+pub struct PolicySet {
+    digest: Digest,
+    summaries: Vec<PolicySummary>,
+    schema: cedar::Schema,
+    authorizer: cedar::Authorizer,
+    /// Policy id -> its annotations.
+    meta: HashMap<String, Meta>,
+    /// Action name -> what deciding it needs (see [`ActionSlot`]).
+    actions: HashMap<String, ActionSlot>,
+    agent_type: cedar::EntityTypeName,
+    system_type: cedar::EntityTypeName,
+    resource_type: cedar::EntityTypeName,
+    action_type: cedar::EntityTypeName,
+}
+
+/// Per action: its uid and the slice of the policy set whose action scope
+/// can match it.
+#[derive(Debug)]
+struct ActionSlot {
+    uid: cedar::EntityUid,
+    /// INVARIANT: exactly the policies of the full set whose action scope
+    /// (`action`, `action == A`, `action in [..]`) matches this action. Cedar
+    /// checks the scope before the `when`/`unless` conditions and
+    /// short-circuits, so a policy left out can neither be satisfied nor raise
+    /// an error for this action: evaluating the slice gives the same decision,
+    /// reasons and errors as evaluating the whole set.
+    policies: cedar::PolicySet,
+}
+
+/// The source set the digest is computed over.
+#[derive(Serialize)]
+struct DigestInput<'a> {
+    schema: &'a PolicySource,
+    policies: Vec<&'a PolicySource>,
+}
+
+const NAMESPACE: &str = "Countersign";
+
+impl PolicySet {
+    /// Parses the schema (Cedar's human-readable `.cedarschema` syntax) and
+    /// the policy files, requires a unique `@id` on every policy, checks the
+    /// countersign annotations and validates the policies strictly against
+    /// the schema.
+    pub fn load(schema: &PolicySource, policies: &[PolicySource]) -> Result<PolicySet, LoadError> {
+        let (cedar_schema, _warnings) =
+            cedar::Schema::from_cedarschema_str(&schema.text).map_err(|e| LoadError::Schema {
+                file: schema.name.clone(),
+                message: e.to_string(),
+            })?;
+
+        let mut files: Vec<&PolicySource> = policies.iter().collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.text.cmp(&b.text)));
+        for pair in files.windows(2) {
+            if let [a, b] = pair {
+                if a.name == b.name {
+                    return Err(LoadError::DuplicateFile {
+                        file: a.name.clone(),
+                    });
+                }
+            }
+        }
+
+        let mut set = cedar::PolicySet::new();
+        let mut meta = HashMap::new();
+        let mut summaries = Vec::new();
+        let mut first_file: HashMap<String, String> = HashMap::new();
+        for source in policies {
+            for policy in parse_file(source)? {
+                let text = policy.to_string();
+                let id = policy
+                    .annotation("id")
+                    .ok_or_else(|| LoadError::MissingId {
+                        file: source.name.clone(),
+                        policy_text_start: text_start(&text),
+                    })?
+                    .to_owned();
+                if id.trim().is_empty() {
+                    return Err(LoadError::InvalidAnnotation {
+                        file: source.name.clone(),
+                        id,
+                        message: "@id must not be empty".to_owned(),
+                    });
+                }
+                if let Some(first) = first_file.get(&id) {
+                    return Err(LoadError::DuplicateId {
+                        id,
+                        first_file: first.clone(),
+                        second_file: source.name.clone(),
+                    });
+                }
+                first_file.insert(id.clone(), source.name.clone());
+
+                let m = policy_meta(&policy).map_err(|message| LoadError::InvalidAnnotation {
+                    file: source.name.clone(),
+                    id: id.clone(),
+                    message,
+                })?;
+                let effect = match policy.effect() {
+                    cedar::Effect::Permit => "permit",
+                    cedar::Effect::Forbid => "forbid",
+                };
+                summaries.push(PolicySummary {
+                    id: id.clone(),
+                    file: source.name.clone(),
+                    effect: effect.to_owned(),
+                    decision: m.kind.as_str().to_owned(),
+                    approver: m.approver.clone(),
+                    text,
+                });
+                set.add(policy.new_id(cedar::PolicyId::new(&id)))
+                    .map_err(|_| LoadError::DuplicateId {
+                        id: id.clone(),
+                        first_file: source.name.clone(),
+                        second_file: source.name.clone(),
+                    })?;
+                meta.insert(id, m);
+            }
+        }
+        if summaries.is_empty() {
+            return Err(LoadError::NoPolicies);
+        }
+
+        let validation = cedar::Validator::new(cedar_schema.clone())
+            .validate(&set, cedar::ValidationMode::Strict);
+        if !validation.validation_passed() {
+            let mut messages: Vec<String> = validation
+                .validation_errors()
+                .map(|e| {
+                    let id: &str = e.policy_id().as_ref();
+                    let file = first_file.get(id).map_or("?", String::as_str);
+                    format!("{file}: {e}")
+                })
+                .collect();
+            messages.sort();
+            return Err(LoadError::Validation { messages });
+        }
+
+        summaries.sort_by(|a, b| a.id.cmp(&b.id));
+
+        let digest = Digest::of_canonical(&DigestInput {
+            schema,
+            policies: files,
+        })
+        .map_err(|e| LoadError::Digest {
+            message: e.to_string(),
+        })?;
+
+        let agent_type = type_name(&cedar_schema, &schema.name, "Agent")?;
+        let system_type = type_name(&cedar_schema, &schema.name, "System")?;
+        let resource_type = type_name(&cedar_schema, &schema.name, "Resource")?;
+        let action_type = cedar::EntityTypeName::from_str(&format!("{NAMESPACE}::Action"))
+            .map_err(|e| schema_error(&schema.name, e))?;
+        let actions = action_slots(&cedar_schema, &schema.name, &action_type, &set)?;
+        Ok(PolicySet {
+            digest,
+            summaries,
+            schema: cedar_schema,
+            authorizer: cedar::Authorizer::new(),
+            meta,
+            actions,
+            agent_type,
+            system_type,
+            resource_type,
+            action_type,
+        })
+    }
+
+    /// The sha256 digest of the canonical JSON of
+    /// `{schema: {name, text}, policies: [{name, text}, ..]}` with the policy
+    /// files sorted by name. It does not depend on the order the files were
+    /// passed in, and changes when any name or text changes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// One summary per policy, ordered by id.
+    pub fn policies(&self) -> &[PolicySummary] {
+        &self.summaries
+    }
+
+    /// Decides one request. Never fails: anything that cannot be evaluated
+    /// denies, with the error in [`Decision::errors`].
+    pub fn decide(&self, req: &Request<'_>) -> Decision {
+        decide::decide(self, req)
+    }
+}
+
+/// Parses one policy file into its static policies, in source order.
+fn parse_file(source: &PolicySource) -> Result<Vec<cedar::Policy>, LoadError> {
+    let parsed = cedar::PolicySet::from_str(&source.text).map_err(|errs| LoadError::Parse {
+        file: source.name.clone(),
+        message: errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    })?;
+    if let Some(template) = parsed.templates().next() {
+        return Err(LoadError::Template {
+            file: source.name.clone(),
+            policy_text_start: text_start(&template.to_string()),
+        });
+    }
+    let mut policies: Vec<cedar::Policy> = parsed.policies().cloned().collect();
+    // The parser names policies "policy0", "policy1", .. in source order.
+    policies.sort_by_key(|p| {
+        let id: &str = p.id().as_ref();
+        (
+            id.strip_prefix("policy")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(usize::MAX),
+            id.to_owned(),
+        )
+    });
+    Ok(policies)
+}
+
+/// Reads and checks the `@decision` and `@approver` annotations.
+fn policy_meta(policy: &cedar::Policy) -> Result<Meta, String> {
+    let kind = match (policy.effect(), policy.annotation("decision")) {
+        (cedar::Effect::Permit, None | Some("allow")) => Kind::Allow,
+        (cedar::Effect::Permit, Some("step_up")) => Kind::StepUp,
+        (cedar::Effect::Permit, Some(other)) => {
+            return Err(format!(
+                "@decision on a permit must be \"allow\" or \"step_up\", got {other:?}"
+            ))
+        }
+        (cedar::Effect::Forbid, None | Some("deny")) => Kind::Deny,
+        (cedar::Effect::Forbid, Some(other)) => {
+            return Err(format!(
+                "@decision on a forbid must be omitted or \"deny\", got {other:?}"
+            ))
+        }
+    };
+    let approver = match policy.annotation("approver") {
+        None => None,
+        Some(_) if kind != Kind::StepUp => {
+            return Err("@approver is only allowed on a step_up permit".to_owned())
+        }
+        Some(role) if role.trim().is_empty() => return Err("@approver must name a role".to_owned()),
+        Some(role) => Some(role.to_owned()),
+    };
+    Ok(Meta { kind, approver })
+}
+
+/// The start of a policy's text on one line, for error messages.
+fn text_start(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+fn schema_error(file: &str, e: impl std::fmt::Display) -> LoadError {
+    LoadError::Schema {
+        file: file.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// The entity type `Countersign::<name>`, which the schema must declare.
+fn type_name(
+    schema: &cedar::Schema,
+    file: &str,
+    name: &str,
+) -> Result<cedar::EntityTypeName, LoadError> {
+    let full = format!("{NAMESPACE}::{name}");
+    let ty = cedar::EntityTypeName::from_str(&full).map_err(|e| schema_error(file, e))?;
+    if schema.entity_types().any(|t| *t == ty) {
+        Ok(ty)
+    } else {
+        Err(schema_error(
+            file,
+            format!("entity type {full} is not declared"),
+        ))
+    }
+}
+
+/// The schema's actions by name, each with its policy slice.
+fn action_slots(
+    schema: &cedar::Schema,
+    file: &str,
+    action_type: &cedar::EntityTypeName,
+    set: &cedar::PolicySet,
+) -> Result<HashMap<String, ActionSlot>, LoadError> {
+    let entities = schema
+        .action_entities()
+        .map_err(|e| schema_error(file, e))?;
+    let mut out = HashMap::new();
+    for uid in schema.actions() {
+        if uid.type_name() != action_type {
+            continue;
+        }
+        let ancestors: Vec<&cedar::EntityUid> = entities
+            .ancestors(uid)
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        let matches = |target: &cedar::EntityUid| target == uid || ancestors.contains(&target);
+        let mut slice = cedar::PolicySet::new();
+        for policy in set.policies() {
+            let applies = match policy.action_constraint() {
+                cedar::ActionConstraint::Any => true,
+                cedar::ActionConstraint::Eq(target) => target == *uid,
+                cedar::ActionConstraint::In(targets) => targets.iter().any(matches),
+            };
+            if applies {
+                slice
+                    .add(policy.clone())
+                    .map_err(|e| schema_error(file, e))?;
+            }
+        }
+        out.insert(
+            uid.id().unescaped().to_owned(),
+            ActionSlot {
+                uid: uid.clone(),
+                policies: slice,
+            },
+        );
+    }
+    Ok(out)
+}

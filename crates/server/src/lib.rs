@@ -10,6 +10,7 @@ pub mod app;
 pub mod clock;
 pub mod demo;
 pub mod jwt;
+pub mod runtime;
 
 use clock::Clock;
 use countersign_core::profile::Profile;
@@ -22,6 +23,43 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub profile: Arc<Profile>,
     pub clock: Arc<dyn Clock>,
+    /// Runtime decisions: policies, resolved credentials, the group committer.
+    pub runtime: Arc<runtime::Runtime>,
+}
+
+impl AppState {
+    /// The state with the built-in example runtime policy set. Starts the decision
+    /// committer, so call it inside a Tokio runtime.
+    pub fn new(
+        store: Arc<dyn Store>,
+        profile: Arc<Profile>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, countersign_policy::LoadError> {
+        let set = runtime::example_policies()?;
+        Ok(Self::with_policies(store, profile, clock, set, None))
+    }
+
+    /// The state with a loaded policy set (`dir` is where it came from, for reloads).
+    pub fn with_policies(
+        store: Arc<dyn Store>,
+        profile: Arc<Profile>,
+        clock: Arc<dyn Clock>,
+        set: countersign_policy::PolicySet,
+        dir: Option<std::path::PathBuf>,
+    ) -> Self {
+        let loaded = runtime::LoadedPolicies {
+            set,
+            dir,
+            loaded_at: clock.now(),
+        };
+        let runtime = runtime::Runtime::start(store.clone(), loaded);
+        AppState {
+            store,
+            profile,
+            clock,
+            runtime,
+        }
+    }
 }
 
 /// The full HTTP application.

@@ -154,7 +154,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 3
+                known: 4
             })
         ));
     }

@@ -19,17 +19,21 @@ use sha2::{Digest as _, Sha256};
 /// An authenticated human principal with at least one role.
 pub struct Auth(pub Ctx);
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Ctx> {
+fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
-    let token = value
+    value
         .to_str()
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("Authorization header must be Bearer <token>"))?;
+        .ok_or_else(|| ApiError::unauthorized("Authorization header must be Bearer <token>"))
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Ctx> {
+    let token = bearer(headers)?;
     let mut tx = state.store.read().await?;
     let user = tx
         .user_by_token_hash(&hash_token(token))
@@ -215,6 +219,7 @@ pub struct Write {
     tx: Box<dyn Tx>,
     pub ctx: Ctx,
     idempotency: Option<Idempotency>,
+    runtime: std::sync::Arc<crate::runtime::Runtime>,
 }
 
 impl Write {
@@ -252,6 +257,7 @@ impl Write {
             tx,
             ctx,
             idempotency,
+            runtime: state.runtime.clone(),
         })
     }
 
@@ -285,6 +291,9 @@ impl Write {
                 .await?;
         }
         self.tx.commit().await?;
+        // Any human command may change what a credential resolves to (a revocation,
+        // a grant, a suspension): the next decision re-reads (I9).
+        self.runtime.invalidate();
         let mut resp = (status, body).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -424,5 +433,45 @@ impl AgentWrite {
     pub async fn finish<V: Serialize>(self, status: StatusCode, view: V) -> ApiResult<Response> {
         self.tx.commit().await?;
         Ok((status, Json(view)).into_response())
+    }
+}
+
+// ---------- runtime decisions (issue 6) ----------
+
+/// An agent presenting its just-in-time credential as a bearer token, resolved for
+/// decisions (from the runtime's cache when it can be).
+pub struct Credential(pub std::sync::Arc<crate::app::decide::Principal>);
+
+impl FromRequestParts<AppState> for Credential {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        let invalid = || {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credential",
+                "the credential is not active: unknown, expired, revoked, or its agent or grants are no longer active",
+            )
+        };
+        let token = bearer(&parts.headers).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid-credential",
+                "this route needs the agent's just-in-time credential: Authorization: Bearer <JWT>",
+            )
+        })?;
+        let now = state.clock.now();
+        if let Some(p) = state.runtime.cached(token, now) {
+            return Ok(Credential(p));
+        }
+        let generation = state.runtime.generation();
+        let mut tx = state.store.read().await?;
+        let every = state.profile.grants.recertify_every_days;
+        let p = crate::app::decide::resolve(&mut *tx, token, now, every)
+            .await?
+            .ok_or_else(invalid)?;
+        drop(tx);
+        let p = std::sync::Arc::new(p);
+        state.runtime.remember(token, generation, p.clone());
+        Ok(Credential(p))
     }
 }

@@ -127,6 +127,8 @@ impl From<AppError> for ApiError {
             AppError::Review(_) => (S::UNPROCESSABLE_ENTITY, "invalid-review".into()),
             AppError::AgentUnauthenticated { .. } => (S::UNAUTHORIZED, "invalid-client".into()),
             AppError::Forbidden { code, .. } => (S::FORBIDDEN, (*code).to_owned()),
+            AppError::Conflict { code, .. } => (S::CONFLICT, (*code).to_owned()),
+            AppError::Unavailable { .. } => (S::SERVICE_UNAVAILABLE, "unavailable".into()),
             AppError::Store(source) => return ApiError::internal(source),
         };
         let mut api = ApiError::new(status, &code, detail);

@@ -1,7 +1,7 @@
 //! HTTP handlers: extract, authenticate, call one application function, map the
 //! result. No SQL and no business rule here.
 
-use super::extract::{ok, AgentBody, AgentWrite, Auth, Cmd, PathId, Upload, Write, Q};
+use super::extract::{ok, AgentBody, AgentWrite, Auth, Cmd, Credential, PathId, Upload, Write, Q};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::wire::*;
 use crate::app::{self, ledger::Verification};
@@ -904,4 +904,228 @@ pub async fn rotate_keys(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> Ap
 pub async fn jwks(State(s): State<AppState>) -> ApiResult {
     let mut tx = s.store.read().await?;
     ok(app::credentials::jwks(&mut *tx, s.clock.now()).await?)
+}
+
+// ---------- runtime decisions, approvals, the action log (issue 6) ----------
+
+/// An agent asks before it acts (I10): allow, deny or step_up, with reasons and the policies that determined it. Authenticated by the agent's just-in-time credential (`Authorization: Bearer <JWT>`). Grants, time windows and risk limits are enforced before policy; anything unevaluable denies. Answered only after the decision's ledger entry is durable (I11).
+#[utoipa::path(post, path = "/v1/decide", tag = "runtime", security(("bearer" = [])), request_body = ActionRequestParams,
+    responses((status = 200, body = ActionDecisionView), (status = 401, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn decide_action(
+    State(s): State<AppState>,
+    Credential(p): Credential,
+    b: AgentBody<ActionRequestParams>,
+) -> ApiResult {
+    let w = app::decide::run(&s, &p, b.body.into()).await?;
+    ok(ActionDecisionView::new(&w))
+}
+
+/// The agent waits for a human's answer to its step-up (long-poll, `timeout` seconds), or polls with `timeout=0`. Authenticated by the agent's credential.
+#[utoipa::path(get, path = "/v1/approvals/{id}/wait", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path), WaitQuery),
+    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn wait_approval(
+    State(s): State<AppState>,
+    Credential(p): Credential,
+    PathId(id): PathId,
+    Q(q): Q<WaitQuery>,
+) -> ApiResult {
+    let wait = std::time::Duration::from_secs(q.timeout.unwrap_or(30).min(60));
+    ok(ApprovalView::from(
+        app::approvals::wait_for_agent(&s, &p, &id, wait).await?,
+    ))
+}
+
+/// Approval requests: by default the caller's pending ones. Others' (assignee=...) need admin, security, risk or compliance.
+#[utoipa::path(get, path = "/v1/approvals", tag = "runtime", security(("bearer" = [])), params(ApprovalsQuery),
+    responses((status = 200, body = Vec<ApprovalView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_approvals(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Q(q): Q<ApprovalsQuery>,
+) -> ApiResult {
+    let filter = countersign_store::records::ApprovalFilter {
+        assignee: Some(
+            q.assignee
+                .map(UserId)
+                .unwrap_or_else(|| ctx.actor.id.clone()),
+        ),
+        state: match q.state.as_deref() {
+            None => Some("pending".into()),
+            Some("all") => None,
+            Some(other) => Some(other.to_owned()),
+        },
+        agent: q.agent.map(AgentId),
+        limit: q.limit.unwrap_or(100),
+    };
+    let mut tx = s.store.read().await?;
+    let v = app::approvals::list(&mut *tx, &ctx, filter).await?;
+    ok(v.into_iter().map(ApprovalView::from).collect::<Vec<_>>())
+}
+
+/// One approval request with its context: what the AI produced, the data it used, what it will change. The assignee's first opening is recorded (accountability). The assignee, admin, security, risk or compliance.
+#[utoipa::path(get, path = "/v1/approvals/{id}", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_approval(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    PathId(id): PathId,
+) -> ApiResult {
+    let first = app::approvals::opens_first_time(&mut *s.store.read().await?, &ctx, &id).await?;
+    if !first {
+        let mut tx = s.store.read().await?;
+        return ok(ApprovalView::from(
+            app::approvals::open(&mut *tx, &ctx, &id).await?,
+        ));
+    }
+    let mut w = Write::begin(&s, ctx, None).await?;
+    let (tx, ctx) = w.parts();
+    let v = app::approvals::open(tx, ctx, &id).await?;
+    w.finish(StatusCode::OK, ApprovalView::from(v)).await
+}
+
+/// Approve a step-up: valid once, for the exact action digest, until it expires. The assignee only, with a comment.
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = AnswerParams,
+    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn approve_approval(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<AnswerParams>,
+) -> ApiResult {
+    answer(s, id, cmd, true).await
+}
+
+/// Deny a step-up. The assignee only, with a comment.
+#[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = AnswerParams,
+    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn deny_approval(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<AnswerParams>,
+) -> ApiResult {
+    answer(s, id, cmd, false).await
+}
+
+async fn answer(s: AppState, id: String, cmd: Cmd<AnswerParams>, approve: bool) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let v = app::approvals::answer(tx, ctx, &id, approve, cmd.body.comment).await?;
+    let resp = w.finish(StatusCode::OK, ApprovalView::from(v)).await;
+    s.runtime.approvals_changed();
+    resp
+}
+
+/// The action log, newest first: decision, human decision, outcome. Filter by agent, system, task or review state. Auditors (admin, security, risk, compliance, operations) see all; others their agents' and systems' actions.
+#[utoipa::path(get, path = "/v1/actions", tag = "runtime", security(("bearer" = [])), params(ActionsQuery),
+    responses((status = 200, body = Vec<ActionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn list_actions(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Q(q): Q<ActionsQuery>,
+) -> ApiResult {
+    let filter = countersign_store::records::ActionFilter {
+        agent: q.agent.map(AgentId),
+        system: q.system.map(SystemId),
+        task: q.task,
+        review_state: q.review,
+        limit: q.limit.unwrap_or(100),
+    };
+    let mut tx = s.store.read().await?;
+    let v = app::actions::list(&mut *tx, &ctx, filter).await?;
+    ok(v.into_iter().map(ActionView::from).collect::<Vec<_>>())
+}
+
+/// One action, linked to its approval request and outcome.
+#[utoipa::path(get, path = "/v1/actions/{id}", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    responses((status = 200, body = ActionView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_action(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    PathId(id): PathId,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let v = app::actions::get(&mut *tx, &ctx, &id).await?;
+    ok(ActionView::linked(v, ctx.now))
+}
+
+/// The agent reports the final outcome of an allowed action, once. Authenticated by the agent's credential.
+#[utoipa::path(post, path = "/v1/actions/{id}/outcome", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = OutcomeParams,
+    responses((status = 200, body = ActionView), (status = 401, body = Problem), (status = 404, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn report_outcome(
+    State(s): State<AppState>,
+    Credential(p): Credential,
+    PathId(id): PathId,
+    b: AgentBody<OutcomeParams>,
+) -> ApiResult {
+    let mut tx = s.store.write().await?;
+    let now = s.clock.now();
+    let a =
+        app::actions::report_outcome(&mut *tx, &p, &id, b.body.status, b.body.detail, now).await?;
+    tx.commit().await?;
+    ok(ActionView::from(a))
+}
+
+/// The post-action review queue: actions allowed without a human on the systems the caller owns.
+#[utoipa::path(get, path = "/v1/reviews/queue", tag = "runtime", security(("bearer" = [])), params(LimitQuery),
+    responses((status = 200, body = Vec<ActionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn review_queue(
+    State(s): State<AppState>,
+    Auth(ctx): Auth,
+    Q(q): Q<LimitQuery>,
+) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let v = app::actions::review_queue(&mut *tx, &ctx, q.limit.unwrap_or(100)).await?;
+    ok(v.into_iter().map(ActionView::from).collect::<Vec<_>>())
+}
+
+/// Review an action from the queue: `ok` or `flagged` (with a comment). The system's owner.
+#[utoipa::path(post, path = "/v1/actions/{id}/review", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = PostReviewParams,
+    responses((status = 200, body = ActionView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn review_action(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<PostReviewParams>,
+) -> ApiResult {
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let a = app::actions::review(tx, ctx, &id, cmd.body.verdict, cmd.body.comment).await?;
+    w.finish(StatusCode::OK, ActionView::from(a)).await
+}
+
+/// Accountability signals per reviewer and approver, with rubber-stamp flags by the profile's thresholds. Admin, risk or compliance.
+#[utoipa::path(get, path = "/v1/accountability", tag = "runtime", security(("bearer" = [])),
+    responses((status = 200, body = Vec<SignalsView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn accountability(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
+    let mut tx = s.store.read().await?;
+    let v = app::accountability::report(&mut *tx, &ctx).await?;
+    ok(v.into_iter().map(SignalsView::from).collect::<Vec<_>>())
+}
+
+/// The running runtime policy set: digest, source directory, policies. Any role.
+#[utoipa::path(get, path = "/v1/policies", tag = "runtime", security(("bearer" = [])),
+    responses((status = 200, body = PolicySetView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn policies(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
+    ok(PolicySetView::new(&s.runtime.policies()))
+}
+
+/// Reload the policy set from its directory; an invalid set is refused (422) and the running set stays. Admin or security.
+#[utoipa::path(post, path = "/v1/policies/reload", tag = "runtime", security(("bearer" = [])), request_body = EmptyParams,
+    responses((status = 200, body = PolicySetView), (status = 401, body = Problem), (status = 403, body = Problem),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn reload_policies(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
+    let running = s.runtime.policies();
+    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
+    let (tx, ctx) = w.parts();
+    let next = app::policies::reload(tx, ctx, &running).await?;
+    let view = PolicySetView::new(&next);
+    let resp = w.finish(StatusCode::OK, view).await?;
+    s.runtime.set_policies(next);
+    Ok(resp)
 }

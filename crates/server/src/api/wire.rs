@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use countersign_core::gate::{Gap, GapKey};
 use countersign_core::release::{Attributes, Bundle, ReleaseKind};
 use countersign_core::review::{Answer, Verdict};
-use countersign_core::{Digest, Role, SystemId, UserId};
+use countersign_core::{AgentId, Digest, Role, SystemId, UserId};
 use countersign_ledger::Entry;
 use countersign_store::records::*;
 use serde::{Deserialize, Serialize};
@@ -1502,6 +1502,453 @@ impl From<Evaluation> for EvaluationView {
             run_id,
             error,
             checks,
+        }
+    }
+}
+
+// ---------- runtime decisions, approvals, the action log (issue 6) ----------
+
+/// The context a decision and a human approver need.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionContextParams {
+    /// The model's confidence, 0 to 1.
+    pub confidence: Option<f64>,
+    /// 0 (none) to 100 (highest).
+    #[serde(default)]
+    pub risk_score: u32,
+    /// Classes of data the action touches, e.g. `pii`, `restricted`.
+    #[serde(default)]
+    pub data_classes: Vec<String>,
+    /// The AI input (prompt, message) that led to the action.
+    pub ai_input: Option<String>,
+    /// Its digest, when the input itself must not leave the agent.
+    #[schema(value_type = Option<String>)]
+    pub ai_input_digest: Option<Digest>,
+    /// What the AI produced (the draft, the proposed change).
+    pub ai_output: Option<String>,
+    /// The data it used (dataset names, record ids).
+    #[serde(default)]
+    pub data_used: Vec<String>,
+    /// The expected downstream impact.
+    #[serde(default)]
+    pub impact: String,
+}
+
+/// An agent asks before it acts.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequestParams {
+    /// The action, e.g. `read`, `write`, `pay`, `send_email`.
+    pub action: String,
+    /// The target system's id.
+    pub system: String,
+    /// The resource within the system, e.g. `orders/42`.
+    pub resource: String,
+    /// The task; defaults to the credential's task, and must equal it.
+    pub task: Option<String>,
+    /// The tool arguments, exactly as the tool will receive them (an approval binds to them).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+    #[serde(default)]
+    pub context: ActionContextParams,
+    /// An approval request answered for this exact action (after a step_up).
+    pub approval_id: Option<String>,
+}
+
+impl From<ActionRequestParams> for crate::app::decide::DecideInput {
+    fn from(p: ActionRequestParams) -> Self {
+        let c = p.context;
+        crate::app::decide::DecideInput {
+            action: p.action,
+            system: SystemId(p.system),
+            resource: p.resource,
+            task: p.task,
+            arguments: p.arguments,
+            context: crate::app::decide::DecideContext {
+                confidence: c.confidence,
+                risk_score: c.risk_score,
+                data_classes: c.data_classes,
+                ai_input: c.ai_input,
+                ai_input_digest: c.ai_input_digest,
+                ai_output: c.ai_output,
+                data_used: c.data_used,
+                impact: c.impact,
+            },
+            approval_id: p.approval_id,
+        }
+    }
+}
+
+/// The approval request a step_up created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalRefView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub assignee: UserId,
+    pub approver_role: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// Long-poll this (with the same credential) until a human answers.
+    pub wait_url: String,
+}
+
+/// The answer to an action request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionDecisionView {
+    /// The action id: report its outcome under `/v1/actions/{id}/outcome`.
+    pub id: String,
+    /// `allow`, `deny` or `step_up`.
+    pub decision: String,
+    pub reasons: Vec<String>,
+    /// The policies that determined it.
+    pub policies: Vec<String>,
+    #[schema(value_type = Option<String>)]
+    pub policy_digest: Option<Digest>,
+    /// What an approval binds to: agent, system, action, resource, task, arguments.
+    #[schema(value_type = String)]
+    pub action_digest: Digest,
+    /// For step_up: the request a named human must answer.
+    pub approval: Option<ApprovalRefView>,
+    pub decided_at: DateTime<Utc>,
+}
+
+impl ActionDecisionView {
+    pub fn new(w: &crate::runtime::DecisionWrite) -> Self {
+        let a = &w.action;
+        ActionDecisionView {
+            id: a.id.clone(),
+            decision: a.decision.clone(),
+            reasons: a.reasons.clone(),
+            policies: a.policies.clone(),
+            policy_digest: a.policy_digest.clone(),
+            action_digest: a.action_digest.clone(),
+            approval: w.new_approval.as_ref().map(|ap| ApprovalRefView {
+                id: ap.id.clone(),
+                assignee: ap.assignee.clone(),
+                approver_role: ap.approver_role.clone(),
+                expires_at: ap.expires_at,
+                wait_url: format!("/v1/approvals/{}/wait", ap.id),
+            }),
+            decided_at: a.decided_at,
+        }
+    }
+}
+
+/// An approval request and the context to decide it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub id: String,
+    /// `pending`, `approved`, `denied`, `expired` or `used`.
+    pub state: String,
+    pub action_id: String,
+    #[schema(value_type = String)]
+    pub agent: AgentId,
+    #[schema(value_type = String)]
+    pub system: SystemId,
+    pub action: String,
+    pub resource: String,
+    pub task: String,
+    #[schema(value_type = String)]
+    pub action_digest: Digest,
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+    /// What the AI produced, the data it used, the expected impact, risk and confidence.
+    #[schema(value_type = Object)]
+    pub context: serde_json::Value,
+    #[schema(value_type = String)]
+    pub assignee: UserId,
+    pub approver_role: Option<String>,
+    pub policies: Vec<String>,
+    /// Why the policy asked for a human.
+    pub reasons: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub first_opened_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>)]
+    pub decided_by: Option<UserId>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub comment: Option<String>,
+    pub used_by: Option<String>,
+}
+
+impl From<crate::app::approvals::ApprovalView> for ApprovalView {
+    fn from(v: crate::app::approvals::ApprovalView) -> Self {
+        let a = v.approval;
+        ApprovalView {
+            id: a.id,
+            state: v.state,
+            action_id: a.action_id,
+            agent: a.agent_id,
+            system: a.system_id,
+            action: a.action,
+            resource: a.resource,
+            task: a.task,
+            action_digest: a.action_digest,
+            arguments: a.arguments,
+            context: a.context,
+            assignee: a.assignee,
+            approver_role: a.approver_role,
+            policies: a.policies,
+            reasons: v.action.map(|x| x.reasons).unwrap_or_default(),
+            created_at: a.created_at,
+            expires_at: a.expires_at,
+            first_opened_at: a.first_opened_at,
+            decided_by: a.decided_by,
+            decided_at: a.decided_at,
+            comment: a.comment,
+            used_by: a.used_by,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerParams {
+    /// Why: what was checked.
+    pub comment: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsQuery {
+    /// `pending` (default), `approved`, `denied`, `expired`, `used` or `all`.
+    pub state: Option<String>,
+    /// Another user's requests (admin, security, risk, compliance); default: mine.
+    pub assignee: Option<String>,
+    pub agent: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Seconds to wait for a human's answer (0-60, default 30).
+    pub timeout: Option<u64>,
+}
+
+/// The final outcome of an allowed action.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeParams {
+    /// `succeeded`, `failed` or `abandoned`.
+    pub status: String,
+    /// What happened (ids created, errors).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostReviewParams {
+    /// `ok` or `flagged`.
+    pub verdict: String,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsQuery {
+    pub agent: Option<String>,
+    pub system: Option<String>,
+    pub task: Option<String>,
+    /// `pending` for the post-action review queue, `reviewed`.
+    pub review: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LimitQuery {
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostReviewView {
+    #[schema(value_type = String)]
+    pub by: UserId,
+    pub at: DateTime<Utc>,
+    pub verdict: String,
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutcomeView {
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// One entry of the action log: the AI input, the decision, the human decision (if
+/// any) and the final outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionView {
+    pub id: String,
+    #[schema(value_type = String)]
+    pub agent: AgentId,
+    #[schema(value_type = String)]
+    pub owner: UserId,
+    pub credential: String,
+    #[schema(value_type = String)]
+    pub system: SystemId,
+    pub action: String,
+    pub resource: String,
+    pub task: String,
+    #[schema(value_type = String)]
+    pub action_digest: Digest,
+    #[schema(value_type = Object)]
+    pub arguments: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub context: serde_json::Value,
+    pub risk_score: u32,
+    pub decision: String,
+    pub reasons: Vec<String>,
+    pub policies: Vec<String>,
+    #[schema(value_type = Option<String>)]
+    pub policy_digest: Option<Digest>,
+    pub approval_id: Option<String>,
+    /// The human decision, when the action stepped up.
+    pub approval: Option<ApprovalView>,
+    pub decided_at: DateTime<Utc>,
+    /// `pending` while it waits in the post-action review queue.
+    pub review_state: Option<String>,
+    pub review: Option<PostReviewView>,
+    pub outcome: Option<OutcomeView>,
+}
+
+impl From<ActionRecord> for ActionView {
+    fn from(a: ActionRecord) -> Self {
+        ActionView {
+            id: a.id,
+            agent: a.agent_id,
+            owner: a.owner,
+            credential: a.jti,
+            system: a.system_id,
+            action: a.action,
+            resource: a.resource,
+            task: a.task,
+            action_digest: a.action_digest,
+            arguments: a.arguments,
+            context: a.context,
+            risk_score: a.risk_score,
+            decision: a.decision,
+            reasons: a.reasons,
+            policies: a.policies,
+            policy_digest: a.policy_digest,
+            approval_id: a.approval_id,
+            approval: None,
+            decided_at: a.decided_at,
+            review_state: a.review_state,
+            review: a.review.map(|r| PostReviewView {
+                by: r.by,
+                at: r.at,
+                verdict: r.verdict,
+                comment: r.comment,
+            }),
+            outcome: a.outcome.map(|o| OutcomeView {
+                status: o.status,
+                detail: o.detail,
+                at: o.at,
+            }),
+        }
+    }
+}
+
+impl ActionView {
+    pub fn linked(v: crate::app::actions::ActionView, now: DateTime<Utc>) -> Self {
+        let mut out = ActionView::from(v.action.clone());
+        out.approval = v.approval.map(|a| {
+            ApprovalView::from(crate::app::approvals::ApprovalView {
+                state: crate::app::decide::effective_state(&a, now).to_owned(),
+                approval: a,
+                action: Some(v.action),
+            })
+        });
+        out
+    }
+}
+
+/// One reviewer's accountability signals.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignalsView {
+    #[schema(value_type = String)]
+    pub user: UserId,
+    /// `release_review` or `step_up`.
+    pub kind: String,
+    pub decisions: u32,
+    pub approvals: u32,
+    pub approval_pct: u32,
+    pub median_seconds_from_assignment: Option<i64>,
+    pub median_seconds_from_open: Option<i64>,
+    pub decided_without_opening: u32,
+    /// Non-empty when the reviewer looks like a rubber stamp by the profile's thresholds.
+    pub flags: Vec<String>,
+    pub flagged: bool,
+}
+
+impl From<crate::app::accountability::Signals> for SignalsView {
+    fn from(s: crate::app::accountability::Signals) -> Self {
+        SignalsView {
+            user: s.user,
+            kind: s.kind.to_owned(),
+            decisions: s.decisions,
+            approvals: s.approvals,
+            approval_pct: s.approval_pct,
+            median_seconds_from_assignment: s.median_seconds_from_assignment,
+            median_seconds_from_open: s.median_seconds_from_open,
+            decided_without_opening: s.decided_without_opening,
+            flagged: !s.flags.is_empty(),
+            flags: s.flags,
+        }
+    }
+}
+
+/// One runtime policy.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    pub id: String,
+    pub file: String,
+    /// `permit` or `forbid`.
+    pub effect: String,
+    /// `allow`, `step_up` or `deny`.
+    pub decision: String,
+    pub approver: Option<String>,
+    pub text: String,
+}
+
+/// The running policy set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicySetView {
+    #[schema(value_type = String)]
+    pub digest: Digest,
+    /// The directory it was loaded from; none for the built-in example set.
+    pub dir: Option<String>,
+    pub loaded_at: DateTime<Utc>,
+    pub policies: Vec<PolicyView>,
+}
+
+impl PolicySetView {
+    pub fn new(p: &crate::runtime::LoadedPolicies) -> Self {
+        PolicySetView {
+            digest: p.set.digest().clone(),
+            dir: p.dir.as_ref().map(|d| d.display().to_string()),
+            loaded_at: p.loaded_at,
+            policies: p
+                .set
+                .policies()
+                .iter()
+                .map(|s| PolicyView {
+                    id: s.id.clone(),
+                    file: s.file.clone(),
+                    effect: s.effect.clone(),
+                    decision: s.decision.clone(),
+                    approver: s.approver.clone(),
+                    text: s.text.clone(),
+                })
+                .collect(),
         }
     }
 }

@@ -39,6 +39,11 @@ pub enum AppError {
     AgentUnauthenticated { reason: String },
     #[error("{detail}")]
     Forbidden { code: &'static str, detail: String },
+    // Runtime decisions (issue 6).
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("{detail}")]
+    Unavailable { detail: String },
     #[error("storage failed")]
     Store(#[source] StoreError),
 }
@@ -59,6 +64,13 @@ impl From<StoreError> for AppError {
 impl AppError {
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
         AppError::Forbidden {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        AppError::Conflict {
             code,
             detail: detail.into(),
         }

@@ -3,15 +3,20 @@
 //! state change and exactly one ledger entry. The caller commits (or, on any error,
 //! drops the transaction, which rolls everything back).
 
+pub mod accountability;
+pub mod actions;
 pub mod agents;
+pub mod approvals;
 pub mod credentials;
 pub mod deadlines;
+pub mod decide;
 pub mod error;
 pub mod events;
 pub mod gate;
 pub mod grants;
 pub mod ledger;
 pub mod lineage;
+pub mod policies;
 pub mod releases;
 pub mod systems;
 pub mod users;
@@ -91,6 +96,26 @@ pub async fn record_agent(
     tx.append(EntryDraft {
         at: actx.now,
         actor: actx.agent.id.to_string(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        payload,
+    })
+    .await?;
+    Ok(())
+}
+
+/// Appends an agent's entry given its id and the time (decisions' follow-ups).
+pub async fn record_agent_at(
+    tx: &mut dyn Tx,
+    agent: &str,
+    at: DateTime<Utc>,
+    action: &str,
+    subject: &str,
+    payload: serde_json::Value,
+) -> Result<(), AppError> {
+    tx.append(EntryDraft {
+        at,
+        actor: agent.to_owned(),
         action: action.to_owned(),
         subject: subject.to_owned(),
         payload,

@@ -20,9 +20,17 @@ const PUBLIC: [&str; 4] = [
 /// a human API token: every bad or human credential is 401 `invalid-client`.
 const AGENT: [(&str, &str); 2] = [("post", "/v1/grants"), ("post", "/v1/oauth/token")];
 
+/// Routes an agent calls with its just-in-time credential as the bearer token (issue
+/// 6): no token, a bad one, or any human API token is 401 `invalid-credential`.
+const CREDENTIAL: [(&str, &str); 3] = [
+    ("post", "/v1/decide"),
+    ("get", "/v1/approvals/{id}/wait"),
+    ("post", "/v1/actions/{id}/outcome"),
+];
+
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 49] = [
+const KNOWN: [(&str, &str); 60] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -73,6 +81,18 @@ const KNOWN: [(&str, &str); 49] = [
     ("post", "/v1/webhooks"),
     ("get", "/v1/webhooks"),
     ("get", "/v1/webhooks/{id}/deliveries"),
+    // Runtime decisions, approvals, the action log (issue 6).
+    ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{id}"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/deny"),
+    ("get", "/v1/actions"),
+    ("get", "/v1/actions/{id}"),
+    ("post", "/v1/actions/{id}/review"),
+    ("get", "/v1/reviews/queue"),
+    ("get", "/v1/accountability"),
+    ("get", "/v1/policies"),
+    ("post", "/v1/policies/reload"),
 ];
 
 /// One operation of the OpenAPI document.
@@ -360,6 +380,20 @@ async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens_on(ba
             continue;
         }
 
+        if CREDENTIAL.contains(&(op.method.as_str(), op.template.as_str())) {
+            // Only an agent's active credential authenticates; no human token does.
+            let r = h.send(f.request(&h, op)).await;
+            r.assert_problem(StatusCode::UNAUTHORIZED, "invalid-credential");
+            for bad in bad_headers.iter().chain([
+                &format!("Bearer {}", f.roleless.token),
+                &format!("Bearer {}", h.admin.token),
+            ]) {
+                let r = h.send(f.request(&h, op).header(AUTHORIZATION, bad)).await;
+                r.assert_problem(StatusCode::UNAUTHORIZED, "invalid-credential");
+            }
+            continue;
+        }
+
         let r = h.send(f.request(&h, op)).await;
         r.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
         assert_eq!(
@@ -397,8 +431,15 @@ async fn authorization_every_route_refuses_missing_bad_and_roleless_tokens_on(ba
             "{method} {template} is missing from the OpenAPI document"
         );
     }
+    for (method, template) in CREDENTIAL {
+        assert!(
+            ops.iter()
+                .any(|o| o.method == method && o.template == template),
+            "{method} {template} is missing from the OpenAPI document"
+        );
+    }
     assert!(
-        walked >= KNOWN.len() + AGENT.len(),
+        walked >= KNOWN.len() + AGENT.len() + CREDENTIAL.len(),
         "walked only {walked} operations"
     );
     assert_eq!(

@@ -10,11 +10,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 fn state(h: &Harness) -> AppState {
-    AppState {
-        store: h.store.clone(),
-        profile: h.profile.clone(),
-        clock: h.clock.clone(),
-    }
+    AppState::new(h.store.clone(), h.profile.clone(), h.clock.clone())
+        .expect("the example policies load")
 }
 
 async fn escalations(h: &Harness, after: u64) -> Vec<countersign_ledger::Entry> {

@@ -222,11 +222,8 @@ impl Harness {
                 .expect("a fresh database has no users");
         tx.commit().await.expect("bootstrap commits");
 
-        let state = AppState {
-            store: store.clone(),
-            profile: profile.clone(),
-            clock: clock.clone(),
-        };
+        let state = AppState::new(store.clone(), profile.clone(), clock.clone())
+            .expect("the example policies load");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");

@@ -84,11 +84,8 @@ fn verify(secret: &str, headers: &HeaderMap, body: &str) -> i64 {
 }
 
 fn state(h: &Harness) -> AppState {
-    AppState {
-        store: h.store.clone(),
-        profile: h.profile.clone(),
-        clock: h.clock.clone(),
-    }
+    AppState::new(h.store.clone(), h.profile.clone(), h.clock.clone())
+        .expect("the example policies load")
 }
 
 async fn subscribe(h: &Harness, url: &str, events: &[&str]) -> (String, String) {
@@ -220,11 +217,12 @@ async fn webhooks_lose_nothing_across_a_restart_and_give_up_after_bounded_attemp
         // "Restart": the worker's state is dropped and a new store is opened on the same
         // database; the outbox is the source of truth.
         drop(state(&h));
-        let reopened = AppState {
-            store: countersign_store::open(&h.db_url).await.unwrap(),
-            profile: h.profile.clone(),
-            clock: h.clock.clone(),
-        };
+        let reopened = AppState::new(
+            countersign_store::open(&h.db_url).await.unwrap(),
+            h.profile.clone(),
+            h.clock.clone(),
+        )
+        .expect("the example policies load");
         let run = deliver_due_once(&reopened).await.unwrap();
         assert_eq!((run.attempted, run.delivered), (2, 2));
         let subjects: Vec<String> = rx

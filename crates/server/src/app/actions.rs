@@ -1,0 +1,223 @@
+//! The action log: every decided request, the human decision on it (if any), and the
+//! final outcome the agent reports; and the post-action review queue, where actions
+//! allowed without a human wait for their system owner's review.
+
+use super::decide::Principal;
+use super::{record, record_agent_at, AppError, Ctx};
+use chrono::{DateTime, Utc};
+use countersign_core::Role;
+use countersign_store::records::{
+    ActionFilter, ActionOutcome, ActionRecord, ApprovalRecord, PostReview,
+};
+use countersign_store::Tx;
+use serde_json::{json, Value};
+
+/// One action with its human decision.
+#[derive(Clone, Debug)]
+pub struct ActionView {
+    pub action: ActionRecord,
+    pub approval: Option<ApprovalRecord>,
+}
+
+async fn load(tx: &mut dyn Tx, id: &str) -> Result<ActionRecord, AppError> {
+    tx.get_action(id).await?.ok_or_else(|| AppError::NotFound {
+        what: "action",
+        id: id.to_owned(),
+    })
+}
+
+/// Who may read the whole action log.
+const AUDITORS: &[Role] = &[
+    Role::Admin,
+    Role::Security,
+    Role::Risk,
+    Role::Compliance,
+    Role::Operations,
+];
+
+async fn may_read(tx: &mut dyn Tx, ctx: &Ctx, a: &ActionRecord) -> Result<(), AppError> {
+    if a.owner == ctx.actor.id {
+        return Ok(());
+    }
+    if let Some(s) = tx.get_system(&a.system_id).await? {
+        if s.owner == ctx.actor.id {
+            return Ok(());
+        }
+    }
+    ctx.require_any(AUDITORS)
+}
+
+/// One action, linked to its approval request.
+pub async fn get(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ActionView, AppError> {
+    let action = load(tx, id).await?;
+    may_read(tx, ctx, &action).await?;
+    let approval = match &action.approval_id {
+        Some(a) => tx.get_approval(a).await?,
+        None => None,
+    };
+    Ok(ActionView { action, approval })
+}
+
+/// The log, newest first, filtered by agent, system, task or review state. Auditors
+/// see everything; others see the actions of their agents and systems.
+pub async fn list(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    mut filter: ActionFilter,
+) -> Result<Vec<ActionRecord>, AppError> {
+    filter.limit = filter.limit.clamp(1, 1000);
+    let auditor = AUDITORS.iter().any(|r| ctx.actor.has_role(*r));
+    let rows = tx.list_actions(&filter).await?;
+    if auditor {
+        return Ok(rows);
+    }
+    let mine: Vec<_> = tx
+        .list_systems()
+        .await?
+        .into_iter()
+        .filter(|s| s.owner == ctx.actor.id)
+        .map(|s| s.id)
+        .collect();
+    Ok(rows
+        .into_iter()
+        .filter(|a| a.owner == ctx.actor.id || mine.contains(&a.system_id))
+        .collect())
+}
+
+/// The post-action review queue of the systems the caller owns.
+pub async fn review_queue(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    limit: u32,
+) -> Result<Vec<ActionRecord>, AppError> {
+    let mine: Vec<_> = tx
+        .list_systems()
+        .await?
+        .into_iter()
+        .filter(|s| s.owner == ctx.actor.id)
+        .map(|s| s.id)
+        .collect();
+    let rows = tx
+        .list_actions(&ActionFilter {
+            review_state: Some("pending".into()),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|a| mine.contains(&a.system_id))
+        .take(limit.clamp(1, 1000) as usize)
+        .collect())
+}
+
+/// The system owner reviews an action allowed without a human: `ok` or `flagged`.
+pub async fn review(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &str,
+    verdict: String,
+    comment: String,
+) -> Result<ActionRecord, AppError> {
+    let mut a = load(tx, id).await?;
+    let system = tx.get_system(&a.system_id).await?;
+    if system.as_ref().is_none_or(|s| s.owner != ctx.actor.id) {
+        return Err(AppError::forbidden(
+            "not-system-owner",
+            format!(
+                "only the owner of system {} reviews its actions",
+                a.system_id
+            ),
+        ));
+    }
+    if verdict != "ok" && verdict != "flagged" {
+        return Err(AppError::invalid(
+            "invalid-verdict",
+            "verdict must be ok or flagged",
+        ));
+    }
+    if verdict == "flagged" && comment.trim().is_empty() {
+        return Err(AppError::invalid(
+            "missing-comment",
+            "flagging an action needs a comment",
+        ));
+    }
+    if a.review_state.as_deref() != Some("pending") {
+        return Err(AppError::conflict(
+            "not-in-review-queue",
+            format!("action {id} is not waiting for a post-action review"),
+        ));
+    }
+    a.review_state = Some("reviewed".into());
+    a.review = Some(PostReview {
+        by: ctx.actor.id.clone(),
+        at: ctx.now,
+        verdict: verdict.clone(),
+        comment: comment.clone(),
+    });
+    tx.update_action(&a).await?;
+    record(
+        tx,
+        ctx,
+        "action.review",
+        &a.id,
+        json!({"verdict": verdict, "comment": comment, "agent": a.agent_id}),
+    )
+    .await?;
+    Ok(a)
+}
+
+/// The agent reports what finally happened to an allowed action; once.
+pub async fn report_outcome(
+    tx: &mut dyn Tx,
+    p: &Principal,
+    id: &str,
+    status: String,
+    detail: Value,
+    now: DateTime<Utc>,
+) -> Result<ActionRecord, AppError> {
+    let mut a = load(tx, id).await?;
+    if a.agent_id != p.agent.id {
+        return Err(AppError::NotFound {
+            what: "action",
+            id: id.to_owned(),
+        });
+    }
+    if !["succeeded", "failed", "abandoned"].contains(&status.as_str()) {
+        return Err(AppError::invalid(
+            "invalid-outcome",
+            "status must be succeeded, failed or abandoned",
+        ));
+    }
+    if a.decision != "allow" {
+        return Err(AppError::conflict(
+            "action-not-allowed",
+            format!(
+                "action {id} was decided {}; only an allowed action has an outcome",
+                a.decision
+            ),
+        ));
+    }
+    if a.outcome.is_some() {
+        return Err(AppError::conflict(
+            "outcome-reported",
+            format!("the outcome of action {id} was already reported"),
+        ));
+    }
+    a.outcome = Some(ActionOutcome {
+        status: status.clone(),
+        detail: detail.clone(),
+        at: now,
+    });
+    tx.update_action(&a).await?;
+    record_agent_at(
+        tx,
+        p.agent.id.as_str(),
+        now,
+        "action.outcome",
+        &a.id,
+        json!({"status": status, "detail_digest": countersign_core::Digest::of_canonical(&detail).ok()}),
+    )
+    .await?;
+    Ok(a)
+}

@@ -1,0 +1,264 @@
+//! Step-up approval requests (I10): a named human sees what the AI produced, the
+//! data it used and what it will change, and approves or denies with a comment. An
+//! approval is bound to the action digest and used at most once; a request nobody
+//! answers expires to deny.
+
+use super::deadlines::SYSTEM_ACTOR;
+use super::decide::{effective_state, Principal};
+use super::{record, AppError, Ctx};
+use crate::AppState;
+use chrono::{DateTime, Utc};
+use countersign_core::Role;
+use countersign_ledger::EntryDraft;
+use countersign_store::records::{ActionRecord, ApprovalFilter, ApprovalRecord, ContextViewRecord};
+use countersign_store::Tx;
+use serde_json::json;
+
+/// An approval request with the decision that created it.
+#[derive(Clone, Debug)]
+pub struct ApprovalView {
+    pub approval: ApprovalRecord,
+    /// The state now (a pending request past its expiry is `expired`).
+    pub state: String,
+    pub action: Option<ActionRecord>,
+}
+
+fn view(a: ApprovalRecord, action: Option<ActionRecord>, now: DateTime<Utc>) -> ApprovalView {
+    ApprovalView {
+        state: effective_state(&a, now).to_owned(),
+        approval: a,
+        action,
+    }
+}
+
+async fn load(tx: &mut dyn Tx, id: &str) -> Result<ApprovalRecord, AppError> {
+    tx.get_approval(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "approval request",
+            id: id.to_owned(),
+        })
+}
+
+/// Who may read an approval request's context: its assignee, and auditors of the
+/// runtime (admin, security, risk, compliance).
+const READERS: &[Role] = &[Role::Admin, Role::Security, Role::Risk, Role::Compliance];
+
+/// Opens a request's context. The assignee's first opening is recorded (it counts
+/// for accountability) with its own ledger entry.
+pub async fn open(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ApprovalView, AppError> {
+    let mut a = load(tx, id).await?;
+    if a.assignee != ctx.actor.id {
+        ctx.require_any(READERS)?;
+    } else if a.first_opened_at.is_none() {
+        a.first_opened_at = Some(ctx.now);
+        tx.update_approval(&a).await?;
+        tx.record_view(&ContextViewRecord {
+            kind: "approval".into(),
+            subject: a.id.clone(),
+            user: ctx.actor.id.clone(),
+            first_opened_at: ctx.now,
+        })
+        .await?;
+        record(
+            tx,
+            ctx,
+            "approval.open",
+            &a.id,
+            json!({"action_id": a.action_id}),
+        )
+        .await?;
+    }
+    let action = tx.get_action(&a.action_id).await?;
+    Ok(view(a, action, ctx.now))
+}
+
+/// Whether `open` would write (the assignee opening for the first time).
+pub async fn opens_first_time(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<bool, AppError> {
+    let a = load(tx, id).await?;
+    Ok(a.assignee == ctx.actor.id && a.first_opened_at.is_none())
+}
+
+/// The approval requests a human may see: by default their own pending ones.
+pub async fn list(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    mut filter: ApprovalFilter,
+) -> Result<Vec<ApprovalView>, AppError> {
+    if filter.assignee.as_ref() != Some(&ctx.actor.id) {
+        ctx.require_any(READERS)?;
+    }
+    filter.limit = filter.limit.clamp(1, 500);
+    // Expired-but-unwritten requests count as expired, not pending.
+    let want = filter.state.clone();
+    if want.as_deref() == Some("expired") {
+        filter.state = None;
+    }
+    let rows = tx.list_approvals(&filter).await?;
+    Ok(rows
+        .into_iter()
+        .map(|a| view(a, None, ctx.now))
+        .filter(|v| want.as_deref().is_none_or(|w| v.state == w))
+        .collect())
+}
+
+/// The assignee approves or denies, with a comment.
+pub async fn answer(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &str,
+    approve: bool,
+    comment: String,
+) -> Result<ApprovalView, AppError> {
+    let mut a = load(tx, id).await?;
+    if a.assignee != ctx.actor.id {
+        return Err(AppError::forbidden(
+            "not-assignee",
+            format!("approval request {id} is assigned to {}", a.assignee),
+        ));
+    }
+    if comment.trim().is_empty() || comment.len() > 4000 {
+        return Err(AppError::invalid(
+            "missing-comment",
+            "approving or denying needs a comment (1-4000 characters)",
+        ));
+    }
+    match effective_state(&a, ctx.now) {
+        "pending" => {}
+        "expired" => {
+            return Err(AppError::conflict(
+                "approval-expired",
+                format!(
+                    "approval request {id} expired at {}; the action was denied",
+                    a.expires_at.to_rfc3339()
+                ),
+            ))
+        }
+        other => {
+            return Err(AppError::conflict(
+                "approval-answered",
+                format!("approval request {id} is already {other}"),
+            ))
+        }
+    }
+    a.state = if approve { "approved" } else { "denied" }.into();
+    a.decided_by = Some(ctx.actor.id.clone());
+    a.decided_at = Some(ctx.now);
+    a.comment = Some(comment.clone());
+    tx.update_approval(&a).await?;
+    let verb = if approve {
+        "approval.approve"
+    } else {
+        "approval.deny"
+    };
+    record(
+        tx,
+        ctx,
+        verb,
+        &a.id,
+        json!({
+            "action_id": a.action_id,
+            "action_digest": a.action_digest,
+            "agent": a.agent_id,
+            "comment": comment,
+            "context_opened": a.first_opened_at.is_some(),
+        }),
+    )
+    .await?;
+    let action = tx.get_action(&a.action_id).await?;
+    Ok(view(a, action, ctx.now))
+}
+
+/// An agent reads its own approval request.
+pub async fn for_agent(
+    tx: &mut dyn Tx,
+    p: &Principal,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<ApprovalView, AppError> {
+    let a = load(tx, id).await?;
+    if a.agent_id != p.agent.id {
+        return Err(AppError::NotFound {
+            what: "approval request",
+            id: id.to_owned(),
+        });
+    }
+    Ok(view(a, None, now))
+}
+
+/// Long-poll: waits until the request is no longer pending or `wait` passes.
+pub async fn wait_for_agent(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    wait: std::time::Duration,
+) -> Result<ApprovalView, AppError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut changes = state.runtime.watch_approvals();
+    loop {
+        changes.borrow_and_update();
+        let v = {
+            let mut tx = state.store.read().await?;
+            for_agent(&mut *tx, p, id, state.clock.now()).await?
+        };
+        if v.state != "pending" {
+            return Ok(v);
+        }
+        let until_expiry = (v.approval.expires_at - state.clock.now())
+            .to_std()
+            .unwrap_or_default();
+        let wake = deadline.min(tokio::time::Instant::now() + until_expiry);
+        tokio::select! {
+            r = changes.changed() => { if r.is_err() { return Ok(v); } }
+            _ = tokio::time::sleep_until(wake) => {
+                if tokio::time::Instant::now() >= deadline {
+                    let mut tx = state.store.read().await?;
+                    return for_agent(&mut *tx, p, id, state.clock.now()).await;
+                }
+            }
+        }
+    }
+}
+
+/// Writes `expired` on pending requests past their expiry, one ledger entry each.
+/// Returns how many expired.
+pub async fn expire_due(state: &AppState) -> Result<usize, AppError> {
+    let now = state.clock.now();
+    let mut tx = state.store.write().await?;
+    let due = tx.due_approvals(now, 500).await?;
+    let mut drafts = Vec::with_capacity(due.len());
+    for mut a in due {
+        a.state = "expired".into();
+        tx.update_approval(&a).await?;
+        drafts.push(EntryDraft {
+            at: now,
+            actor: SYSTEM_ACTOR.to_owned(),
+            action: "approval.expire".into(),
+            subject: a.id.clone(),
+            payload: json!({"action_id": a.action_id, "assignee": a.assignee, "expires_at": a.expires_at}),
+        });
+    }
+    let n = drafts.len();
+    if n > 0 {
+        tx.append_batch(drafts).await?;
+        tx.commit().await?;
+        state.runtime.approvals_changed();
+    }
+    Ok(n)
+}
+
+/// The background job: [`expire_due`] every `every`.
+pub async fn expiry_loop(state: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match expire_due(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "approval requests expired unanswered"),
+            Err(e) => {
+                tracing::warn!(error = %e, "approval expiry failed; retrying at the next tick")
+            }
+        }
+    }
+}
