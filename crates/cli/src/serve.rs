@@ -25,9 +25,7 @@ pub fn load_policies(dir: Option<&PathBuf>) -> Result<countersign_policy::Policy
     match dir {
         None => Ok(countersign_server::runtime::example_policies()
             .context("the built-in example policy set is invalid")?),
-        Some(d) => {
-            countersign_server::runtime::load_policy_dir(d).map_err(anyhow::Error::new)
-        }
+        Some(d) => countersign_server::runtime::load_policy_dir(d).map_err(anyhow::Error::new),
     }
 }
 

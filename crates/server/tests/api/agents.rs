@@ -103,11 +103,11 @@ fn assertion_with(h: &Harness, a: &TestAgent, aud: &str, ttl: i64) -> String {
     )
 }
 
-fn assertion(h: &Harness, a: &TestAgent) -> String {
+pub fn assertion(h: &Harness, a: &TestAgent) -> String {
     assertion_with(h, a, ISSUER, 60)
 }
 
-async fn post_anon(h: &Harness, path: &str, body: &Value) -> Reply {
+pub async fn post_anon(h: &Harness, path: &str, body: &Value) -> Reply {
     h.send(h.request(Method::POST, path).json(body)).await
 }
 
@@ -136,7 +136,7 @@ pub async fn request_grant(
     r.body
 }
 
-async fn approve(h: &Harness, who: &TestUser, grant: &Value) -> Value {
+pub async fn approve(h: &Harness, who: &TestUser, grant: &Value) -> Value {
     let id = grant["id"].as_str().expect("a grant id");
     h.command(
         who,
@@ -147,7 +147,7 @@ async fn approve(h: &Harness, who: &TestUser, grant: &Value) -> Value {
     .await
 }
 
-async fn token_reply(h: &Harness, a: &TestAgent, scope: &str, extra: Value) -> Reply {
+pub async fn token_reply(h: &Harness, a: &TestAgent, scope: &str, extra: Value) -> Reply {
     let mut body = obj(
         json!({"grant_type": "client_credentials", "client_assertion": assertion(h, a),
                               "task": "task-42", "scope": scope}),
@@ -156,7 +156,7 @@ async fn token_reply(h: &Harness, a: &TestAgent, scope: &str, extra: Value) -> R
     post_anon(h, "/v1/oauth/token", &Value::Object(body)).await
 }
 
-async fn token_ok(h: &Harness, a: &TestAgent, scope: &str) -> Value {
+pub async fn token_ok(h: &Harness, a: &TestAgent, scope: &str) -> Value {
     let before = h.ledger_count().await;
     let r = token_reply(h, a, scope, json!({})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
@@ -197,7 +197,7 @@ fn claims(token: &Value) -> (Map<String, Value>, Map<String, Value>) {
     (u.header.clone(), u.claims.clone())
 }
 
-fn scope(system: &str, action: &str, resource: &str) -> String {
+pub fn scope(system: &str, action: &str, resource: &str) -> String {
     format!("{system}:{action}:{resource}")
 }
 

@@ -203,6 +203,12 @@ pub fn start_time() -> DateTime<Utc> {
 
 impl Harness {
     pub async fn start_on(backend: Backend) -> Harness {
+        Self::start_with(backend, None).await
+    }
+
+    /// A harness whose server runs the runtime policies of `policies` (a directory)
+    /// instead of the built-in example set.
+    pub async fn start_with(backend: Backend, policies: Option<std::path::PathBuf>) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db_url = test_database_url(dir.path(), &backend).await;
         let store = countersign_store::open(&db_url)
@@ -222,8 +228,17 @@ impl Harness {
                 .expect("a fresh database has no users");
         tx.commit().await.expect("bootstrap commits");
 
-        let state = AppState::new(store.clone(), profile.clone(), clock.clone())
-            .expect("the example policies load");
+        let state = match policies {
+            None => AppState::new(store.clone(), profile.clone(), clock.clone())
+                .expect("the example policies load"),
+            Some(d) => AppState::with_policies(
+                store.clone(),
+                profile.clone(),
+                clock.clone(),
+                countersign_server::runtime::load_policy_dir(&d).expect("the policies load"),
+                Some(d),
+            ),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");

@@ -18,5 +18,6 @@ mod lineage;
 mod owner;
 mod retrain;
 mod revisions;
+mod runtime;
 mod segregation;
 mod webhooks;
