@@ -37,10 +37,7 @@ async fn credential(
     let r = crate::agents::token_reply(h, &w.agent, s, json!({"risk_score": 5})).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     h.assert_one_entry(before, "credential.issue").await;
-    r.body["access_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
+    r.body["access_token"].as_str().expect("a token").to_owned()
 }
 
 async fn decide_reply(h: &Harness, token: &str, body: &Value) -> Reply {
