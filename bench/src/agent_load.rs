@@ -13,19 +13,15 @@
 //! ```
 #![allow(clippy::print_stdout)]
 
+mod common;
+
 use anyhow::{Context, Result};
-use chrono::{Duration as Days, Utc};
 use clap::Parser;
-use countersign_core::grant::{Constraints, Terms};
+use common::{assertion, percentile, seed};
 use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
-use countersign_core::release::{Attributes, ReleaseKind, ReleaseStatus};
-use countersign_core::{AgentId, GrantId, ReleaseId, Role, SystemId, UserId};
-use countersign_server::app::agents::ISSUER;
 use countersign_server::clock::SystemClock;
-use countersign_server::{jwt, AppState};
-use countersign_store::records::*;
-use ed25519_dalek::SigningKey;
-use serde_json::{json, Map, Value};
+use countersign_server::AppState;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -44,110 +40,6 @@ struct Args {
     /// Introspection calls to time.
     #[arg(long, default_value_t = 2000)]
     introspections: usize,
-}
-
-fn assertion(agent: &str, sk: &SigningKey) -> String {
-    let now = Utc::now().timestamp();
-    let mut c = Map::new();
-    c.insert("iss".into(), json!(agent));
-    c.insert("sub".into(), json!(agent));
-    c.insert("aud".into(), json!(ISSUER));
-    c.insert("iat".into(), json!(now));
-    c.insert("exp".into(), json!(now + 60));
-    c.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
-    jwt::sign(&c, "bench", sk)
-}
-
-async fn seed(
-    store: &Arc<dyn countersign_store::Store>,
-    agents: usize,
-) -> Result<Vec<(String, SigningKey)>> {
-    let now = Utc::now();
-    let owner = UserId("usr_bench".into());
-    let mut tx = store.write().await?;
-    tx.insert_user(&UserRecord {
-        id: owner.clone(),
-        name: "Bench Owner".into(),
-        email: "bench@example.com".into(),
-        roles: [Role::Operations].into(),
-        created_at: now,
-    })
-    .await?;
-    tx.insert_system(&SystemRecord {
-        id: SystemId("sys_bench".into()),
-        name: "bench".into(),
-        description: String::new(),
-        owner: owner.clone(),
-        created_at: now,
-    })
-    .await?;
-    tx.insert_release(&ReleaseRecord {
-        id: ReleaseId("rel_bench".into()),
-        title: "bench".into(),
-        kind: ReleaseKind::Agent,
-        system_id: SystemId("sys_bench".into()),
-        decision_owner: owner.clone(),
-        created_by: owner.clone(),
-        attributes: Attributes::default(),
-        status: ReleaseStatus::Promoted,
-        current_revision: 1,
-        environment: Some("production".into()),
-        created_at: now,
-        updated_at: now,
-    })
-    .await?;
-    let mut out = Vec::new();
-    for i in 0..agents {
-        let sk = SigningKey::generate(&mut rand::rngs::OsRng);
-        let id = format!("agt_bench_{i}");
-        tx.insert_agent(&AgentRecord {
-            id: AgentId(id.clone()),
-            name: id.clone(),
-            owner: owner.clone(),
-            use_case: "bench".into(),
-            environment: "production".into(),
-            release_id: ReleaseId("rel_bench".into()),
-            public_key: jwt::b64(sk.verifying_key().as_bytes()),
-            status: AgentStatus::Active,
-            created_by: owner.clone(),
-            created_at: now,
-            updated_at: now,
-        })
-        .await?;
-        tx.insert_grant(&GrantRecord {
-            id: GrantId(format!("grt_bench_{i}")),
-            agent_id: AgentId(id.clone()),
-            terms: Terms {
-                system: SystemId("sys_bench".into()),
-                actions: ["read".to_string()].into(),
-                resources: ["*".to_string()].into(),
-                constraints: Constraints::default(),
-                expires_at: now + Days::days(30),
-            },
-            requested_at: now,
-            system_owner_approved_by: Some(owner.clone()),
-            system_owner_approved_at: Some(now),
-            agent_owner_approved_by: None,
-            agent_owner_approved_at: None,
-            certified_by: Some(owner.clone()),
-            certified_at: Some(now),
-            revoked_by: None,
-            revoked_at: None,
-            revoke_reason: None,
-        })
-        .await?;
-        out.push((id, sk));
-    }
-    tx.commit().await?;
-    Ok(out)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 #[tokio::main]

@@ -161,16 +161,16 @@ async fn run_committer(
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
-        let writes: Vec<DecisionWrite> = jobs.iter().map(|j| j.write.clone()).collect();
+        let (writes, replies): (Vec<DecisionWrite>, Vec<_>) =
+            batch.drain(..).map(|j| (j.write, j.reply)).unzip();
         let n = writes.len();
         match commit_batch(&*store, writes).await {
             Ok(written) => {
                 let approvals = written
                     .iter()
                     .any(|w| w.new_approval.is_some() || w.consume.is_some());
-                for (job, w) in jobs.into_iter().zip(written) {
-                    let _ = job.reply.send(Ok(w));
+                for (reply, w) in replies.into_iter().zip(written) {
+                    let _ = reply.send(Ok(w));
                 }
                 if let (true, Some(rt)) = (approvals, rt.upgrade()) {
                     rt.approvals_changed();
@@ -181,8 +181,8 @@ async fn run_committer(
                 // gets an error and no decision is answered.
                 tracing::error!(error = %e, decisions = n, "decision batch failed to commit");
                 let msg = e.to_string();
-                for job in jobs {
-                    let _ = job.reply.send(Err(AppError::Unavailable {
+                for reply in replies {
+                    let _ = reply.send(Err(AppError::Unavailable {
                         detail: format!("the decision could not be recorded: {msg}"),
                     }));
                 }
@@ -214,11 +214,12 @@ async fn commit_batch(
                 w.consume = None;
             }
         }
-        tx.insert_action(&w.action).await?;
-        if let Some(a) = &w.new_approval {
-            tx.insert_approval(a).await?;
-        }
         drafts.push(entry_for(&w.action, w.new_approval.as_ref()));
+    }
+    let actions: Vec<&ActionRecord> = writes.iter().map(|w| &w.action).collect();
+    tx.insert_actions(&actions).await?;
+    for a in writes.iter().filter_map(|w| w.new_approval.as_ref()) {
+        tx.insert_approval(a).await?;
     }
     tx.append_batch(drafts).await?;
     tx.commit().await?;

@@ -213,6 +213,8 @@ pub trait Tx: Send {
 
     // Runtime decisions, approvals and the action log (issue 6).
     async fn insert_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
+    /// Inserts many actions in as few statements as the backend allows (group commit).
+    async fn insert_actions(&mut self, actions: &[&ActionRecord]) -> Result<(), StoreError>;
     /// Writes review_state and the document.
     async fn update_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
     async fn get_action(&mut self, id: &str) -> Result<Option<ActionRecord>, StoreError>;

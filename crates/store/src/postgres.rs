@@ -272,6 +272,9 @@ impl Store for PostgresStore {
     }
 }
 
+/// Rows per multi-row INSERT (bound parameters stay far below both backends' limits).
+const ROWS_PER_INSERT: usize = 500;
+
 struct PostgresTx {
     tx: Transaction<'static, Postgres>,
     /// Present on write transactions only.
@@ -1325,6 +1328,29 @@ impl Tx for PostgresTx {
         inserted(r, "action id")
     }
 
+    async fn insert_actions(&mut self, actions: &[&ActionRecord]) -> Result<(), StoreError> {
+        for chunk in actions.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<Postgres>::new(
+                "INSERT INTO actions (id, agent_id, system_id, task, decision, review_state, decided_at, body) ",
+            );
+            q.push_values(chunk, |mut b, a| {
+                b.push_bind(a.id.as_str())
+                    .push_bind(a.agent_id.as_str())
+                    .push_bind(a.system_id.as_str())
+                    .push_bind(a.task.as_str())
+                    .push_bind(a.decision.as_str())
+                    .push_bind(a.review_state.as_deref())
+                    .push_bind(to_text(a.decided_at))
+                    .push_bind(to_json(a));
+            });
+            q.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(query("action id"))?;
+        }
+        Ok(())
+    }
+
     async fn update_action(&mut self, a: &ActionRecord) -> Result<(), StoreError> {
         sqlx::query("UPDATE actions SET review_state = $1, body = $2 WHERE id = $3")
             .bind(&a.review_state)
@@ -1479,27 +1505,31 @@ impl Tx for PostgresTx {
         let mut out = Vec::with_capacity(drafts.len());
         for draft in drafts {
             let entry = chain_next(head.as_ref(), draft).map_err(StoreError::Ledger)?;
-            sqlx::query(
-                "INSERT INTO ledger_entries (seq, at, actor, action, subject, payload, payload_digest, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(i64_of(entry.seq))
-            .bind(&entry.at)
-            .bind(&entry.actor)
-            .bind(&entry.action)
-            .bind(&entry.subject)
-            .bind(to_json(&entry.payload))
-            .bind(entry.payload_digest.as_str())
-            .bind(entry.prev_hash.as_str())
-            .bind(entry.hash.as_str())
-            .execute(&mut *self.tx)
-            .await
-            .map_err(query("ledger seq"))?;
             head = Some(Head {
                 seq: entry.seq,
                 hash: entry.hash.clone(),
             });
             out.push(entry);
+        }
+        for chunk in out.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<Postgres>::new(
+                "INSERT INTO ledger_entries (seq, at, actor, action, subject, payload, payload_digest, prev_hash, hash) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(i64_of(e.seq))
+                    .push_bind(e.at.as_str())
+                    .push_bind(e.actor.as_str())
+                    .push_bind(e.action.as_str())
+                    .push_bind(e.subject.as_str())
+                    .push_bind(to_json(&e.payload))
+                    .push_bind(e.payload_digest.as_str())
+                    .push_bind(e.prev_hash.as_str())
+                    .push_bind(e.hash.as_str());
+            });
+            q.build()
+                .execute(&mut *self.tx)
+                .await
+                .map_err(query("ledger seq"))?;
         }
         let Some(head) = head else {
             return Ok(out);

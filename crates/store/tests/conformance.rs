@@ -189,6 +189,7 @@ conformance!(
     approvals_round_trip_and_expire,
     context_views_record_the_first_opening_only,
     i11_append_batch_chains_and_signs_once,
+    insert_actions_writes_every_row_across_statements,
 );
 
 database_tests!(
@@ -1835,12 +1836,44 @@ async fn i11_append_batch_chains_and_signs_once(store: Arc<dyn Store>) {
     let mut tx = store.write().await.unwrap();
     tx.append(draft(0)).await.unwrap();
     let entries = tx
-        .append_batch((1..=50).map(draft).collect())
+        .append_batch((1..=1200).map(draft).collect())
         .await
         .unwrap();
-    assert_eq!(entries.len(), 50);
-    assert_eq!(entries.last().unwrap().seq, 51);
+    // More entries than one multi-row INSERT carries: several statements, one chain.
+    assert_eq!(entries.len(), 1200);
+    assert_eq!(entries.last().unwrap().seq, 1201);
+    assert!(entries.windows(2).all(|w| w[1].prev_hash == w[0].hash));
     assert!(tx.append_batch(vec![]).await.unwrap().is_empty());
     tx.commit().await.unwrap();
-    assert_ledger_verifies(&store, 51).await;
+    assert_ledger_verifies(&store, 1201).await;
+}
+
+async fn insert_actions_writes_every_row_across_statements(store: Arc<dyn Store>) {
+    seed_agents(&store).await;
+    let records: Vec<ActionRecord> = (0..1100)
+        .map(|i| action(&format!("act{i}"), "ag1", "bulk", "allow", 50 + i))
+        .collect();
+    let mut tx = store.write().await.unwrap();
+    tx.insert_actions(&records.iter().collect::<Vec<_>>())
+        .await
+        .unwrap();
+    tx.insert_actions(&[]).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.write().await.unwrap();
+    for i in [0, 499, 500, 1099] {
+        assert_eq!(
+            tx.get_action(&format!("act{i}")).await.unwrap().unwrap(),
+            records[i as usize]
+        );
+    }
+    let all = ActionFilter {
+        task: Some("bulk".into()),
+        limit: 5000,
+        ..Default::default()
+    };
+    assert_eq!(tx.list_actions(&all).await.unwrap().len(), 1100);
+    // One duplicate id refuses the batch.
+    let dup = [&records[7]];
+    assert_conflict(tx.insert_actions(&dup).await, "action id");
 }
