@@ -150,6 +150,18 @@ impl Client {
         }
     }
 
+    /// POSTs JSON once with the token, without an Idempotency-Key or a retry: for an
+    /// agent's calls with its credential (`decide`, an outcome), which the server does
+    /// not deduplicate, so a blind retry could decide twice or spend an approval.
+    pub async fn post_once(&self, path: &str, body: &Value) -> Result<Value> {
+        let rb = self.request(Method::POST, path)?.json(body);
+        self.send(rb)
+            .await?
+            .json()
+            .await
+            .context("the server sent a body that is not JSON")
+    }
+
     pub async fn upload(&self, path: &str, content: Vec<u8>, media_type: &str) -> Result<Value> {
         let rb = self
             .request(Method::POST, path)?

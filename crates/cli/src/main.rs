@@ -1,9 +1,11 @@
 //! The `countersign` binary: the server, client commands for every step of the
-//! release gate, offline ledger verification, and the CI/CD gate check.
+//! release gate and of request-time decisions, offline ledger verification, and the
+//! CI/CD gate check.
 
 mod agents;
 mod client;
 mod output;
+mod runtime;
 mod serve;
 
 use anyhow::{bail, Context, Result};
@@ -26,7 +28,9 @@ Start a server with `countersign serve` (add --demo for example users and a rele
 Client commands talk to a server (--server, default http://127.0.0.1:8080) with the token in \
 COUNTERSIGN_TOKEN.",
     after_help = "Exit codes: 0 success; 1 error (the server's problem is printed); 2 usage error; \
-3 `gate check` found the artifact not approved, or `ledger verify` found the ledger invalid."
+3 `gate check` found the artifact not approved, `ledger verify` found the ledger invalid, `decide` \
+was denied, or `approval wait` found the request denied, expired or used; 4 `decide` or \
+`approval wait`: a step-up is still waiting for its human."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -176,6 +180,216 @@ enum Command {
     Webhook {
         #[command(subcommand)]
         command: WebhookCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// As an agent, ask before acting (I10): allow, deny or step_up (exit 0, 3 or 4).
+    #[command(
+        long_about = "As an agent, ask before acting (I10). COUNTERSIGN_TOKEN is the agent's \
+just-in-time credential (the access_token `credential issue` prints), not an API token. The server \
+checks the credential, its task and scopes, the agent's grants, their time windows and risk limits, \
+then the runtime policies, and answers allow, deny or step_up with its reasons and the policies \
+that determined it, after the decision is in the ledger.\n\n\
+A step_up names a human who must approve first. With --wait the command waits for the answer \
+and, once approved, asks again with the approval, which is valid once and only for exactly this \
+action (system, action, resource, task and arguments). Without --wait, ask again with \
+--approval ID once `countersign approval wait ID` says approved. Report what happened with \
+`countersign action outcome ID`.",
+        after_help = "Exit codes: 0 allow; 3 deny (also when the human denied or the request \
+expired while --wait waited); 4 step_up, still waiting for its human; 1 error; 2 usage error.\n\
+With --output json and --wait, only the last answer is printed: the final decision, the approval \
+request when it was denied or expired, or the step_up when it is still pending."
+    )]
+    Decide {
+        #[command(flatten)]
+        request: DecideArgs,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Step-up approval requests: list yours, show the context, approve or deny with a comment.
+    Approval {
+        #[command(subcommand)]
+        command: ApprovalCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The action log: list and show decided actions, report outcomes, the post-action review queue.
+    Action {
+        #[command(subcommand)]
+        command: ActionCmd,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Accountability signals per reviewer and approver, with rubber-stamp flags (admin, risk or compliance).
+    Accountability {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Runtime policies: check a directory offline, show or reload the server's set.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCmd,
+    },
+}
+
+/// One action request: what the agent wants to do, and the context a human would need.
+#[derive(Args)]
+struct DecideArgs {
+    /// The target system's id.
+    #[arg(long)]
+    system: String,
+    /// The action, e.g. read, write, refund, send_email.
+    #[arg(long)]
+    action: String,
+    /// The resource within the system, e.g. orders/42.
+    #[arg(long)]
+    resource: String,
+    /// The task. Default: the credential's (any other task is denied).
+    #[arg(long)]
+    task: Option<String>,
+    /// The tool arguments exactly as the tool will receive them, as JSON or @FILE; an
+    /// approval binds to them.
+    #[arg(long, value_name = "JSON|@FILE")]
+    arguments: Option<String>,
+    /// The model's confidence, 0 to 1.
+    #[arg(long)]
+    confidence: Option<f64>,
+    /// 0 (none) to 100 (highest).
+    #[arg(long, default_value_t = 0)]
+    risk_score: u32,
+    /// A class of data the action touches, e.g. pii or restricted (repeat).
+    #[arg(long = "data-class")]
+    data_classes: Vec<String>,
+    /// The AI input (prompt, message) that led to the action.
+    #[arg(long, conflicts_with = "ai_input_digest")]
+    ai_input: Option<String>,
+    /// sha256:<hex> of the AI input, when the input itself must not leave the agent.
+    #[arg(long)]
+    ai_input_digest: Option<String>,
+    /// What the AI produced: the draft, the proposed change.
+    #[arg(long)]
+    ai_output: Option<String>,
+    /// Data the AI used: a dataset, a record id (repeat).
+    #[arg(long = "data-used")]
+    data_used: Vec<String>,
+    /// The expected downstream impact.
+    #[arg(long)]
+    impact: Option<String>,
+    /// An approval request a human approved for exactly this action (after a step_up).
+    #[arg(long)]
+    approval: Option<String>,
+    /// On step_up, wait up to SECONDS for the human's answer; once approved, ask again
+    /// with the approval.
+    #[arg(long, value_name = "SECONDS")]
+    wait: Option<u64>,
+}
+
+#[derive(Subcommand)]
+enum ApprovalCmd {
+    /// Approval requests assigned to you (others' need admin, security, risk or compliance).
+    List {
+        #[arg(long, default_value = "pending",
+              value_parser = ["pending", "approved", "denied", "expired", "used", "all"])]
+        state: String,
+        /// Another user's requests (a user id).
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Only this agent's requests.
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show a request and its context: what the AI produced, the data it used, the
+    /// impact. The assignee's first opening is recorded.
+    Show { id: String },
+    /// As the agent (its credential in COUNTERSIGN_TOKEN), wait for the human's answer.
+    /// Exit 0 approved; 3 denied, expired or used; 4 still pending.
+    Wait {
+        id: String,
+        /// Seconds to wait; 0 asks once.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Approve: valid once, for exactly this action, until it expires (the assignee).
+    Approve {
+        id: String,
+        /// What you checked (required).
+        #[arg(long)]
+        comment: String,
+    },
+    /// Deny: the action does not run (the assignee).
+    Deny {
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ActionCmd {
+    /// The action log, newest first. Auditors (admin, security, risk, compliance,
+    /// operations) see all; others their agents' and systems' actions.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        task: Option<String>,
+        /// Post-action review state.
+        #[arg(long, value_parser = ["pending", "reviewed"])]
+        review: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// One action: the AI's input, the decision, the human decision and the outcome.
+    Show { id: String },
+    /// As the agent (its credential in COUNTERSIGN_TOKEN), report the outcome of an
+    /// allowed action, once.
+    Outcome {
+        id: String,
+        #[arg(long, value_parser = ["succeeded", "failed", "abandoned"])]
+        status: String,
+        /// What happened (ids created, errors), as JSON or @FILE.
+        #[arg(long, value_name = "JSON|@FILE")]
+        detail: Option<String>,
+    },
+    /// The post-action review queue: actions allowed without a human on the systems you own.
+    Queue {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Review an action from your queue: ok, or flagged with a comment (the system's owner).
+    Review {
+        id: String,
+        #[arg(long, value_parser = ["ok", "flagged"])]
+        verdict: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Validate a policy directory offline, as `serve --policies DIR` loads it: one
+    /// *.cedarschema and the *.cedar files. Prints the digest and the policies; exit 1
+    /// with the file and reason when the set is invalid.
+    Check {
+        /// The directory. Default: the built-in example set (policies/).
+        dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
+    /// Show the policy set the server is running (any role).
+    Show {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Reload the server's set from its --policies directory (admin or security); an
+    /// invalid set is refused and the running set stays. SIGHUP does the same.
+    Reload {
         #[command(flatten)]
         conn: Conn,
     },
@@ -758,6 +972,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Dataset { command, conn } => dataset(command, conn).await?,
         Command::Run { command, conn } => run_cmd(command, conn).await?,
         Command::Webhook { command, conn } => webhook(command, conn).await?,
+        Command::Decide { request, conn } => return runtime::decide(request, conn).await,
+        Command::Approval { command, conn } => return runtime::approval(command, conn).await,
+        Command::Action { command, conn } => runtime::action(command, conn).await?,
+        Command::Accountability { conn } => runtime::accountability(conn).await?,
+        Command::Policy { command } => runtime::policy(command).await?,
         Command::Evidence { digest, out, conn } => {
             let c = Client::new(&conn.server, conn.token)?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;

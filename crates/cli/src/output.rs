@@ -421,8 +421,278 @@ pub fn show(format: Format, kind: &str, v: &Value) {
         }),
         "grant" => grant_line(v),
         "grants" => each(v, grant_line),
+        "action-decision" => action_decision(v),
+        "approval" => approval(v),
+        "approvals" => {
+            each(v, approval_line);
+            if v.as_array().is_some_and(Vec::is_empty) {
+                line("no approval requests");
+            }
+        }
+        "action" => action(v),
+        "actions" => {
+            each(v, action_line);
+            if v.as_array().is_some_and(Vec::is_empty) {
+                line("no actions");
+            }
+        }
+        "signals" => {
+            each(v, signals_line);
+            if v.as_array().is_some_and(Vec::is_empty) {
+                line("no decisions yet");
+            }
+        }
+        "policy-set" => policy_set(v),
         _ => json(v),
     }
+}
+
+/// `system:action:resource`, as scopes are written.
+fn target(v: &Value) -> String {
+    format!("{} {}:{}", s(v, "action"), s(v, "system"), s(v, "resource"))
+}
+
+fn reasons(v: &Value) {
+    each(&v["reasons"], |r| {
+        line(format!("  - {}", r.as_str().unwrap_or_default()))
+    });
+}
+
+fn action_decision(v: &Value) {
+    line(format!(
+        "{}  action {}  policies: {}",
+        s(v, "decision").to_uppercase(),
+        s(v, "id"),
+        list(&v["policies"])
+    ));
+    reasons(v);
+    let a = &v["approval"];
+    if a.is_object() {
+        line(format!(
+            "  approval {} assigned to {}{}, expires {}",
+            s(a, "id"),
+            s(a, "assignee"),
+            a["approver_role"]
+                .as_str()
+                .map(|r| format!(" (role {r})"))
+                .unwrap_or_default(),
+            s(a, "expires_at")
+        ));
+        line(format!(
+            "  once approved, ask again with --approval {} (wait: countersign approval wait {})",
+            s(a, "id"),
+            s(a, "id")
+        ));
+    }
+}
+
+fn approval_line(a: &Value) {
+    line(format!(
+        "{}  {:<8} {}  task {}  agent {}  assignee {}  expires {}",
+        s(a, "id"),
+        s(a, "state"),
+        target(a),
+        s(a, "task"),
+        s(a, "agent"),
+        s(a, "assignee"),
+        s(a, "expires_at")
+    ))
+}
+
+fn approval(a: &Value) {
+    line(format!(
+        "approval {}  {}  action {}",
+        s(a, "id"),
+        s(a, "state").to_uppercase(),
+        s(a, "action_id")
+    ));
+    line(format!(
+        "  {}  task {}  agent {}",
+        target(a),
+        s(a, "task"),
+        s(a, "agent")
+    ));
+    line(format!(
+        "  assigned to {}{}  created {}  expires {}",
+        s(a, "assignee"),
+        a["approver_role"]
+            .as_str()
+            .map(|r| format!(" (role {r})"))
+            .unwrap_or_default(),
+        s(a, "created_at"),
+        s(a, "expires_at")
+    ));
+    reasons(a);
+    line(format!("  arguments   {}", a["arguments"]));
+    let c = &a["context"];
+    for (label, key) in [
+        ("ai input", "ai_input"),
+        ("ai input digest", "ai_input_digest"),
+        ("ai output", "ai_output"),
+        ("impact", "impact"),
+    ] {
+        if c[key].as_str().is_some_and(|x| !x.is_empty()) {
+            line(format!("  {label:<11} {}", s(c, key)));
+        }
+    }
+    if c["data_used"].as_array().is_some_and(|d| !d.is_empty()) {
+        line(format!("  data used   {}", list(&c["data_used"])));
+    }
+    line(format!(
+        "  risk {}  confidence {}  data classes {}",
+        s(c, "risk_score"),
+        s(c, "confidence"),
+        list(&c["data_classes"])
+    ));
+    answer_line(a);
+    if a["used_by"].is_string() {
+        line(format!("    used by action {}", s(a, "used_by")));
+    }
+}
+
+/// The human's answer to an approval request: approved or denied, by whom, why.
+fn answer_line(a: &Value) {
+    if a["decided_by"].is_string() {
+        line(format!(
+            "    {} by {} at {}: {}",
+            if a["state"] == "denied" {
+                "denied"
+            } else {
+                "approved"
+            },
+            s(a, "decided_by"),
+            s(a, "decided_at"),
+            s(a, "comment")
+        ));
+    }
+}
+
+fn action_line(a: &Value) {
+    line(format!(
+        "{}  {:<8} {}  task {}  agent {}  approval {}  outcome {}  review {}",
+        s(a, "id"),
+        s(a, "decision"),
+        target(a),
+        s(a, "task"),
+        s(a, "agent"),
+        s(a, "approval_id"),
+        a["outcome"]["status"].as_str().unwrap_or("-"),
+        s(a, "review_state")
+    ))
+}
+
+fn action(a: &Value) {
+    line(format!(
+        "action {}  {}  {}",
+        s(a, "id"),
+        s(a, "decision").to_uppercase(),
+        target(a)
+    ));
+    line(format!(
+        "  task {}  agent {} (owner {})  credential {}",
+        s(a, "task"),
+        s(a, "agent"),
+        s(a, "owner"),
+        s(a, "credential")
+    ));
+    line(format!(
+        "  decided {}  risk {}  policies: {}",
+        s(a, "decided_at"),
+        s(a, "risk_score"),
+        list(&a["policies"])
+    ));
+    reasons(a);
+    let ap = &a["approval"];
+    if ap.is_object() {
+        line(format!(
+            "  approval {}  {}  assigned to {}",
+            s(ap, "id"),
+            s(ap, "state"),
+            s(ap, "assignee")
+        ));
+        answer_line(ap);
+        if ap["used_by"].is_string() {
+            line(format!("    used by action {}", s(ap, "used_by")));
+        }
+    } else if a["approval_id"].is_string() {
+        line(format!("  approval {}", s(a, "approval_id")));
+    }
+    let o = &a["outcome"];
+    if o.is_object() {
+        line(format!(
+            "  outcome {} at {}{}",
+            s(o, "status"),
+            s(o, "at"),
+            if o["detail"].is_null() {
+                String::new()
+            } else {
+                format!("  {}", o["detail"])
+            }
+        ));
+    }
+    let r = &a["review"];
+    if r.is_object() {
+        line(format!(
+            "  reviewed {} by {} at {}: {}",
+            s(r, "verdict"),
+            s(r, "by"),
+            s(r, "at"),
+            s(r, "comment")
+        ));
+    } else if a["review_state"] == "pending" {
+        line("  waiting for the system owner's post-action review");
+    }
+}
+
+fn signals_line(x: &Value) {
+    let secs = |k: &str| {
+        x[k].as_i64()
+            .map_or_else(|| "-".into(), |n| format!("{n}s"))
+    };
+    line(format!(
+        "{}  {:<14} decisions {:<4} approved {:>3}%  median {} from assignment, {} from opening  decided unopened {}{}",
+        s(x, "user"),
+        s(x, "kind"),
+        s(x, "decisions"),
+        s(x, "approval_pct"),
+        secs("median_seconds_from_assignment"),
+        secs("median_seconds_from_open"),
+        s(x, "decided_without_opening"),
+        if x["flagged"] == true { "  FLAGGED" } else { "" }
+    ));
+    each(&x["flags"], |f| {
+        line(format!("  - {}", f.as_str().unwrap_or_default()))
+    });
+}
+
+fn policy_set(v: &Value) {
+    let policies = v["policies"].as_array().map_or(0, Vec::len);
+    let from = v["dir"].as_str().unwrap_or("the built-in example set");
+    if v["valid"] == true {
+        line(format!(
+            "{from}: a valid policy set of {policies} policies, digest {}",
+            s(v, "digest")
+        ));
+    } else {
+        line(format!(
+            "policy set {}  from {from}  loaded {}  ({policies} policies)",
+            s(v, "digest"),
+            s(v, "loaded_at")
+        ));
+    }
+    each(&v["policies"], |p| {
+        line(format!(
+            "  {:<36} {:<7} {:<8} {:<18} {}",
+            s(p, "id"),
+            s(p, "effect"),
+            s(p, "decision"),
+            p["approver"]
+                .as_str()
+                .map(|r| format!("approver {r}"))
+                .unwrap_or_default(),
+            s(p, "file")
+        ))
+    });
 }
 
 fn grant_line(g: &Value) {

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
 use countersign_server::app::ledger::Verification;
 use countersign_server::clock::{Clock, SystemClock};
+use countersign_server::runtime::PolicyDirError;
 use countersign_server::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,7 +26,11 @@ pub fn load_policies(dir: Option<&PathBuf>) -> Result<countersign_policy::Policy
     match dir {
         None => Ok(countersign_server::runtime::example_policies()
             .context("the built-in example policy set is invalid")?),
-        Some(d) => countersign_server::runtime::load_policy_dir(d).map_err(anyhow::Error::new),
+        // An invalid set's error names the file and reason; add the directory.
+        Some(d) => countersign_server::runtime::load_policy_dir(d).map_err(|e| match e {
+            PolicyDirError::Invalid(_) => anyhow::Error::new(e).context(d.display().to_string()),
+            other => anyhow::Error::new(other),
+        }),
     }
 }
 

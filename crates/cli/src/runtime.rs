@@ -1,0 +1,279 @@
+//! Client commands for request-time decisions (issue 6): an agent asks with its
+//! just-in-time credential, humans answer step-ups, the action log, the post-action
+//! review queue, accountability signals and the runtime policy set.
+
+use crate::client::{q, Client};
+use crate::output::{self, Format};
+use crate::{serve, ActionCmd, ApprovalCmd, Conn, DecideArgs, PolicyCmd};
+use anyhow::{Context, Result};
+use serde_json::{json, Map, Value};
+use std::process::ExitCode;
+
+/// `decide` answered deny (and `approval wait`: denied, expired or used).
+pub const DENIED: u8 = 3;
+/// `decide` answered step_up and no human has answered yet.
+pub const PENDING: u8 = 4;
+
+/// The server answers one long-poll for at most 60 seconds; the client waits 60.
+const POLL_SECONDS: u64 = 50;
+
+/// A JSON value given inline or as `@FILE`.
+fn json_arg(flag: &str, s: &str) -> Result<Value> {
+    let (text, from) = match s.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?,
+            path.to_owned(),
+        ),
+        None => (s.to_owned(), format!("--{flag}")),
+    };
+    serde_json::from_str(&text).with_context(|| format!("{from} is not valid JSON"))
+}
+
+fn request_body(a: &DecideArgs) -> Result<Value> {
+    let mut ctx = Map::new();
+    ctx.insert("risk_score".into(), json!(a.risk_score));
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            ctx.insert(k.into(), v);
+        }
+    };
+    put("confidence", a.confidence.map(|c| json!(c)));
+    put("ai_input", a.ai_input.as_ref().map(|s| json!(s)));
+    put(
+        "ai_input_digest",
+        a.ai_input_digest.as_ref().map(|s| json!(s)),
+    );
+    put("ai_output", a.ai_output.as_ref().map(|s| json!(s)));
+    put("impact", a.impact.as_ref().map(|s| json!(s)));
+    if !a.data_classes.is_empty() {
+        ctx.insert("data_classes".into(), json!(a.data_classes));
+    }
+    if !a.data_used.is_empty() {
+        ctx.insert("data_used".into(), json!(a.data_used));
+    }
+    let mut body = Map::new();
+    body.insert("system".into(), json!(a.system));
+    body.insert("action".into(), json!(a.action));
+    body.insert("resource".into(), json!(a.resource));
+    if let Some(t) = &a.task {
+        body.insert("task".into(), json!(t));
+    }
+    if let Some(args) = &a.arguments {
+        body.insert("arguments".into(), json_arg("arguments", args)?);
+    }
+    body.insert("context".into(), Value::Object(ctx));
+    if let Some(id) = &a.approval {
+        body.insert("approval_id".into(), json!(id));
+    }
+    Ok(Value::Object(body))
+}
+
+fn decision_code(v: &Value) -> ExitCode {
+    match v["decision"].as_str() {
+        Some("allow") => ExitCode::SUCCESS,
+        Some("step_up") => ExitCode::from(PENDING),
+        _ => ExitCode::from(DENIED),
+    }
+}
+
+fn approval_code(v: &Value) -> ExitCode {
+    match v["state"].as_str() {
+        Some("approved") => ExitCode::SUCCESS,
+        Some("pending") => ExitCode::from(PENDING),
+        _ => ExitCode::from(DENIED),
+    }
+}
+
+/// Long-polls an approval request with the agent's credential until it is answered
+/// or `seconds` pass; returns the request as last read.
+async fn wait_for(c: &Client, id: &str, seconds: u64) -> Result<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        let left = deadline
+            .saturating_duration_since(std::time::Instant::now())
+            .as_secs()
+            .min(POLL_SECONDS);
+        let v = c
+            .get(&format!("/v1/approvals/{}/wait?timeout={left}", q(id)))
+            .await?;
+        if v["state"] != "pending" || left == 0 {
+            return Ok(v);
+        }
+    }
+}
+
+pub async fn decide(args: DecideArgs, conn: Conn) -> Result<ExitCode> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let mut body = request_body(&args)?;
+    let first = c.post_once("/v1/decide", &body).await?;
+    let (Some(seconds), Some(apr)) = (args.wait, first["approval"]["id"].as_str()) else {
+        output::show(conn.output, "action-decision", &first);
+        return Ok(decision_code(&first));
+    };
+    if conn.output == Format::Text {
+        output::show(conn.output, "action-decision", &first);
+    }
+    eprintln!(
+        "waiting up to {seconds}s for {} to answer {apr}...",
+        first["approval"]["assignee"]
+            .as_str()
+            .unwrap_or("the approver")
+    );
+    let answered = wait_for(&c, apr, seconds).await?;
+    match answered["state"].as_str() {
+        Some("approved") => {
+            if let Value::Object(m) = &mut body {
+                m.insert("approval_id".into(), json!(apr));
+            }
+            let again = c.post_once("/v1/decide", &body).await?;
+            output::show(conn.output, "action-decision", &again);
+            Ok(decision_code(&again))
+        }
+        Some("pending") => {
+            if conn.output == Format::Json {
+                output::show(conn.output, "action-decision", &first);
+            } else {
+                output::line(format!(
+                    "still waiting after {seconds}s; once {apr} is approved, ask again with --approval {apr}"
+                ));
+            }
+            Ok(ExitCode::from(PENDING))
+        }
+        _ => {
+            output::show(conn.output, "approval", &answered);
+            Ok(ExitCode::from(DENIED))
+        }
+    }
+}
+
+pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let path = |id: &str, rest: &str| format!("/v1/approvals/{}{rest}", q(id));
+    let (kind, v) = match cmd {
+        ApprovalCmd::List {
+            state,
+            assignee,
+            agent,
+            limit,
+        } => {
+            let mut qs = format!("?state={}&limit={limit}", q(&state));
+            if let Some(a) = assignee {
+                qs.push_str(&format!("&assignee={}", q(&a)));
+            }
+            if let Some(a) = agent {
+                qs.push_str(&format!("&agent={}", q(&a)));
+            }
+            ("approvals", c.get(&format!("/v1/approvals{qs}")).await?)
+        }
+        ApprovalCmd::Show { id } => ("approval", c.get(&path(&id, "")).await?),
+        ApprovalCmd::Wait { id, timeout } => {
+            let v = wait_for(&c, &id, timeout).await?;
+            output::show(conn.output, "approval", &v);
+            return Ok(approval_code(&v));
+        }
+        ApprovalCmd::Approve { id, comment } => (
+            "approval",
+            c.post(&path(&id, "/approve"), &json!({"comment": comment}))
+                .await?,
+        ),
+        ApprovalCmd::Deny { id, comment } => (
+            "approval",
+            c.post(&path(&id, "/deny"), &json!({"comment": comment}))
+                .await?,
+        ),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn action(cmd: ActionCmd, conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    let path = |id: &str, rest: &str| format!("/v1/actions/{}{rest}", q(id));
+    let (kind, v) = match cmd {
+        ActionCmd::List {
+            agent,
+            system,
+            task,
+            review,
+            limit,
+        } => {
+            let mut qs = format!("?limit={limit}");
+            for (k, v) in [
+                ("agent", agent),
+                ("system", system),
+                ("task", task),
+                ("review", review),
+            ] {
+                if let Some(v) = v {
+                    qs.push_str(&format!("&{k}={}", q(&v)));
+                }
+            }
+            ("actions", c.get(&format!("/v1/actions{qs}")).await?)
+        }
+        ActionCmd::Show { id } => ("action", c.get(&path(&id, "")).await?),
+        ActionCmd::Outcome { id, status, detail } => {
+            let mut body = json!({"status": status});
+            if let (Some(d), Value::Object(m)) = (detail, &mut body) {
+                m.insert("detail".into(), json_arg("detail", &d)?);
+            }
+            ("action", c.post_once(&path(&id, "/outcome"), &body).await?)
+        }
+        ActionCmd::Queue { limit } => (
+            "actions",
+            c.get(&format!("/v1/reviews/queue?limit={limit}")).await?,
+        ),
+        ActionCmd::Review {
+            id,
+            verdict,
+            comment,
+        } => (
+            "action",
+            c.post(
+                &path(&id, "/review"),
+                &json!({"verdict": verdict, "comment": comment}),
+            )
+            .await?,
+        ),
+    };
+    output::show(conn.output, kind, &v);
+    Ok(())
+}
+
+pub async fn accountability(conn: Conn) -> Result<()> {
+    let c = Client::new(&conn.server, conn.token)?;
+    output::show(conn.output, "signals", &c.get("/v1/accountability").await?);
+    Ok(())
+}
+
+pub async fn policy(cmd: PolicyCmd) -> Result<()> {
+    match cmd {
+        PolicyCmd::Check {
+            dir,
+            output: format,
+        } => {
+            let set = serve::load_policies(dir.as_ref())?;
+            let policies = serde_json::to_value(set.policies())
+                .context("cannot render the policy summaries")?;
+            let view = json!({
+                "valid": true,
+                "digest": set.digest(),
+                "dir": dir.as_ref().map(|d| d.display().to_string()),
+                "policies": policies,
+            });
+            output::show(format, "policy-set", &view);
+        }
+        PolicyCmd::Show { conn } => {
+            let c = Client::new(&conn.server, conn.token)?;
+            output::show(conn.output, "policy-set", &c.get("/v1/policies").await?);
+        }
+        PolicyCmd::Reload { conn } => {
+            let c = Client::new(&conn.server, conn.token)?;
+            output::show(
+                conn.output,
+                "policy-set",
+                &c.post("/v1/policies/reload", &json!({})).await?,
+            );
+        }
+    }
+    Ok(())
+}
