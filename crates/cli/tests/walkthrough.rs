@@ -2,88 +2,9 @@
 //! The README's five-minute walk-through, run for real: `serve --demo` in a child
 //! process, then the same CLI commands with the tokens from the demo env file.
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod support;
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve_demo(dir: &Path) -> (Server, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .current_dir(dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .env("COUNTERSIGN_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut server = Server(child);
-    let stdout = server.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("serve --demo did not start");
-        if let Some(addr) = line.strip_prefix("countersign: listening on ") {
-            return (server, addr.trim().to_owned());
-        }
-    }
-}
-
-fn demo_env(dir: &Path) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(dir.join("countersign-demo.env")).unwrap();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("export "))
-        .filter_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            Some((k.to_owned(), v.split_whitespace().next()?.to_owned()))
-        })
-        .collect()
-}
-
-struct Cli<'a> {
-    dir: &'a Path,
-    server: String,
-}
-
-impl Cli<'_> {
-    fn run(&self, token: &str, args: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_countersign"))
-            .current_dir(self.dir)
-            .args(args)
-            .env("COUNTERSIGN_SERVER", &self.server)
-            .env("COUNTERSIGN_TOKEN", token)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code().unwrap_or(-1), text)
-    }
-
-    fn ok(&self, token: &str, args: &[&str]) -> String {
-        let (code, out) = self.run(token, args);
-        assert_eq!(code, 0, "countersign {args:?} failed: {out}");
-        out
-    }
-}
+use support::{demo_env, serve_demo, Cli};
 
 #[test]
 fn readme_walkthrough_works_against_serve_demo() {
@@ -98,6 +19,7 @@ fn readme_walkthrough_works_against_serve_demo() {
     let cli = Cli {
         dir: dir.path(),
         server: url,
+        env: Vec::new(),
     };
     let rel = t("CS_RELEASE");
 
