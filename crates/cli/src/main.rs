@@ -23,7 +23,8 @@ use std::process::ExitCode;
     about = "The control plane that keeps humans accountable for AI in production",
     long_about = "countersign gates every model, agent, prompt package and runtime config on its way to \
 production: each required role signs off against its checklist and evidence, one named decision owner \
-says go or no-go, and everything lands in a tamper-evident, signed ledger.\n\n\
+says go or no-go, and everything lands in a tamper-evident, signed ledger. In production, agents ask \
+before they act (`countersign decide`): allow, deny, or step up to a named human.\n\n\
 Start a server with `countersign serve` (add --demo for example users and a release to walk through). \
 Client commands talk to a server (--server, default http://127.0.0.1:8080) with the token in \
 COUNTERSIGN_TOKEN.",
@@ -302,10 +303,14 @@ enum ApprovalCmd {
     },
     /// Show a request and its context: what the AI produced, the data it used, the
     /// impact. The assignee's first opening is recorded.
-    Show { id: String },
+    Show {
+        /// The approval request (apr_…).
+        id: String,
+    },
     /// As the agent (its credential in COUNTERSIGN_TOKEN), wait for the human's answer.
     /// Exit 0 approved; 3 denied, expired or used; 4 still pending.
     Wait {
+        /// The approval request (apr_…).
         id: String,
         /// Seconds to wait; 0 asks once.
         #[arg(long, default_value_t = 30, value_name = "SECONDS")]
@@ -313,6 +318,7 @@ enum ApprovalCmd {
     },
     /// Approve: valid once, for exactly this action, until it expires (the assignee).
     Approve {
+        /// The approval request (apr_…).
         id: String,
         /// What you checked (required).
         #[arg(long)]
@@ -320,6 +326,7 @@ enum ApprovalCmd {
     },
     /// Deny: the action does not run (the assignee).
     Deny {
+        /// The approval request (apr_…).
         id: String,
         /// Why (required).
         #[arg(long)]
@@ -345,11 +352,16 @@ enum ActionCmd {
         limit: u32,
     },
     /// One action: the AI's input, the decision, the human decision and the outcome.
-    Show { id: String },
+    Show {
+        /// The action (act_…).
+        id: String,
+    },
     /// As the agent (its credential in COUNTERSIGN_TOKEN), report the outcome of an
     /// allowed action, once.
     Outcome {
+        /// The action (act_…).
         id: String,
+        /// What finally happened.
         #[arg(long, value_parser = ["succeeded", "failed", "abandoned"])]
         status: String,
         /// What happened (ids created, errors), as JSON or @FILE.
@@ -363,7 +375,9 @@ enum ActionCmd {
     },
     /// Review an action from your queue: ok, or flagged with a comment (the system's owner).
     Review {
+        /// The action (act_…).
         id: String,
+        /// ok, or flagged (needs a comment).
         #[arg(long, value_parser = ["ok", "flagged"])]
         verdict: String,
         #[arg(long, default_value = "")]
@@ -379,6 +393,7 @@ enum PolicyCmd {
     Check {
         /// The directory. Default: the built-in example set (policies/).
         dir: Option<PathBuf>,
+        /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Text)]
         output: Format,
     },

@@ -633,11 +633,15 @@ fn action(a: &Value) {
     let r = &a["review"];
     if r.is_object() {
         line(format!(
-            "  reviewed {} by {} at {}: {}",
+            "  reviewed {} by {} at {}{}",
             s(r, "verdict"),
             s(r, "by"),
             s(r, "at"),
-            s(r, "comment")
+            r["comment"]
+                .as_str()
+                .filter(|c| !c.is_empty())
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default()
         ));
     } else if a["review_state"] == "pending" {
         line("  waiting for the system owner's post-action review");
