@@ -141,8 +141,9 @@ async fn main() -> Result<()> {
                 let start = Instant::now();
                 let decision = match mode {
                     Mode::InProcess => {
-                        decide::run(&state, &principal, input(i))
+                        decide::run(&state, &principal, input(i), None)
                             .await?
+                            .write
                             .action
                             .decision
                     }

@@ -12,8 +12,9 @@
 use crate::app::decide::{entry_for, Principal};
 use crate::app::AppError;
 use chrono::{DateTime, Utc};
+use countersign_core::UserId;
 use countersign_policy::{PolicySet, PolicySource};
-use countersign_store::records::{ActionRecord, ApprovalRecord};
+use countersign_store::records::{ActionRecord, ApprovalRecord, IdempotencyRecord};
 use countersign_store::Store;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -115,9 +116,29 @@ pub struct DecisionWrite {
     pub consume: Option<String>,
 }
 
+/// What the committer answers a decision with.
+#[derive(Clone, Debug)]
+pub enum Committed {
+    /// The decision as written (a consumed approval may have turned it into a deny).
+    Decided(DecisionWrite),
+    /// A retried request (same `Idempotency-Key`, same request): nothing was written;
+    /// the decision recorded for the first one is `action_id`.
+    Replayed { action_id: String },
+}
+
+/// A request's `Idempotency-Key`: the agent (as actor), the key and the request's
+/// fingerprint. The record stored for it names the action it decided.
+#[derive(Clone, Debug)]
+pub struct DecisionKey {
+    pub agent: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
 struct Job {
     write: DecisionWrite,
-    reply: oneshot::Sender<Result<DecisionWrite, AppError>>,
+    key: Option<DecisionKey>,
+    reply: oneshot::Sender<Result<Committed, AppError>>,
 }
 
 /// The most decisions one transaction carries.
@@ -139,11 +160,16 @@ impl Committer {
     }
 
     /// Queues a decision and waits until it is durable. Returns the decision as
-    /// written (a consumed approval may have turned it into a deny).
-    pub async fn submit(&self, write: DecisionWrite) -> Result<DecisionWrite, AppError> {
+    /// written (a consumed approval may have turned it into a deny), or, for a
+    /// retried request with the same key, the action decided the first time.
+    pub async fn submit(
+        &self,
+        write: DecisionWrite,
+        key: Option<DecisionKey>,
+    ) -> Result<Committed, AppError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job { write, reply })
+            .send(Job { write, key, reply })
             .await
             .map_err(|_| AppError::Unavailable {
                 detail: "the decision writer has stopped".into(),
@@ -161,16 +187,16 @@ async fn run_committer(
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let (writes, replies): (Vec<DecisionWrite>, Vec<_>) =
-            batch.drain(..).map(|j| (j.write, j.reply)).unzip();
+        let (writes, replies): (Vec<_>, Vec<_>) =
+            batch.drain(..).map(|j| ((j.write, j.key), j.reply)).unzip();
         let n = writes.len();
         match commit_batch(&*store, writes).await {
             Ok(written) => {
-                let approvals = written
-                    .iter()
-                    .any(|w| w.new_approval.is_some() || w.consume.is_some());
+                let approvals = written.iter().any(|w| {
+                    matches!(w, Ok(Committed::Decided(w)) if w.new_approval.is_some() || w.consume.is_some())
+                });
                 for (reply, w) in replies.into_iter().zip(written) {
-                    let _ = reply.send(Ok(w));
+                    let _ = reply.send(w);
                 }
                 if let (true, Some(rt)) = (approvals, rt.upgrade()) {
                     rt.approvals_changed();
@@ -191,11 +217,50 @@ async fn run_committer(
     }
 }
 
+/// Writes one batch in one transaction. Each job's answer is its own (a reused key is
+/// refused, a retried one replayed); an error for the whole batch writes nothing.
 async fn commit_batch(
     store: &dyn Store,
-    mut writes: Vec<DecisionWrite>,
-) -> Result<Vec<DecisionWrite>, AppError> {
+    jobs: Vec<(DecisionWrite, Option<DecisionKey>)>,
+) -> Result<Vec<Result<Committed, AppError>>, AppError> {
     let mut tx = store.write().await?;
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut writes = Vec::with_capacity(jobs.len());
+    for (w, key) in jobs {
+        // A key is checked under the write lock, against earlier batches and earlier
+        // jobs of this one, so a retried request never writes twice (I12).
+        if let Some(k) = key {
+            let actor = UserId(k.agent.clone());
+            match tx.get_idempotency(&actor, &k.key).await? {
+                Some(prev) if prev.request_hash != k.request_hash => {
+                    answers.push(Some(Err(AppError::invalid(
+                        "idempotency-key-reused",
+                        "this Idempotency-Key was used for a different request",
+                    ))));
+                    continue;
+                }
+                Some(prev) => {
+                    answers.push(Some(Ok(Committed::Replayed {
+                        action_id: prev.body,
+                    })));
+                    continue;
+                }
+                None => {
+                    tx.put_idempotency(&IdempotencyRecord {
+                        actor,
+                        key: k.key,
+                        request_hash: k.request_hash,
+                        status: 200,
+                        body: w.action.id.clone(),
+                        created_at: w.action.decided_at,
+                    })
+                    .await?;
+                }
+            }
+        }
+        answers.push(None);
+        writes.push(w);
+    }
     let mut drafts = Vec::with_capacity(writes.len());
     for w in &mut writes {
         if let Some(id) = w.consume.clone() {
@@ -223,7 +288,19 @@ async fn commit_batch(
     }
     tx.append_batch(drafts).await?;
     tx.commit().await?;
-    Ok(writes)
+    let mut written = writes.into_iter();
+    Ok(answers
+        .into_iter()
+        .map(|a| match a {
+            Some(answer) => answer,
+            None => written
+                .next()
+                .map(Committed::Decided)
+                .ok_or_else(|| AppError::Unavailable {
+                    detail: "the decision writer lost a decision".into(),
+                }),
+        })
+        .collect())
 }
 
 /// Resolved credentials, valid for one generation.

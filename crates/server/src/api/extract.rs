@@ -308,6 +308,18 @@ pub fn ok<V: Serialize>(v: V) -> ApiResult<Response> {
     Ok(Json(v).into_response())
 }
 
+/// A JSON response, marked `Idempotent-Replayed: true` when it answers a retry.
+pub fn ok_replayed<V: Serialize>(v: V, replayed: bool) -> ApiResult<Response> {
+    let mut resp = Json(v).into_response();
+    if replayed {
+        resp.headers_mut().insert(
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(resp)
+}
+
 impl Upload {
     /// The query parameters, parsed now that the caller is authenticated.
     pub fn query<T: DeserializeOwned>(&self) -> ApiResult<T> {
@@ -359,6 +371,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
 pub struct AgentBody<T> {
     pub body: T,
     pub host: Option<String>,
+    pub idempotency: Option<Idempotency>,
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
@@ -373,7 +386,8 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
             c.to_str()
                 .is_ok_and(|c| c.starts_with("application/x-www-form-urlencoded"))
         });
-        let (_, bytes) = body_bytes(req, state).await?;
+        let (parts, bytes) = body_bytes(req, state).await?;
+        let idempotency = idempotency(&parts, &bytes)?;
         let invalid = |e: String| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -400,7 +414,11 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
             }
             serde_json::from_value::<T>(value).map_err(|e| invalid(e.to_string()))?
         };
-        Ok(AgentBody { body, host })
+        Ok(AgentBody {
+            body,
+            host,
+            idempotency,
+        })
     }
 }
 

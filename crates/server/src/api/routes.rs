@@ -1,10 +1,13 @@
 //! HTTP handlers: extract, authenticate, call one application function, map the
 //! result. No SQL and no business rule here.
 
-use super::extract::{ok, AgentBody, AgentWrite, Auth, Cmd, Credential, PathId, Upload, Write, Q};
+use super::extract::{
+    ok, ok_replayed, AgentBody, AgentWrite, Auth, Cmd, Credential, PathId, Upload, Write, Q,
+};
 use super::problem::{ApiError, ApiResult, Problem};
 use super::wire::*;
 use crate::app::{self, ledger::Verification};
+use crate::runtime::DecisionKey;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -908,16 +911,22 @@ pub async fn jwks(State(s): State<AppState>) -> ApiResult {
 
 // ---------- runtime decisions, approvals, the action log (issue 6) ----------
 
-/// An agent asks before it acts (I10): allow, deny or step_up, with reasons and the policies that determined it. Authenticated by the agent's just-in-time credential (`Authorization: Bearer <JWT>`). Grants, time windows and risk limits are enforced before policy; anything unevaluable denies. Answered only after the decision's ledger entry is durable (I11).
+/// An agent asks before it acts (I10): allow, deny or step_up, with reasons and the policies that determined it. Authenticated by the agent's just-in-time credential (`Authorization: Bearer <JWT>`). Grants, time windows and risk limits are enforced before policy; anything unevaluable denies. Answered only after the decision's ledger entry is durable (I11). A retry with the same `Idempotency-Key` gets the first answer (`Idempotent-Replayed: true`) and writes nothing.
 #[utoipa::path(post, path = "/v1/decide", tag = "runtime", security(("bearer" = [])), request_body = ActionRequestParams,
+    params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key is answered with the first decision and writes nothing")),
     responses((status = 200, body = ActionDecisionView), (status = 401, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
 pub async fn decide_action(
     State(s): State<AppState>,
     Credential(p): Credential,
     b: AgentBody<ActionRequestParams>,
 ) -> ApiResult {
-    let w = app::decide::run(&s, &p, b.body.into()).await?;
-    ok(ActionDecisionView::new(&w))
+    let key = b.idempotency.map(|i| DecisionKey {
+        agent: p.agent.id.to_string(),
+        key: i.key,
+        request_hash: i.request_hash,
+    });
+    let a = app::decide::run(&s, &p, b.body.into(), key).await?;
+    ok_replayed(ActionDecisionView::new(&a.write), a.replayed)
 }
 
 /// The agent waits for a human's answer to its step-up (long-poll, `timeout` seconds), or polls with `timeout=0`. Authenticated by the agent's credential.

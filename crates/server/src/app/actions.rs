@@ -167,7 +167,8 @@ pub async fn review(
     Ok(a)
 }
 
-/// The agent reports what finally happened to an allowed action; once.
+/// The agent reports what finally happened to an allowed action; once (the same
+/// report again is answered with the recorded one, a different one is refused).
 pub async fn report_outcome(
     tx: &mut dyn Tx,
     p: &Principal,
@@ -198,10 +199,14 @@ pub async fn report_outcome(
             ),
         ));
     }
-    if a.outcome.is_some() {
+    if let Some(o) = &a.outcome {
+        // A retry of the same report is answered with what was recorded, once.
+        if o.status == status && o.detail == detail {
+            return Ok(a);
+        }
         return Err(AppError::conflict(
             "outcome-reported",
-            format!("the outcome of action {id} was already reported"),
+            format!("a different outcome of action {id} was already reported"),
         ));
     }
     a.outcome = Some(ActionOutcome {

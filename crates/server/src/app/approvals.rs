@@ -95,11 +95,19 @@ pub async fn list(
         filter.state = None;
     }
     let rows = tx.list_approvals(&filter).await?;
-    Ok(rows
-        .into_iter()
-        .map(|a| view(a, None, ctx.now))
-        .filter(|v| want.as_deref().is_none_or(|w| v.state == w))
-        .collect())
+    let mut out = Vec::with_capacity(rows.len());
+    for a in rows {
+        if want
+            .as_deref()
+            .is_some_and(|w| effective_state(&a, ctx.now) != w)
+        {
+            continue;
+        }
+        // The view carries the decision's reasons, so the list shows why each waits.
+        let action = tx.get_action(&a.action_id).await?;
+        out.push(view(a, action, ctx.now));
+    }
+    Ok(out)
 }
 
 /// The assignee approves or denies, with a comment.
@@ -183,7 +191,8 @@ pub async fn for_agent(
             id: id.to_owned(),
         });
     }
-    Ok(view(a, None, now))
+    let action = tx.get_action(&a.action_id).await?;
+    Ok(view(a, action, now))
 }
 
 /// Long-poll: waits until the request is no longer pending or `wait` passes.

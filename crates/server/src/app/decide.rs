@@ -16,7 +16,7 @@
 use super::credentials::active_credential;
 use super::grants::state_of;
 use super::{new_id, AppError};
-use crate::runtime::{DecisionWrite, LoadedPolicies};
+use crate::runtime::{Committed, DecisionKey, DecisionWrite, LoadedPolicies};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use countersign_core::grant::{mutates, scope_within, valid_action, Scope, State};
 use countersign_core::profile::Profile;
@@ -208,6 +208,34 @@ pub fn action_digest(
     });
     // INVARIANT: a JSON value always serializes.
     Digest::of_canonical(&v).unwrap_or_else(|_| Digest::zero())
+}
+
+/// A decision as answered: written now, or replayed for a retried request.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub write: DecisionWrite,
+    /// The request was a retry (same `Idempotency-Key`); nothing new was written.
+    pub replayed: bool,
+}
+
+/// A decided action as it was recorded, for answering a retried request.
+pub async fn recorded(tx: &mut dyn Tx, action_id: &str) -> Result<DecisionWrite, AppError> {
+    let action = tx
+        .get_action(action_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound {
+            what: "action",
+            id: action_id.to_owned(),
+        })?;
+    let new_approval = match (&action.approval_id, action.decision.as_str()) {
+        (Some(id), "step_up") => tx.get_approval(id).await?,
+        _ => None,
+    };
+    Ok(DecisionWrite {
+        action,
+        new_approval,
+        consume: None,
+    })
 }
 
 /// Decides one request. `approval` is the request named by `input.approval_id`, as
@@ -544,12 +572,14 @@ pub fn entry_for(a: &ActionRecord, created: Option<&ApprovalRecord>) -> EntryDra
     }
 }
 
-/// Decides one request and returns once its ledger entry is durable.
+/// Decides one request and returns once its ledger entry is durable. With a key, a
+/// retried request is answered with the action decided the first time.
 pub async fn run(
     state: &crate::AppState,
     p: &Principal,
     input: DecideInput,
-) -> Result<DecisionWrite, AppError> {
+    key: Option<DecisionKey>,
+) -> Result<Answer, AppError> {
     validate(&input)?;
     let approval = match &input.approval_id {
         Some(id) => state.store.read().await?.get_approval(id).await?,
@@ -558,5 +588,17 @@ pub async fn run(
     let policies = state.runtime.policies();
     let now = state.clock.now();
     let write = evaluate(p, input, &policies, approval.as_ref(), now, &state.profile);
-    state.runtime.committer()?.submit(write).await
+    match state.runtime.committer()?.submit(write, key).await? {
+        Committed::Decided(write) => Ok(Answer {
+            write,
+            replayed: false,
+        }),
+        Committed::Replayed { action_id } => {
+            let mut tx = state.store.read().await?;
+            Ok(Answer {
+                write: recorded(&mut *tx, &action_id).await?,
+                replayed: true,
+            })
+        }
+    }
 }

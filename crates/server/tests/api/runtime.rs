@@ -134,6 +134,19 @@ async fn i10_allow_within_grant_and_the_action_lands_in_the_review_queue() {
             )
             .await;
         again.assert_problem(StatusCode::CONFLICT, "outcome-reported");
+        // The same report again (a retry after a lost answer) gets the recorded one
+        // and writes nothing.
+        let before = h.ledger_count().await;
+        let retry = h
+            .send(
+                h.request(Method::POST, &format!("/v1/actions/{id}/outcome"))
+                    .bearer_auth(&t)
+                    .json(&json!({"status": "succeeded", "detail": {"rows": 1}})),
+            )
+            .await;
+        assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+        assert_eq!(retry.body["outcome"], r.body["outcome"]);
+        assert_eq!(h.ledger_count().await, before);
 
         // Allowed without a human: it waits for the system owner's post-action review.
         let queue = h.get_ok(&w.cast.owner, "/v1/reviews/queue").await;
@@ -279,7 +292,11 @@ async fn i10_step_up_on_production_write_needs_the_named_human_once() {
         assert_eq!(entry.payload["approval_request"]["id"], apr.as_str());
 
         // The agent polls: still pending.
-        assert_eq!(wait(&h, &t, &apr, 0).await["state"], "pending");
+        let polled = wait(&h, &t, &apr, 0).await;
+        assert_eq!(polled["state"], "pending");
+        // The agent's view says why it waits, as the decision did.
+        assert_eq!(polled["reasons"], d["reasons"], "{polled}");
+        assert!(!d["reasons"].as_array().unwrap().is_empty(), "{d}");
         // Without the approval, asking again steps up again (a new request).
         let d2 = decide(&h, &t, write_body(&w, 120)).await;
         assert_eq!(d2["decision"], "step_up");
@@ -288,6 +305,13 @@ async fn i10_step_up_on_production_write_needs_the_named_human_once() {
         // The owner sees it in their queue and opens the context: what the AI produced.
         let mine = h.get_ok(&w.cast.owner, "/v1/approvals").await;
         assert_eq!(mine.as_array().unwrap().len(), 2, "{mine}");
+        assert!(
+            mine.as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["reasons"] == d["reasons"]),
+            "{mine}"
+        );
         let before = h.ledger_count().await;
         let ctx = h
             .get_ok(&w.cast.owner, &format!("/v1/approvals/{apr}"))
@@ -462,6 +486,98 @@ async fn i10_an_approval_for_one_action_does_not_authorise_a_different_one() {
         let mut exact = write_body(&w, 10);
         exact["approval_id"] = json!(apr);
         assert_eq!(decide(&h, &t, exact).await["decision"], "allow");
+    }
+}
+
+async fn decide_keyed(h: &Harness, token: &str, key: &str, body: &Value) -> Reply {
+    h.send(
+        h.request(Method::POST, "/v1/decide")
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn i12_a_retried_decision_is_answered_with_the_first_and_writes_nothing() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let sys = w.cast.system.clone();
+        let t = credential(
+            &h,
+            &w,
+            &["write"],
+            json!({}),
+            &scope(&sys, "write", "orders/*"),
+        )
+        .await;
+        // A step-up, then its retry: the same action and approval request, no new entry.
+        let before = h.ledger_count().await;
+        let first = decide_keyed(&h, &t, "k-1", &write_body(&w, 10)).await;
+        assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+        assert_eq!(first.body["decision"], "step_up");
+        assert!(first.headers.get("idempotent-replayed").is_none());
+        let retry = decide_keyed(&h, &t, "k-1", &write_body(&w, 10)).await;
+        assert_eq!(retry.status, StatusCode::OK, "{}", retry.body);
+        assert_eq!(retry.body, first.body);
+        assert_eq!(retry.headers["idempotent-replayed"], "true");
+        assert_eq!(h.ledger_after(before).await.len(), 1);
+        // The same key on another request is refused and changes nothing.
+        let other = decide_keyed(&h, &t, "k-1", &write_body(&w, 99)).await;
+        other.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused");
+        assert_eq!(h.ledger_after(before).await.len(), 1);
+
+        // A retry of the decision that used the approval is not a second use.
+        let apr = first.body["approval"]["id"].as_str().unwrap().to_owned();
+        h.command(
+            &w.cast.owner,
+            &format!("/v1/approvals/{apr}/approve"),
+            &json!({"comment": "ten euros is fine"}),
+            "approval.approve",
+        )
+        .await;
+        let mut with = write_body(&w, 10);
+        with["approval_id"] = json!(apr);
+        let used = decide_keyed(&h, &t, "k-2", &with).await;
+        assert_eq!(used.body["decision"], "allow", "{}", used.body);
+        let before = h.ledger_count().await;
+        let again = decide_keyed(&h, &t, "k-2", &with).await;
+        assert_eq!(again.body, used.body);
+        assert_eq!(h.ledger_count().await, before);
+
+        // Concurrent retries of one request: one decision, every caller gets it.
+        let before = h.ledger_count().await;
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (client, url, t, body) = (
+                h.client.clone(),
+                h.url("/v1/decide"),
+                t.clone(),
+                write_body(&w, 20),
+            );
+            tasks.push(tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(t)
+                    .header("Idempotency-Key", "k-3")
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                r.json::<Value>().await.unwrap()["id"].clone()
+            }));
+        }
+        let mut ids = Vec::new();
+        for task in tasks {
+            ids.push(task.await.unwrap());
+        }
+        assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        let entries = h.ledger_after(before).await;
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].subject, ids[0].as_str().unwrap());
     }
 }
 
