@@ -320,6 +320,9 @@ pub struct Runtime {
     cache: RwLock<Cache>,
     committer: std::sync::OnceLock<Committer>,
     approvals: watch::Sender<u64>,
+    /// Held across a reload (read the running set, record, install), so two
+    /// reloads cannot interleave and record the wrong previous set.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -331,6 +334,7 @@ impl Runtime {
             cache: RwLock::new(Cache::default()),
             committer: std::sync::OnceLock::new(),
             approvals: watch::channel(0).0,
+            reloading: tokio::sync::Mutex::new(()),
         });
         let _ = rt
             .committer
@@ -343,6 +347,11 @@ impl Runtime {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Serializes reloads; hold it from reading the running set to installing the next.
+    pub async fn reload_guard(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.reloading.lock().await
     }
 
     /// Replaces the running set (already validated).

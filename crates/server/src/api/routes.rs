@@ -1129,12 +1129,14 @@ pub async fn policies(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     responses((status = 200, body = PolicySetView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn reload_policies(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
+    let _reloading = s.runtime.reload_guard().await;
     let running = s.runtime.policies();
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let (tx, ctx) = w.parts();
-    let next = app::policies::reload(tx, ctx, &running).await?;
-    let view = PolicySetView::new(&next);
-    let resp = w.finish(StatusCode::OK, view).await?;
+    let Some(next) = app::policies::reload(tx, ctx, &running).await? else {
+        return w.finish(StatusCode::OK, PolicySetView::new(&running)).await;
+    };
+    let resp = w.finish(StatusCode::OK, PolicySetView::new(&next)).await?;
     s.runtime.set_policies(next);
     Ok(resp)
 }

@@ -181,20 +181,49 @@ fn cover(
             .find(|g| {
                 let c = &g.terms.constraints;
                 c.window.is_none_or(|w| w.contains(now))
-                    && c.max_risk_score.is_none_or(|m| risk.is_some_and(|r| r <= m))
+                    && c.max_risk_score
+                        .is_none_or(|m| risk.is_some_and(|r| r <= m))
             })
             .ok_or_else(|| {
                 AppError::forbidden(
                     "scope-not-granted",
                     format!(
-                        "{} (no active, approved grant covers it now, within its time window and risk limit)",
-                        ScopeRefusal::NotGranted(s.to_string())
+                        "{} ({})",
+                        ScopeRefusal::NotGranted(s.to_string()),
+                        why_not_covered(s, active, now, risk)
                     ),
                 )
             })?;
         used.insert(g.id.clone());
     }
     Ok(used.into_iter().collect())
+}
+
+/// Why no active grant covers `s` now: the most specific reason among the grants
+/// that cover it at all.
+fn why_not_covered(
+    s: &Scope,
+    active: &[countersign_store::records::GrantRecord],
+    now: DateTime<Utc>,
+    risk: Option<u32>,
+) -> String {
+    let covering: Vec<_> = active.iter().filter(|g| g.terms.covers(s)).collect();
+    if covering.is_empty() {
+        return "no active, approved grant covers it".into();
+    }
+    let c = covering.iter().map(|g| &g.terms.constraints);
+    if c.clone()
+        .all(|c| c.window.is_some_and(|w| !w.contains(now)))
+    {
+        return "it is outside every covering grant's time window".into();
+    }
+    match (risk, c.filter_map(|c| c.max_risk_score).max()) {
+        (None, Some(m)) => {
+            format!("the covering grant limits risk to {m}; the request must state its risk_score")
+        }
+        (Some(r), Some(m)) => format!("risk score {r} is above the covering grant's limit {m}"),
+        _ => "no covering grant's constraints hold now".into(),
+    }
 }
 
 fn lifetime(req: Option<i64>) -> Result<Duration, AppError> {

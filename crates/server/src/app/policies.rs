@@ -10,15 +10,20 @@ use countersign_ledger::EntryDraft;
 use countersign_store::Tx;
 use serde_json::json;
 
-/// Loads the set again from the running set's directory; records the change. The
-/// caller installs the returned set after committing.
+/// Loads the set again from the running set's directory; records a change (the same
+/// set again changes nothing and records nothing, as on SIGHUP). The caller holds
+/// [`crate::runtime::Runtime::reload_guard`] and installs the returned set (`None`:
+/// unchanged) after committing.
 pub async fn reload(
     tx: &mut dyn Tx,
     ctx: &Ctx,
     running: &LoadedPolicies,
-) -> Result<LoadedPolicies, AppError> {
+) -> Result<Option<LoadedPolicies>, AppError> {
     ctx.require_any(&[Role::Admin, Role::Security])?;
     let next = load(running, ctx.now)?;
+    if next.set.digest() == running.set.digest() {
+        return Ok(None);
+    }
     record(
         tx,
         ctx,
@@ -28,7 +33,7 @@ pub async fn reload(
                "policies": next.set.policies().iter().map(|p| &p.id).collect::<Vec<_>>()}),
     )
     .await?;
-    Ok(next)
+    Ok(Some(next))
 }
 
 fn load(
@@ -49,6 +54,7 @@ fn load(
             msg.push_str(&s.to_string());
             src = s.source();
         }
+        let msg = msg.trim_end_matches([';', ' ', '.']);
         AppError::invalid(
             "invalid-policy-set",
             format!("{msg}; the running set stays"),
@@ -63,6 +69,7 @@ fn load(
 
 /// SIGHUP: reloads and records the change as the system; logs a refusal.
 pub async fn reload_on_signal(state: &AppState) -> Result<(), AppError> {
+    let _reloading = state.runtime.reload_guard().await;
     let running = state.runtime.policies();
     let now = state.clock.now();
     let next = load(&running, now)?;

@@ -339,18 +339,32 @@ async fn i8_requested_scope_beyond_grants_is_refused() {
         assert_eq!(r.body["constraints"]["max_risk_score"], 40);
         approve(&h, &w.cast.owner, &r.body).await;
         let s = scope(&sys, "list", "orders");
-        for risk in [json!({}), json!({"risk_score": 50})] {
-            token_reply(&h, &w.agent, &s, risk)
-                .await
-                .assert_problem(StatusCode::FORBIDDEN, "scope-not-granted");
+        for (risk, why) in [
+            (json!({}), "must state its risk_score"),
+            (
+                json!({"risk_score": 50}),
+                "risk score 50 is above the covering grant's limit 40",
+            ),
+        ] {
+            let r = token_reply(&h, &w.agent, &s, risk).await;
+            r.assert_problem(StatusCode::FORBIDDEN, "scope-not-granted");
+            assert!(
+                r.body["detail"].as_str().unwrap().contains(why),
+                "{}",
+                r.body
+            );
         }
         let ok = token_reply(&h, &w.agent, &s, json!({"risk_score": 30})).await;
         assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
         // Outside the window (the harness starts at 09:00 UTC).
         h.advance(Duration::hours(10));
-        token_reply(&h, &w.agent, &s, json!({"risk_score": 30}))
-            .await
-            .assert_problem(StatusCode::FORBIDDEN, "scope-not-granted");
+        let r = token_reply(&h, &w.agent, &s, json!({"risk_score": 30})).await;
+        r.assert_problem(StatusCode::FORBIDDEN, "scope-not-granted");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("time window"),
+            "{}",
+            r.body
+        );
         // Bad terms are refused.
         let r = post_anon(
             &h,
