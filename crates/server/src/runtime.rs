@@ -120,7 +120,7 @@ pub struct DecisionWrite {
 #[derive(Clone, Debug)]
 pub enum Committed {
     /// The decision as written (a consumed approval may have turned it into a deny).
-    Decided(DecisionWrite),
+    Decided(Box<DecisionWrite>),
     /// A retried request (same `Idempotency-Key`, same request): nothing was written;
     /// the decision recorded for the first one is `action_id`.
     Replayed { action_id: String },
@@ -295,7 +295,7 @@ async fn commit_batch(
             Some(answer) => answer,
             None => written
                 .next()
-                .map(Committed::Decided)
+                .map(|w| Committed::Decided(Box::new(w)))
                 .ok_or_else(|| AppError::Unavailable {
                     detail: "the decision writer lost a decision".into(),
                 }),

@@ -590,7 +590,7 @@ pub async fn run(
     let write = evaluate(p, input, &policies, approval.as_ref(), now, &state.profile);
     match state.runtime.committer()?.submit(write, key).await? {
         Committed::Decided(write) => Ok(Answer {
-            write,
+            write: *write,
             replayed: false,
         }),
         Committed::Replayed { action_id } => {
