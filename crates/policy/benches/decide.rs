@@ -1,6 +1,12 @@
 //! Compares `PolicySet::decide` with a bare Cedar `Authorizer::is_authorized`
-//! on the same production-write request (the bare side gets its request and
-//! entities prebuilt; `decide` builds them from a `Request` every time).
+//! on the same request, for a production write (a step-up) and a low-risk
+//! read (an allow).
+//!
+//! The bare side gets its request and entities prebuilt (with the schema, so
+//! the store holds every action entity) and evaluates the whole policy set;
+//! `decide` builds its request and entities from a `Request` every time,
+//! evaluates its action's slice, and turns Cedar's answer into a `Decision`.
+//! Before timing, both sides are checked to reach the same answer.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,39 +18,88 @@ use std::str::FromStr;
 const SCHEMA: &str = include_str!("../../../policies/runtime.cedarschema");
 const POLICIES: &str = include_str!("../../../policies/runtime.cedar");
 
-fn request(data_classes: &[String]) -> Request<'_> {
+/// One benchmarked request and the answer both sides must give.
+struct Case {
+    bare_name: &'static str,
+    decide_name: &'static str,
+    action: &'static str,
+    environment: &'static str,
+    task: &'static str,
+    risk_score: u32,
+    mutates: bool,
+    impact: &'static str,
+    data_classes: Vec<String>,
+    outcome: Outcome,
+    determining: &'static str,
+}
+
+fn cases() -> [Case; 2] {
+    [
+        Case {
+            bare_name: "bare_cedar",
+            decide_name: "policy_decide",
+            action: "write",
+            environment: "production",
+            task: "update the shipping address of order 42",
+            risk_score: 20,
+            mutates: true,
+            impact: "one order changes",
+            data_classes: vec!["pii".to_owned()],
+            outcome: Outcome::StepUp,
+            determining: "step-up-production-writes",
+        },
+        Case {
+            bare_name: "bare_cedar_read",
+            decide_name: "policy_decide_read",
+            action: "read",
+            environment: "staging",
+            task: "answer a customer about order 42",
+            risk_score: 10,
+            mutates: false,
+            impact: "none",
+            data_classes: vec![],
+            outcome: Outcome::Allow,
+            determining: "allow-low-risk-reads",
+        },
+    ]
+}
+
+fn request(case: &Case) -> Request<'_> {
     Request {
         agent: "agent-7",
         agent_owner: "alice",
-        environment: "production",
+        environment: case.environment,
         use_case: "order-support",
-        action: "write",
+        action: case.action,
         system: "shop",
         system_owner: "bob",
         resource: "orders/42",
-        task: "update the shipping address of order 42",
-        risk_score: 20,
+        task: case.task,
+        risk_score: case.risk_score,
         confidence_pct: 90,
-        data_classes,
-        mutates: true,
+        data_classes: &case.data_classes,
+        mutates: case.mutates,
         hour_utc: 14,
         within_window: true,
-        impact: "one order changes",
+        impact: case.impact,
     }
 }
 
-fn bare_inputs() -> (cedar::Request, cedar::Entities, cedar::PolicySet) {
-    let schema = cedar::Schema::from_cedarschema_str(SCHEMA).unwrap().0;
+fn bare_policies() -> cedar::PolicySet {
     let parsed = cedar::PolicySet::from_str(POLICIES).unwrap();
     let mut policies = cedar::PolicySet::new();
     for p in parsed.policies() {
         let id = p.annotation("id").unwrap().to_owned();
         policies.add(p.new_id(cedar::PolicyId::new(id))).unwrap();
     }
+    policies
+}
+
+fn bare_inputs(schema: &cedar::Schema, case: &Case) -> (cedar::Request, cedar::Entities) {
     let entities = cedar::Entities::from_json_value(
         serde_json::json!([
             {"uid": {"type": "Countersign::Agent", "id": "agent-7"},
-             "attrs": {"owner": "alice", "environment": "production", "use_case": "order-support"},
+             "attrs": {"owner": "alice", "environment": case.environment, "use_case": "order-support"},
              "parents": []},
             {"uid": {"type": "Countersign::System", "id": "shop"},
              "attrs": {"owner": "bob"}, "parents": []},
@@ -52,43 +107,35 @@ fn bare_inputs() -> (cedar::Request, cedar::Entities, cedar::PolicySet) {
              "attrs": {"path": "orders/42", "system": {"__entity": {"type": "Countersign::System", "id": "shop"}}},
              "parents": [{"type": "Countersign::System", "id": "shop"}]},
         ]),
-        Some(&schema),
+        Some(schema),
     )
     .unwrap();
     let context = cedar::Context::from_json_value(
         serde_json::json!({
-            "task": "update the shipping address of order 42",
-            "risk_score": 20, "confidence_pct": 90, "data_classes": ["pii"],
-            "mutates": true, "hour_utc": 14, "within_window": true,
-            "impact": "one order changes", "environment": "production",
+            "task": case.task,
+            "risk_score": case.risk_score, "confidence_pct": 90,
+            "data_classes": case.data_classes,
+            "mutates": case.mutates, "hour_utc": 14, "within_window": true,
+            "impact": case.impact, "environment": case.environment,
         }),
         None,
     )
     .unwrap();
     let req = cedar::Request::new(
         cedar::EntityUid::from_str(r#"Countersign::Agent::"agent-7""#).unwrap(),
-        cedar::EntityUid::from_str(r#"Countersign::Action::"write""#).unwrap(),
+        cedar::EntityUid::from_str(&format!(r#"Countersign::Action::"{}""#, case.action)).unwrap(),
         cedar::EntityUid::from_str(r#"Countersign::Resource::"shop/orders/42""#).unwrap(),
         context,
-        Some(&schema),
+        Some(schema),
     )
     .unwrap();
-    (req, entities, policies)
+    (req, entities)
 }
 
 fn bench(c: &mut Criterion) {
-    let (req, entities, policies) = bare_inputs();
+    let schema = cedar::Schema::from_cedarschema_str(SCHEMA).unwrap().0;
+    let policies = bare_policies();
     let authorizer = cedar::Authorizer::new();
-    assert_eq!(
-        authorizer
-            .is_authorized(&req, &policies, &entities)
-            .decision(),
-        cedar::Decision::Allow
-    );
-    c.bench_function("bare_cedar", |b| {
-        b.iter(|| authorizer.is_authorized(black_box(&req), &policies, &entities))
-    });
-
     let set = PolicySet::load(
         &PolicySource {
             name: "runtime.cedarschema".to_owned(),
@@ -100,14 +147,28 @@ fn bench(c: &mut Criterion) {
         }],
     )
     .unwrap();
-    let classes = vec!["pii".to_owned()];
-    let request = request(&classes);
-    let decision = set.decide(&request);
-    assert_eq!(decision.outcome, Outcome::StepUp);
-    assert_eq!(decision.determining, vec!["step-up-production-writes"]);
-    c.bench_function("policy_decide", |b| {
-        b.iter(|| set.decide(black_box(&request)))
-    });
+
+    for case in cases() {
+        let (req, entities) = bare_inputs(&schema, &case);
+        let response = authorizer.is_authorized(&req, &policies, &entities);
+        assert_eq!(response.decision(), cedar::Decision::Allow);
+        let reasons: Vec<&str> = response.diagnostics().reason().map(AsRef::as_ref).collect();
+        assert_eq!(reasons, vec![case.determining]);
+        assert_eq!(response.diagnostics().errors().count(), 0);
+
+        let request = request(&case);
+        let decision = set.decide(&request);
+        assert_eq!(decision.outcome, case.outcome);
+        assert_eq!(decision.determining, vec![case.determining]);
+        assert!(decision.errors.is_empty());
+
+        c.bench_function(case.bare_name, |b| {
+            b.iter(|| authorizer.is_authorized(black_box(&req), &policies, &entities))
+        });
+        c.bench_function(case.decide_name, |b| {
+            b.iter(|| set.decide(black_box(&request)))
+        });
+    }
 }
 
 criterion_group!(benches, bench);

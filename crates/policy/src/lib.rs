@@ -218,8 +218,8 @@ pub struct PolicySet {
     action_type: cedar::EntityTypeName,
 }
 
-/// Per action: its uid and the slice of the policy set whose action scope
-/// can match it.
+/// Per action: its uid, the slice of the policy set whose action scope can
+/// match it, and the action entities a request for it needs.
 #[derive(Debug)]
 struct ActionSlot {
     uid: cedar::EntityUid,
@@ -230,6 +230,18 @@ struct ActionSlot {
     /// an error for this action: evaluating the slice gives the same decision,
     /// reasons and errors as evaluating the whole set.
     policies: cedar::PolicySet,
+    /// INVARIANT: the schema's action entities (ancestors already closed)
+    /// for this action, its ancestor groups, and every action that a policy
+    /// of the slice names, with their ancestor groups. Cedar reads an entity
+    /// from the store only for `A in B`, attribute and tag access on `A`; a
+    /// policy can do that only to the request's action or an action it
+    /// names (no attribute or context value holds an action), so evaluating
+    /// the slice against this store plus the request's agent, system and
+    /// resource answers as a store holding every action of the schema would.
+    entities: cedar::Entities,
+    /// Why a request for this action does not conform to the schema, if it
+    /// does not (see [`decide::conformance`]); every decision then denies.
+    nonconforming: Option<String>,
 }
 
 /// The source set the digest is computed over.
@@ -356,7 +368,7 @@ impl PolicySet {
         let action_type = cedar::EntityTypeName::from_str(&format!("{NAMESPACE}::Action"))
             .map_err(|e| schema_error(&schema.name, e))?;
         let actions = action_slots(&cedar_schema, &schema.name, &action_type, &set)?;
-        Ok(PolicySet {
+        let mut loaded = PolicySet {
             digest,
             summaries,
             schema: cedar_schema,
@@ -367,7 +379,24 @@ impl PolicySet {
             system_type,
             resource_type,
             action_type,
-        })
+        };
+        // Requests are built without the schema (see `decide::build`): check
+        // once per action that what `build` makes conforms to it.
+        let nonconforming: Vec<(String, String)> = loaded
+            .actions
+            .iter()
+            .filter_map(|(name, slot)| {
+                decide::conformance(&loaded, slot)
+                    .err()
+                    .map(|e| (name.clone(), e))
+            })
+            .collect();
+        for (name, error) in nonconforming {
+            if let Some(slot) = loaded.actions.get_mut(&name) {
+                slot.nonconforming = Some(error);
+            }
+        }
+        Ok(loaded)
     }
 
     /// The sha256 digest of the canonical JSON of
@@ -482,7 +511,7 @@ fn type_name(
     }
 }
 
-/// The schema's actions by name, each with its policy slice.
+/// The schema's actions by name, each with its policy slice and entities.
 fn action_slots(
     schema: &cedar::Schema,
     file: &str,
@@ -503,6 +532,7 @@ fn action_slots(
             .unwrap_or_default();
         let matches = |target: &cedar::EntityUid| target == uid || ancestors.contains(&target);
         let mut slice = cedar::PolicySet::new();
+        let mut named: Vec<cedar::EntityUid> = vec![uid.clone()];
         for policy in set.policies() {
             let applies = match policy.action_constraint() {
                 cedar::ActionConstraint::Any => true,
@@ -510,16 +540,33 @@ fn action_slots(
                 cedar::ActionConstraint::In(targets) => targets.iter().any(matches),
             };
             if applies {
+                named.extend(policy.entity_literals());
                 slice
                     .add(policy.clone())
                     .map_err(|e| schema_error(file, e))?;
             }
         }
+        let mut needed: Vec<cedar::Entity> = Vec::new();
+        for action in &named {
+            let Some(entity) = entities.get(action) else {
+                continue; // not an action of the schema
+            };
+            let group = entities.ancestors(action).into_iter().flatten();
+            for e in std::iter::once(entity).chain(group.filter_map(|g| entities.get(g))) {
+                if !needed.iter().any(|n| n.uid() == e.uid()) {
+                    needed.push(e.clone());
+                }
+            }
+        }
+        let slot_entities =
+            cedar::Entities::from_entities(needed, None).map_err(|e| schema_error(file, e))?;
         out.insert(
             uid.id().unescaped().to_owned(),
             ActionSlot {
                 uid: uid.clone(),
                 policies: slice,
+                entities: slot_entities,
+                nonconforming: None,
             },
         );
     }

@@ -733,12 +733,7 @@ proptest! {
 #[test]
 fn per_action_slices_decide_like_the_whole_set() {
     let set = example();
-    let mut whole = cedar_policy::PolicySet::new();
-    for p in set.policies() {
-        let policy =
-            cedar_policy::Policy::parse(Some(cedar_policy::PolicyId::new(&p.id)), &p.text).unwrap();
-        whole.add(policy).unwrap();
-    }
+    let whole = whole_set(&set);
     let authorizer = cedar_policy::Authorizer::new();
     let restricted = vec!["restricted".to_owned()];
     let mut sliced_total = 0;
@@ -758,13 +753,7 @@ fn per_action_slices_decide_like_the_whole_set() {
             let full = authorizer.is_authorized(&request, &whole, &entities);
             let part = authorizer.is_authorized(&request, &slot.policies, &entities);
             assert_eq!(full.decision(), part.decision(), "{action}");
-            let reasons = |r: &cedar_policy::Response| {
-                let mut v: Vec<String> =
-                    r.diagnostics().reason().map(ToString::to_string).collect();
-                v.sort();
-                v
-            };
-            assert_eq!(reasons(&full), reasons(&part), "{action}");
+            assert_eq!(sorted_reasons(&full), sorted_reasons(&part), "{action}");
             assert_eq!(
                 full.diagnostics().errors().count(),
                 part.diagnostics().errors().count()
@@ -773,4 +762,171 @@ fn per_action_slices_decide_like_the_whole_set() {
     }
     // Every action sees its group's permits and both forbids, nothing more.
     assert_eq!(sliced_total, 3 * 4 + 5 * 4 + 3 * 3 + 3 * 3 + 2 * 3);
+}
+
+/// The request and store `build` makes, rebuilt the slow way: the request
+/// and the three entities validated against the schema, which also adds every
+/// action entity of the schema to the store.
+fn schema_checked(
+    set: &PolicySet,
+    request: &cedar_policy::Request,
+    entities: &cedar_policy::Entities,
+) -> (cedar_policy::Request, cedar_policy::Entities) {
+    let checked = cedar_policy::Request::new(
+        request.principal().unwrap().clone(),
+        request.action().unwrap().clone(),
+        request.resource().unwrap().clone(),
+        request.context().unwrap().clone(),
+        Some(&set.schema),
+    )
+    .unwrap();
+    let non_actions = entities
+        .iter()
+        .filter(|e| e.uid().type_name() != &set.action_type)
+        .cloned();
+    let store = cedar_policy::Entities::from_entities(non_actions, Some(&set.schema)).unwrap();
+    (checked, store)
+}
+
+/// The whole example set as one Cedar policy set.
+fn whole_set(set: &PolicySet) -> cedar_policy::PolicySet {
+    let mut whole = cedar_policy::PolicySet::new();
+    for p in set.policies() {
+        let policy =
+            cedar_policy::Policy::parse(Some(cedar_policy::PolicyId::new(&p.id)), &p.text).unwrap();
+        whole.add(policy).unwrap();
+    }
+    whole
+}
+
+fn sorted_reasons(r: &cedar_policy::Response) -> Vec<String> {
+    let mut v: Vec<String> = r.diagnostics().reason().map(ToString::to_string).collect();
+    v.sort();
+    v
+}
+
+proptest! {
+    /// `build` skips the schema; whatever the request holds, what it builds
+    /// still conforms, and deciding on it (the slice, the slot's action
+    /// entities) answers as Cedar does on the schema-checked request and
+    /// store with the whole set.
+    #[test]
+    fn requests_built_without_the_schema_conform_and_decide_alike(
+        strings in proptest::collection::vec(".{0,40}", 9),
+        classes in proptest::collection::vec(
+            proptest::sample::select(&["pii", "restricted", "financial", ""][..]), 0..3),
+        risk in 0u32..=100,
+        confidence in 0u32..=100,
+        hour in 0u32..=23,
+        action in proptest::sample::select(ACTIONS),
+        production in any::<bool>(),
+        mutates in any::<bool>(),
+        within_window in any::<bool>(),
+    ) {
+        let set = example();
+        let whole = whole_set(&set);
+        let classes: Vec<String> = classes.iter().map(|c| (*c).to_owned()).collect();
+        let req = Request {
+            agent: &strings[0],
+            agent_owner: &strings[1],
+            environment: if production { "production" } else { &strings[2] },
+            use_case: &strings[3],
+            action,
+            system: &strings[4],
+            system_owner: &strings[5],
+            resource: &strings[6],
+            task: &strings[7],
+            risk_score: risk,
+            confidence_pct: confidence,
+            data_classes: &classes,
+            mutates,
+            hour_utc: hour,
+            within_window,
+            impact: &strings[8],
+        };
+        let slot = &set.actions[action];
+        let (request, entities) = crate::decide::build(&set, slot, &req).unwrap();
+        prop_assert_eq!(
+            crate::decide::check_against_schema(&set.schema, &request, &entities),
+            Ok(())
+        );
+        let (checked, store) = schema_checked(&set, &request, &entities);
+        let authorizer = cedar_policy::Authorizer::new();
+        let fast = authorizer.is_authorized(&request, &slot.policies, &entities);
+        let slow = authorizer.is_authorized(&checked, &whole, &store);
+        prop_assert_eq!(fast.decision(), slow.decision());
+        prop_assert_eq!(sorted_reasons(&fast), sorted_reasons(&slow));
+        prop_assert_eq!(fast.diagnostics().errors().count(), 0);
+        prop_assert_eq!(slow.diagnostics().errors().count(), 0);
+    }
+}
+
+#[test]
+fn group_policies_match_through_the_slot_entities() {
+    let set = example();
+    let none: Vec<String> = Vec::new();
+    // `update` is only a member of `writes`; its store holds it and its group.
+    let slot = &set.actions["update"];
+    let writes: cedar_policy::EntityUid = r#"Countersign::Action::"writes""#.parse().unwrap();
+    assert!(slot.entities.is_ancestor_of(&writes, &slot.uid));
+    let d = set.decide(&Request {
+        action: "update",
+        environment: "production",
+        ..base(&none)
+    });
+    assert_eq!(d.outcome, Outcome::StepUp, "{d:?}");
+    assert_eq!(d.determining, ids(&["step-up-production-writes"]));
+}
+
+#[test]
+fn policies_naming_other_actions_see_their_groups() {
+    // The condition asks about an action that is not the request's: its
+    // entity (and group) must be in the store for `in` to hold.
+    let set = PolicySet::load(
+        &schema(),
+        &[source(
+            "named.cedar",
+            r#"
+            @id("named") permit (principal, action in Countersign::Action::"writes", resource)
+            when { Countersign::Action::"read" in Countersign::Action::"reads" };
+            "#,
+        )],
+    )
+    .unwrap();
+    let none: Vec<String> = Vec::new();
+    let d = set.decide(&Request {
+        action: "write",
+        ..base(&none)
+    });
+    assert_eq!(d.outcome, Outcome::Allow, "{d:?}");
+    assert_eq!(d.determining, ids(&["named"]));
+}
+
+#[test]
+fn a_schema_the_requests_do_not_conform_to_denies_every_request() {
+    // Agents carry no `team`, so no request conforms to this schema.
+    let with_team = SCHEMA.replace("use_case: String,", "use_case: String,\n    team: String,");
+    assert_ne!(with_team, SCHEMA);
+    let set = PolicySet::load(
+        &source("runtime.cedarschema", &with_team),
+        &[source("runtime.cedar", POLICIES)],
+    )
+    .unwrap();
+    let none: Vec<String> = Vec::new();
+    for action in ACTIONS {
+        let d = set.decide(&Request {
+            action,
+            ..base(&none)
+        });
+        assert_eq!(d.outcome, Outcome::Deny, "{action}: {d:?}");
+        assert!(d.determining.is_empty(), "{action}: {d:?}");
+        assert_eq!(
+            d.reasons,
+            vec![format!(
+                "the request for {action} on shop/orders/42 does not conform to the runtime policy schema"
+            )]
+        );
+        assert_eq!(d.errors.len(), 1, "{d:?}");
+        assert!(d.errors[0].contains("team"), "{d:?}");
+    }
 }
