@@ -17,12 +17,8 @@ mod common;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use common::{assertion, percentile, seed};
-use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
-use countersign_server::clock::SystemClock;
-use countersign_server::AppState;
+use common::{assertion, percentile, InProcess};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -45,21 +41,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let url = if args.db == "sqlite" {
-        dir.path().join("bench.db").display().to_string()
-    } else {
-        countersign_store::testing::fresh_postgres_database(&args.db).await?
-    };
-    let store = countersign_store::open(&url).await?;
-    let agents = seed(&store, args.workers).await?;
-    let profile = Arc::new(Profile::from_toml("example", EXAMPLE_PROFILE)?);
-    let state = AppState::new(store.clone(), profile, Arc::new(SystemClock))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, countersign_server::app(state)).await;
-    });
+    let bench = InProcess::start(&args.db, args.workers).await?;
+    let (store, base) = (bench.state.store.clone(), bench.base.clone());
+    let agents = bench.agents.clone();
     let client = reqwest::Client::new();
 
     // Issuing: every worker is one agent asking for credentials in a loop.
@@ -124,11 +108,6 @@ async fn main() -> Result<()> {
         percentile(&lat, 0.99),
         lat.last().copied().unwrap_or_default()
     );
-    server.abort();
-    if args.db != "sqlite" {
-        if let Some(name) = countersign_store::testing::postgres_database_name(&url) {
-            let _ = countersign_store::testing::drop_postgres_database(&args.db, name).await;
-        }
-    }
+    bench.finish().await;
     Ok(())
 }

@@ -112,6 +112,63 @@ pub async fn seed(
     Ok(out)
 }
 
+/// An in-process server on a fresh database (a SQLite file in a temp dir, or a new
+/// PostgreSQL database under `db`), seeded with `agents` agents, serving on loopback.
+pub struct InProcess {
+    pub state: countersign_server::AppState,
+    pub base: String,
+    pub agents: Vec<(String, SigningKey)>,
+    db: String,
+    url: String,
+    server: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    pub async fn start(db: &str, agents: usize) -> Result<InProcess> {
+        use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
+        let dir = tempfile::tempdir()?;
+        let url = if db == "sqlite" {
+            dir.path().join("bench.db").display().to_string()
+        } else {
+            countersign_store::testing::fresh_postgres_database(db).await?
+        };
+        let store = countersign_store::open(&url).await?;
+        let agents = seed(&store, agents).await?;
+        let profile = Arc::new(Profile::from_toml("example", EXAMPLE_PROFILE)?);
+        let state = countersign_server::AppState::new(
+            store.clone(),
+            profile,
+            Arc::new(countersign_server::clock::SystemClock),
+        )?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let app = countersign_server::app(state.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(InProcess {
+            state,
+            base,
+            agents,
+            db: db.to_owned(),
+            url,
+            server,
+            _dir: dir,
+        })
+    }
+
+    /// Stops serving and drops a PostgreSQL database created for the run.
+    pub async fn finish(self) {
+        self.server.abort();
+        if self.db != "sqlite" {
+            if let Some(name) = countersign_store::testing::postgres_database_name(&self.url) {
+                let _ = countersign_store::testing::drop_postgres_database(&self.db, name).await;
+            }
+        }
+    }
+}
+
 /// The `p` quantile of sorted durations.
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {

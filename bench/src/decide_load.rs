@@ -22,12 +22,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
-use common::{assertion, percentile, seed};
-use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
+use common::{assertion, percentile, InProcess};
 use countersign_core::SystemId;
 use countersign_server::app::decide::{self, DecideContext, DecideInput};
-use countersign_server::clock::SystemClock;
-use countersign_server::AppState;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,22 +72,13 @@ fn input(i: u64) -> DecideInput {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let dir = tempfile::tempdir()?;
-    let url = if args.db == "sqlite" {
-        dir.path().join("bench.db").display().to_string()
-    } else {
-        countersign_store::testing::fresh_postgres_database(&args.db).await?
-    };
-    let store = countersign_store::open(&url).await?;
-    let agents = seed(&store, 4).await?;
-    let profile = Arc::new(Profile::from_toml("example", EXAMPLE_PROFILE)?);
-    let state = AppState::new(store.clone(), profile, Arc::new(SystemClock))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let app_state = state.clone();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, countersign_server::app(app_state)).await;
-    });
+    let bench = InProcess::start(&args.db, 4).await?;
+    let (store, state, base) = (
+        bench.state.store.clone(),
+        bench.state.clone(),
+        bench.base.clone(),
+    );
+    let agents = bench.agents.clone();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.workers)
         .build()?;
@@ -209,11 +197,6 @@ async fn main() -> Result<()> {
             anyhow::bail!("ledger does not verify: {e:?}")
         }
     }
-    server.abort();
-    if args.db != "sqlite" {
-        if let Some(name) = countersign_store::testing::postgres_database_name(&url) {
-            let _ = countersign_store::testing::drop_postgres_database(&args.db, name).await;
-        }
-    }
+    bench.finish().await;
     Ok(())
 }
