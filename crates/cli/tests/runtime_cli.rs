@@ -10,7 +10,7 @@ mod support;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use support::{demo_env, lines, serve_demo, Cli};
+use support::{demo_env, demo_var, lines, serve_demo, Cli};
 
 const ALLOW: i32 = 0;
 const DENY: i32 = 3;
@@ -115,11 +115,7 @@ fn i10_decide_step_up_and_approval_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, url) = serve_demo(dir.path());
     let env = demo_env(dir.path());
-    let t = |k: &str| {
-        env.get(k)
-            .unwrap_or_else(|| panic!("{k} missing from the demo env file"))
-            .clone()
-    };
+    let t = |k: &str| demo_var(&env, k);
     let cli = Cli {
         dir: dir.path(),
         server: url.clone(),

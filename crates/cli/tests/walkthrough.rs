@@ -4,18 +4,14 @@
 
 mod support;
 
-use support::{demo_env, serve_demo, Cli};
+use support::{demo_env, demo_var, serve_demo, Cli};
 
 #[test]
 fn readme_walkthrough_works_against_serve_demo() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, url) = serve_demo(dir.path());
     let env = demo_env(dir.path());
-    let t = |k: &str| {
-        env.get(k)
-            .unwrap_or_else(|| panic!("{k} missing from the demo env file"))
-            .clone()
-    };
+    let t = |k: &str| demo_var(&env, k);
     let cli = Cli {
         dir: dir.path(),
         server: url,

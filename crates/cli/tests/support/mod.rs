@@ -65,6 +65,13 @@ pub fn demo_env(dir: &Path) -> HashMap<String, String> {
         .collect()
 }
 
+/// One variable of the demo env file; panics naming it when it is missing.
+pub fn demo_var(env: &HashMap<String, String>, key: &str) -> String {
+    env.get(key)
+        .unwrap_or_else(|| panic!("{key} missing from the demo env file"))
+        .clone()
+}
+
 /// The CLI, run in `dir` against `server`.
 pub struct Cli<'a> {
     pub dir: &'a Path,
