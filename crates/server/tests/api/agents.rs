@@ -1037,8 +1037,8 @@ fn python() -> String {
     assert!(
         ok,
         "the third-party JWT verifier needs Python with PyJWT and cryptography ({candidate} has none).\n\
-         Create it at the repository root:\n  python3 -m venv .venv && .venv/bin/pip install -q PyJWT cryptography\n\
-         or set COUNTERSIGN_PYTHON to an interpreter that has them."
+         Run the tests with scripts/test, which creates the venv at the repository root,\n\
+         or set COUNTERSIGN_PYTHON to an interpreter with the packages of scripts/requirements-test.txt."
     );
     candidate
 }
