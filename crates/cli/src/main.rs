@@ -757,6 +757,10 @@ enum ReleaseCmd {
         /// The revision you are changing (stale ones are refused).
         #[arg(long)]
         based_on: u32,
+        /// A new decision owner (user id) from this revision on. Refused when that
+        /// person shaped this or an earlier revision (segregation of duties).
+        #[arg(long)]
+        owner: Option<String>,
         #[command(flatten)]
         bundle: BundleArgs,
     },
@@ -1292,9 +1296,13 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
         ReleaseCmd::Revise {
             id,
             based_on,
+            owner,
             bundle,
         } => {
-            let body = json!({"based_on_revision": based_on, "bundle": bundle_json(bundle)?});
+            let mut body = json!({"based_on_revision": based_on, "bundle": bundle_json(bundle)?});
+            if let Some(owner) = owner {
+                body["decision_owner"] = json!(owner);
+            }
             (
                 "release+revision",
                 c.post(&path(&id, "/revisions"), &body).await?,

@@ -223,6 +223,23 @@ pub fn show(format: Format, kind: &str, v: &Value) {
                     s(e, "escalated_to")
                 ))
             });
+            let excluded = v["excluded_reviewers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            if !excluded.is_empty() {
+                line("  may not review (segregation of duties, I4):");
+                for x in &excluded {
+                    let why: Vec<String> = x["reasons"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| s(r, "code"))
+                        .collect();
+                    line(format!("    {:<24} {}", s(x, "user"), why.join(", ")));
+                }
+            }
             let gaps = v["gaps"].as_array().cloned().unwrap_or_default();
             if gaps.is_empty() {
                 line("  no gaps");

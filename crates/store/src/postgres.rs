@@ -445,11 +445,13 @@ impl Tx for PostgresTx {
     }
 
     async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError> {
-        sqlx::query("UPDATE releases SET status = $1, current_revision = $2, environment = $3, updated_at = $4 WHERE id = $5")
+        sqlx::query("UPDATE releases SET status = $1, current_revision = $2, environment = $3, updated_at = $4, decision_owner = $5, attributes = $6 WHERE id = $7")
             .bind(r.status.as_str())
             .bind(i64::from(r.current_revision))
             .bind(&r.environment)
             .bind(to_text(r.updated_at))
+            .bind(r.decision_owner.as_str())
+            .bind(to_json(&r.attributes))
             .bind(r.id.as_str())
             .execute(&mut *self.tx)
             .await

@@ -386,11 +386,13 @@ impl Tx for SqliteTx {
     }
 
     async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError> {
-        sqlx::query("UPDATE releases SET status = ?, current_revision = ?, environment = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE releases SET status = ?, current_revision = ?, environment = ?, updated_at = ?, decision_owner = ?, attributes = ? WHERE id = ?")
             .bind(r.status.as_str())
             .bind(i64::from(r.current_revision))
             .bind(&r.environment)
             .bind(to_text(r.updated_at))
+            .bind(r.decision_owner.as_str())
+            .bind(to_json(&r.attributes))
             .bind(r.id.as_str())
             .execute(&mut *self.tx)
             .await

@@ -511,6 +511,9 @@ async fn releases_and_revisions_round_trip(store: Arc<dyn Store>) {
     rel.current_revision = 2;
     rel.environment = Some("production".into());
     rel.updated_at = t(60);
+    // A revision may change the decision owner and the attributes; both are kept.
+    rel.decision_owner = UserId(REVIEWER.into());
+    rel.attributes.regulated = !rel.attributes.regulated;
     tx.update_release(&rel).await.unwrap();
     rev2.submitted_by = Some(UserId(OWNER.into()));
     rev2.submitted_at = Some(t(61));

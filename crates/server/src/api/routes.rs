@@ -248,6 +248,7 @@ pub async fn revise(
         p.based_on_revision,
         p.bundle.into(),
         p.attributes.map(Into::into),
+        p.decision_owner.map(UserId),
     )
     .await?;
     w.finish(

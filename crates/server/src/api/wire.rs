@@ -195,6 +195,10 @@ pub struct ReviseParams {
     /// New attributes; the current ones when absent.
     #[serde(default)]
     pub attributes: Option<AttributesWire>,
+    /// A new decision owner from this revision on; the current one when absent. Like
+    /// every owner, it must not have shaped this or an earlier revision (I4).
+    #[serde(default)]
+    pub decision_owner: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -674,6 +678,45 @@ pub struct GateView {
     /// True while an escalation is open: the owner must accept the gap or block (I5).
     pub escalated: bool,
     pub escalations: Vec<EscalationView>,
+    /// Who may not review this revision and why (I4): everyone who shaped it or an
+    /// earlier revision, and the decision owner. A review by one of them is refused
+    /// with the first reason's problem type.
+    pub excluded_reviewers: Vec<ExclusionView>,
+}
+
+/// One person segregation of duties keeps off a revision's reviews (I4).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExclusionView {
+    pub user: String,
+    pub reasons: Vec<ExclusionReasonView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExclusionReasonView {
+    /// The stable code, e.g. `author_cannot_review`; the problem type of a refused
+    /// review is `segregation-of-duties/<code with - for _>`.
+    pub code: String,
+    /// The revision they shaped, where the reason is about one.
+    pub revision: Option<u32>,
+    /// The reason in plain words.
+    pub detail: String,
+}
+
+impl From<&countersign_core::sod::Exclusion> for ExclusionView {
+    fn from(e: &countersign_core::sod::Exclusion) -> Self {
+        ExclusionView {
+            user: e.user.to_string(),
+            reasons: e
+                .reasons
+                .iter()
+                .map(|v| ExclusionReasonView {
+                    code: v.code().into(),
+                    revision: v.revision(),
+                    detail: v.to_string(),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl From<GateReport> for GateView {
@@ -719,6 +762,7 @@ impl From<GateReport> for GateView {
                     gap: format!("missing_review:{}", e.role),
                 })
                 .collect(),
+            excluded_reviewers: g.excluded.iter().map(Into::into).collect(),
         }
     }
 }

@@ -8,6 +8,7 @@ use countersign_core::eval::{self, ReportFact, EVAL_EVIDENCE};
 use countersign_core::gate::{evaluate, AcceptanceFact, GateInput, GateStatus, ReviewFact};
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
+use countersign_core::sod::{excluded_reviewers, Exclusion};
 use countersign_core::{ReleaseId, Role};
 use countersign_store::records::{
     EscalationRecord, EvidenceRecord, ReleaseRecord, ReviewRecord, RevisionRecord,
@@ -33,6 +34,8 @@ pub struct GateReport {
     /// Reviews that passed their due time and escalated to the owner (I5), with where
     /// each stands now.
     pub escalations: Vec<(EscalationRecord, EscalationState)>,
+    /// Who may not review this revision, and why (I4), so nobody is surprised by a 403.
+    pub excluded: Vec<Exclusion>,
     pub now: DateTime<Utc>,
 }
 
@@ -133,12 +136,14 @@ async fn evaluate_with(
             review: reviews.iter().find(|r| r.role == *role).cloned(),
         })
         .collect();
+    let parties = super::sod::parties(tx, release, revision.number).await?;
     Ok(GateReport {
         release: release.clone(),
         revision: revision.clone(),
         status,
         requested,
         escalations,
+        excluded: excluded_reviewers(&parties),
         now,
     })
 }

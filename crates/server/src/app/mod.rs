@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod lineage;
 pub mod policies;
 pub mod releases;
+pub mod sod;
 pub mod systems;
 pub mod users;
 pub mod webhooks;

@@ -2,6 +2,7 @@
 //! accept risk, decide, promote, roll back, retire.
 
 use super::gate::{evaluate_revision, GateReport};
+use super::sod::{add_revision, parties};
 use super::{
     events, lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx,
 };
@@ -11,7 +12,7 @@ use countersign_core::release::{
     next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL,
 };
 use countersign_core::review::{validate_review, Answer, ReviewDraft, Verdict};
-use countersign_core::sod::{check_owner, check_reviewer, Parties};
+use countersign_core::sod::{check_owner, check_reviewer, Parties, Shaping};
 use countersign_core::{ReleaseId, Role, SystemId, UserId};
 use countersign_store::records::*;
 use countersign_store::Tx;
@@ -51,6 +52,17 @@ fn validate_attributes(a: &Attributes) -> Result<(), AppError> {
             "data_classes are given but data_connected is false",
         ));
     }
+    Ok(())
+}
+
+/// INVARIANT (I1): one named human decision owner.
+async fn check_user_exists(tx: &mut dyn Tx, owner: &UserId) -> Result<(), AppError> {
+    users::get(tx, owner).await.map_err(|_| {
+        AppError::invalid(
+            "unknown-owner",
+            format!("decision owner {:?} is not a user", owner.as_str()),
+        )
+    })?;
     Ok(())
 }
 
@@ -118,26 +130,15 @@ pub async fn create(
             format!("system {:?} does not exist", n.system.as_str()),
         )
     })?;
-    // INVARIANT (I1): one named human decision owner.
-    users::get(tx, &n.decision_owner).await.map_err(|_| {
-        AppError::invalid(
-            "unknown-owner",
-            format!(
-                "decision owner {:?} is not a user",
-                n.decision_owner.as_str()
-            ),
-        )
-    })?;
+    check_user_exists(tx, &n.decision_owner).await?;
     check_trainer(tx, &n.bundle).await?;
-    let trainer = lineage::trainer_of(tx, &n.bundle).await?;
-    check_owner(&Parties {
-        decision_owner: &n.decision_owner,
-        submitter: None,
-        trainer: trainer.as_ref(),
-    })
-    .map_err(AppError::Segregation)?;
     let id = ReleaseId(new_id("rel"));
     let revision = new_revision(ctx, &id, 1, n.kind, &n.attributes, n.bundle);
+    // INVARIANT (I4): the owner neither created nor wrote nor trained revision 1.
+    let mut p = Parties::new(n.decision_owner.clone());
+    p.shaped(Some(&ctx.actor.id), Shaping::Creator, 1);
+    add_revision(tx, &mut p, &revision).await?;
+    check_owner(&p).map_err(AppError::Segregation)?;
     let release = ReleaseRecord {
         id: id.clone(),
         title: n.title,
@@ -177,28 +178,36 @@ pub async fn revise(
     based_on: u32,
     bundle: Bundle,
     attributes: Option<Attributes>,
+    decision_owner: Option<UserId>,
 ) -> Result<(ReleaseRecord, RevisionRecord), AppError> {
     ctx.require_any(AUTHOR_ROLES)?;
     let (mut release, current) = load_current(tx, id, based_on).await?;
     let status = transition(&release, Transition::Revise)?;
     let attributes = attributes.unwrap_or_else(|| release.attributes.clone());
     validate_attributes(&attributes)?;
-    if bundle.digest() == current.bundle_digest && attributes == release.attributes {
+    let owner_changes = decision_owner
+        .as_ref()
+        .is_some_and(|o| *o != release.decision_owner);
+    if bundle.digest() == current.bundle_digest
+        && attributes == release.attributes
+        && !owner_changes
+    {
         return Err(AppError::invalid(
             "bundle-unchanged",
             "the bundle and attributes are unchanged; nothing to revise",
         ));
     }
     check_trainer(tx, &bundle).await?;
-    let trainer = lineage::trainer_of(tx, &bundle).await?;
-    check_owner(&Parties {
-        decision_owner: &release.decision_owner,
-        submitter: None,
-        trainer: trainer.as_ref(),
-    })
-    .map_err(AppError::Segregation)?;
+    if let Some(owner) = decision_owner {
+        check_user_exists(tx, &owner).await?;
+        release.decision_owner = owner;
+    }
     let number = release.current_revision + 1;
     let revision = new_revision(ctx, id, number, release.kind, &attributes, bundle);
+    // INVARIANT (I4): the owner (a new one too) shaped none of revisions 1..=number.
+    let mut p = parties(tx, &release, number).await?;
+    add_revision(tx, &mut p, &revision).await?;
+    check_owner(&p).map_err(AppError::Segregation)?;
     release.status = status;
     release.current_revision = number;
     release.environment = None;
@@ -211,7 +220,10 @@ pub async fn revise(
         ctx,
         "release.revise",
         id.as_str(),
-        json!({"revision": number, "previous_revision": based_on, "bundle_digest": revision.bundle_digest, "tier": revision.tier}),
+        json!({
+            "revision": number, "previous_revision": based_on, "bundle_digest": revision.bundle_digest,
+            "tier": revision.tier, "decision_owner": release.decision_owner,
+        }),
     )
     .await?;
     Ok((release, revision))
@@ -226,14 +238,10 @@ pub async fn submit(
     ctx.require_any(AUTHOR_ROLES)?;
     let (mut release, mut revision) = load_current(tx, id, revision_no).await?;
     let status = transition(&release, Transition::Submit)?;
-    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
-    check_owner(&Parties {
-        decision_owner: &release.decision_owner,
-        submitter: Some(&ctx.actor.id),
-        trainer: trainer.as_ref(),
-    })
-    .map_err(AppError::Segregation)?;
     revision.submitted_by = Some(ctx.actor.id.clone());
+    let mut p = parties(tx, &release, revision_no).await?;
+    p.shaped(Some(&ctx.actor.id), Shaping::Submitter, revision_no);
+    check_owner(&p).map_err(AppError::Segregation)?;
     revision.submitted_at = Some(ctx.now);
     release.status = status;
     release.updated_at = ctx.now;
@@ -312,13 +320,8 @@ pub async fn review(
             what: format!("a {} review of revision {}", r.role, r.revision),
         });
     }
-    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
     check_reviewer(
-        &Parties {
-            decision_owner: &release.decision_owner,
-            submitter: revision.submitted_by.as_ref(),
-            trainer: trainer.as_ref(),
-        },
+        &parties(tx, &release, revision.number).await?,
         &ctx.actor.id,
         r.role,
         &existing,
@@ -590,13 +593,7 @@ pub async fn decide(
             Decision::NoGo => Transition::DecideNoGo,
         },
     )?;
-    let trainer = lineage::trainer_of(tx, &revision.bundle).await?;
-    check_owner(&Parties {
-        decision_owner: &release.decision_owner,
-        submitter: revision.submitted_by.as_ref(),
-        trainer: trainer.as_ref(),
-    })
-    .map_err(AppError::Segregation)?;
+    check_owner(&parties(tx, &release, revision.number).await?).map_err(AppError::Segregation)?;
     let report: GateReport = evaluate_revision(tx, ctx, &release, &revision).await?;
     if d.decision == Decision::Go && !report.status.clear {
         return Err(AppError::GateUnmet {

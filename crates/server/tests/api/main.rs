@@ -20,4 +20,5 @@ mod retrain;
 mod revisions;
 mod runtime;
 mod segregation;
+mod shapers;
 mod webhooks;

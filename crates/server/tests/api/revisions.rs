@@ -316,3 +316,40 @@ async fn i3_acceptances_do_not_carry_over_to_a_new_revision_on(backend: Backend)
     assert_eq!(d["acceptances"].as_array().unwrap().len(), 1);
     assert_eq!(d["acceptances"][0]["revision"], 1);
 }
+
+#[tokio::test]
+async fn i3_revised_attributes_carry_over_to_the_next_revision() {
+    for backend in backends() {
+        i3_revised_attributes_carry_over_to_the_next_revision_on(backend).await;
+    }
+}
+
+async fn i3_revised_attributes_carry_over_to_the_next_revision_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
+    let cast = h.cast().await;
+    let mut rel = h.medium(&cast).await;
+    // Revision 2 declares the release regulated; revision 3 changes only the bundle
+    // and must keep those attributes (and the tier they put it in).
+    let a2 = h.artifact();
+    let r2 = h
+        .command(
+            &cast.author,
+            &revise_path(&rel),
+            &json!({"based_on_revision": 1, "bundle": h.bundle(&a2),
+                    "attributes": {"customer_facing": true, "regulated": true}}),
+            "release.revise",
+        )
+        .await;
+    rel.revision = 2;
+    let tier2 = r2["revision"]["tier"].clone();
+    assert_eq!(
+        h.detail(&cast.owner, &rel).await["release"]["attributes"]["regulated"],
+        true
+    );
+    let a3 = h.artifact();
+    let r3 = revise_to(&h, &cast, &mut rel, h.bundle(&a3), &a3).await;
+    assert_eq!(r3["revision"]["tier"], tier2);
+    let d = h.detail(&cast.owner, &rel).await;
+    assert_eq!(d["release"]["attributes"]["regulated"], true, "{d}");
+    assert_eq!(d["revisions"][2]["tier"], tier2);
+}
