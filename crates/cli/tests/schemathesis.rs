@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 //! A schema-driven fuzzer against the real binary (issue 10): schemathesis (from
 //! PyPI, in the venv scripts/test prepares) reads `/openapi.json` of a `serve --demo`
 //! and sends what the document allows and what it does not, for a bounded time with
