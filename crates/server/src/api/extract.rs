@@ -1,7 +1,7 @@
 //! Request extractors: authentication, JSON command bodies, raw uploads, and the
 //! write transaction with its idempotency record.
 
-use super::problem::{ApiError, ApiResult};
+use super::problem::{ApiError, ApiResult, OperationDoc, Refusal, INTERNAL};
 use crate::app::users::hash_token;
 use crate::app::Ctx;
 use crate::AppState;
@@ -362,6 +362,26 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
     }
 }
 
+/// A `{digest}` path segment: `sha256:<hex>`. Not an identifier at all is a 404, like
+/// `PathId`; an identifier that is no digest is a 422 `invalid-digest`.
+pub struct PathDigest(pub countersign_core::Digest);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathDigest {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let PathId(s) = PathId::from_request_parts(parts, state).await?;
+        s.parse()
+            .map(PathDigest)
+            .map_err(|e: countersign_core::canonical::DigestParseError| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-digest",
+                    e.to_string(),
+                )
+            })
+    }
+}
+
 // ---------- agents (issue 5) ----------
 
 /// A request body from a caller that is not a human API-token holder: an agent
@@ -491,5 +511,162 @@ impl FromRequestParts<AppState> for Credential {
         let p = std::sync::Arc::new(p);
         state.runtime.remember(token, generation, p.clone());
         Ok(Credential(p))
+    }
+}
+
+// ---------- what each extractor documents ----------
+
+/// A part of a request that documents itself: the problems it can refuse with, and
+/// whether the operation honours `Idempotency-Key`. Every handler argument implements
+/// it, so the OpenAPI document derives each operation's problem responses from the
+/// extractors the handler takes (`api::router`), and a new route cannot forget them.
+pub trait Documented {
+    fn document(doc: &mut OperationDoc);
+}
+
+/// A handler whose every argument is `Documented`.
+pub trait DocumentedHandler<Args> {
+    fn document(&self, doc: &mut OperationDoc);
+}
+
+macro_rules! documented_handler {
+    ($($arg:ident),*) => {
+        impl<F, Fut, $($arg,)*> DocumentedHandler<($($arg,)*)> for F
+        where
+            F: Fn($($arg),*) -> Fut,
+            $($arg: Documented,)*
+        {
+            #[allow(unused_variables)]
+            fn document(&self, doc: &mut OperationDoc) {
+                $(<$arg as Documented>::document(doc);)*
+            }
+        }
+    };
+}
+
+documented_handler!();
+documented_handler!(A1);
+documented_handler!(A1, A2);
+documented_handler!(A1, A2, A3);
+documented_handler!(A1, A2, A3, A4);
+documented_handler!(A1, A2, A3, A4, A5);
+documented_handler!(A1, A2, A3, A4, A5, A6);
+
+/// What `handler` documents.
+pub fn document_handler<Args, H: DocumentedHandler<Args>>(handler: &H) -> OperationDoc {
+    let mut doc = OperationDoc::default();
+    handler.document(&mut doc);
+    doc
+}
+
+/// `authenticate`: no, a malformed or an unknown token; a user without a role.
+const AUTH: &[Refusal] = &[
+    Refusal::new(StatusCode::UNAUTHORIZED, "unauthenticated"),
+    Refusal::new(StatusCode::FORBIDDEN, "missing-role"),
+    INTERNAL,
+];
+/// `body_bytes`.
+const BODY: &[Refusal] = &[
+    Refusal::new(StatusCode::BAD_REQUEST, "unreadable-body"),
+    Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+];
+/// A JSON body against its strict schema.
+const JSON_BODY: &[Refusal] = &[
+    Refusal::new(StatusCode::BAD_REQUEST, "malformed-json"),
+    Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
+];
+/// `idempotency`: a key that is not 1 to 255 visible ASCII characters.
+const BAD_IDEMPOTENCY_KEY: &[Refusal] = &[Refusal::new(
+    StatusCode::BAD_REQUEST,
+    "invalid-idempotency-key",
+)];
+/// `Write::begin`: the key was used for a different request.
+const IDEMPOTENCY_REUSED: &[Refusal] = &[Refusal::new(
+    StatusCode::UNPROCESSABLE_ENTITY,
+    "idempotency-key-reused",
+)];
+const QUERY: &[Refusal] = &[Refusal::new(StatusCode::BAD_REQUEST, "invalid-query")];
+const PATH_ID: &[Refusal] = &[Refusal::new(StatusCode::NOT_FOUND, "not-found")];
+
+/// The handler reads or writes the store, which can fail (nothing is changed then).
+impl<T> Documented for axum::extract::State<T> {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(&[INTERNAL]);
+    }
+}
+
+impl Documented for Auth {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(AUTH);
+    }
+}
+
+/// Every `Cmd` handler opens its transaction with `Write::begin` and the key.
+impl<T> Documented for Cmd<T> {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(AUTH);
+        doc.refuses(&[Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        )]);
+        doc.refuses(BODY);
+        doc.refuses(JSON_BODY);
+        doc.refuses(BAD_IDEMPOTENCY_KEY);
+        doc.refuses(IDEMPOTENCY_REUSED);
+        doc.honours_idempotency_key();
+    }
+}
+
+/// An upload's query is parsed by `Upload::query`; its handler opens its transaction
+/// with `Write::begin` and the key.
+impl Documented for Upload {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(AUTH);
+        doc.refuses(BODY);
+        doc.refuses(QUERY);
+        doc.refuses(BAD_IDEMPOTENCY_KEY);
+        doc.refuses(IDEMPOTENCY_REUSED);
+        doc.honours_idempotency_key();
+    }
+}
+
+impl<T> Documented for Q<T> {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(QUERY);
+    }
+}
+
+impl Documented for PathId {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(PATH_ID);
+    }
+}
+
+impl Documented for PathDigest {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(PATH_ID);
+        doc.refuses(&[Refusal::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-digest",
+        )]);
+    }
+}
+
+/// The key is checked, but only handlers that pass it on honour it (they document
+/// the header themselves): an agent's body is no human command.
+impl<T> Documented for AgentBody<T> {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(BODY);
+        doc.refuses(JSON_BODY);
+        doc.refuses(BAD_IDEMPOTENCY_KEY);
+    }
+}
+
+impl Documented for Credential {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(&[
+            Refusal::new(StatusCode::UNAUTHORIZED, "invalid-credential"),
+            INTERNAL,
+        ]);
     }
 }

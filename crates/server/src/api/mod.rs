@@ -12,7 +12,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::Modify;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Largest JSON command body.
 pub const JSON_BODY_LIMIT: usize = 256 * 1024;
@@ -44,84 +43,134 @@ impl Modify for BearerAuth {
     }
 }
 
+/// `utoipa_axum::routes!`, and then each handler's operation gets the problem
+/// responses (and the `Idempotency-Key` parameter) its extractors document
+/// (`extract::Documented`): derived from the handler's arguments, never listed by hand.
+macro_rules! documented {
+    ($($handler:ident),+ $(,)?) => {{
+        let (schemas, mut paths, router) = utoipa_axum::routes!($($handler),+);
+        $(
+            utoipa_axum::paste! {
+                document(
+                    &mut paths,
+                    &<[<__path_ $handler>] as utoipa::Path>::path(),
+                    &<[<__path_ $handler>] as utoipa::Path>::methods(),
+                    &extract::document_handler(&$handler),
+                );
+            }
+        )+
+        (schemas, paths, router)
+    }};
+}
+
+/// Applies what a handler's extractors document to its operations in `paths`.
+fn document(
+    paths: &mut utoipa::openapi::path::Paths,
+    path: &str,
+    methods: &[utoipa::openapi::path::HttpMethod],
+    doc: &problem::OperationDoc,
+) {
+    use utoipa::openapi::path::HttpMethod as M;
+    let Some(item) = paths.paths.get_mut(path) else {
+        return;
+    };
+    for m in methods {
+        let op = match m {
+            M::Get => &mut item.get,
+            M::Put => &mut item.put,
+            M::Post => &mut item.post,
+            M::Delete => &mut item.delete,
+            M::Options => &mut item.options,
+            M::Head => &mut item.head,
+            M::Patch => &mut item.patch,
+            M::Trace => &mut item.trace,
+        };
+        if let Some(op) = op {
+            doc.apply(op);
+        }
+    }
+}
+
 /// The router and the OpenAPI document, built from the same route list so that
-/// every route is documented.
+/// every route is documented, with every problem it can answer.
 pub fn router(state: AppState) -> (Router, OpenApi) {
     use routes::*;
     let evidence = OpenApiRouter::new()
-        .routes(routes!(attach_evidence))
+        .routes(documented!(attach_evidence))
         .layer(DefaultBodyLimit::max(EVIDENCE_BODY_LIMIT));
     let (router, api) =
         OpenApiRouter::<AppState>::with_openapi(<ApiDoc as utoipa::OpenApi>::openapi())
-            .routes(routes!(healthz))
-            .routes(routes!(readyz))
-            .routes(routes!(me))
-            .routes(routes!(create_user, list_users))
-            .routes(routes!(get_user))
-            .routes(routes!(create_token))
-            .routes(routes!(create_system, list_systems))
-            .routes(routes!(get_system))
-            .routes(routes!(profile))
-            .routes(routes!(create_release, list_releases))
-            .routes(routes!(get_release))
-            .routes(routes!(revise))
-            .routes(routes!(submit))
-            .routes(routes!(gate_status))
-            .routes(routes!(review))
-            .routes(routes!(download_evidence))
-            .routes(routes!(accept_risk))
-            .routes(routes!(decide))
-            .routes(routes!(promote))
-            .routes(routes!(rollback))
-            .routes(routes!(retire))
-            .routes(routes!(gate_check))
-            .routes(routes!(ledger))
-            .routes(routes!(ledger_verify))
+            .routes(documented!(healthz))
+            .routes(documented!(readyz))
+            .routes(documented!(me))
+            .routes(documented!(create_user, list_users))
+            .routes(documented!(get_user))
+            .routes(documented!(create_token))
+            .routes(documented!(create_system, list_systems))
+            .routes(documented!(get_system))
+            .routes(documented!(profile))
+            .routes(documented!(create_release, list_releases))
+            .routes(documented!(get_release))
+            .routes(documented!(revise))
+            .routes(documented!(submit))
+            .routes(documented!(gate_status))
+            .routes(documented!(review))
+            .routes(documented!(download_evidence))
+            .routes(documented!(accept_risk))
+            .routes(documented!(decide))
+            .routes(documented!(promote))
+            .routes(documented!(rollback))
+            .routes(documented!(retire))
+            .routes(documented!(gate_check))
+            .routes(documented!(ledger))
+            .routes(documented!(ledger_verify))
             // Agents, grants and credentials (issue 5).
-            .routes(routes!(register_agent, list_agents))
-            .routes(routes!(get_agent))
-            .routes(routes!(suspend_agent))
-            .routes(routes!(request_grant, list_grants))
-            .routes(routes!(due_grants))
-            .routes(routes!(approve_grant))
-            .routes(routes!(recertify_grant))
-            .routes(routes!(revoke_grant))
-            .routes(routes!(token))
-            .routes(routes!(introspect))
-            .routes(routes!(revoke_credentials))
-            .routes(routes!(rotate_keys))
-            .routes(routes!(jwks))
+            .routes(documented!(register_agent, list_agents))
+            .routes(documented!(get_agent))
+            .routes(documented!(suspend_agent))
+            .routes(documented!(request_grant, list_grants))
+            .routes(documented!(due_grants))
+            .routes(documented!(approve_grant))
+            .routes(documented!(recertify_grant))
+            .routes(documented!(revoke_grant))
+            .routes(documented!(token))
+            .routes(documented!(introspect))
+            .routes(documented!(revoke_credentials))
+            .routes(documented!(rotate_keys))
+            .routes(documented!(jwks))
             // Runtime decisions, approvals, the action log (issue 6).
-            .routes(routes!(decide_action))
-            .routes(routes!(wait_approval))
-            .routes(routes!(list_approvals))
-            .routes(routes!(get_approval))
-            .routes(routes!(approve_approval))
-            .routes(routes!(deny_approval))
-            .routes(routes!(list_actions))
-            .routes(routes!(get_action))
-            .routes(routes!(report_outcome))
-            .routes(routes!(review_action))
-            .routes(routes!(review_queue))
-            .routes(routes!(accountability))
-            .routes(routes!(policies))
-            .routes(routes!(reload_policies))
+            .routes(documented!(decide_action))
+            .routes(documented!(wait_approval))
+            .routes(documented!(list_approvals))
+            .routes(documented!(get_approval))
+            .routes(documented!(approve_approval))
+            .routes(documented!(deny_approval))
+            .routes(documented!(list_actions))
+            .routes(documented!(get_action))
+            .routes(documented!(report_outcome))
+            .routes(documented!(review_action))
+            .routes(documented!(review_queue))
+            .routes(documented!(accountability))
+            .routes(documented!(policies))
+            .routes(documented!(reload_policies))
             // Lineage (I6).
-            .routes(routes!(register_dataset, list_datasets))
-            .routes(routes!(get_dataset))
-            .routes(routes!(approve_dataset))
-            .routes(routes!(register_run, list_runs))
-            .routes(routes!(get_run))
+            .routes(documented!(register_dataset, list_datasets))
+            .routes(documented!(get_dataset))
+            .routes(documented!(approve_dataset))
+            .routes(documented!(register_run, list_runs))
+            .routes(documented!(get_run))
             // Evaluation (I7).
-            .routes(routes!(evaluation))
+            .routes(documented!(evaluation))
             // Deadlines (I5).
-            .routes(routes!(block))
+            .routes(documented!(block))
             // Webhooks.
-            .routes(routes!(create_webhook, list_webhooks))
-            .routes(routes!(webhook_deliveries))
+            .routes(documented!(create_webhook, list_webhooks))
+            .routes(documented!(webhook_deliveries))
             .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
             .merge(evidence)
             .split_for_parts();
+    let mut api = api;
+    problem::problem_responses(&mut api);
     let doc = api.clone();
     let doc_json = serde_json::to_string(&doc).unwrap_or_default();
     let router = router

@@ -167,3 +167,165 @@ impl IntoResponse for ApiError {
         }
     }
 }
+
+// ---------- the problem responses of the OpenAPI document ----------
+
+/// One problem an operation can answer with: its status and stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub code: &'static str,
+}
+
+impl Refusal {
+    pub const fn new(status: StatusCode, code: &'static str) -> Self {
+        Refusal { status, code }
+    }
+}
+
+/// The store failed underneath a handler; nothing was changed.
+pub const INTERNAL: Refusal = Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+
+/// What the parts of one operation (its extractors) add to its OpenAPI operation: the
+/// problems they can answer with, and whether the operation honours `Idempotency-Key`.
+#[derive(Debug, Default, Clone)]
+pub struct OperationDoc {
+    refusals: Vec<Refusal>,
+    idempotent: bool,
+}
+
+impl OperationDoc {
+    /// This operation can answer with these problems.
+    pub fn refuses(&mut self, refusals: &[Refusal]) {
+        for r in refusals {
+            if !self.refusals.contains(r) {
+                self.refusals.push(*r);
+            }
+        }
+    }
+
+    /// This operation stores its answer for a retried `Idempotency-Key`.
+    pub fn honours_idempotency_key(&mut self) {
+        self.idempotent = true;
+    }
+
+    pub fn refusals(&self) -> &[Refusal] {
+        &self.refusals
+    }
+
+    pub fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    /// Writes this into `op`: one problem response per status (its description names
+    /// the problem codes), and the `Idempotency-Key` header parameter where honoured.
+    pub fn apply(&self, op: &mut utoipa::openapi::path::Operation) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        if self.idempotent {
+            let params = op.parameters.get_or_insert_with(Vec::new);
+            let present = params.iter().any(|p| {
+                p.parameter_in == ParameterIn::Header
+                    && p.name.eq_ignore_ascii_case(IDEMPOTENCY_KEY)
+            });
+            if !present {
+                params.push(
+                    ParameterBuilder::new()
+                        .name(IDEMPOTENCY_KEY)
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "1 to 255 visible ASCII characters; a retry with the same key and \
+                             the same request is answered with the first response and writes nothing",
+                        ))
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .min_length(Some(1))
+                                .max_length(Some(255))
+                                .pattern(Some("^[\\x21-\\x7e]+$")),
+                        ))
+                        .build(),
+                );
+            }
+        }
+        for r in &self.refusals {
+            add_problem_code(op, r.status, r.code);
+        }
+    }
+}
+
+/// The `Idempotency-Key` header.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+const CODES: &str = "Problem types (urn:countersign:problem:<code>): ";
+
+/// Makes sure `op` documents `status` as a problem response whose description names `code`.
+fn add_problem_code(op: &mut utoipa::openapi::path::Operation, status: StatusCode, code: &str) {
+    use utoipa::openapi::{RefOr, Response};
+    let key = status.as_str().to_owned();
+    let entry = op
+        .responses
+        .responses
+        .entry(key)
+        .or_insert_with(|| RefOr::T(Response::new(title(status))));
+    if let RefOr::T(resp) = entry {
+        let listed = resp
+            .description
+            .split_once(CODES)
+            .is_some_and(|(_, codes)| codes.split(", ").any(|c| c == code));
+        if !listed {
+            if resp.description.contains(CODES) {
+                resp.description.push_str(", ");
+            } else {
+                if resp.description.is_empty() {
+                    resp.description = title(status);
+                }
+                resp.description.push_str(". ");
+                resp.description.push_str(CODES);
+            }
+            resp.description.push_str(code);
+        }
+    }
+}
+
+/// Every 4xx and 5xx response of the document is an RFC 9457 problem: its content is
+/// `application/problem+json` with the `Problem` schema, whatever the route declared.
+pub fn problem_responses(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr};
+    for item in openapi.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+            &mut item.trace,
+        ];
+        for op in ops.into_iter().flatten() {
+            for (status, resp) in op.responses.responses.iter_mut() {
+                let is_error = status.parse::<u16>().is_ok_and(|s| s >= 400);
+                let RefOr::T(resp) = resp else { continue };
+                if !is_error {
+                    continue;
+                }
+                if resp.description.is_empty() {
+                    resp.description = status
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|s| StatusCode::from_u16(s).ok())
+                        .map_or_else(|| "Error".to_owned(), title);
+                }
+                resp.content.clear();
+                resp.content.insert(
+                    "application/problem+json".to_owned(),
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                );
+            }
+        }
+    }
+}

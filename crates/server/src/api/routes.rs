@@ -2,7 +2,8 @@
 //! result. No SQL and no business rule here.
 
 use super::extract::{
-    ok, ok_replayed, AgentBody, AgentWrite, Auth, Cmd, Credential, PathId, Upload, Write, Q,
+    ok, ok_replayed, AgentBody, AgentWrite, Auth, Cmd, Credential, PathDigest, PathId, Upload,
+    Write, Q,
 };
 use super::problem::{ApiError, ApiResult, Problem};
 use super::wire::*;
@@ -349,9 +350,8 @@ pub async fn attach_evidence(
 pub async fn download_evidence(
     State(s): State<AppState>,
     Auth(_): Auth,
-    PathId(digest): PathId,
+    PathDigest(digest): PathDigest,
 ) -> ApiResult {
-    let digest = parse_digest(&digest)?;
     let mut tx = s.store.read().await?;
     let bytes = app::releases::evidence_content(&mut *tx, &digest).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())

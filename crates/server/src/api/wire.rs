@@ -991,12 +991,14 @@ pub struct RevokeCredentialsParams {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GrantsQuery {
     /// Only this agent's grants.
     pub agent: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// Also list grants due within this many days (default 14).
     pub within_days: Option<u32>,
@@ -1754,6 +1756,7 @@ pub struct AnswerParams {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
     /// `pending` (default), `approved`, `denied`, `expired`, `used` or `all`.
@@ -1765,6 +1768,7 @@ pub struct ApprovalsQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds to wait for a human's answer (0-60, default 30).
@@ -1793,6 +1797,7 @@ pub struct PostReviewParams {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ActionsQuery {
     pub agent: Option<String>,
@@ -1804,6 +1809,7 @@ pub struct ActionsQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LimitQuery {
     pub limit: Option<u32>,

@@ -301,7 +301,11 @@ pub async fn list(
 /// Grants the actor owns (as system or agent owner; admins see all) that are lapsed
 /// or due for recertification within `within_days`.
 pub async fn due(tx: &mut dyn Tx, ctx: &Ctx, within_days: u32) -> Result<Vec<GrantView>, AppError> {
-    let horizon = ctx.now + Duration::days(i64::from(within_days));
+    // A horizon past the last representable instant includes every grant.
+    let horizon = ctx
+        .now
+        .checked_add_signed(Duration::days(i64::from(within_days)))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     let all = list(tx, ctx, None).await?;
     Ok(all
         .into_iter()

@@ -22,7 +22,7 @@ const AGENT: [(&str, &str); 2] = [("post", "/v1/grants"), ("post", "/v1/oauth/to
 
 /// Routes an agent calls with its just-in-time credential as the bearer token (issue
 /// 6): no token, a bad one, or any human API token is 401 `invalid-credential`.
-const CREDENTIAL: [(&str, &str); 3] = [
+pub(crate) const CREDENTIAL: [(&str, &str); 3] = [
     ("post", "/v1/decide"),
     ("get", "/v1/approvals/{id}/wait"),
     ("post", "/v1/actions/{id}/outcome"),
@@ -97,14 +97,14 @@ const KNOWN: [(&str, &str); 60] = [
 
 /// One operation of the OpenAPI document.
 #[derive(Debug, Clone)]
-struct Op {
-    method: String,
-    template: String,
-    required_query: Vec<String>,
-    raw_body: bool,
+pub(crate) struct Op {
+    pub(crate) method: String,
+    pub(crate) template: String,
+    pub(crate) required_query: Vec<String>,
+    pub(crate) raw_body: bool,
 }
 
-fn operations(doc: &Value) -> Vec<Op> {
+pub(crate) fn operations(doc: &Value) -> Vec<Op> {
     let mut ops = Vec::new();
     for (template, item) in doc["paths"].as_object().expect("paths") {
         for method in ["get", "post", "put", "patch", "delete"] {
@@ -133,19 +133,19 @@ fn operations(doc: &Value) -> Vec<Op> {
 }
 
 /// Real objects to put in paths, so a refusal is never a masked 404.
-struct Fixture {
-    cast: Cast,
-    rel: Rel,
-    evidence_digest: String,
-    roleless: TestUser,
-    agents: crate::agents::World,
-    grant: String,
-    dataset: String,
-    run: String,
-    webhook: String,
+pub(crate) struct Fixture {
+    pub(crate) cast: Cast,
+    pub(crate) rel: Rel,
+    pub(crate) evidence_digest: String,
+    pub(crate) roleless: TestUser,
+    pub(crate) agents: crate::agents::World,
+    pub(crate) grant: String,
+    pub(crate) dataset: String,
+    pub(crate) run: String,
+    pub(crate) webhook: String,
 }
 
-async fn fixture(h: &Harness) -> Fixture {
+pub(crate) async fn fixture(h: &Harness) -> Fixture {
     let cast = h.cast().await;
     let rel = h.medium(&cast).await;
     let e = h
@@ -196,7 +196,7 @@ async fn fixture(h: &Harness) -> Fixture {
 }
 
 impl Fixture {
-    fn path(&self, op: &Op) -> String {
+    pub(crate) fn path(&self, op: &Op) -> String {
         let id = if op.template.starts_with("/v1/users/") {
             self.cast.owner.id.as_str()
         } else if op.template.starts_with("/v1/runs/") {
@@ -247,7 +247,7 @@ impl Fixture {
     }
 
     /// A body that fits the route, so only the credentials are wrong.
-    fn body(&self, h: &Harness, op: &Op) -> Option<Value> {
+    pub(crate) fn body(&self, h: &Harness, op: &Op) -> Option<Value> {
         if op.method != "post" || op.raw_body {
             return None;
         }
@@ -305,7 +305,7 @@ impl Fixture {
         })
     }
 
-    fn request(&self, h: &Harness, op: &Op) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, h: &Harness, op: &Op) -> reqwest::RequestBuilder {
         let method = Method::from_bytes(op.method.to_uppercase().as_bytes()).expect("a method");
         let req = h.request(method, &self.path(op));
         if op.raw_body {
@@ -319,7 +319,7 @@ impl Fixture {
     }
 }
 
-async fn openapi(h: &Harness) -> Value {
+pub(crate) async fn openapi(h: &Harness) -> Value {
     let r = h.send(h.request(Method::GET, "/openapi.json")).await;
     assert_eq!(r.status, StatusCode::OK, "the OpenAPI document is public");
     r.body

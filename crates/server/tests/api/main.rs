@@ -15,6 +15,7 @@ mod idempotency;
 mod ledger;
 mod lifecycle;
 mod lineage;
+mod openapi_statuses;
 mod owner;
 mod retrain;
 mod revisions;
