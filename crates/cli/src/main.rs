@@ -81,6 +81,11 @@ enum Command {
         /// `countersign policy reload`. Default: the built-in example set (policies/).
         #[arg(long, env = "COUNTERSIGN_POLICIES")]
         policies: Option<PathBuf>,
+        /// PEM file of CA certificates to trust for https:// webhook receivers, in
+        /// addition to the system roots (repeatable; one file may be a bundle). The
+        /// variable names one file. A file that cannot be used refuses to start.
+        #[arg(long = "ca-cert", value_name = "FILE", env = "COUNTERSIGN_CA_CERT")]
+        ca_cert: Vec<PathBuf>,
     },
     /// Apply database migrations without serving.
     Migrate {
@@ -939,6 +944,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             demo,
             deadline_interval,
             policies,
+            ca_cert,
         } => {
             serve::serve(serve::ServeArgs {
                 db,
@@ -947,6 +953,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 demo,
                 deadline_interval,
                 policies,
+                ca_cert,
             })
             .await?;
         }

@@ -21,3 +21,4 @@ mod revisions;
 mod runtime;
 mod segregation;
 mod webhooks;
+mod webhooks_tls;
