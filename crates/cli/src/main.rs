@@ -54,6 +54,23 @@ struct Conn {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     output: Format,
+    /// PEM file of CA certificates to trust for an https:// --server, in addition to the
+    /// system roots (repeatable; one file may be a bundle). The variable names one file.
+    #[arg(
+        long = "ca-cert",
+        value_name = "FILE",
+        env = "COUNTERSIGN_CA_CERT",
+        global = true
+    )]
+    ca_cert: Vec<PathBuf>,
+}
+
+impl Conn {
+    /// The HTTP client for this server, trusting the system roots and any --ca-cert.
+    fn client(&self) -> Result<Client> {
+        let tls = countersign_server::outbound::OutboundTls::with_ca_files(&self.ca_cert)?;
+        Client::new(&self.server, self.token.clone(), &tls)
+    }
 }
 
 #[derive(Subcommand)]
@@ -981,7 +998,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Profile {
             command: ProfileCmd::Show { conn },
         } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             output::show(conn.output, "profile", &c.get("/v1/profile").await?);
         }
         Command::User { command, conn } => user(command, conn).await?,
@@ -1000,7 +1017,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Accountability { conn } => runtime::accountability(conn).await?,
         Command::Policy { command } => runtime::policy(command).await?,
         Command::Evidence { digest, out, conn } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;
             if out.as_os_str() == "-" {
                 use std::io::Write;
@@ -1015,7 +1032,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: GateCmd::Check { artifact, env },
             conn,
         } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             let v = c
                 .get(&format!(
                     "/v1/gate/check?artifact={}&env={}",
@@ -1043,7 +1060,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ledger {
             command: LedgerCmd::List { after, limit, conn },
         } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             output::show(
                 conn.output,
                 "ledger",
@@ -1056,7 +1073,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         UserCmd::Create { name, email, roles } => (
             "user",
@@ -1082,7 +1099,7 @@ async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
 }
 
 async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         SystemCmd::Create {
             name,
@@ -1103,7 +1120,7 @@ async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
 }
 
 async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         DatasetCmd::Register {
             name,
@@ -1134,7 +1151,7 @@ async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
 }
 
 async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         RunCmd::Register {
             id,
@@ -1162,7 +1179,7 @@ async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
 }
 
 async fn webhook(cmd: WebhookCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         WebhookCmd::Create { url, events } => (
             "webhook",
@@ -1270,7 +1287,7 @@ fn parse_expiry(s: &str) -> Result<String> {
 }
 
 async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let path = |id: &str, rest: &str| format!("/v1/releases/{}{rest}", q(id));
     let (kind, v) = match cmd {
         ReleaseCmd::Create {
