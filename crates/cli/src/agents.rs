@@ -1,6 +1,6 @@
 //! Client commands for agents, grants, credentials and keys (issue 5).
 
-use crate::client::{q, Client};
+use crate::client::q;
 use crate::output;
 use crate::{AgentCmd, AgentIdentity, Conn, CredentialCmd, GrantCmd, KeysCmd};
 use anyhow::{bail, Context, Result};
@@ -49,7 +49,7 @@ pub async fn agent(cmd: AgentCmd, conn: Conn) -> Result<()> {
         output::line(jwt::b64(sk.verifying_key().as_bytes()));
         return Ok(());
     }
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         AgentCmd::Keygen { .. } => return Ok(()),
         AgentCmd::Register {
@@ -90,7 +90,7 @@ fn window(w: &str) -> Result<Value> {
 }
 
 pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         GrantCmd::Request {
             identity,
@@ -149,7 +149,7 @@ pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
 }
 
 pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let v = match cmd {
         CredentialCmd::Issue {
             identity,
@@ -187,7 +187,7 @@ pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
 }
 
 pub async fn keys(cmd: KeysCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let v = match cmd {
         KeysCmd::Rotate => c.post("/v1/keys/rotate", &json!({})).await?,
         KeysCmd::List => c.get_unauthenticated("/.well-known/jwks.json").await?,

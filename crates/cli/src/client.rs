@@ -1,6 +1,7 @@
 //! The HTTP client behind the CLI's client commands.
 
 use anyhow::{anyhow, bail, Context, Result};
+use countersign_server::outbound::OutboundTls;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -39,8 +40,10 @@ impl std::fmt::Display for ProblemError {
 impl std::error::Error for ProblemError {}
 
 impl Client {
-    pub fn new(base: &str, token: Option<String>) -> Result<Self> {
-        let http = reqwest::Client::builder()
+    /// A client for the server at `base`, trusting `tls` for an `https://` one.
+    pub fn new(base: &str, token: Option<String>, tls: &OutboundTls) -> Result<Self> {
+        let http = tls
+            .client_builder()
             .timeout(std::time::Duration::from_secs(60))
             .build()
             .context("cannot build the HTTP client")?;
@@ -63,10 +66,18 @@ impl Client {
     }
 
     async fn send(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::Response> {
-        let resp = rb
-            .send()
-            .await
-            .with_context(|| format!("cannot reach countersign at {}", self.base))?;
+        let resp = rb.send().await.map_err(|e| {
+            // A hint only: the cause's text is the one place the TLS reason shows.
+            let tls_refused = e.is_connect()
+                && countersign_server::outbound::error_chain(&e).contains("certificate");
+            let hint = if tls_refused {
+                " (if its certificate is from a private CA, pass --ca-cert FILE or set COUNTERSIGN_CA_CERT)"
+            } else {
+                ""
+            };
+            anyhow::Error::new(e.without_url())
+                .context(format!("cannot reach countersign at {}{hint}", self.base))
+        })?;
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);

@@ -54,6 +54,23 @@ struct Conn {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     output: Format,
+    /// PEM file of CA certificates to trust for an https:// --server, in addition to the
+    /// system roots (repeatable; one file may be a bundle). The variable names one file.
+    #[arg(
+        long = "ca-cert",
+        value_name = "FILE",
+        env = "COUNTERSIGN_CA_CERT",
+        global = true
+    )]
+    ca_cert: Vec<PathBuf>,
+}
+
+impl Conn {
+    /// The HTTP client for this server, trusting the system roots and any --ca-cert.
+    fn client(&self) -> Result<Client> {
+        let tls = countersign_server::outbound::OutboundTls::with_ca_files(&self.ca_cert)?;
+        Client::new(&self.server, self.token.clone(), &tls)
+    }
 }
 
 #[derive(Subcommand)]
@@ -81,6 +98,11 @@ enum Command {
         /// `countersign policy reload`. Default: the built-in example set (policies/).
         #[arg(long, env = "COUNTERSIGN_POLICIES")]
         policies: Option<PathBuf>,
+        /// PEM file of CA certificates to trust for https:// webhook receivers, in
+        /// addition to the system roots (repeatable; one file may be a bundle). The
+        /// variable names one file. A file that cannot be used refuses to start.
+        #[arg(long = "ca-cert", value_name = "FILE", env = "COUNTERSIGN_CA_CERT")]
+        ca_cert: Vec<PathBuf>,
     },
     /// Apply database migrations without serving.
     Migrate {
@@ -943,6 +965,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             demo,
             deadline_interval,
             policies,
+            ca_cert,
         } => {
             serve::serve(serve::ServeArgs {
                 db,
@@ -951,6 +974,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 demo,
                 deadline_interval,
                 policies,
+                ca_cert,
             })
             .await?;
         }
@@ -978,7 +1002,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Profile {
             command: ProfileCmd::Show { conn },
         } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             output::show(conn.output, "profile", &c.get("/v1/profile").await?);
         }
         Command::User { command, conn } => user(command, conn).await?,
@@ -997,7 +1021,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Accountability { conn } => runtime::accountability(conn).await?,
         Command::Policy { command } => runtime::policy(command).await?,
         Command::Evidence { digest, out, conn } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;
             if out.as_os_str() == "-" {
                 use std::io::Write;
@@ -1012,7 +1036,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: GateCmd::Check { artifact, env },
             conn,
         } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             let v = c
                 .get(&format!(
                     "/v1/gate/check?artifact={}&env={}",
@@ -1040,7 +1064,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ledger {
             command: LedgerCmd::List { after, limit, conn },
         } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             output::show(
                 conn.output,
                 "ledger",
@@ -1053,7 +1077,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         UserCmd::Create { name, email, roles } => (
             "user",
@@ -1079,7 +1103,7 @@ async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
 }
 
 async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         SystemCmd::Create {
             name,
@@ -1100,7 +1124,7 @@ async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
 }
 
 async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         DatasetCmd::Register {
             name,
@@ -1131,7 +1155,7 @@ async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
 }
 
 async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         RunCmd::Register {
             id,
@@ -1159,7 +1183,7 @@ async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
 }
 
 async fn webhook(cmd: WebhookCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let (kind, v) = match cmd {
         WebhookCmd::Create { url, events } => (
             "webhook",
@@ -1267,7 +1291,7 @@ fn parse_expiry(s: &str) -> Result<String> {
 }
 
 async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let path = |id: &str, rest: &str| format!("/v1/releases/{}{rest}", q(id));
     let (kind, v) = match cmd {
         ReleaseCmd::Create {

@@ -103,7 +103,7 @@ async fn wait_for(c: &Client, id: &str, seconds: u64) -> Result<Value> {
 }
 
 pub async fn decide(args: DecideArgs, conn: Conn) -> Result<ExitCode> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let mut body = request_body(&args)?;
     let first = c.post_once("/v1/decide", &body).await?;
     let (Some(seconds), Some(apr)) = (args.wait, first["approval"]["id"].as_str()) else {
@@ -147,7 +147,7 @@ pub async fn decide(args: DecideArgs, conn: Conn) -> Result<ExitCode> {
 }
 
 pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let path = |id: &str, rest: &str| format!("/v1/approvals/{}{rest}", q(id));
     let (kind, v) = match cmd {
         ApprovalCmd::List {
@@ -187,7 +187,7 @@ pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
 }
 
 pub async fn action(cmd: ActionCmd, conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     let path = |id: &str, rest: &str| format!("/v1/actions/{}{rest}", q(id));
     let (kind, v) = match cmd {
         ActionCmd::List {
@@ -240,7 +240,7 @@ pub async fn action(cmd: ActionCmd, conn: Conn) -> Result<()> {
 }
 
 pub async fn accountability(conn: Conn) -> Result<()> {
-    let c = Client::new(&conn.server, conn.token)?;
+    let c = conn.client()?;
     output::show(conn.output, "signals", &c.get("/v1/accountability").await?);
     Ok(())
 }
@@ -263,11 +263,11 @@ pub async fn policy(cmd: PolicyCmd) -> Result<()> {
             output::show(format, "policy-set", &view);
         }
         PolicyCmd::Show { conn } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             output::show(conn.output, "policy-set", &c.get("/v1/policies").await?);
         }
         PolicyCmd::Reload { conn } => {
-            let c = Client::new(&conn.server, conn.token)?;
+            let c = conn.client()?;
             output::show(
                 conn.output,
                 "policy-set",

@@ -4,7 +4,9 @@ use crate::output;
 use anyhow::{bail, Context, Result};
 use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
 use countersign_server::app::ledger::Verification;
+use countersign_server::app::webhooks::DeliveryClient;
 use countersign_server::clock::{Clock, SystemClock};
+use countersign_server::outbound::OutboundTls;
 use countersign_server::runtime::PolicyDirError;
 use countersign_server::AppState;
 use std::path::PathBuf;
@@ -19,6 +21,8 @@ pub struct ServeArgs {
     pub deadline_interval: u64,
     /// The runtime policy directory; `None` for the built-in example set.
     pub policies: Option<PathBuf>,
+    /// CA files the webhook client trusts besides the system roots.
+    pub ca_cert: Vec<PathBuf>,
 }
 
 /// Loads the runtime policy set: the directory's, or the built-in example.
@@ -48,6 +52,9 @@ pub fn load_profile(path: Option<&PathBuf>) -> Result<Profile> {
 pub async fn serve(args: ServeArgs) -> Result<()> {
     let profile = Arc::new(load_profile(args.profile.as_ref())?);
     let policies = load_policies(args.policies.as_ref())?;
+    // The webhook client, once, before anything else starts: a bad CA file refuses to start.
+    let outbound = OutboundTls::with_ca_files(&args.ca_cert)?;
+    let delivery_client = DeliveryClient::new(&outbound)?;
     let store = countersign_store::open(&args.db)
         .await
         .with_context(|| format!("cannot open database {}", args.db))?;
@@ -97,6 +104,10 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         policies.policies().len(),
         policies.digest()
     ));
+    output::line(format!(
+        "countersign: webhooks to https:// trust {}",
+        outbound.describe()
+    ));
     let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone());
     // Step-up requests nobody answers expire to deny.
     let expiry = tokio::spawn(countersign_server::app::approvals::expiry_loop(
@@ -112,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     // Background job: the webhook delivery worker resumes from the outbox at start.
     let delivery = tokio::spawn(countersign_server::app::webhooks::delivery_loop(
         state.clone(),
+        delivery_client,
         std::time::Duration::from_secs(2),
     ));
     let app = countersign_server::app(state);

@@ -10,6 +10,7 @@ pub mod app;
 pub mod clock;
 pub mod demo;
 pub mod jwt;
+pub mod outbound;
 pub mod runtime;
 
 use clock::Clock;

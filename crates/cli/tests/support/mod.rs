@@ -33,9 +33,15 @@ pub fn lines(child: &mut Child) -> mpsc::Receiver<String> {
 
 /// Starts `serve --demo` in `dir` on a free port; returns it and its URL.
 pub fn serve_demo(dir: &Path) -> (Server, String) {
+    serve_demo_with(dir, &[])
+}
+
+/// `serve --demo` with more arguments, e.g. `--ca-cert FILE`.
+pub fn serve_demo_with(dir: &Path, extra: &[&str]) -> (Server, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_countersign"))
         .current_dir(dir)
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("COUNTERSIGN_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -6,9 +6,16 @@
 //! due deliveries (pushing their due time out by [`LEASE`], so another replica's worker
 //! skips them), POSTs them, then records each outcome. A worker that dies mid-way leaves
 //! its claims to expire, and the next run sends them again.
+//!
+//! The worker POSTs with one [`DeliveryClient`], built once at start from the outgoing
+//! TLS settings ([`crate::outbound::OutboundTls`]: the system roots plus any private CA),
+//! so `https://` receivers verify like any TLS client would. An attempt that fails
+//! (TLS included) records the error's whole source chain in the delivery log, e.g.
+//! `invalid peer certificate: UnknownIssuer`.
 
 use super::events::EVENT_KINDS;
 use super::{new_id, record, AppError, Ctx};
+use crate::outbound::{error_chain, OutboundError, OutboundTls};
 use crate::AppState;
 use chrono::Duration;
 use countersign_core::Role;
@@ -27,6 +34,26 @@ pub const LEASE: Duration = Duration::seconds(60);
 const BATCH: u32 = 50;
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "countersign-signature";
+/// How long one delivery attempt may take, connecting included.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The HTTP client deliveries are POSTed with. Build it once and pass it to every run.
+#[derive(Clone, Debug)]
+pub struct DeliveryClient {
+    http: reqwest::Client,
+}
+
+impl DeliveryClient {
+    /// A client trusting `tls` (rustls), with the attempt timeout.
+    pub fn new(tls: &OutboundTls) -> Result<Self, OutboundError> {
+        let http = tls
+            .client_builder()
+            .timeout(ATTEMPT_TIMEOUT)
+            .build()
+            .map_err(OutboundError::Client)?;
+        Ok(Self { http })
+    }
+}
 
 /// The wait before attempt `attempts + 1`: 10 s, 20 s, 40 s, … capped at one hour.
 pub fn backoff(attempts: u32) -> Duration {
@@ -146,8 +173,12 @@ pub struct DeliveryRun {
     pub delivered: usize,
 }
 
-/// Sends every delivery due at the clock's now, once, and records the outcomes.
-pub async fn deliver_due_once(state: &AppState) -> Result<DeliveryRun, AppError> {
+/// Sends every delivery due at the clock's now, once, with `client`, and records the
+/// outcomes.
+pub async fn deliver_due_once(
+    state: &AppState,
+    client: &DeliveryClient,
+) -> Result<DeliveryRun, AppError> {
     let now = state.clock.now();
     // Claim: push the due time out by the lease, in one short write transaction.
     let mut claimed = Vec::new();
@@ -165,10 +196,6 @@ pub async fn deliver_due_once(state: &AppState) -> Result<DeliveryRun, AppError>
     if claimed.is_empty() {
         return Ok(run);
     }
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .map_err(|e| AppError::invalid("webhook-client", e.to_string()))?;
     for mut d in claimed {
         let (hook, event) = {
             let mut tx = state.store.read().await?;
@@ -186,6 +213,7 @@ pub async fn deliver_due_once(state: &AppState) -> Result<DeliveryRun, AppError>
         })
         .to_string();
         let sent = client
+            .http
             .post(&hook.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(
@@ -197,9 +225,10 @@ pub async fn deliver_due_once(state: &AppState) -> Result<DeliveryRun, AppError>
             .body(body)
             .send()
             .await;
-        let (status_code, error) = match &sent {
+        let (status_code, error) = match sent {
             Ok(r) => (r.status().as_u16(), String::new()),
-            Err(e) => (0, e.to_string()),
+            // The URL is the webhook's own; the log says why, down to the TLS cause.
+            Err(e) => (0, error_chain(&e.without_url())),
         };
         let ok = (200..300).contains(&status_code);
         run.attempted += 1;
@@ -241,13 +270,13 @@ pub async fn deliver_due_once(state: &AppState) -> Result<DeliveryRun, AppError>
     Ok(run)
 }
 
-/// The background delivery worker: runs [`deliver_due_once`] every `every`.
-pub async fn delivery_loop(state: AppState, every: std::time::Duration) {
+/// The background delivery worker: runs [`deliver_due_once`] with `client` every `every`.
+pub async fn delivery_loop(state: AppState, client: DeliveryClient, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = deliver_due_once(&state).await {
+        if let Err(e) = deliver_due_once(&state, &client).await {
             tracing::warn!(error = %e, "webhook delivery run failed; retrying at the next tick");
         }
     }

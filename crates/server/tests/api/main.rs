@@ -23,3 +23,4 @@ mod runtime;
 mod segregation;
 mod shapers;
 mod webhooks;
+mod webhooks_tls;

@@ -6,7 +6,8 @@
 use crate::harness::*;
 use axum::http::{HeaderMap, StatusCode as AxumStatus};
 use chrono::Duration;
-use countersign_server::app::webhooks::deliver_due_once;
+use countersign_server::app::webhooks::{deliver_due_once, DeliveryClient};
+use countersign_server::outbound::OutboundTls;
 use countersign_server::AppState;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -52,7 +53,7 @@ impl Receiver {
 }
 
 /// HMAC-SHA256, written here from RFC 2104 as a receiver would, independent of the server.
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+pub fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut k = [0u8; 64];
     if key.len() > 64 {
         k[..32].copy_from_slice(&Sha256::digest(key));
@@ -83,12 +84,17 @@ fn verify(secret: &str, headers: &HeaderMap, body: &str) -> i64 {
     t.parse().unwrap()
 }
 
-fn state(h: &Harness) -> AppState {
+/// The delivery worker's client with the system roots, as `serve` builds it without --ca-cert.
+pub fn client() -> DeliveryClient {
+    DeliveryClient::new(&OutboundTls::system()).unwrap()
+}
+
+pub fn state(h: &Harness) -> AppState {
     AppState::new(h.store.clone(), h.profile.clone(), h.clock.clone())
         .expect("the example policies load")
 }
 
-async fn subscribe(h: &Harness, url: &str, events: &[&str]) -> (String, String) {
+pub async fn subscribe(h: &Harness, url: &str, events: &[&str]) -> (String, String) {
     let w = h
         .command(
             &h.admin,
@@ -103,7 +109,7 @@ async fn subscribe(h: &Harness, url: &str, events: &[&str]) -> (String, String) 
     )
 }
 
-async fn log(h: &Harness, id: &str) -> Value {
+pub async fn log(h: &Harness, id: &str) -> Value {
     h.get_ok(&h.admin, &format!("/v1/webhooks/{id}/deliveries"))
         .await
 }
@@ -112,6 +118,7 @@ async fn log(h: &Harness, id: &str) -> Value {
 async fn webhooks_are_signed_retried_with_backoff_and_logged() {
     for backend in backends() {
         let h = Harness::start_on(backend).await;
+        let dc = client();
         let rx = Receiver::default();
         let url = rx.start().await;
         let (id, secret) = subscribe(&h, &url, &["review_requested", "decided"]).await;
@@ -127,18 +134,18 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
         rx.fail.store(2, Ordering::SeqCst);
 
         let s = state(&h);
-        assert_eq!(deliver_due_once(&s).await.unwrap().delivered, 0); // 500
-                                                                      // Backoff: 10 s after the first failure, 20 s after the second.
+        assert_eq!(deliver_due_once(&s, &dc).await.unwrap().delivered, 0); // 500
+                                                                           // Backoff: 10 s after the first failure, 20 s after the second.
         h.advance(Duration::seconds(9));
-        assert_eq!(deliver_due_once(&s).await.unwrap().attempted, 0);
+        assert_eq!(deliver_due_once(&s, &dc).await.unwrap().attempted, 0);
         h.advance(Duration::seconds(1));
-        assert_eq!(deliver_due_once(&s).await.unwrap().delivered, 0); // 500 again
+        assert_eq!(deliver_due_once(&s, &dc).await.unwrap().delivered, 0); // 500 again
         h.advance(Duration::seconds(19));
-        assert_eq!(deliver_due_once(&s).await.unwrap().attempted, 0);
+        assert_eq!(deliver_due_once(&s, &dc).await.unwrap().attempted, 0);
         h.advance(Duration::seconds(1));
-        let run = deliver_due_once(&s).await.unwrap();
+        let run = deliver_due_once(&s, &dc).await.unwrap();
         assert_eq!((run.attempted, run.delivered), (1, 1));
-        assert_eq!(deliver_due_once(&s).await.unwrap().attempted, 0);
+        assert_eq!(deliver_due_once(&s, &dc).await.unwrap().attempted, 0);
 
         // Three attempts of one event, each signed; the same event id every time.
         let got = rx.received();
@@ -188,7 +195,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
         h.approve_missing_reviews(&cast, &rel).await;
         h.attach_required_evidence(&cast, &rel).await;
         h.go_ok(&cast, &rel).await;
-        assert_eq!(deliver_due_once(&s).await.unwrap().delivered, 1);
+        assert_eq!(deliver_due_once(&s, &dc).await.unwrap().delivered, 1);
         let last = rx.received().pop().unwrap();
         let v: Value = serde_json::from_str(&last.1).unwrap();
         assert_eq!(v["type"], "decided");
@@ -201,6 +208,7 @@ async fn webhooks_are_signed_retried_with_backoff_and_logged() {
 async fn webhooks_lose_nothing_across_a_restart_and_give_up_after_bounded_attempts() {
     for backend in backends() {
         let h = Harness::start_on(backend).await;
+        let dc = client();
         let rx = Receiver::default();
         let url = rx.start().await;
         let (id, secret) = subscribe(&h, &url, &["review_requested"]).await;
@@ -223,7 +231,7 @@ async fn webhooks_lose_nothing_across_a_restart_and_give_up_after_bounded_attemp
             h.clock.clone(),
         )
         .expect("the example policies load");
-        let run = deliver_due_once(&reopened).await.unwrap();
+        let run = deliver_due_once(&reopened, &dc).await.unwrap();
         assert_eq!((run.attempted, run.delivered), (2, 2));
         let subjects: Vec<String> = rx
             .received()
@@ -243,7 +251,7 @@ async fn webhooks_lose_nothing_across_a_restart_and_give_up_after_bounded_attemp
         let c = h.medium(&cast).await;
         h.submit(&cast, &c).await;
         for _ in 0..10 {
-            deliver_due_once(&reopened).await.unwrap();
+            deliver_due_once(&reopened, &dc).await.unwrap();
             h.advance(Duration::hours(1));
         }
         let l = log(&h, &id).await;
