@@ -164,6 +164,21 @@ pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
             }
             c.post_unauthenticated("/v1/oauth/token", &body).await?
         }
+        CredentialCmd::Exchange {
+            identity,
+            subject_token,
+            scopes,
+            task,
+        } => {
+            let mut body = json!({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                "client_assertion": assertion(&identity)?, "scope": scopes.join(" "),
+                "subject_token": subject_token,
+                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"});
+            if let (Some(t), Value::Object(m)) = (task, &mut body) {
+                m.insert("task".into(), json!(t));
+            }
+            c.post_unauthenticated("/v1/oauth/token", &body).await?
+        }
         CredentialCmd::Introspect { token } => {
             c.post_unauthenticated("/v1/oauth/introspect", &json!({"token": token}))
                 .await?

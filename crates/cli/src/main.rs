@@ -538,6 +538,21 @@ enum CredentialCmd {
         #[arg(long)]
         risk_score: Option<u32>,
     },
+    /// Delegate: exchange another agent's credential (RFC 8693) for one this agent
+    /// holds, within both agents' scopes, for the same task (I8).
+    Exchange {
+        #[command(flatten)]
+        identity: AgentIdentity,
+        /// The delegating agent's access token.
+        #[arg(long)]
+        subject_token: String,
+        /// A scope system:action:resource (repeat); within the delegator's.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// The task; the delegator's when absent (a different one is refused).
+        #[arg(long)]
+        task: Option<String>,
+    },
     /// Is this token active now?
     Introspect { token: String },
     /// Revoke by exactly one of --jti, --agent, --grant, --release.

@@ -584,6 +584,24 @@ fn answer_line(a: &Value) {
     }
 }
 
+/// The delegation chain, root agent first: `ag_a > ag_b`.
+fn chain(a: &Value) -> String {
+    let agents: Vec<String> = a["delegation"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if agents.is_empty() {
+        s(a, "agent")
+    } else {
+        agents.join(" > ")
+    }
+}
+
 fn action_line(a: &Value) {
     line(format!(
         "{}  {:<8} {}  task {}  agent {}  approval {}  outcome {}  review {}",
@@ -591,7 +609,7 @@ fn action_line(a: &Value) {
         s(a, "decision"),
         target(a),
         s(a, "task"),
-        s(a, "agent"),
+        chain(a),
         s(a, "approval_id"),
         a["outcome"]["status"].as_str().unwrap_or("-"),
         s(a, "review_state")
@@ -612,6 +630,7 @@ fn action(a: &Value) {
         s(a, "owner"),
         s(a, "credential")
     ));
+    line(format!("  delegation {}", chain(a)));
     line(format!(
         "  decided {}  risk {}  policies: {}",
         s(a, "decided_at"),

@@ -397,6 +397,110 @@ fn i10_decide_step_up_and_approval_through_the_cli() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("missing-role"), "{out}");
 
+    // Delegation (I8): a helper agent takes over the read under the bot's credential.
+    // It keeps the task: another task is refused, and the task's log shows the helper's
+    // action with its chain.
+    let helper_key = cli.ok("", &["agent", "keygen", "--out", "helper.key"]);
+    let helper = id(&cli.json(
+        &t("CS_MAYA"),
+        &[
+            "agent",
+            "register",
+            "--name",
+            "lookup-helper",
+            "--owner",
+            &t("CS_MAYA_ID"),
+            "--use-case",
+            "refunds",
+            "--release",
+            &rel,
+            "--public-key",
+            helper_key.trim(),
+        ],
+        0,
+    ));
+    let helper_cli = Cli {
+        dir: dir.path(),
+        server: bot.server.clone(),
+        env: vec![
+            ("COUNTERSIGN_AGENT".into(), helper.clone()),
+            ("COUNTERSIGN_AGENT_KEY".into(), "helper.key".into()),
+        ],
+    };
+    let g = helper_cli.json(
+        "",
+        &[
+            "grant",
+            "request",
+            "--system",
+            &sys,
+            "--action",
+            "read",
+            "--resource",
+            "orders/*",
+        ],
+        0,
+    );
+    cli.ok(&olu, &["grant", "approve", &id(&g)]);
+    let (code, out) = helper_cli.run(
+        "",
+        &[
+            "credential",
+            "exchange",
+            "--subject-token",
+            &jit,
+            "--scope",
+            &read_scope,
+            "--task",
+            "another-task",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("delegation-changes-task"), "{out}");
+    let delegated = helper_cli.json(
+        "",
+        &[
+            "credential",
+            "exchange",
+            "--subject-token",
+            &jit,
+            "--scope",
+            &read_scope,
+        ],
+        0,
+    );
+    let helper_jit = delegated["access_token"].as_str().unwrap().to_owned();
+    let (code, out) = helper_cli.run(
+        &helper_jit,
+        &[
+            "decide",
+            "--system",
+            &sys,
+            "--action",
+            "read",
+            "--resource",
+            "orders/4711",
+            "--risk-score",
+            "10",
+        ],
+    );
+    assert_eq!(code, ALLOW, "{out}");
+    let helper_action = out.split_whitespace().nth(2).unwrap().to_owned();
+    let out = cli.ok(&olu, &["action", "list", "--task", "ticket-4711"]);
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&helper_action))
+        .unwrap_or_else(|| panic!("{helper_action} not in the task's log: {out}"));
+    assert!(
+        line.contains(&format!("agent {agent} > {helper}")),
+        "{line}"
+    );
+    let show = cli.ok(&olu, &["action", "show", &helper_action]);
+    assert!(
+        show.contains(&format!("delegation {agent} > {helper}")),
+        "{show}"
+    );
+
     // The running policy set, and the ledger holds every decision and verifies.
     let out = cli.ok(&olu, &["policy", "show"]);
     assert!(
@@ -404,7 +508,7 @@ fn i10_decide_step_up_and_approval_through_the_cli() {
         "{out}"
     );
     let out = cli.ok(&t("CS_ADMIN"), &["ledger", "list", "--limit", "1000"]);
-    assert_eq!(out.matches("action.decide").count(), 7, "{out}");
+    assert_eq!(out.matches("action.decide").count(), 8, "{out}");
     assert!(
         out.contains("approval.approve") && out.contains("action.outcome"),
         "{out}"

@@ -1045,7 +1045,9 @@ pub async fn list_actions(
     };
     let mut tx = s.store.read().await?;
     let v = app::actions::list(&mut *tx, &ctx, filter).await?;
-    ok(v.into_iter().map(ActionView::from).collect::<Vec<_>>())
+    ok(v.into_iter()
+        .map(|a| ActionView::linked(a, ctx.now))
+        .collect::<Vec<_>>())
 }
 
 /// One action, linked to its approval request and outcome.
@@ -1077,7 +1079,7 @@ pub async fn report_outcome(
     let a =
         app::actions::report_outcome(&mut *tx, &p, &id, b.body.status, b.body.detail, now).await?;
     tx.commit().await?;
-    ok(ActionView::from(a))
+    ok(ActionView::linked(a, now))
 }
 
 /// The post-action review queue: actions allowed without a human on the systems the caller owns.
@@ -1090,7 +1092,9 @@ pub async fn review_queue(
 ) -> ApiResult {
     let mut tx = s.store.read().await?;
     let v = app::actions::review_queue(&mut *tx, &ctx, q.limit.unwrap_or(100)).await?;
-    ok(v.into_iter().map(ActionView::from).collect::<Vec<_>>())
+    ok(v.into_iter()
+        .map(|a| ActionView::linked(a, ctx.now))
+        .collect::<Vec<_>>())
 }
 
 /// Review an action from the queue: `ok` or `flagged` (with a comment). The system's owner.
@@ -1106,7 +1110,8 @@ pub async fn review_action(
     let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
     let (tx, ctx) = w.parts();
     let a = app::actions::review(tx, ctx, &id, cmd.body.verdict, cmd.body.comment).await?;
-    w.finish(StatusCode::OK, ActionView::from(a)).await
+    let now = ctx.now;
+    w.finish(StatusCode::OK, ActionView::linked(a, now)).await
 }
 
 /// Accountability signals per reviewer and approver, with rubber-stamp flags by the profile's thresholds. Admin, risk or compliance.

@@ -951,6 +951,9 @@ pub struct TokenParams {
     #[serde(default)]
     pub client_assertion_type: Option<String>,
     pub client_assertion: String,
+    /// The task the credential is for: required for `client_credentials`; for token
+    /// exchange it defaults to, and must equal, the delegator's task (I8).
+    #[serde(default)]
     pub task: String,
     /// Space-separated scopes, each `system:action:resource`.
     pub scope: String,
@@ -1867,6 +1870,10 @@ pub struct ActionView {
     pub review_state: Option<String>,
     pub review: Option<PostReviewView>,
     pub outcome: Option<OutcomeView>,
+    /// The delegation chain it was asked under: agent ids from the task's root agent to
+    /// the one that acted (just that agent when its credential was not delegated).
+    #[schema(value_type = Vec<String>)]
+    pub delegation: Vec<AgentId>,
 }
 
 impl From<ActionRecord> for ActionView {
@@ -1903,6 +1910,7 @@ impl From<ActionRecord> for ActionView {
                 detail: o.detail,
                 at: o.at,
             }),
+            delegation: Vec::new(),
         }
     }
 }
@@ -1910,6 +1918,7 @@ impl From<ActionRecord> for ActionView {
 impl ActionView {
     pub fn linked(v: crate::app::actions::ActionView, now: DateTime<Utc>) -> Self {
         let mut out = ActionView::from(v.action.clone());
+        out.delegation = v.delegation;
         out.approval = v.approval.map(|a| {
             ApprovalView::from(crate::app::approvals::ApprovalView {
                 state: crate::app::decide::effective_state(&a, now).to_owned(),

@@ -5,18 +5,55 @@
 use super::decide::Principal;
 use super::{record, record_agent_at, AppError, Ctx};
 use chrono::{DateTime, Utc};
-use countersign_core::Role;
+use countersign_core::{AgentId, Role};
 use countersign_store::records::{
     ActionFilter, ActionOutcome, ActionRecord, ApprovalRecord, PostReview,
 };
 use countersign_store::Tx;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
-/// One action with its human decision.
+/// One action with its human decision and the delegation chain it was asked under.
 #[derive(Clone, Debug)]
 pub struct ActionView {
     pub action: ActionRecord,
     pub approval: Option<ApprovalRecord>,
+    /// The agents from the task's root to the one that acted (one agent when the
+    /// credential was not delegated), I8.
+    pub delegation: Vec<AgentId>,
+}
+
+/// Attaches each action's delegation chain, reading each credential's chain once.
+async fn views(tx: &mut dyn Tx, rows: Vec<ActionRecord>) -> Result<Vec<ActionView>, AppError> {
+    let mut chains: BTreeMap<String, Vec<AgentId>> = BTreeMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for action in rows {
+        let delegation = match chains.get(&action.jti) {
+            Some(c) => c.clone(),
+            None => {
+                let c =
+                    super::credentials::delegation_chain(tx, &action.jti, &action.agent_id).await?;
+                chains.insert(action.jti.clone(), c.clone());
+                c
+            }
+        };
+        out.push(ActionView {
+            action,
+            approval: None,
+            delegation,
+        });
+    }
+    Ok(out)
+}
+
+async fn view(tx: &mut dyn Tx, action: ActionRecord) -> Result<ActionView, AppError> {
+    let delegation =
+        super::credentials::delegation_chain(tx, &action.jti, &action.agent_id).await?;
+    Ok(ActionView {
+        action,
+        approval: None,
+        delegation,
+    })
 }
 
 async fn load(tx: &mut dyn Tx, id: &str) -> Result<ActionRecord, AppError> {
@@ -55,7 +92,9 @@ pub async fn get(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ActionView, App
         Some(a) => tx.get_approval(a).await?,
         None => None,
     };
-    Ok(ActionView { action, approval })
+    let mut v = view(tx, action).await?;
+    v.approval = approval;
+    Ok(v)
 }
 
 /// The log, newest first, filtered by agent, system, task or review state. Auditors
@@ -64,12 +103,12 @@ pub async fn list(
     tx: &mut dyn Tx,
     ctx: &Ctx,
     mut filter: ActionFilter,
-) -> Result<Vec<ActionRecord>, AppError> {
+) -> Result<Vec<ActionView>, AppError> {
     filter.limit = filter.limit.clamp(1, 1000);
     let auditor = AUDITORS.iter().any(|r| ctx.actor.has_role(*r));
     let rows = tx.list_actions(&filter).await?;
     if auditor {
-        return Ok(rows);
+        return views(tx, rows).await;
     }
     let mine: Vec<_> = tx
         .list_systems()
@@ -78,10 +117,11 @@ pub async fn list(
         .filter(|s| s.owner == ctx.actor.id)
         .map(|s| s.id)
         .collect();
-    Ok(rows
+    let rows = rows
         .into_iter()
         .filter(|a| a.owner == ctx.actor.id || mine.contains(&a.system_id))
-        .collect())
+        .collect();
+    views(tx, rows).await
 }
 
 /// The post-action review queue of the systems the caller owns.
@@ -89,7 +129,7 @@ pub async fn review_queue(
     tx: &mut dyn Tx,
     ctx: &Ctx,
     limit: u32,
-) -> Result<Vec<ActionRecord>, AppError> {
+) -> Result<Vec<ActionView>, AppError> {
     let mine: Vec<_> = tx
         .list_systems()
         .await?
@@ -104,11 +144,12 @@ pub async fn review_queue(
             ..Default::default()
         })
         .await?;
-    Ok(rows
+    let rows = rows
         .into_iter()
         .filter(|a| mine.contains(&a.system_id))
         .take(limit.clamp(1, 1000) as usize)
-        .collect())
+        .collect();
+    views(tx, rows).await
 }
 
 /// The system owner reviews an action allowed without a human: `ok` or `flagged`.
@@ -118,7 +159,7 @@ pub async fn review(
     id: &str,
     verdict: String,
     comment: String,
-) -> Result<ActionRecord, AppError> {
+) -> Result<ActionView, AppError> {
     let mut a = load(tx, id).await?;
     let system = tx.get_system(&a.system_id).await?;
     if system.as_ref().is_none_or(|s| s.owner != ctx.actor.id) {
@@ -164,7 +205,7 @@ pub async fn review(
         json!({"verdict": verdict, "comment": comment, "agent": a.agent_id}),
     )
     .await?;
-    Ok(a)
+    view(tx, a).await
 }
 
 /// The agent reports what finally happened to an allowed action; once (the same
@@ -176,7 +217,7 @@ pub async fn report_outcome(
     status: String,
     detail: Value,
     now: DateTime<Utc>,
-) -> Result<ActionRecord, AppError> {
+) -> Result<ActionView, AppError> {
     let mut a = load(tx, id).await?;
     if a.agent_id != p.agent.id {
         return Err(AppError::NotFound {
@@ -202,7 +243,7 @@ pub async fn report_outcome(
     if let Some(o) = &a.outcome {
         // A retry of the same report is answered with what was recorded, once.
         if o.status == status && o.detail == detail {
-            return Ok(a);
+            return view(tx, a).await;
         }
         return Err(AppError::conflict(
             "outcome-reported",
@@ -224,5 +265,5 @@ pub async fn report_outcome(
         json!({"status": status, "detail_digest": countersign_core::Digest::of_canonical(&detail).ok()}),
     )
     .await?;
-    Ok(a)
+    view(tx, a).await
 }

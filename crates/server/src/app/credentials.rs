@@ -291,7 +291,8 @@ pub async fn token(
     actx: &AgentCtx,
     req: TokenRequest,
 ) -> Result<Issued, AppError> {
-    if req.task.trim().is_empty() || req.task.len() > 200 {
+    let mut req = req;
+    if req.subject_token.is_none() && (req.task.trim().is_empty() || req.task.len() > 200) {
         return Err(AppError::invalid(
             "invalid-task",
             "task must be 1 to 200 characters",
@@ -321,6 +322,19 @@ pub async fn token(
             // INVARIANT (I8): a delegated credential never exceeds its delegator.
             grant::attenuate(&scopes, &outer)
                 .map_err(|e| AppError::forbidden("scope-beyond-delegator", e.to_string()))?;
+            // INVARIANT (I8): a delegated credential keeps the root task, so the
+            // action log ties every delegate's actions to it.
+            if req.task.is_empty() {
+                req.task = parent.task.clone();
+            } else if req.task != parent.task {
+                return Err(AppError::forbidden(
+                    "delegation-changes-task",
+                    format!(
+                        "a delegated credential keeps its delegator's task {:?}; {:?} was asked for (omit task or send the same one)",
+                        parent.task, req.task
+                    ),
+                ));
+            }
             let max = actx.profile.grants.max_delegation_depth;
             if parent.depth + 1 > max {
                 return Err(AppError::forbidden(
@@ -393,6 +407,33 @@ pub async fn token(
     )
     .await?;
     Ok(Issued { token, credential })
+}
+
+/// The agents of a credential's delegation chain, from the task's root agent to the
+/// one holding it (`holder` alone when it was not delegated, or is unknown).
+pub async fn delegation_chain(
+    tx: &mut dyn Tx,
+    jti: &str,
+    holder: &AgentId,
+) -> Result<Vec<AgentId>, AppError> {
+    let mut chain = Vec::new();
+    let mut cur = tx.get_credential(jti).await?;
+    while let Some(c) = cur {
+        chain.push(c.agent_id.clone());
+        // Chains are at most the profile's delegation depth; 16 bounds a corrupt one.
+        if chain.len() > 16 {
+            break;
+        }
+        cur = match &c.parent_jti {
+            Some(p) => tx.get_credential(p).await?,
+            None => None,
+        };
+    }
+    if chain.is_empty() {
+        chain.push(holder.clone());
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 /// The `act` claim (RFC 8693 §4.1): the current actor outermost, prior actors nested.

@@ -165,15 +165,25 @@ pub async fn token_ok(h: &Harness, a: &TestAgent, scope: &str) -> Value {
 }
 
 async fn exchange(h: &Harness, a: &TestAgent, subject: &Value, scope: &str) -> Reply {
-    post_anon(
-        h,
-        "/v1/oauth/token",
-        &json!({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                "client_assertion": assertion(h, a), "task": "task-42/sub", "scope": scope,
-                "subject_token": subject["access_token"],
-                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"}),
-    )
-    .await
+    exchange_for(h, a, subject, scope, Some("task-42")).await
+}
+
+/// Token exchange naming `task` (or none, to keep the delegator's).
+async fn exchange_for(
+    h: &Harness,
+    a: &TestAgent,
+    subject: &Value,
+    scope: &str,
+    task: Option<&str>,
+) -> Reply {
+    let mut body = json!({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "client_assertion": assertion(h, a), "scope": scope,
+            "subject_token": subject["access_token"],
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"});
+    if let Some(t) = task {
+        body["task"] = json!(t);
+    }
+    post_anon(h, "/v1/oauth/token", &body).await
 }
 
 async fn introspect(h: &Harness, token: &Value) -> Value {
@@ -616,6 +626,78 @@ async fn i8_a_delegated_token_never_exceeds_its_delegator() {
         exchange(&h, &b, &a_token, &scope(&sys, "read", "orders/7"))
             .await
             .assert_problem(StatusCode::FORBIDDEN, "invalid-subject-token");
+    }
+}
+
+#[tokio::test]
+async fn i8_a_delegated_token_keeps_the_root_task_and_the_log_shows_the_chain() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let sys = w.cast.system.clone();
+        let b_owner = h.user("Delegate Owner", &["operations"]).await;
+        let b = agent(&h, &b_owner, &w.rel).await;
+        for x in [&w.agent, &b] {
+            let g = request_grant(&h, x, &sys, &["read"], &["orders/*"], Duration::days(30)).await;
+            approve(&h, &w.cast.owner, &g).await;
+        }
+        let a_token = token_ok(&h, &w.agent, &scope(&sys, "read", "orders/*")).await;
+        let s7 = scope(&sys, "read", "orders/7");
+
+        // Another task is refused, and nothing is written.
+        let before = h.ledger_count().await;
+        let p = exchange_for(&h, &b, &a_token, &s7, Some("another-task")).await;
+        p.assert_problem(StatusCode::FORBIDDEN, "delegation-changes-task");
+        assert!(
+            p.body["detail"].as_str().unwrap().contains("task-42"),
+            "{}",
+            p.body
+        );
+        assert_eq!(h.ledger_count().await, before);
+
+        // No task keeps the delegator's; the same task is accepted too.
+        let r = exchange_for(&h, &b, &a_token, &s7, None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let b_token = r.body;
+        let (_, c) = claims(&b_token);
+        assert_eq!(c["task"], "task-42", "{c:?}");
+        let r = exchange(&h, &b, &a_token, &s7).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+        // Both act; the task's log shows both actions, each with its chain.
+        for t in [&a_token, &b_token] {
+            let r = h
+                .send(
+                    h.request(Method::POST, "/v1/decide")
+                        .bearer_auth(t["access_token"].as_str().unwrap())
+                        .json(
+                            &json!({"action": "read", "system": sys, "resource": "orders/7",
+                                      "context": {"risk_score": 5, "confidence": 0.99}}),
+                        ),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            assert_eq!(r.body["decision"], "allow", "{}", r.body);
+        }
+        let log = h.get_ok(&h.admin, "/v1/actions?task=task-42").await;
+        let log = log.as_array().unwrap();
+        assert_eq!(log.len(), 2, "{log:?}");
+        let chains: Vec<Value> = log.iter().map(|a| a["delegation"].clone()).collect();
+        assert!(chains.contains(&json!([w.agent.id])), "{chains:?}");
+        assert!(chains.contains(&json!([w.agent.id, b.id])), "{chains:?}");
+        let by_b = log.iter().find(|a| a["agent"] == b.id.as_str()).unwrap();
+        assert_eq!(by_b["delegation"], json!([w.agent.id, b.id]));
+        let one = h
+            .get_ok(
+                &h.admin,
+                &format!("/v1/actions/{}", by_b["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(one["delegation"], json!([w.agent.id, b.id]));
+        assert_eq!(
+            h.get_ok(&h.admin, "/v1/actions?task=another-task").await,
+            json!([])
+        );
     }
 }
 
