@@ -68,7 +68,30 @@ pub fn app(state: AppState) -> axum::Router {
     let (router, _) = api::router(state);
     router
         .layer(axum::middleware::from_fn(method_not_allowed_as_problem))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_as_problem,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// A handler that panicked answers a 500 problem instead of dropping the connection.
+/// Its transaction was dropped with it, so nothing was changed (I11, I12).
+fn panic_as_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned());
+    let e = api::problem::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "an internal error occurred; nothing was changed",
+    );
+    if let api::problem::ApiError::Problem(p) = &e {
+        tracing::error!(request_id = %p.request_id, panic = %what, "handler panicked");
+    }
+    e.into_response()
 }
 
 /// The OpenAPI document.
@@ -97,4 +120,25 @@ async fn method_not_allowed_as_problem(
         return p;
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        let resp = panic_as_problem(Box::new("index out of bounds"));
+        assert_eq!(resp.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            resp.headers()[axum::http::header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "urn:countersign:problem:internal");
+        assert!(!v["detail"].as_str().unwrap().contains("index"), "{v}");
+    }
 }
