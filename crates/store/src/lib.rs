@@ -11,6 +11,7 @@ mod migrate;
 mod postgres;
 pub mod records;
 mod rows;
+mod sql;
 mod sqlite;
 pub mod testing;
 mod time;

@@ -2,7 +2,11 @@
 //! `migrations/postgres`). Each is applied once, in its own transaction, and
 //! recorded in `schema_migrations` with a checksum so an edited migration is caught.
 
+use crate::rows::Columns;
+use crate::sql::{args, sql, Conn};
+use crate::time::to_text;
 use crate::StoreError;
+use chrono::Utc;
 use sha2::{Digest as _, Sha256};
 
 /// One migration.
@@ -107,6 +111,26 @@ pub(crate) fn check_applied(
 /// later binary is applied then.
 pub(crate) fn is_applied(applied: &[(i64, String)], version: i64) -> bool {
     applied.iter().any(|(v, _)| *v == version)
+}
+
+/// The versions (and their checksums) the database has applied, read in `c`.
+pub(crate) async fn applied<C: Conn>(
+    c: &mut C,
+    fail: impl FnOnce(sqlx::Error) -> StoreError,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let s = sql!("SELECT version, checksum FROM schema_migrations ORDER BY version");
+    let rows = c.rows(s.text(C::DIALECT), args![]).await.map_err(fail)?;
+    rows.iter()
+        .map(|r| Ok((r.int("version")?, r.text("checksum")?)))
+        .collect()
+}
+
+/// Applies one migration in `tx` and records it there.
+pub(crate) async fn apply<C: Conn>(tx: &mut C, m: &Migration) -> Result<(), sqlx::Error> {
+    tx.script(m.sql).await?;
+    let s = sql!("INSERT INTO schema_migrations (version, description, checksum, applied_at) VALUES (?, ?, ?, ?)");
+    let v = args![m.version, m.description, m.checksum(), to_text(Utc::now())];
+    tx.run(s.text(C::DIALECT), v).await.map(drop)
 }
 
 #[cfg(test)]

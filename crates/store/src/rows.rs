@@ -1,7 +1,7 @@
 //! Decoding rows into records, shared by the backends.
 //!
-//! Each backend implements [`Columns`] for its row type (text, optional text and
-//! 64-bit integer columns); everything else (JSON, times, digests, enums, range
+//! Each backend's row type implements [`Columns`] (text, optional text, 64-bit
+//! integer and byte columns); everything else (JSON, times, digests, enums, range
 //! checks) is decoded here once, so both backends read a row the same way.
 
 use crate::error::query;
@@ -21,6 +21,7 @@ pub(crate) trait Columns {
     fn text(&self, column: &'static str) -> Result<String, StoreError>;
     fn opt_text(&self, column: &'static str) -> Result<Option<String>, StoreError>;
     fn int(&self, column: &'static str) -> Result<i64, StoreError>;
+    fn bytes(&self, column: &'static str) -> Result<Vec<u8>, StoreError>;
 }
 
 impl<R> Columns for R
@@ -30,6 +31,7 @@ where
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<String>: Decode<'r, R::Database>,
     for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
 {
     fn text(&self, column: &'static str) -> Result<String, StoreError> {
         self.try_get(column).map_err(query(column))
@@ -38,6 +40,9 @@ where
         self.try_get(column).map_err(query(column))
     }
     fn int(&self, column: &'static str) -> Result<i64, StoreError> {
+        self.try_get(column).map_err(query(column))
+    }
+    fn bytes(&self, column: &'static str) -> Result<Vec<u8>, StoreError> {
         self.try_get(column).map_err(query(column))
     }
 }
@@ -92,6 +97,11 @@ fn u32_col(row: &impl Columns, column: &'static str) -> Result<u32, StoreError> 
 fn u64_col(row: &impl Columns, column: &'static str) -> Result<u64, StoreError> {
     let v = row.int(column)?;
     u64::try_from(v).map_err(|_| corrupt(column, &v.to_string()))
+}
+
+/// A `COUNT(*) AS n` row.
+pub(crate) fn count(row: &impl Columns) -> Result<u64, StoreError> {
+    u64_col(row, "n")
 }
 
 pub(crate) fn user(row: &impl Columns) -> Result<UserRecord, StoreError> {

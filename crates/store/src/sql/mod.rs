@@ -1,0 +1,487 @@
+//! The SQL both backends share, written once.
+//!
+//! Statements are written in one dialect-neutral form: `?` placeholders in bind order
+//! (or `?N` to reuse a value), and `{ord}` for the insertion-order tie-break column
+//! (`rowid` in SQLite, the `ord` BIGSERIAL column in PostgreSQL). [`sql!`] gives each
+//! statement a static [`Sql`] that renders it once per [`Dialect`] and caches the text,
+//! so the hot path never re-parses. Each backend implements [`Conn`] (run a statement
+//! with [`Arg`]s, fetch rows, commit); [`SqlTx`] over a [`Conn`] is the one [`Tx`]
+//! implementation, its methods in one module per area.
+
+mod agents;
+mod ledger;
+mod lineage;
+mod outbox;
+mod releases;
+mod runtime;
+mod users;
+
+pub(crate) use ledger::load_or_create_key;
+
+use crate::error::query;
+use crate::records::*;
+use crate::rows::Columns;
+use crate::{StoreError, Tx};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
+use countersign_ledger::{Entry, EntryDraft, LedgerKey, SignedHead};
+use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
+
+/// Rows per multi-row INSERT (bound parameters stay far below both backends' limits).
+pub(crate) const ROWS_PER_INSERT: usize = 500;
+
+/// The statement [`crate::Store::ping`] runs.
+pub(crate) const PING: &str = "SELECT 1";
+
+/// The SQL dialect of a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The insertion-order column `{ord}` stands for.
+    fn ord(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "rowid",
+            Dialect::Postgres => "ord",
+        }
+    }
+
+    /// Appends the `n`th (1-based) placeholder.
+    fn placeholder(self, out: &mut String, n: usize) {
+        match self {
+            Dialect::Sqlite => out.push('?'),
+            Dialect::Postgres => {
+                let _ = write!(out, "${n}");
+            }
+        }
+    }
+
+    /// Renders a neutral statement in this dialect (see the module docs).
+    fn render(self, text: &str) -> String {
+        let text = text.replace("{ord}", self.ord());
+        if self == Dialect::Sqlite {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len() + 16);
+        let (mut n, mut quoted) = (0, false);
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                quoted = !quoted;
+            }
+            if c != '?' || quoted {
+                out.push(c);
+                continue;
+            }
+            let mut digits = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                digits.push(d);
+            }
+            match digits.parse::<usize>() {
+                Ok(k) => self.placeholder(&mut out, k),
+                Err(_) => {
+                    n += 1;
+                    self.placeholder(&mut out, n);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One statement, with its text per dialect rendered on first use.
+pub(crate) struct Sql {
+    source: &'static str,
+    rendered: [OnceLock<String>; 2],
+}
+
+impl Sql {
+    pub(crate) const fn new(source: &'static str) -> Self {
+        Self {
+            source,
+            rendered: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    pub(crate) fn text(&'static self, d: Dialect) -> &'static str {
+        self.rendered[d as usize].get_or_init(|| d.render(self.source))
+    }
+}
+
+/// A static [`Sql`] for a statement literal (pieces are concatenated).
+macro_rules! sql {
+    ($($text:expr),+ $(,)?) => {{
+        static STATEMENT: $crate::sql::Sql = $crate::sql::Sql::new(concat!($($text),+));
+        &STATEMENT
+    }};
+}
+pub(crate) use sql;
+
+/// A bound value: every column is text, a 64-bit integer or (blobs) bytes.
+pub(crate) enum Arg<'a> {
+    Str(&'a str),
+    String(String),
+    Null,
+    Int(i64),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> From<&'a str> for Arg<'a> {
+    fn from(s: &'a str) -> Self {
+        Arg::Str(s)
+    }
+}
+impl<'a> From<&'a String> for Arg<'a> {
+    fn from(s: &'a String) -> Self {
+        Arg::Str(s)
+    }
+}
+impl From<String> for Arg<'_> {
+    fn from(s: String) -> Self {
+        Arg::String(s)
+    }
+}
+impl<'a> From<Option<&'a str>> for Arg<'a> {
+    fn from(s: Option<&'a str>) -> Self {
+        s.map_or(Arg::Null, Arg::Str)
+    }
+}
+impl<'a> From<&'a Option<String>> for Arg<'a> {
+    fn from(s: &'a Option<String>) -> Self {
+        s.as_deref().into()
+    }
+}
+impl From<Option<String>> for Arg<'_> {
+    fn from(s: Option<String>) -> Self {
+        s.map_or(Arg::Null, Arg::String)
+    }
+}
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl<'a> From<&'a [u8]> for Arg<'a> {
+    fn from(b: &'a [u8]) -> Self {
+        Arg::Bytes(b)
+    }
+}
+
+/// The arguments of one statement, in bind order.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { vec![$($crate::sql::Arg::from($v)),*] };
+}
+pub(crate) use args;
+
+/// One backend's transaction: what [`SqlTx`] needs to run shared statements.
+#[async_trait]
+pub(crate) trait Conn: Send {
+    type Row: Columns + Send + Sync;
+    const DIALECT: Dialect;
+    /// Runs a statement; returns the rows it affected.
+    async fn run(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<u64, sqlx::Error>;
+    async fn rows(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<Self::Row>, sqlx::Error>;
+    async fn row(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg<'_>>,
+    ) -> Result<Option<Self::Row>, sqlx::Error>;
+    /// Runs several statements without arguments (a migration).
+    async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error>;
+    async fn finish(self) -> Result<(), sqlx::Error>;
+}
+
+/// Implements [`Conn`] for `sqlx::Transaction<'_, $db>`; the backends differ only in types.
+macro_rules! impl_conn {
+    ($db:ty, $dialect:expr) => {
+        fn bind<'q>(
+            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+            args: Vec<$crate::sql::Arg<'q>>,
+        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+            use $crate::sql::Arg;
+            args.into_iter().fold(q, |q, a| match a {
+                Arg::Str(s) => q.bind(s),
+                Arg::String(s) => q.bind(s),
+                Arg::Null => q.bind(None::<&str>),
+                Arg::Int(v) => q.bind(v),
+                Arg::Bytes(b) => q.bind(b),
+            })
+        }
+
+        #[async_trait::async_trait]
+        impl<'c> $crate::sql::Conn for sqlx::Transaction<'c, $db> {
+            type Row = <$db as sqlx::Database>::Row;
+            const DIALECT: $crate::sql::Dialect = $dialect;
+            async fn run(
+                &mut self,
+                sql: &str,
+                args: Vec<$crate::sql::Arg<'_>>,
+            ) -> Result<u64, sqlx::Error> {
+                let done = bind(sqlx::query(sql), args).execute(&mut **self).await?;
+                Ok(done.rows_affected())
+            }
+            async fn rows(
+                &mut self,
+                sql: &str,
+                args: Vec<$crate::sql::Arg<'_>>,
+            ) -> Result<Vec<Self::Row>, sqlx::Error> {
+                bind(sqlx::query(sql), args).fetch_all(&mut **self).await
+            }
+            async fn row(
+                &mut self,
+                sql: &str,
+                args: Vec<$crate::sql::Arg<'_>>,
+            ) -> Result<Option<Self::Row>, sqlx::Error> {
+                bind(sqlx::query(sql), args)
+                    .fetch_optional(&mut **self)
+                    .await
+            }
+            async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+                // Executor::execute rather than RawSql::execute, so this future is Send
+                // (sqlx issue #3150).
+                sqlx::Executor::execute(&mut **self, sqlx::raw_sql(sql)).await?;
+                Ok(())
+            }
+            async fn finish(self) -> Result<(), sqlx::Error> {
+                self.commit().await
+            }
+        }
+    };
+}
+pub(crate) use impl_conn;
+
+/// The one [`Tx`] implementation, over either backend's transaction.
+pub(crate) struct SqlTx<C> {
+    pub(crate) conn: C,
+    /// Present on write transactions only.
+    pub(crate) key: Option<Arc<LedgerKey>>,
+}
+
+pub(super) type R<T> = Result<T, StoreError>;
+type Decode<C, T> = fn(&<C as Conn>::Row) -> Result<T, StoreError>;
+
+impl<C: Conn> SqlTx<C> {
+    /// Runs a statement; returns the rows it affected.
+    async fn exec(
+        &mut self,
+        sql: &'static Sql,
+        args: Vec<Arg<'_>>,
+        what: &'static str,
+    ) -> Result<u64, StoreError> {
+        let text = sql.text(C::DIALECT);
+        self.conn.run(text, args).await.map_err(query(what))
+    }
+
+    /// Runs an `INSERT ... ON CONFLICT DO NOTHING`; a row not inserted is a conflict
+    /// (a conflict leaves the transaction usable on both backends).
+    async fn insert(
+        &mut self,
+        sql: &'static Sql,
+        args: Vec<Arg<'_>>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        match self.exec(sql, args, what).await? {
+            0 => Err(StoreError::Conflict {
+                what: what.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    async fn all<T>(
+        &mut self,
+        sql: &'static Sql,
+        args: Vec<Arg<'_>>,
+        decode: Decode<C, T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let text = sql.text(C::DIALECT);
+        let rows = self
+            .conn
+            .rows(text, args)
+            .await
+            .map_err(query(sql.source))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn one<T>(
+        &mut self,
+        sql: &'static Sql,
+        args: Vec<Arg<'_>>,
+        decode: Decode<C, T>,
+    ) -> Result<Option<T>, StoreError> {
+        let text = sql.text(C::DIALECT);
+        let row = self.conn.row(text, args).await.map_err(query(sql.source))?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// Inserts rows of `width` values each (`args` flattened, in order) with one
+    /// multi-row INSERT per [`ROWS_PER_INSERT`] rows.
+    async fn insert_rows(
+        &mut self,
+        head: &'static str,
+        width: usize,
+        args: Vec<Arg<'_>>,
+        what: &'static str,
+    ) -> Result<(), StoreError> {
+        let per = width * ROWS_PER_INSERT;
+        let mut rest = args;
+        while !rest.is_empty() {
+            let tail = if rest.len() > per {
+                rest.split_off(per)
+            } else {
+                Vec::new()
+            };
+            let chunk = std::mem::replace(&mut rest, tail);
+            let mut text = String::with_capacity(head.len() + chunk.len() * 6);
+            text.push_str(head);
+            text.push_str(" VALUES ");
+            for (i, _) in chunk.iter().enumerate() {
+                text.push_str(match (i % width, i) {
+                    (0, 0) => "(",
+                    (0, _) => "), (",
+                    _ => ", ",
+                });
+                C::DIALECT.placeholder(&mut text, i + 1);
+            }
+            text.push(')');
+            self.conn.run(&text, chunk).await.map_err(query(what))?;
+        }
+        Ok(())
+    }
+}
+
+/// Implements [`Tx`] for [`SqlTx`]: each method calls the inherent method of the same
+/// name, written in its area's module (one trait impl cannot span modules).
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        #[async_trait]
+        impl<C: Conn> Tx for SqlTx<C> {
+            async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+                self.conn.finish().await.map_err(query("commit"))
+            }
+            $(async fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+                SqlTx::$name(self, $($arg),*).await
+            })*
+        }
+    };
+}
+
+delegate! {
+    // users.rs
+    insert_user(u: &UserRecord) -> ();
+    get_user(id: &UserId) -> Option<UserRecord>;
+    list_users() -> Vec<UserRecord>;
+    count_users() -> u64;
+    insert_token(t: &TokenRecord) -> ();
+    user_by_token_hash(hash: &str) -> Option<UserRecord>;
+    insert_system(s: &SystemRecord) -> ();
+    get_system(id: &SystemId) -> Option<SystemRecord>;
+    list_systems() -> Vec<SystemRecord>;
+    get_idempotency(actor: &UserId, key: &str) -> Option<IdempotencyRecord>;
+    put_idempotency(r: &IdempotencyRecord) -> ();
+    // releases.rs
+    insert_release(r: &ReleaseRecord) -> ();
+    update_release(r: &ReleaseRecord) -> ();
+    get_release(id: &ReleaseId) -> Option<ReleaseRecord>;
+    list_releases() -> Vec<ReleaseRecord>;
+    insert_revision(r: &RevisionRecord) -> ();
+    update_revision(r: &RevisionRecord) -> ();
+    get_revision(release: &ReleaseId, number: u32) -> Option<RevisionRecord>;
+    list_revisions(release: &ReleaseId) -> Vec<RevisionRecord>;
+    revisions_by_artifact(artifact: &Digest) -> Vec<(ReleaseRecord, RevisionRecord)>;
+    insert_review(r: &ReviewRecord) -> ();
+    list_reviews(release: &ReleaseId) -> Vec<ReviewRecord>;
+    list_all_reviews() -> Vec<ReviewRecord>;
+    put_blob(digest: &Digest, content: &[u8]) -> ();
+    get_blob(digest: &Digest) -> Option<Vec<u8>>;
+    insert_evidence(e: &EvidenceRecord) -> ();
+    list_evidence(release: &ReleaseId) -> Vec<EvidenceRecord>;
+    insert_acceptance(a: &AcceptanceRecord) -> ();
+    list_acceptances(release: &ReleaseId) -> Vec<AcceptanceRecord>;
+    insert_decision(d: &DecisionRecord) -> ();
+    list_decisions(release: &ReleaseId) -> Vec<DecisionRecord>;
+    insert_deployment(d: &DeploymentRecord) -> ();
+    list_deployments(release: &ReleaseId) -> Vec<DeploymentRecord>;
+    insert_escalation(e: &EscalationRecord) -> ();
+    list_escalations(release: &ReleaseId) -> Vec<EscalationRecord>;
+    // lineage.rs
+    insert_dataset(d: &DatasetRecord) -> ();
+    approve_dataset(d: &DatasetRecord) -> ();
+    get_dataset(name: &str, version: &str) -> Option<DatasetRecord>;
+    list_datasets() -> Vec<DatasetRecord>;
+    insert_training_run(r: &TrainingRunRecord) -> ();
+    get_training_run(id: &str) -> Option<TrainingRunRecord>;
+    list_training_runs() -> Vec<TrainingRunRecord>;
+    // outbox.rs
+    insert_webhook(w: &WebhookRecord) -> ();
+    get_webhook(id: &str) -> Option<WebhookRecord>;
+    list_webhooks() -> Vec<WebhookRecord>;
+    insert_event(e: &EventRecord) -> ();
+    get_event(id: &str) -> Option<EventRecord>;
+    insert_delivery(d: &DeliveryRecord) -> ();
+    update_delivery(d: &DeliveryRecord) -> ();
+    due_deliveries(now: DateTime<Utc>, limit: u32) -> Vec<DeliveryRecord>;
+    list_deliveries(webhook: &str) -> Vec<DeliveryRecord>;
+    insert_attempt(a: &AttemptRecord) -> ();
+    list_attempts(webhook: &str) -> Vec<AttemptRecord>;
+    // ledger.rs
+    append(draft: EntryDraft) -> Entry;
+    append_batch(drafts: Vec<EntryDraft>) -> Vec<Entry>;
+    ledger_page(after: u64, limit: u32) -> Vec<Entry>;
+    ledger_head() -> Option<SignedHead>;
+    ledger_count() -> u64;
+    // agents.rs
+    insert_agent(a: &AgentRecord) -> ();
+    get_agent(id: &AgentId) -> Option<AgentRecord>;
+    list_agents() -> Vec<AgentRecord>;
+    agents_by_release(release: &ReleaseId) -> Vec<AgentRecord>;
+    update_agent(a: &AgentRecord) -> ();
+    insert_grant(g: &GrantRecord) -> ();
+    get_grant(id: &GrantId) -> Option<GrantRecord>;
+    list_grants(agent: Option<&AgentId>) -> Vec<GrantRecord>;
+    update_grant(g: &GrantRecord) -> ();
+    use_assertion(agent: &AgentId, jti: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> ();
+    insert_credential_key(k: &CredentialKeyRecord) -> ();
+    list_credential_keys() -> Vec<CredentialKeyRecord>;
+    update_credential_key(k: &CredentialKeyRecord) -> ();
+    insert_credential(c: &CredentialRecord) -> ();
+    get_credential(jti: &str) -> Option<CredentialRecord>;
+    revoke_credentials(filter: &RevokeFilter, how: &Revocation) -> u64;
+    // runtime.rs
+    insert_action(a: &ActionRecord) -> ();
+    insert_actions(actions: &[&ActionRecord]) -> ();
+    update_action(a: &ActionRecord) -> ();
+    get_action(id: &str) -> Option<ActionRecord>;
+    list_actions(filter: &ActionFilter) -> Vec<ActionRecord>;
+    insert_approval(a: &ApprovalRecord) -> ();
+    update_approval(a: &ApprovalRecord) -> ();
+    get_approval(id: &str) -> Option<ApprovalRecord>;
+    list_approvals(filter: &ApprovalFilter) -> Vec<ApprovalRecord>;
+    due_approvals(now: DateTime<Utc>, limit: u32) -> Vec<ApprovalRecord>;
+    record_view(v: &ContextViewRecord) -> bool;
+    list_views(kind: &str) -> Vec<ContextViewRecord>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Dialect::{Postgres, Sqlite};
+
+    #[test]
+    fn statements_render_per_dialect() {
+        let s = "SELECT x FROM t WHERE a = ? AND b = 'a?' ORDER BY y, {ord} LIMIT ?";
+        assert_eq!(
+            Postgres.render(s),
+            "SELECT x FROM t WHERE a = $1 AND b = 'a?' ORDER BY y, ord LIMIT $2"
+        );
+        assert_eq!(Sqlite.render(s), s.replace("{ord}", "rowid"));
+        assert_eq!(
+            Postgres.render("(?1 IS NULL OR a = ?1) LIMIT ?2"),
+            "($1 IS NULL OR a = $1) LIMIT $2"
+        );
+    }
+}

@@ -1,0 +1,320 @@
+//! Releases and revisions, and what binds to a revision: reviews, evidence (and its
+//! blobs), acceptances, decisions, deployments and deadline escalations.
+
+use super::{args, sql, Conn, SqlTx, R};
+use crate::records::*;
+use crate::rows::*;
+use crate::time::to_text;
+use countersign_core::{Digest, ReleaseId};
+
+impl<C: Conn> SqlTx<C> {
+    pub(super) async fn insert_release(&mut self, r: &ReleaseRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO releases (id, title, kind, system_id, decision_owner, created_by, attributes, status, ",
+            "current_revision, environment, created_at, updated_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            r.id.as_str(),
+            &r.title,
+            r.kind.as_str(),
+            r.system_id.as_str(),
+            r.decision_owner.as_str(),
+            r.created_by.as_str(),
+            to_json(&r.attributes),
+            r.status.as_str(),
+            i64::from(r.current_revision),
+            &r.environment,
+            to_text(r.created_at),
+            to_text(r.updated_at),
+        ];
+        self.insert(s, a, "release id").await
+    }
+
+    pub(super) async fn update_release(&mut self, r: &ReleaseRecord) -> R<()> {
+        let s = sql!(
+            "UPDATE releases SET status = ?, current_revision = ?, environment = ?, updated_at = ?, ",
+            "decision_owner = ?, attributes = ? WHERE id = ?"
+        );
+        let a = args![
+            r.status.as_str(),
+            i64::from(r.current_revision),
+            &r.environment,
+            to_text(r.updated_at),
+            r.decision_owner.as_str(),
+            to_json(&r.attributes),
+            r.id.as_str(),
+        ];
+        self.exec(s, a, "update release").await.map(drop)
+    }
+
+    pub(super) async fn get_release(&mut self, id: &ReleaseId) -> R<Option<ReleaseRecord>> {
+        self.one(
+            sql!("SELECT * FROM releases WHERE id = ?"),
+            args![id.as_str()],
+            release,
+        )
+        .await
+    }
+
+    pub(super) async fn list_releases(&mut self) -> R<Vec<ReleaseRecord>> {
+        let s = sql!("SELECT * FROM releases ORDER BY created_at DESC, {ord} DESC");
+        self.all(s, args![], release).await
+    }
+
+    pub(super) async fn insert_revision(&mut self, r: &RevisionRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO revisions (release_id, number, bundle, bundle_digest, artifact_digest, tier, matched_rules, ",
+            "profile_digest, created_by, created_at, submitted_by, submitted_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            r.release_id.as_str(),
+            i64::from(r.number),
+            to_json(&r.bundle),
+            r.bundle_digest.as_str(),
+            r.bundle.artifact_digest.as_str(),
+            &r.tier,
+            to_json(&r.matched_rules),
+            r.profile_digest.as_str(),
+            r.created_by.as_str(),
+            to_text(r.created_at),
+            r.submitted_by.as_ref().map(|u| u.as_str()),
+            r.submitted_at.map(to_text),
+        ];
+        self.insert(s, a, "revision number").await
+    }
+
+    pub(super) async fn update_revision(&mut self, r: &RevisionRecord) -> R<()> {
+        let s = sql!("UPDATE revisions SET submitted_by = ?, submitted_at = ? WHERE release_id = ? AND number = ?");
+        let a = args![
+            r.submitted_by.as_ref().map(|u| u.as_str()),
+            r.submitted_at.map(to_text),
+            r.release_id.as_str(),
+            i64::from(r.number),
+        ];
+        self.exec(s, a, "update revision").await.map(drop)
+    }
+
+    pub(super) async fn get_revision(
+        &mut self,
+        release_id: &ReleaseId,
+        number: u32,
+    ) -> R<Option<RevisionRecord>> {
+        let s = sql!("SELECT * FROM revisions WHERE release_id = ? AND number = ?");
+        self.one(s, args![release_id.as_str(), i64::from(number)], revision)
+            .await
+    }
+
+    pub(super) async fn list_revisions(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> R<Vec<RevisionRecord>> {
+        let s = sql!("SELECT * FROM revisions WHERE release_id = ? ORDER BY number");
+        self.all(s, args![release_id.as_str()], revision).await
+    }
+
+    pub(super) async fn revisions_by_artifact(
+        &mut self,
+        artifact: &Digest,
+    ) -> R<Vec<(ReleaseRecord, RevisionRecord)>> {
+        let s = sql!(
+            "SELECT * FROM revisions WHERE artifact_digest = ? ORDER BY created_at, release_id, number"
+        );
+        let revs = self.all(s, args![artifact.as_str()], revision).await?;
+        let mut out = Vec::with_capacity(revs.len());
+        for rev in revs {
+            if let Some(rel) = self.get_release(&rev.release_id).await? {
+                out.push((rel, rev));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn insert_review(&mut self, r: &ReviewRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, ",
+            "bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            &r.id,
+            r.release_id.as_str(),
+            i64::from(r.revision),
+            r.role.as_str(),
+            r.reviewer.as_str(),
+            r.verdict.as_str(),
+            to_json(&r.answers),
+            &r.conditions,
+            &r.comment,
+            r.bundle_digest.as_str(),
+            to_text(r.created_at),
+        ];
+        self.insert(s, a, "review for this role and revision").await
+    }
+
+    pub(super) async fn list_reviews(&mut self, release_id: &ReleaseId) -> R<Vec<ReviewRecord>> {
+        let s =
+            sql!("SELECT * FROM reviews WHERE release_id = ? ORDER BY revision, created_at, {ord}");
+        self.all(s, args![release_id.as_str()], review).await
+    }
+
+    pub(super) async fn list_all_reviews(&mut self) -> R<Vec<ReviewRecord>> {
+        self.all(
+            sql!("SELECT * FROM reviews ORDER BY created_at, {ord}"),
+            args![],
+            review,
+        )
+        .await
+    }
+
+    pub(super) async fn put_blob(&mut self, d: &Digest, content: &[u8]) -> R<()> {
+        let s = sql!("INSERT INTO blobs (digest, size, content) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING");
+        let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
+        self.exec(s, args![d.as_str(), size, content], "put blob")
+            .await
+            .map(drop)
+    }
+
+    pub(super) async fn get_blob(&mut self, d: &Digest) -> R<Option<Vec<u8>>> {
+        let s = sql!("SELECT content FROM blobs WHERE digest = ?");
+        self.one(s, args![d.as_str()], |r| r.bytes("content")).await
+    }
+
+    pub(super) async fn insert_evidence(&mut self, e: &EvidenceRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO evidence (id, release_id, revision, kind, name, media_type, digest, size, attached_by, created_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            &e.id,
+            e.release_id.as_str(),
+            i64::from(e.revision),
+            &e.kind,
+            &e.name,
+            &e.media_type,
+            e.digest.as_str(),
+            i64_of(e.size),
+            e.attached_by.as_str(),
+            to_text(e.created_at),
+        ];
+        self.insert(s, a, "evidence id").await
+    }
+
+    pub(super) async fn list_evidence(&mut self, release_id: &ReleaseId) -> R<Vec<EvidenceRecord>> {
+        let s = sql!(
+            "SELECT * FROM evidence WHERE release_id = ? ORDER BY revision, created_at, {ord}"
+        );
+        self.all(s, args![release_id.as_str()], evidence).await
+    }
+
+    pub(super) async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO acceptances (id, release_id, revision, gap, justification, expires_at, accepted_by, ",
+            "bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let v = args![
+            &a.id,
+            a.release_id.as_str(),
+            i64::from(a.revision),
+            a.gap.to_string(),
+            &a.justification,
+            to_text(a.expires_at),
+            a.accepted_by.as_str(),
+            a.bundle_digest.as_str(),
+            to_text(a.created_at),
+        ];
+        self.insert(s, v, "acceptance id").await
+    }
+
+    pub(super) async fn list_acceptances(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> R<Vec<AcceptanceRecord>> {
+        let s = sql!(
+            "SELECT * FROM acceptances WHERE release_id = ? ORDER BY revision, created_at, {ord}"
+        );
+        self.all(s, args![release_id.as_str()], acceptance).await
+    }
+
+    pub(super) async fn insert_decision(&mut self, d: &DecisionRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO decisions (id, release_id, revision, decision, environment, comment, decided_by, ",
+            "bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            &d.id,
+            d.release_id.as_str(),
+            i64::from(d.revision),
+            d.decision.as_str(),
+            &d.environment,
+            &d.comment,
+            d.decided_by.as_str(),
+            d.bundle_digest.as_str(),
+            to_text(d.created_at),
+        ];
+        self.insert(s, a, "decision for this revision").await
+    }
+
+    pub(super) async fn list_decisions(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> R<Vec<DecisionRecord>> {
+        let s = sql!(
+            "SELECT * FROM decisions WHERE release_id = ? ORDER BY revision, created_at, {ord}"
+        );
+        self.all(s, args![release_id.as_str()], decision).await
+    }
+
+    pub(super) async fn insert_deployment(&mut self, d: &DeploymentRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO deployments (id, release_id, revision, action, environment, reason, actor, created_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            &d.id,
+            d.release_id.as_str(),
+            i64::from(d.revision),
+            d.action.as_str(),
+            &d.environment,
+            &d.reason,
+            d.actor.as_str(),
+            to_text(d.created_at),
+        ];
+        self.insert(s, a, "deployment id").await
+    }
+
+    pub(super) async fn list_deployments(
+        &mut self,
+        release_id: &ReleaseId,
+    ) -> R<Vec<DeploymentRecord>> {
+        let s = sql!("SELECT * FROM deployments WHERE release_id = ? ORDER BY created_at, {ord}");
+        self.all(s, args![release_id.as_str()], deployment).await
+    }
+
+    /// A second escalation for the same release, revision and role is a conflict (I5).
+    pub(super) async fn insert_escalation(&mut self, e: &EscalationRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) ",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            &e.id,
+            e.release_id.as_str(),
+            i64::from(e.revision),
+            e.role.as_str(),
+            to_text(e.due_at),
+            e.escalated_to.as_str(),
+            to_text(e.created_at),
+        ];
+        self.insert(s, a, "escalation of this release, revision and role")
+            .await
+    }
+
+    pub(super) async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> R<Vec<EscalationRecord>> {
+        let s = sql!("SELECT * FROM escalations WHERE release_id = ? ORDER BY created_at, {ord}");
+        self.all(s, args![release.as_str()], escalation).await
+    }
+}

@@ -1,0 +1,117 @@
+//! Users, API tokens, systems and idempotency records.
+
+use super::{args, sql, Conn, SqlTx, R};
+use crate::records::*;
+use crate::rows::*;
+use crate::time::to_text;
+use countersign_core::{SystemId, UserId};
+
+impl<C: Conn> SqlTx<C> {
+    pub(super) async fn insert_user(&mut self, u: &UserRecord) -> R<()> {
+        let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
+        let s = sql!("INSERT INTO users (id, name, email, roles, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            u.id.as_str(),
+            &u.name,
+            &u.email,
+            to_json(&roles),
+            to_text(u.created_at)
+        ];
+        self.insert(s, a, "user email").await
+    }
+
+    pub(super) async fn get_user(&mut self, id: &UserId) -> R<Option<UserRecord>> {
+        self.one(
+            sql!("SELECT * FROM users WHERE id = ?"),
+            args![id.as_str()],
+            user,
+        )
+        .await
+    }
+
+    pub(super) async fn list_users(&mut self) -> R<Vec<UserRecord>> {
+        self.all(
+            sql!("SELECT * FROM users ORDER BY created_at, {ord}"),
+            args![],
+            user,
+        )
+        .await
+    }
+
+    pub(super) async fn count_users(&mut self) -> R<u64> {
+        let s = sql!("SELECT COUNT(*) AS n FROM users");
+        Ok(self.one(s, args![], count).await?.unwrap_or(0))
+    }
+
+    pub(super) async fn insert_token(&mut self, k: &TokenRecord) -> R<()> {
+        let s = sql!("INSERT INTO api_tokens (id, user_id, token_hash, label, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            &k.id,
+            k.user_id.as_str(),
+            &k.token_hash,
+            &k.label,
+            to_text(k.created_at)
+        ];
+        self.insert(s, a, "token").await
+    }
+
+    pub(super) async fn user_by_token_hash(&mut self, hash: &str) -> R<Option<UserRecord>> {
+        let s = sql!("SELECT users.* FROM users JOIN api_tokens ON api_tokens.user_id = users.id WHERE api_tokens.token_hash = ?");
+        self.one(s, args![hash], user).await
+    }
+
+    pub(super) async fn insert_system(&mut self, s: &SystemRecord) -> R<()> {
+        let q = sql!("INSERT INTO systems (id, name, description, owner_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            s.id.as_str(),
+            &s.name,
+            &s.description,
+            s.owner.as_str(),
+            to_text(s.created_at)
+        ];
+        self.insert(q, a, "system name").await
+    }
+
+    pub(super) async fn get_system(&mut self, id: &SystemId) -> R<Option<SystemRecord>> {
+        self.one(
+            sql!("SELECT * FROM systems WHERE id = ?"),
+            args![id.as_str()],
+            system,
+        )
+        .await
+    }
+
+    pub(super) async fn list_systems(&mut self) -> R<Vec<SystemRecord>> {
+        self.all(
+            sql!("SELECT * FROM systems ORDER BY created_at, {ord}"),
+            args![],
+            system,
+        )
+        .await
+    }
+
+    pub(super) async fn get_idempotency(
+        &mut self,
+        actor: &UserId,
+        key: &str,
+    ) -> R<Option<IdempotencyRecord>> {
+        let s = sql!("SELECT * FROM idempotency WHERE actor = ? AND key = ?");
+        self.one(s, args![actor.as_str(), key], idempotency).await
+    }
+
+    pub(super) async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> R<()> {
+        let s = sql!(
+            "INSERT INTO idempotency (actor, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ",
+            "ON CONFLICT DO NOTHING"
+        );
+        let a = args![
+            r.actor.as_str(),
+            &r.key,
+            &r.request_hash,
+            i64::from(r.status),
+            &r.body,
+            to_text(r.created_at)
+        ];
+        self.insert(s, a, "idempotency key").await
+    }
+}
