@@ -55,3 +55,11 @@ pub(crate) fn query(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreE
         _ => StoreError::Query { context, source },
     }
 }
+
+/// Maps a connection error for `url` into [`StoreError::Open`].
+pub(crate) fn open(url: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |source| StoreError::Open {
+        url: url.to_owned(),
+        source,
+    }
+}

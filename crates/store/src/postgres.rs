@@ -12,12 +12,8 @@
 //! - migrations run under a session advisory lock ([`MIGRATE_LOCK`]) and the ledger
 //!   key is created under another ([`KEY_LOCK`]), so replicas starting together apply
 //!   each migration once and share one key.
-//!
-//! Inserts use `ON CONFLICT DO NOTHING` and report a row that was not inserted as
-//! [`StoreError::Conflict`]: a conflict leaves the transaction usable, as in SQLite
-//! (in PostgreSQL a failed statement would otherwise abort the whole transaction).
 
-use crate::error::query;
+use crate::error::{open, query};
 use crate::migrate::{self, check_applied, is_applied, Migration, MigrationStatus, POSTGRES};
 use crate::sql::{impl_conn, load_or_create_key, Dialect, SqlTx, PING};
 use crate::{Store, StoreError, Tx};
@@ -51,10 +47,7 @@ pub struct PostgresStore {
 }
 
 fn options(url: &str) -> Result<PgConnectOptions, StoreError> {
-    PgConnectOptions::from_str(url).map_err(|source| StoreError::Open {
-        url: url.to_owned(),
-        source,
-    })
+    PgConnectOptions::from_str(url).map_err(open(url))
 }
 
 impl PostgresStore {
@@ -63,21 +56,17 @@ impl PostgresStore {
     /// must exist.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
         let opts = options(url)?;
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
         migrate_with(url, &opts).await?;
         let writers = PgPoolOptions::new()
             .max_connections(WRITER_CONNECTIONS)
             .connect_with(opts.clone())
             .await
-            .map_err(open_err)?;
+            .map_err(open(url))?;
         let readers = PgPoolOptions::new()
             .max_connections(READER_CONNECTIONS)
             .connect_with(opts)
             .await
-            .map_err(open_err)?;
+            .map_err(open(url))?;
         let key = create_key(&writers).await?;
         Ok(Self {
             writers,
@@ -94,12 +83,7 @@ impl PostgresStore {
 }
 
 async fn migrate_with(url: &str, opts: &PgConnectOptions) -> Result<MigrationStatus, StoreError> {
-    let mut conn = PgConnection::connect_with(opts)
-        .await
-        .map_err(|source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        })?;
+    let mut conn = PgConnection::connect_with(opts).await.map_err(open(url))?;
     let result = run_migrations(&mut conn, POSTGRES).await;
     // Closing the session releases the migration lock, on every path.
     let _ = conn.close().await;
@@ -172,12 +156,14 @@ async fn create_key(pool: &PgPool) -> Result<LedgerKey, StoreError> {
         .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await
         .map_err(query("ledger key"))?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(KEY_LOCK)
-        .execute(&mut *tx)
-        .await
-        .map_err(query("ledger key lock"))?;
+    xact_lock(&mut tx, KEY_LOCK, "ledger key lock").await?;
     load_or_create_key(tx).await
+}
+
+/// Takes a transaction-scoped advisory lock, held to commit or rollback.
+async fn xact_lock(tx: &mut PgConnection, lock: i64, what: &'static str) -> Result<(), StoreError> {
+    let q = sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock);
+    q.execute(tx).await.map_err(query(what)).map(drop)
 }
 
 #[async_trait]
@@ -192,11 +178,7 @@ impl Store for PostgresStore {
             .map_err(query("begin write"))?;
         // INVARIANT: the lock is taken before the command reads anything and held to
         // commit or rollback, so writers on every replica are serialized.
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(WRITE_LOCK)
-            .execute(&mut *conn)
-            .await
-            .map_err(query("write lock"))?;
+        xact_lock(&mut conn, WRITE_LOCK, "write lock").await?;
         Ok(Box::new(SqlTx {
             conn,
             key: Some(self.key.clone()),

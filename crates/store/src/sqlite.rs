@@ -4,7 +4,7 @@
 //! lock up front with `BEGIN IMMEDIATE`), a small pool of readers, WAL journal,
 //! `synchronous = FULL` so a committed command survives a power cut.
 
-use crate::error::query;
+use crate::error::{open, query};
 use crate::migrate::{self, check_applied, is_applied, Migration, MigrationStatus, SQLITE};
 use crate::sql::{impl_conn, load_or_create_key, Dialect, SqlTx, PING};
 use crate::{Store, StoreError, Tx};
@@ -26,23 +26,12 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (a path or `sqlite://PATH`),
     /// applies migrations, and loads or creates the ledger signing key.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        let open_err = |source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        };
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(open_err)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let writer = connect(opts.clone(), 1).await.map_err(open_err)?;
+        let opts = options(url)?.foreign_keys(true);
+        let writer = connect(opts.clone(), 1).await.map_err(open(url))?;
         let readers = connect(opts.create_if_missing(false).read_only(true), 4)
             .await
-            .map_err(open_err)?;
-        migrate(&writer).await?;
+            .map_err(open(url))?;
+        run_migrations(&writer, SQLITE).await?;
         let tx = writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -57,22 +46,20 @@ impl SqliteStore {
 
     /// Applies pending migrations without opening a full store.
     pub async fn migrate_only(url: &str) -> Result<MigrationStatus, StoreError> {
-        let path = url.strip_prefix("sqlite://").unwrap_or(url);
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|source| StoreError::Open {
-                url: url.to_owned(),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = connect(opts, 1).await.map_err(|source| StoreError::Open {
-            url: url.to_owned(),
-            source,
-        })?;
-        migrate(&pool).await
+        let pool = connect(options(url)?, 1).await.map_err(open(url))?;
+        run_migrations(&pool, SQLITE).await
     }
+}
+
+/// The options `open` and `migrate_only` share.
+fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    Ok(SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
+        .map_err(open(url))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10)))
 }
 
 /// Opens a pool, retrying while the database is busy. Switching a new database into
@@ -93,10 +80,6 @@ async fn connect(opts: SqliteConnectOptions, max: u32) -> Result<SqlitePool, sql
             other => return other,
         }
     }
-}
-
-async fn migrate(pool: &SqlitePool) -> Result<MigrationStatus, StoreError> {
-    run_migrations(pool, SQLITE).await
 }
 
 pub(crate) async fn run_migrations(

@@ -20,10 +20,7 @@ macro_rules! revoke {
 
 impl<C: Conn> SqlTx<C> {
     pub(super) async fn insert_agent(&mut self, a: &AgentRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO agents (id, name, owner_id, use_case, environment, release_id, public_key, status, ",
-            "created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO agents (id, name, owner_id, use_case, environment, release_id, public_key, status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             a.id.as_str(),
             &a.name,
@@ -42,21 +39,13 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_agent(&mut self, id: &AgentId) -> R<Option<AgentRecord>> {
-        self.one(
-            sql!("SELECT * FROM agents WHERE id = ?"),
-            args![id.as_str()],
-            agent,
-        )
-        .await
+        let s = sql!("SELECT * FROM agents WHERE id = ?");
+        self.one(s, args![id.as_str()], agent).await
     }
 
     pub(super) async fn list_agents(&mut self) -> R<Vec<AgentRecord>> {
-        self.all(
-            sql!("SELECT * FROM agents ORDER BY created_at, {ord}"),
-            args![],
-            agent,
-        )
-        .await
+        let s = sql!("SELECT * FROM agents ORDER BY created_at, {ord}");
+        self.all(s, args![], agent).await
     }
 
     pub(super) async fn agents_by_release(&mut self, release: &ReleaseId) -> R<Vec<AgentRecord>> {
@@ -71,12 +60,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_grant(&mut self, g: &GrantRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO grants (id, agent_id, system_id, terms, expires_at, requested_at, ",
-            "system_owner_approved_by, system_owner_approved_at, agent_owner_approved_by, agent_owner_approved_at, ",
-            "certified_by, certified_at, revoked_by, revoked_at, revoke_reason) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO grants (id, agent_id, system_id, terms, expires_at, requested_at, system_owner_approved_by, system_owner_approved_at, agent_owner_approved_by, agent_owner_approved_at, certified_by, certified_at, revoked_by, revoked_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             g.id.as_str(),
             g.agent_id.as_str(),
@@ -98,12 +82,8 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_grant(&mut self, id: &GrantId) -> R<Option<GrantRecord>> {
-        self.one(
-            sql!("SELECT * FROM grants WHERE id = ?"),
-            args![id.as_str()],
-            grant,
-        )
-        .await
+        let s = sql!("SELECT * FROM grants WHERE id = ?");
+        self.one(s, args![id.as_str()], grant).await
     }
 
     pub(super) async fn list_grants(&mut self, agent_id: Option<&AgentId>) -> R<Vec<GrantRecord>> {
@@ -114,22 +94,14 @@ impl<C: Conn> SqlTx<C> {
                 self.all(s, args![a.as_str()], grant).await
             }
             None => {
-                self.all(
-                    sql!("SELECT * FROM grants ORDER BY requested_at, {ord}"),
-                    args![],
-                    grant,
-                )
-                .await
+                let s = sql!("SELECT * FROM grants ORDER BY requested_at, {ord}");
+                self.all(s, args![], grant).await
             }
         }
     }
 
     pub(super) async fn update_grant(&mut self, g: &GrantRecord) -> R<()> {
-        let s = sql!(
-            "UPDATE grants SET system_owner_approved_by = ?, system_owner_approved_at = ?, ",
-            "agent_owner_approved_by = ?, agent_owner_approved_at = ?, certified_by = ?, certified_at = ?, ",
-            "revoked_by = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?"
-        );
+        let s = sql!("UPDATE grants SET system_owner_approved_by = ?, system_owner_approved_at = ?, agent_owner_approved_by = ?, agent_owner_approved_at = ?, certified_by = ?, certified_at = ?, revoked_by = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?");
         let v = args![
             g.system_owner_approved_by.as_ref().map(|u| u.as_str()),
             g.system_owner_approved_at.map(to_text),
@@ -161,10 +133,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO credential_keys (kid, public_key, secret_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?) ",
-            "ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO credential_keys (kid, public_key, secret_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &k.kid,
             &k.public_key,
@@ -187,11 +156,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_credential(&mut self, c: &CredentialRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO credentials (jti, kid, agent_id, subject, owner_id, task, scopes, grant_ids, release_id, ",
-            "parent_jti, depth, issued_at, expires_at, revoked_at, revoked_by, revoke_reason) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO credentials (jti, kid, agent_id, subject, owner_id, task, scopes, grant_ids, release_id, parent_jti, depth, issued_at, expires_at, revoked_at, revoked_by, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &c.jti,
             &c.kid,
@@ -212,9 +177,7 @@ impl<C: Conn> SqlTx<C> {
         ];
         self.insert(s, v, "credential jti").await?;
         for g in &c.grant_ids {
-            let s = sql!(
-                "INSERT INTO credential_grants (jti, grant_id) VALUES (?, ?) ON CONFLICT DO NOTHING"
-            );
+            let s = sql!("INSERT INTO credential_grants (jti, grant_id) VALUES (?, ?) ON CONFLICT DO NOTHING");
             self.insert(s, args![&c.jti, g.as_str()], "credential grant")
                 .await?;
         }
@@ -222,12 +185,8 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_credential(&mut self, jti: &str) -> R<Option<CredentialRecord>> {
-        self.one(
-            sql!("SELECT * FROM credentials WHERE jti = ?"),
-            args![jti],
-            credential,
-        )
-        .await
+        let s = sql!("SELECT * FROM credentials WHERE jti = ?");
+        self.one(s, args![jti], credential).await
     }
 
     pub(super) async fn revoke_credentials(

@@ -56,11 +56,7 @@ impl<C: Conn> SqlTx<C> {
             return Ok(out);
         };
         let signed = key.sign_head(&head);
-        let s = sql!(
-            "INSERT INTO ledger_head (id, seq, hash, key_id, signature) VALUES (1, ?, ?, ?, ?) ",
-            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, ",
-            "key_id = excluded.key_id, signature = excluded.signature"
-        );
+        let s = sql!("INSERT INTO ledger_head (id, seq, hash, key_id, signature) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, key_id = excluded.key_id, signature = excluded.signature");
         let v = args![
             i64_of(signed.seq),
             signed.hash.as_str(),

@@ -10,7 +10,6 @@
 
 mod agents;
 mod ledger;
-mod lineage;
 mod outbox;
 mod releases;
 mod runtime;
@@ -131,48 +130,32 @@ pub(crate) enum Arg<'a> {
     Bytes(&'a [u8]),
 }
 
-impl<'a> From<&'a str> for Arg<'a> {
-    fn from(s: &'a str) -> Self {
-        Arg::Str(s)
-    }
+/// `From` for each Rust type a statement binds.
+macro_rules! arg_from {
+    ($($t:ty => |$v:ident| $e:expr;)*) => {
+        $(impl<'a> From<$t> for Arg<'a> {
+            fn from($v: $t) -> Self {
+                $e
+            }
+        })*
+    };
 }
-impl<'a> From<&'a String> for Arg<'a> {
-    fn from(s: &'a String) -> Self {
-        Arg::Str(s)
-    }
-}
-impl From<String> for Arg<'_> {
-    fn from(s: String) -> Self {
-        Arg::String(s)
-    }
-}
-impl<'a> From<Option<&'a str>> for Arg<'a> {
-    fn from(s: Option<&'a str>) -> Self {
-        s.map_or(Arg::Null, Arg::Str)
-    }
-}
-impl<'a> From<&'a Option<String>> for Arg<'a> {
-    fn from(s: &'a Option<String>) -> Self {
-        s.as_deref().into()
-    }
-}
-impl From<Option<String>> for Arg<'_> {
-    fn from(s: Option<String>) -> Self {
-        s.map_or(Arg::Null, Arg::String)
-    }
-}
-impl From<i64> for Arg<'_> {
-    fn from(v: i64) -> Self {
-        Arg::Int(v)
-    }
-}
-impl<'a> From<&'a [u8]> for Arg<'a> {
-    fn from(b: &'a [u8]) -> Self {
-        Arg::Bytes(b)
-    }
+
+arg_from! {
+    &'a str => |s| Arg::Str(s);
+    &'a String => |s| Arg::Str(s);
+    String => |s| Arg::String(s);
+    Option<&'a str> => |s| s.map_or(Arg::Null, Arg::Str);
+    &'a Option<String> => |s| s.as_deref().into();
+    Option<String> => |s| s.map_or(Arg::Null, Arg::String);
+    i64 => |v| Arg::Int(v);
+    &'a [u8] => |b| Arg::Bytes(b);
 }
 
 /// The arguments of one statement, in bind order.
+pub(crate) type Args<'a> = Vec<Arg<'a>>;
+
+/// [`Args`] from values of any type [`Arg`] converts from.
 macro_rules! args {
     ($($v:expr),* $(,)?) => { vec![$($crate::sql::Arg::from($v)),*] };
 }
@@ -184,26 +167,21 @@ pub(crate) trait Conn: Send {
     type Row: Columns + Send + Sync;
     const DIALECT: Dialect;
     /// Runs a statement; returns the rows it affected.
-    async fn run(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<u64, sqlx::Error>;
-    async fn rows(&mut self, sql: &str, args: Vec<Arg<'_>>) -> Result<Vec<Self::Row>, sqlx::Error>;
-    async fn row(
-        &mut self,
-        sql: &str,
-        args: Vec<Arg<'_>>,
-    ) -> Result<Option<Self::Row>, sqlx::Error>;
+    async fn run(&mut self, sql: &str, args: Args<'_>) -> sqlx::Result<u64>;
+    async fn rows(&mut self, sql: &str, args: Args<'_>) -> sqlx::Result<Vec<Self::Row>>;
+    async fn row(&mut self, sql: &str, args: Args<'_>) -> sqlx::Result<Option<Self::Row>>;
     /// Runs several statements without arguments (a migration).
-    async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error>;
-    async fn finish(self) -> Result<(), sqlx::Error>;
+    async fn script(&mut self, sql: &str) -> sqlx::Result<()>;
+    async fn finish(self) -> sqlx::Result<()>;
 }
 
 /// Implements [`Conn`] for `sqlx::Transaction<'_, $db>`; the backends differ only in types.
 macro_rules! impl_conn {
     ($db:ty, $dialect:expr) => {
-        fn bind<'q>(
-            q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
-            args: Vec<$crate::sql::Arg<'q>>,
-        ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
-            use $crate::sql::Arg;
+        use $crate::sql::{Arg, Args};
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        fn bind<'q>(q: Query<'q>, args: Args<'q>) -> Query<'q> {
             args.into_iter().fold(q, |q, a| match a {
                 Arg::Str(s) => q.bind(s),
                 Arg::String(s) => q.bind(s),
@@ -217,37 +195,25 @@ macro_rules! impl_conn {
         impl<'c> $crate::sql::Conn for sqlx::Transaction<'c, $db> {
             type Row = <$db as sqlx::Database>::Row;
             const DIALECT: $crate::sql::Dialect = $dialect;
-            async fn run(
-                &mut self,
-                sql: &str,
-                args: Vec<$crate::sql::Arg<'_>>,
-            ) -> Result<u64, sqlx::Error> {
+            async fn run(&mut self, sql: &str, args: Args<'_>) -> sqlx::Result<u64> {
                 let done = bind(sqlx::query(sql), args).execute(&mut **self).await?;
                 Ok(done.rows_affected())
             }
-            async fn rows(
-                &mut self,
-                sql: &str,
-                args: Vec<$crate::sql::Arg<'_>>,
-            ) -> Result<Vec<Self::Row>, sqlx::Error> {
+            async fn rows(&mut self, sql: &str, args: Args<'_>) -> sqlx::Result<Vec<Self::Row>> {
                 bind(sqlx::query(sql), args).fetch_all(&mut **self).await
             }
-            async fn row(
-                &mut self,
-                sql: &str,
-                args: Vec<$crate::sql::Arg<'_>>,
-            ) -> Result<Option<Self::Row>, sqlx::Error> {
+            async fn row(&mut self, sql: &str, args: Args<'_>) -> sqlx::Result<Option<Self::Row>> {
                 bind(sqlx::query(sql), args)
                     .fetch_optional(&mut **self)
                     .await
             }
-            async fn script(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+            async fn script(&mut self, sql: &str) -> sqlx::Result<()> {
                 // Executor::execute rather than RawSql::execute, so this future is Send
                 // (sqlx issue #3150).
                 sqlx::Executor::execute(&mut **self, sqlx::raw_sql(sql)).await?;
                 Ok(())
             }
-            async fn finish(self) -> Result<(), sqlx::Error> {
+            async fn finish(self) -> sqlx::Result<()> {
                 self.commit().await
             }
         }
@@ -267,24 +233,17 @@ type Decode<C, T> = fn(&<C as Conn>::Row) -> Result<T, StoreError>;
 
 impl<C: Conn> SqlTx<C> {
     /// Runs a statement; returns the rows it affected.
-    async fn exec(
-        &mut self,
-        sql: &'static Sql,
-        args: Vec<Arg<'_>>,
-        what: &'static str,
-    ) -> Result<u64, StoreError> {
-        let text = sql.text(C::DIALECT);
-        self.conn.run(text, args).await.map_err(query(what))
+    async fn exec(&mut self, sql: &'static Sql, args: Args<'_>, what: &'static str) -> R<u64> {
+        self.conn
+            .run(sql.text(C::DIALECT), args)
+            .await
+            .map_err(query(what))
     }
 
-    /// Runs an `INSERT ... ON CONFLICT DO NOTHING`; a row not inserted is a conflict
-    /// (a conflict leaves the transaction usable on both backends).
-    async fn insert(
-        &mut self,
-        sql: &'static Sql,
-        args: Vec<Arg<'_>>,
-        what: &'static str,
-    ) -> Result<(), StoreError> {
+    /// Runs an `INSERT ... ON CONFLICT DO NOTHING`; a row not inserted is a conflict.
+    /// Unlike a failed statement, that leaves a PostgreSQL transaction usable, as in
+    /// SQLite (both backends now insert this way).
+    async fn insert(&mut self, sql: &'static Sql, args: Args<'_>, what: &'static str) -> R<()> {
         match self.exec(sql, args, what).await? {
             0 => Err(StoreError::Conflict {
                 what: what.to_owned(),
@@ -293,30 +252,14 @@ impl<C: Conn> SqlTx<C> {
         }
     }
 
-    async fn all<T>(
-        &mut self,
-        sql: &'static Sql,
-        args: Vec<Arg<'_>>,
-        decode: Decode<C, T>,
-    ) -> Result<Vec<T>, StoreError> {
-        let text = sql.text(C::DIALECT);
-        let rows = self
-            .conn
-            .rows(text, args)
-            .await
-            .map_err(query(sql.source))?;
-        rows.iter().map(decode).collect()
+    async fn all<T>(&mut self, q: &'static Sql, args: Args<'_>, f: Decode<C, T>) -> R<Vec<T>> {
+        let rows = self.conn.rows(q.text(C::DIALECT), args).await;
+        rows.map_err(query(q.source))?.iter().map(f).collect()
     }
 
-    async fn one<T>(
-        &mut self,
-        sql: &'static Sql,
-        args: Vec<Arg<'_>>,
-        decode: Decode<C, T>,
-    ) -> Result<Option<T>, StoreError> {
-        let text = sql.text(C::DIALECT);
-        let row = self.conn.row(text, args).await.map_err(query(sql.source))?;
-        row.as_ref().map(decode).transpose()
+    async fn one<T>(&mut self, q: &'static Sql, args: Args<'_>, f: Decode<C, T>) -> R<Option<T>> {
+        let row = self.conn.row(q.text(C::DIALECT), args).await;
+        row.map_err(query(q.source))?.as_ref().map(f).transpose()
     }
 
     /// Inserts rows of `width` values each (`args` flattened, in order) with one
@@ -325,9 +268,9 @@ impl<C: Conn> SqlTx<C> {
         &mut self,
         head: &'static str,
         width: usize,
-        args: Vec<Arg<'_>>,
+        args: Args<'_>,
         what: &'static str,
-    ) -> Result<(), StoreError> {
+    ) -> R<()> {
         let per = width * ROWS_PER_INSERT;
         let mut rest = args;
         while !rest.is_empty() {
@@ -361,10 +304,10 @@ macro_rules! delegate {
     ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         #[async_trait]
         impl<C: Conn> Tx for SqlTx<C> {
-            async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+            async fn commit(self: Box<Self>) -> R<()> {
                 self.conn.finish().await.map_err(query("commit"))
             }
-            $(async fn $name(&mut self, $($arg: $ty),*) -> Result<$ret, StoreError> {
+            $(async fn $name(&mut self, $($arg: $ty),*) -> R<$ret> {
                 SqlTx::$name(self, $($arg),*).await
             })*
         }
@@ -409,7 +352,6 @@ delegate! {
     list_deployments(release: &ReleaseId) -> Vec<DeploymentRecord>;
     insert_escalation(e: &EscalationRecord) -> ();
     list_escalations(release: &ReleaseId) -> Vec<EscalationRecord>;
-    // lineage.rs
     insert_dataset(d: &DatasetRecord) -> ();
     approve_dataset(d: &DatasetRecord) -> ();
     get_dataset(name: &str, version: &str) -> Option<DatasetRecord>;

@@ -8,10 +8,7 @@ use chrono::{DateTime, Utc};
 
 impl<C: Conn> SqlTx<C> {
     pub(super) async fn insert_webhook(&mut self, w: &WebhookRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO webhooks (id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?) ",
-            "ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO webhooks (id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &w.id,
             &w.url,
@@ -24,28 +21,17 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_webhook(&mut self, id: &str) -> R<Option<WebhookRecord>> {
-        self.one(
-            sql!("SELECT * FROM webhooks WHERE id = ?"),
-            args![id],
-            webhook,
-        )
-        .await
+        let s = sql!("SELECT * FROM webhooks WHERE id = ?");
+        self.one(s, args![id], webhook).await
     }
 
     pub(super) async fn list_webhooks(&mut self) -> R<Vec<WebhookRecord>> {
-        self.all(
-            sql!("SELECT * FROM webhooks ORDER BY created_at, {ord}"),
-            args![],
-            webhook,
-        )
-        .await
+        let s = sql!("SELECT * FROM webhooks ORDER BY created_at, {ord}");
+        self.all(s, args![], webhook).await
     }
 
     pub(super) async fn insert_event(&mut self, e: &EventRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO events (id, kind, subject, payload, created_at) VALUES (?, ?, ?, ?, ?) ",
-            "ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO events (id, kind, subject, payload, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &e.id,
             &e.kind,
@@ -62,10 +48,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO deliveries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO deliveries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.webhook_id,
             &d.event_id,
@@ -79,10 +62,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn update_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
-        let s = sql!(
-            "UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, ",
-            "updated_at = ? WHERE webhook_id = ? AND event_id = ?"
-        );
+        let s = sql!("UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE webhook_id = ? AND event_id = ?");
         let a = args![
             &d.state,
             i64::from(d.attempts),
@@ -99,10 +79,7 @@ impl<C: Conn> SqlTx<C> {
         now: DateTime<Utc>,
         limit: u32,
     ) -> R<Vec<DeliveryRecord>> {
-        let s = sql!(
-            "SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ",
-            "ORDER BY next_attempt_at, {ord} LIMIT ?"
-        );
+        let s = sql!("SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, {ord} LIMIT ?");
         self.all(s, args![to_text(now), i64::from(limit)], delivery)
             .await
     }
@@ -113,10 +90,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_attempt(&mut self, a: &AttemptRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO delivery_attempts (id, webhook_id, event_id, attempt, at, status_code, error, outcome) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO delivery_attempts (id, webhook_id, event_id, attempt, at, status_code, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &a.id,
             &a.webhook_id,

@@ -1,5 +1,6 @@
 //! Releases and revisions, and what binds to a revision: reviews, evidence (and its
-//! blobs), acceptances, decisions, deployments and deadline escalations.
+//! blobs), acceptances, decisions, deployments and deadline escalations; and the
+//! lineage (I6) the gate walks: datasets and training runs.
 
 use super::{args, sql, Conn, SqlTx, R};
 use crate::records::*;
@@ -9,11 +10,7 @@ use countersign_core::{Digest, ReleaseId};
 
 impl<C: Conn> SqlTx<C> {
     pub(super) async fn insert_release(&mut self, r: &ReleaseRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO releases (id, title, kind, system_id, decision_owner, created_by, attributes, status, ",
-            "current_revision, environment, created_at, updated_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO releases (id, title, kind, system_id, decision_owner, created_by, attributes, status, current_revision, environment, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             r.id.as_str(),
             &r.title,
@@ -32,10 +29,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn update_release(&mut self, r: &ReleaseRecord) -> R<()> {
-        let s = sql!(
-            "UPDATE releases SET status = ?, current_revision = ?, environment = ?, updated_at = ?, ",
-            "decision_owner = ?, attributes = ? WHERE id = ?"
-        );
+        let s = sql!("UPDATE releases SET status = ?, current_revision = ?, environment = ?, updated_at = ?, decision_owner = ?, attributes = ? WHERE id = ?");
         let a = args![
             r.status.as_str(),
             i64::from(r.current_revision),
@@ -49,12 +43,8 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_release(&mut self, id: &ReleaseId) -> R<Option<ReleaseRecord>> {
-        self.one(
-            sql!("SELECT * FROM releases WHERE id = ?"),
-            args![id.as_str()],
-            release,
-        )
-        .await
+        let s = sql!("SELECT * FROM releases WHERE id = ?");
+        self.one(s, args![id.as_str()], release).await
     }
 
     pub(super) async fn list_releases(&mut self) -> R<Vec<ReleaseRecord>> {
@@ -63,11 +53,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_revision(&mut self, r: &RevisionRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO revisions (release_id, number, bundle, bundle_digest, artifact_digest, tier, matched_rules, ",
-            "profile_digest, created_by, created_at, submitted_by, submitted_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO revisions (release_id, number, bundle, bundle_digest, artifact_digest, tier, matched_rules, profile_digest, created_by, created_at, submitted_by, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             r.release_id.as_str(),
             i64::from(r.number),
@@ -118,9 +104,7 @@ impl<C: Conn> SqlTx<C> {
         &mut self,
         artifact: &Digest,
     ) -> R<Vec<(ReleaseRecord, RevisionRecord)>> {
-        let s = sql!(
-            "SELECT * FROM revisions WHERE artifact_digest = ? ORDER BY created_at, release_id, number"
-        );
+        let s = sql!("SELECT * FROM revisions WHERE artifact_digest = ? ORDER BY created_at, release_id, number");
         let revs = self.all(s, args![artifact.as_str()], revision).await?;
         let mut out = Vec::with_capacity(revs.len());
         for rev in revs {
@@ -132,10 +116,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_review(&mut self, r: &ReviewRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, ",
-            "bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &r.id,
             r.release_id.as_str(),
@@ -159,12 +140,8 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn list_all_reviews(&mut self) -> R<Vec<ReviewRecord>> {
-        self.all(
-            sql!("SELECT * FROM reviews ORDER BY created_at, {ord}"),
-            args![],
-            review,
-        )
-        .await
+        let s = sql!("SELECT * FROM reviews ORDER BY created_at, {ord}");
+        self.all(s, args![], review).await
     }
 
     pub(super) async fn put_blob(&mut self, d: &Digest, content: &[u8]) -> R<()> {
@@ -181,10 +158,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_evidence(&mut self, e: &EvidenceRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO evidence (id, release_id, revision, kind, name, media_type, digest, size, attached_by, created_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO evidence (id, release_id, revision, kind, name, media_type, digest, size, attached_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &e.id,
             e.release_id.as_str(),
@@ -208,10 +182,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO acceptances (id, release_id, revision, gap, justification, expires_at, accepted_by, ",
-            "bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO acceptances (id, release_id, revision, gap, justification, expires_at, accepted_by, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &a.id,
             a.release_id.as_str(),
@@ -237,10 +208,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_decision(&mut self, d: &DecisionRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO decisions (id, release_id, revision, decision, environment, comment, decided_by, ",
-            "bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO decisions (id, release_id, revision, decision, environment, comment, decided_by, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.id,
             d.release_id.as_str(),
@@ -266,10 +234,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_deployment(&mut self, d: &DeploymentRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO deployments (id, release_id, revision, action, environment, reason, actor, created_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO deployments (id, release_id, revision, action, environment, reason, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.id,
             d.release_id.as_str(),
@@ -293,10 +258,7 @@ impl<C: Conn> SqlTx<C> {
 
     /// A second escalation for the same release, revision and role is a conflict (I5).
     pub(super) async fn insert_escalation(&mut self, e: &EscalationRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &e.id,
             e.release_id.as_str(),
@@ -316,5 +278,76 @@ impl<C: Conn> SqlTx<C> {
     ) -> R<Vec<EscalationRecord>> {
         let s = sql!("SELECT * FROM escalations WHERE release_id = ? ORDER BY created_at, {ord}");
         self.all(s, args![release.as_str()], escalation).await
+    }
+
+    // Lineage (I6): datasets and training runs.
+
+    pub(super) async fn insert_dataset(&mut self, d: &DatasetRecord) -> R<()> {
+        let s = sql!("INSERT INTO datasets (name, version, digest, source, classification, permitted_uses, registered_by, created_at, approved_by, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            &d.name,
+            &d.version,
+            d.digest.as_str(),
+            &d.source,
+            &d.classification,
+            to_json(&d.permitted_uses),
+            d.registered_by.as_str(),
+            to_text(d.created_at),
+            d.approved_by.as_ref().map(|u| u.as_str()),
+            d.approved_at.map(to_text),
+        ];
+        self.insert(s, a, "dataset name and version").await
+    }
+
+    pub(super) async fn approve_dataset(&mut self, d: &DatasetRecord) -> R<()> {
+        let s = sql!(
+            "UPDATE datasets SET approved_by = ?, approved_at = ? WHERE name = ? AND version = ?"
+        );
+        let a = args![
+            d.approved_by.as_ref().map(|u| u.as_str()),
+            d.approved_at.map(to_text),
+            &d.name,
+            &d.version,
+        ];
+        self.exec(s, a, "approve dataset").await.map(drop)
+    }
+
+    pub(super) async fn get_dataset(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> R<Option<DatasetRecord>> {
+        let s = sql!("SELECT * FROM datasets WHERE name = ? AND version = ?");
+        self.one(s, args![name, version], dataset).await
+    }
+
+    pub(super) async fn list_datasets(&mut self) -> R<Vec<DatasetRecord>> {
+        let s = sql!("SELECT * FROM datasets ORDER BY created_at, {ord}");
+        self.all(s, args![], dataset).await
+    }
+
+    pub(super) async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> R<()> {
+        let s = sql!("INSERT INTO training_runs (id, code_commit, datasets, parameters, trainer, artifact_digest, registered_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            &r.id,
+            &r.code_commit,
+            to_json(&r.datasets),
+            to_json(&r.parameters),
+            r.trainer.as_str(),
+            r.artifact_digest.as_str(),
+            r.registered_by.as_str(),
+            to_text(r.created_at),
+        ];
+        self.insert(s, a, "training run id").await
+    }
+
+    pub(super) async fn get_training_run(&mut self, id: &str) -> R<Option<TrainingRunRecord>> {
+        let s = sql!("SELECT * FROM training_runs WHERE id = ?");
+        self.one(s, args![id], training_run).await
+    }
+
+    pub(super) async fn list_training_runs(&mut self) -> R<Vec<TrainingRunRecord>> {
+        let s = sql!("SELECT * FROM training_runs ORDER BY created_at, {ord}");
+        self.all(s, args![], training_run).await
     }
 }

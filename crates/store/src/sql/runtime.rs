@@ -41,22 +41,13 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_action(&mut self, id: &str) -> R<Option<ActionRecord>> {
-        self.one(
-            sql!("SELECT body FROM actions WHERE id = ?"),
-            args![id],
-            document,
-        )
-        .await
+        let s = sql!("SELECT body FROM actions WHERE id = ?");
+        self.one(s, args![id], document).await
     }
 
     pub(super) async fn list_actions(&mut self, f: &ActionFilter) -> R<Vec<ActionRecord>> {
         // CAST so PostgreSQL knows the type of a parameter that may be NULL.
-        let s = sql!(
-            "SELECT body FROM actions WHERE (CAST(?1 AS TEXT) IS NULL OR agent_id = ?1) ",
-            "AND (CAST(?2 AS TEXT) IS NULL OR system_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR task = ?3) ",
-            "AND (CAST(?4 AS TEXT) IS NULL OR review_state = ?4) ",
-            "ORDER BY decided_at DESC, {ord} DESC LIMIT ?5"
-        );
+        let s = sql!("SELECT body FROM actions WHERE (CAST(?1 AS TEXT) IS NULL OR agent_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR system_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR task = ?3) AND (CAST(?4 AS TEXT) IS NULL OR review_state = ?4) ORDER BY decided_at DESC, {ord} DESC LIMIT ?5");
         let v = args![
             f.agent.as_ref().map(|a| a.as_str()),
             f.system.as_ref().map(|s| s.as_str()),
@@ -68,10 +59,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn insert_approval(&mut self, a: &ApprovalRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO approvals (id, action_id, agent_id, assignee_id, state, created_at, expires_at, body) ",
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO approvals (id, action_id, agent_id, assignee_id, state, created_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &a.id,
             &a.action_id,
@@ -93,20 +81,12 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_approval(&mut self, id: &str) -> R<Option<ApprovalRecord>> {
-        self.one(
-            sql!("SELECT body FROM approvals WHERE id = ?"),
-            args![id],
-            document,
-        )
-        .await
+        let s = sql!("SELECT body FROM approvals WHERE id = ?");
+        self.one(s, args![id], document).await
     }
 
     pub(super) async fn list_approvals(&mut self, f: &ApprovalFilter) -> R<Vec<ApprovalRecord>> {
-        let s = sql!(
-            "SELECT body FROM approvals WHERE (CAST(?1 AS TEXT) IS NULL OR assignee_id = ?1) ",
-            "AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) AND (CAST(?3 AS TEXT) IS NULL OR agent_id = ?3) ",
-            "ORDER BY created_at DESC, {ord} DESC LIMIT ?4"
-        );
+        let s = sql!("SELECT body FROM approvals WHERE (CAST(?1 AS TEXT) IS NULL OR assignee_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) AND (CAST(?3 AS TEXT) IS NULL OR agent_id = ?3) ORDER BY created_at DESC, {ord} DESC LIMIT ?4");
         let v = args![
             f.assignee.as_ref().map(|a| a.as_str()),
             f.state.as_deref(),
@@ -121,19 +101,13 @@ impl<C: Conn> SqlTx<C> {
         now: DateTime<Utc>,
         limit: u32,
     ) -> R<Vec<ApprovalRecord>> {
-        let s = sql!(
-            "SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= ? ",
-            "ORDER BY expires_at, {ord} LIMIT ?"
-        );
+        let s = sql!("SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, {ord} LIMIT ?");
         self.all(s, args![to_text(now), i64::from(limit)], document)
             .await
     }
 
     pub(super) async fn record_view(&mut self, v: &ContextViewRecord) -> R<bool> {
-        let s = sql!(
-            "INSERT INTO context_views (kind, subject, user_id, first_opened_at) VALUES (?, ?, ?, ?) ",
-            "ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO context_views (kind, subject, user_id, first_opened_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &v.kind,
             &v.subject,

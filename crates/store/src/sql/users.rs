@@ -21,21 +21,13 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_user(&mut self, id: &UserId) -> R<Option<UserRecord>> {
-        self.one(
-            sql!("SELECT * FROM users WHERE id = ?"),
-            args![id.as_str()],
-            user,
-        )
-        .await
+        let s = sql!("SELECT * FROM users WHERE id = ?");
+        self.one(s, args![id.as_str()], user).await
     }
 
     pub(super) async fn list_users(&mut self) -> R<Vec<UserRecord>> {
-        self.all(
-            sql!("SELECT * FROM users ORDER BY created_at, {ord}"),
-            args![],
-            user,
-        )
-        .await
+        let s = sql!("SELECT * FROM users ORDER BY created_at, {ord}");
+        self.all(s, args![], user).await
     }
 
     pub(super) async fn count_users(&mut self) -> R<u64> {
@@ -73,21 +65,13 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn get_system(&mut self, id: &SystemId) -> R<Option<SystemRecord>> {
-        self.one(
-            sql!("SELECT * FROM systems WHERE id = ?"),
-            args![id.as_str()],
-            system,
-        )
-        .await
+        let s = sql!("SELECT * FROM systems WHERE id = ?");
+        self.one(s, args![id.as_str()], system).await
     }
 
     pub(super) async fn list_systems(&mut self) -> R<Vec<SystemRecord>> {
-        self.all(
-            sql!("SELECT * FROM systems ORDER BY created_at, {ord}"),
-            args![],
-            system,
-        )
-        .await
+        let s = sql!("SELECT * FROM systems ORDER BY created_at, {ord}");
+        self.all(s, args![], system).await
     }
 
     pub(super) async fn get_idempotency(
@@ -100,10 +84,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     pub(super) async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> R<()> {
-        let s = sql!(
-            "INSERT INTO idempotency (actor, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ",
-            "ON CONFLICT DO NOTHING"
-        );
+        let s = sql!("INSERT INTO idempotency (actor, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             r.actor.as_str(),
             &r.key,
