@@ -439,21 +439,11 @@ pub async fn delegation_chain(
 /// The `act` claim (RFC 8693 §4.1): the current actor outermost, prior actors nested.
 /// `None` for a credential that was not delegated.
 async fn act_chain(tx: &mut dyn Tx, c: &CredentialRecord) -> Result<Option<Value>, AppError> {
-    // Holders from this credential back to (not including) the root.
-    let mut holders = Vec::new();
-    let mut cur = Some(c.clone());
-    while let Some(x) = cur {
-        if x.parent_jti.is_none() {
-            break;
-        }
-        holders.push(x.agent_id.clone());
-        cur = match &x.parent_jti {
-            Some(p) => tx.get_credential(p).await?,
-            None => None,
-        };
-    }
+    // The delegates after the root, first delegate first; the holder ends up outermost.
+    let chain = delegation_chain(tx, &c.jti, &c.agent_id).await?;
+    let holders = chain.into_iter().skip(1);
     let mut act: Option<Value> = None;
-    for h in holders.into_iter().rev() {
+    for h in holders {
         let mut m = Map::new();
         m.insert("sub".into(), json!(h));
         if let Some(inner) = act.take() {
