@@ -24,9 +24,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use common::{assertion, percentile, InProcess};
 use countersign_core::SystemId;
-use countersign_server::app::decide::{self, DecideContext, DecideInput};
+use countersign_server::app::decide::evaluate::{DecideContext, DecideInput};
+use countersign_server::app::decide;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -115,14 +115,9 @@ async fn main() -> Result<()> {
         let mode = args.mode;
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let principal = {
-                let mut tx = state.store.read().await?;
-                Arc::new(
-                    decide::resolve(&mut *tx, &token, state.clock.now(), 90)
-                        .await?
-                        .context("the credential does not resolve")?,
-                )
-            };
+            let principal = decide::principal(&state, &token)
+                .await?
+                .context("the credential does not resolve")?;
             let mut i = w as u64 * 1_000_000;
             while Instant::now() < deadline {
                 i += 1;

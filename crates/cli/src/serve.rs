@@ -4,10 +4,10 @@ use crate::output;
 use anyhow::{bail, Context, Result};
 use countersign_core::profile::{Profile, EXAMPLE_PROFILE};
 use countersign_server::app::ledger::Verification;
+use countersign_server::app::policies::PolicyDirError;
 use countersign_server::app::webhooks::DeliveryClient;
 use countersign_server::clock::{Clock, SystemClock};
 use countersign_server::outbound::OutboundTls;
-use countersign_server::runtime::PolicyDirError;
 use countersign_server::AppState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,10 +28,10 @@ pub struct ServeArgs {
 /// Loads the runtime policy set: the directory's, or the built-in example.
 pub fn load_policies(dir: Option<&PathBuf>) -> Result<countersign_policy::PolicySet> {
     match dir {
-        None => Ok(countersign_server::runtime::example_policies()
+        None => Ok(countersign_server::app::policies::example_policies()
             .context("the built-in example policy set is invalid")?),
         // An invalid set's error names the file and reason; add the directory.
-        Some(d) => countersign_server::runtime::load_policy_dir(d).map_err(|e| match e {
+        Some(d) => countersign_server::app::policies::load_policy_dir(d).map_err(|e| match e {
             PolicyDirError::Invalid(_) => anyhow::Error::new(e).context(d.display().to_string()),
             other => anyhow::Error::new(other),
         }),
@@ -61,9 +61,9 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     tracing::info!(backend = store.backend(), db = %args.db, profile = %profile.name, digest = %profile.digest(), "store ready");
 
-    let mut tx = store.write().await?;
-    let bootstrap = countersign_server::app::users::bootstrap_admin(&mut *tx, clock.now()).await?;
-    tx.commit().await?;
+    let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone());
+    let policies = state.runtime.policies();
+    let bootstrap = countersign_server::app::auth::bootstrap(&state).await?;
     let admin_token = bootstrap.as_ref().map(|(_, t)| t.clone());
     if let Some((admin, token)) = bootstrap {
         output::line(
@@ -73,7 +73,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         output::line(format!("  export COUNTERSIGN_TOKEN={token}"));
     }
     if args.demo {
-        match countersign_server::demo::seed(&store, profile.clone(), clock.now()).await? {
+        match countersign_server::demo::seed(&state).await? {
             None => output::line("countersign: demo data is already in this database (its tokens were printed when it was seeded)"),
             Some(seed) => {
                 output::line("countersign: demo seeded. Tokens (shown this once):");
@@ -101,14 +101,13 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
             .as_ref()
             .map(|d| d.display().to_string())
             .unwrap_or_else(|| "built-in example".into()),
-        policies.policies().len(),
-        policies.digest()
+        policies.set.policies().len(),
+        policies.set.digest()
     ));
     output::line(format!(
         "countersign: webhooks to https:// trust {}",
         outbound.describe()
     ));
-    let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone());
     // Step-up requests nobody answers expire to deny.
     let expiry = tokio::spawn(countersign_server::app::approvals::expiry_loop(
         state.clone(),
@@ -206,7 +205,7 @@ async fn reload_on_sighup(state: AppState) {
             return;
         };
         while hup.recv().await.is_some() {
-            match countersign_server::app::policies::reload_on_signal(&state).await {
+            match countersign_server::app::policies::reload::reload_on_signal(&state).await {
                 Ok(()) => output::line(format!(
                     "countersign: SIGHUP: runtime policies now {}",
                     state.runtime.policies().set.digest()

@@ -2,13 +2,14 @@
 //! one release waiting for review, so a new user can walk the gate in minutes.
 //! Every step is an ordinary command with its ledger entry, all in one transaction.
 
+use crate::app::unit::App;
 use crate::app::{self, AppError, Ctx};
 use chrono::{DateTime, Utc};
 use countersign_core::profile::Profile;
 use countersign_core::release::{Attributes, Bundle, ReleaseKind};
 use countersign_core::{Digest, Role, UserId};
 use countersign_store::records::UserRecord;
-use countersign_store::Store;
+use countersign_store::Tx;
 use std::sync::Arc;
 
 /// A seeded user and the token printed for it.
@@ -56,15 +57,10 @@ const DEMO_RUN: &str = "run-2026-11-20-001";
 pub const OWNER_EMAIL: &str = "dana@demo.countersign";
 
 /// Seeds the demo, or returns `None` when it is already there.
-pub async fn seed(
-    store: &Arc<dyn Store>,
-    profile: Arc<Profile>,
-    now: DateTime<Utc>,
-) -> Result<Option<DemoSeed>, AppError> {
-    let store = &**store;
-    let mut tx = store.read().await?;
-    let existing = tx.list_users().await?;
-    drop(tx);
+pub async fn seed(app: &App) -> Result<Option<DemoSeed>, AppError> {
+    let existing = app
+        .query(|tx| Box::pin(async move { Ok(tx.list_users().await?) }))
+        .await?;
     if existing.iter().any(|u| u.email == OWNER_EMAIL) {
         return Ok(None);
     }
@@ -77,14 +73,24 @@ pub async fn seed(
                 "the database has no admin to seed the demo with",
             )
         })?;
+    let (profile, now) = (app.profile.clone(), app.now());
+    // One transaction: the demo is seeded whole or not at all.
+    app.job(move |tx, _| Box::pin(async move { seed_in(tx, admin, profile, now).await }))
+        .await
+}
+
+async fn seed_in(
+    tx: &mut dyn Tx,
+    admin: UserRecord,
+    profile: Arc<Profile>,
+    now: DateTime<Utc>,
+) -> Result<Option<DemoSeed>, AppError> {
     let ctx_of = |actor: UserRecord| Ctx {
         actor,
         now,
         profile: profile.clone(),
     };
     let admin_ctx = ctx_of(admin);
-    // One transaction: the demo is seeded whole or not at all.
-    let mut tx = store.write().await?;
     let mut users = Vec::new();
     let mut records = Vec::new();
     for (name, email, role) in PEOPLE {
@@ -193,7 +199,6 @@ pub async fn seed(
     }
     let id = release.id.clone();
     app::releases::submit(&mut *tx, &maya_ctx, &id, 1).await?;
-    tx.commit().await?;
     Ok(Some(DemoSeed {
         users,
         system_id: system.id.to_string(),

@@ -11,57 +11,9 @@ pub mod clock;
 pub mod demo;
 pub mod jwt;
 pub mod outbound;
-pub mod runtime;
 
-use clock::Clock;
-use countersign_core::profile::Profile;
-use countersign_store::Store;
-use std::sync::Arc;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub profile: Arc<Profile>,
-    pub clock: Arc<dyn Clock>,
-    /// Runtime decisions: policies, resolved credentials, the group committer.
-    pub runtime: Arc<runtime::Runtime>,
-}
-
-impl AppState {
-    /// The state with the built-in example runtime policy set. Starts the decision
-    /// committer, so call it inside a Tokio runtime.
-    pub fn new(
-        store: Arc<dyn Store>,
-        profile: Arc<Profile>,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, countersign_policy::LoadError> {
-        let set = runtime::example_policies()?;
-        Ok(Self::with_policies(store, profile, clock, set, None))
-    }
-
-    /// The state with a loaded policy set (`dir` is where it came from, for reloads).
-    pub fn with_policies(
-        store: Arc<dyn Store>,
-        profile: Arc<Profile>,
-        clock: Arc<dyn Clock>,
-        set: countersign_policy::PolicySet,
-        dir: Option<std::path::PathBuf>,
-    ) -> Self {
-        let loaded = runtime::LoadedPolicies {
-            set,
-            dir,
-            loaded_at: clock.now(),
-        };
-        let runtime = runtime::Runtime::start(store.clone(), loaded);
-        AppState {
-            store,
-            profile,
-            clock,
-            runtime,
-        }
-    }
-}
+/// What every surface shares: the application and its unit of work.
+pub use app::unit::App as AppState;
 
 /// The full HTTP application.
 pub fn app(state: AppState) -> axum::Router {

@@ -1,16 +1,17 @@
-//! Request extractors: authentication, JSON command bodies, raw uploads, and the
-//! write transaction with its idempotency record.
+//! Request extractors: authentication, JSON command bodies, raw uploads, agents'
+//! bodies and credentials, and running a command through the application's unit of
+//! work ([`Cmd::run`], [`AgentBody::run`]) with its answer as a response.
 
 use super::problem::{ApiError, ApiResult, OperationDoc, Refusal, INTERNAL};
-use crate::app::users::hash_token;
-use crate::app::Ctx;
-use crate::AppState;
+use crate::app::auth::Unauthenticated;
+use crate::app::idempotency::Idempotency;
+use crate::app::unit::{Answered, App as AppState, Work};
+use crate::app::{AgentCtx, Ctx};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use countersign_store::records::IdempotencyRecord;
 use countersign_store::Tx;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -34,24 +35,17 @@ fn bearer(headers: &HeaderMap) -> ApiResult<&str> {
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Ctx> {
     let token = bearer(headers)?;
-    let mut tx = state.store.read().await?;
-    let user = tx
-        .user_by_token_hash(&hash_token(token))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("the token is not valid"))?;
-    drop(tx);
-    if user.roles.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "missing-role",
-            "this user holds no role and can do nothing; an admin must grant one",
-        ));
-    }
-    Ok(Ctx {
-        actor: user,
-        now: state.clock.now(),
-        profile: state.profile.clone(),
-    })
+    crate::app::auth::authenticate(state, token)
+        .await
+        .map_err(|e| match e {
+            Unauthenticated::UnknownToken => ApiError::unauthorized("the token is not valid"),
+            Unauthenticated::NoRole => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "missing-role",
+                "this user holds no role and can do nothing; an admin must grant one",
+            ),
+            Unauthenticated::Failed(e) => e.into(),
+        })
 }
 
 impl FromRequestParts<AppState> for Auth {
@@ -59,13 +53,6 @@ impl FromRequestParts<AppState> for Auth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         Ok(Auth(authenticate(state, &parts.headers).await?))
     }
-}
-
-/// `Idempotency-Key` and the fingerprint of the request it was sent with.
-#[derive(Clone, Debug)]
-pub struct Idempotency {
-    pub key: String,
-    pub request_hash: String,
 }
 
 fn idempotency(parts: &Parts, body: &[u8]) -> ApiResult<Option<Idempotency>> {
@@ -214,93 +201,45 @@ impl FromRequest<AppState> for Upload {
     }
 }
 
-/// An open write transaction for one command.
-pub struct Write {
-    tx: Box<dyn Tx>,
-    pub ctx: Ctx,
-    idempotency: Option<Idempotency>,
-    runtime: std::sync::Arc<crate::runtime::Runtime>,
+impl<T: Send + 'static> Cmd<T> {
+    /// Runs the command in the application's unit of work with its body, and answers
+    /// with `status` (or, for a retry with the same `Idempotency-Key`, the first
+    /// answer).
+    pub async fn run<V, F>(self, state: &AppState, status: StatusCode, work: F) -> ApiResult
+    where
+        V: Serialize + Send + 'static,
+        F: for<'a> FnOnce(T, &'a mut dyn Tx, &'a Ctx) -> Work<'a, V> + Send,
+    {
+        let Cmd {
+            ctx,
+            body,
+            idempotency,
+        } = self;
+        let answered = state
+            .command(ctx, idempotency, status.as_u16(), move |tx, ctx| {
+                work(body, tx, ctx)
+            })
+            .await?;
+        answer(answered)
+    }
 }
 
-impl Write {
-    /// Opens the command's transaction. A retried request (same key, same request)
-    /// short-circuits with the stored response as `ApiError::Replay`.
-    pub async fn begin(
-        state: &AppState,
-        ctx: Ctx,
-        idempotency: Option<Idempotency>,
-    ) -> ApiResult<Write> {
-        let mut tx = state.store.write().await?;
-        if let Some(idem) = &idempotency {
-            if let Some(prev) = tx.get_idempotency(&ctx.actor.id, &idem.key).await? {
-                if prev.request_hash != idem.request_hash {
-                    return Err(ApiError::new(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "idempotency-key-reused",
-                        "this Idempotency-Key was used for a different request",
-                    ));
-                }
-                let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-                let mut resp = (status, prev.body).into_response();
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("application/json"),
-                );
-                resp.headers_mut().insert(
-                    "idempotent-replayed",
-                    header::HeaderValue::from_static("true"),
-                );
-                return Err(ApiError::Replay(Box::new(resp)));
-            }
-        }
-        Ok(Write {
-            tx,
-            ctx,
-            idempotency,
-            runtime: state.runtime.clone(),
-        })
-    }
-
-    /// The transaction and the context, for the one application function.
-    pub fn parts(&mut self) -> (&mut dyn Tx, &Ctx) {
-        (&mut *self.tx, &self.ctx)
-    }
-
-    /// Records the response for the idempotency key, commits, and answers.
-    pub async fn finish<V: Serialize>(
-        mut self,
-        status: StatusCode,
-        view: V,
-    ) -> ApiResult<Response> {
-        let body = serde_json::to_string(&view).map_err(|e| {
-            ApiError::from(crate::app::AppError::invalid(
-                "unserializable",
-                e.to_string(),
-            ))
-        })?;
-        if let Some(idem) = self.idempotency.take() {
-            self.tx
-                .put_idempotency(&IdempotencyRecord {
-                    actor: self.ctx.actor.id.clone(),
-                    key: idem.key,
-                    request_hash: idem.request_hash,
-                    status: status.as_u16(),
-                    body: body.clone(),
-                    created_at: self.ctx.now,
-                })
-                .await?;
-        }
-        self.tx.commit().await?;
-        // Any human command may change what a credential resolves to (a revocation,
-        // a grant, a suspension): the next decision re-reads (I9).
-        self.runtime.invalidate();
-        let mut resp = (status, body).into_response();
+/// A command's answer as a JSON response, marked `Idempotent-Replayed: true` when it
+/// answers a retry.
+pub fn answer(a: Answered) -> ApiResult {
+    let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, a.body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    if a.replayed {
         resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/json"),
+            "idempotent-replayed",
+            header::HeaderValue::from_static("true"),
         );
-        Ok(resp)
     }
+    Ok(resp)
 }
 
 /// A JSON response for queries.
@@ -442,34 +381,27 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
     }
 }
 
-/// An open write transaction for one command of an authenticated agent. The client
-/// assertion is checked, and its `jti` recorded, inside this transaction.
-pub struct AgentWrite {
-    tx: Box<dyn Tx>,
-    pub actx: crate::app::AgentCtx,
-}
-
-impl AgentWrite {
-    pub async fn begin(state: &AppState, assertion: &str, host: Option<&str>) -> ApiResult<Self> {
-        let mut tx = state.store.write().await?;
-        let actx = crate::app::agents::authenticate(
-            &mut *tx,
-            state.clock.now(),
-            state.profile.clone(),
-            assertion,
-            host,
-        )
-        .await?;
-        Ok(AgentWrite { tx, actx })
-    }
-
-    pub fn parts(&mut self) -> (&mut dyn Tx, &crate::app::AgentCtx) {
-        (&mut *self.tx, &self.actx)
-    }
-
-    /// Commits and answers.
-    pub async fn finish<V: Serialize>(self, status: StatusCode, view: V) -> ApiResult<Response> {
-        self.tx.commit().await?;
+impl<T: Send + 'static> AgentBody<T> {
+    /// Runs an agent's command, authenticated by `assertion` (its client assertion,
+    /// checked and its `jti` recorded inside the command's transaction), and answers
+    /// `status` with the view.
+    pub async fn run<V, F>(
+        self,
+        state: &AppState,
+        assertion: &str,
+        status: StatusCode,
+        work: F,
+    ) -> ApiResult
+    where
+        V: Serialize + Send + 'static,
+        F: for<'a> FnOnce(T, &'a mut dyn Tx, &'a AgentCtx) -> Work<'a, V> + Send,
+    {
+        let AgentBody { body, host, .. } = self;
+        let view = state
+            .agent_command(assertion, host.as_deref(), move |tx, actx| {
+                work(body, tx, actx)
+            })
+            .await?;
         Ok((status, Json(view)).into_response())
     }
 }
@@ -478,18 +410,11 @@ impl AgentWrite {
 
 /// An agent presenting its just-in-time credential as a bearer token, resolved for
 /// decisions (from the runtime's cache when it can be).
-pub struct Credential(pub std::sync::Arc<crate::app::decide::Principal>);
+pub struct Credential(pub std::sync::Arc<crate::app::runtime::Principal>);
 
 impl FromRequestParts<AppState> for Credential {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        let invalid = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid-credential",
-                "the credential is not active: unknown, expired, revoked, or its agent or grants are no longer active",
-            )
-        };
         let token = bearer(&parts.headers).map_err(|_| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -497,20 +422,16 @@ impl FromRequestParts<AppState> for Credential {
                 "this route needs the agent's just-in-time credential: Authorization: Bearer <JWT>",
             )
         })?;
-        let now = state.clock.now();
-        if let Some(p) = state.runtime.cached(token, now) {
-            return Ok(Credential(p));
-        }
-        let generation = state.runtime.generation();
-        let mut tx = state.store.read().await?;
-        let every = state.profile.grants.recertify_every_days;
-        let p = crate::app::decide::resolve(&mut *tx, token, now, every)
+        crate::app::decide::principal(state, token)
             .await?
-            .ok_or_else(invalid)?;
-        drop(tx);
-        let p = std::sync::Arc::new(p);
-        state.runtime.remember(token, generation, p.clone());
-        Ok(Credential(p))
+            .map(Credential)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid-credential",
+                    "the credential is not active: unknown, expired, revoked, or its agent or grants are no longer active",
+                )
+            })
     }
 }
 
@@ -580,7 +501,7 @@ const BAD_IDEMPOTENCY_KEY: &[Refusal] = &[Refusal::new(
     StatusCode::BAD_REQUEST,
     "invalid-idempotency-key",
 )];
-/// `Write::begin`: the key was used for a different request.
+/// The unit of work (`App::command`): the key was used for a different request.
 const IDEMPOTENCY_REUSED: &[Refusal] = &[Refusal::new(
     StatusCode::UNPROCESSABLE_ENTITY,
     "idempotency-key-reused",
@@ -601,7 +522,7 @@ impl Documented for Auth {
     }
 }
 
-/// Every `Cmd` handler opens its transaction with `Write::begin` and the key.
+/// Every `Cmd` handler runs its command with `Cmd::run`, which applies the key.
 impl<T> Documented for Cmd<T> {
     fn document(doc: &mut OperationDoc) {
         doc.refuses(AUTH);
@@ -617,8 +538,8 @@ impl<T> Documented for Cmd<T> {
     }
 }
 
-/// An upload's query is parsed by `Upload::query`; its handler opens its transaction
-/// with `Write::begin` and the key.
+/// An upload's query is parsed by `Upload::query`; its handler runs its command with
+/// the key.
 impl Documented for Upload {
     fn document(doc: &mut OperationDoc) {
         doc.refuses(AUTH);

@@ -5,7 +5,7 @@ pub mod problem;
 pub mod routes;
 pub mod wire;
 
-use crate::AppState;
+use crate::app::unit::App as AppState;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

@@ -2,18 +2,17 @@
 //! result. No SQL and no business rule here.
 
 use super::extract::{
-    ok, ok_replayed, AgentBody, AgentWrite, Auth, Cmd, Credential, PathDigest, PathId, Upload,
-    Write, Q,
+    answer, ok, ok_replayed, AgentBody, Auth, Cmd, Credential, PathDigest, PathId, Upload, Q,
 };
 use super::problem::{ApiError, ApiResult, Problem};
 use super::wire::*;
-use crate::app::{self, ledger::Verification};
-use crate::runtime::DecisionKey;
-use crate::AppState;
+use crate::app;
+use crate::app::decide::commit::DecisionKey;
+use crate::app::unit::App as AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
 use countersign_store::records::DeploymentAction;
 
 fn parse_digest(s: &str) -> ApiResult<Digest> {
@@ -39,7 +38,7 @@ pub async fn healthz() -> ApiResult {
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses((status = 200, body = HealthView), (status = 503, body = Problem)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult {
-    s.store.ping().await.map_err(|e| {
+    s.ready().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -65,39 +64,50 @@ pub async fn me(Auth(ctx): Auth) -> ApiResult {
     responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_user(State(s): State<AppState>, cmd: Cmd<CreateUserParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let (tx, ctx) = w.parts();
-    let u = app::users::create(
-        tx,
-        ctx,
-        app::users::NewUser {
-            name: p.name,
-            email: p.email,
-            roles: p.roles,
-        },
-    )
-    .await?;
-    w.finish(StatusCode::CREATED, UserView::from(u)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let u = app::users::create(
+                tx,
+                ctx,
+                app::users::NewUser {
+                    name: p.name,
+                    email: p.email,
+                    roles: p.roles,
+                },
+            )
+            .await?;
+            Ok(UserView::from(u))
+        })
+    })
+    .await
 }
 
 /// List users. Role: admin.
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
     responses((status = 200, body = Vec<UserView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_users(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let users = app::users::list(&mut *tx, &ctx).await?;
-    ok(users.into_iter().map(UserView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let users = app::users::list(tx, &ctx).await?;
+                Ok(users.into_iter().map(UserView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One user. Any role.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_user(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(UserView::from(
-        app::users::get(&mut *tx, &UserId(id)).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move { Ok(UserView::from(app::users::get(tx, &UserId(id)).await?)) })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Issue an API token for a user; the secret is shown once. Role: admin.
@@ -109,17 +119,20 @@ pub async fn create_token(
     PathId(id): PathId,
     cmd: Cmd<CreateTokenParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let (t, secret) = app::users::create_token(tx, ctx, &UserId(id), cmd.body.label).await?;
-    let view = TokenView {
-        id: t.id,
-        user_id: t.user_id.0,
-        label: t.label,
-        token: secret,
-        created_at: t.created_at,
-    };
-    w.finish(StatusCode::CREATED, view).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let (t, secret) = app::users::create_token(tx, ctx, &UserId(id), body.label).await?;
+            let view = TokenView {
+                id: t.id,
+                user_id: t.user_id.0,
+                label: t.label,
+                token: secret,
+                created_at: t.created_at,
+            };
+            Ok(view)
+        })
+    })
+    .await
 }
 
 /// Create a system with its one accountable owner. Role: admin.
@@ -127,39 +140,53 @@ pub async fn create_token(
     responses((status = 201, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_system(State(s): State<AppState>, cmd: Cmd<CreateSystemParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::systems::NewSystem {
-        name: p.name,
-        description: p.description,
-        owner: UserId(p.owner),
-    };
-    let (tx, ctx) = w.parts();
-    let sys = app::systems::create(tx, ctx, new).await?;
-    w.finish(StatusCode::CREATED, SystemView::from(sys)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::systems::NewSystem {
+                name: p.name,
+                description: p.description,
+                owner: UserId(p.owner),
+            };
+            let sys = app::systems::create(tx, ctx, new).await?;
+            Ok(SystemView::from(sys))
+        })
+    })
+    .await
 }
 
 /// List systems. Any role.
 #[utoipa::path(get, path = "/v1/systems", tag = "systems", security(("bearer" = [])),
     responses((status = 200, body = Vec<SystemView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_systems(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(tx
-        .list_systems()
-        .await?
-        .into_iter()
-        .map(SystemView::from)
-        .collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(app::systems::list(tx)
+                    .await?
+                    .into_iter()
+                    .map(SystemView::from)
+                    .collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One system. Any role.
 #[utoipa::path(get, path = "/v1/systems/{id}", tag = "systems", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_system(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(SystemView::from(
-        app::systems::get(&mut *tx, &SystemId(id)).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(SystemView::from(
+                    app::systems::get(tx, &SystemId(id)).await?,
+                ))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// The governance profile in force, with its digest. Any role.
@@ -180,25 +207,24 @@ pub async fn profile(Auth(ctx): Auth) -> ApiResult {
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
     responses((status = 201, body = ReleaseWithRevisionView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleaseParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::releases::NewRelease {
-        title: p.title,
-        kind: p.kind,
-        system: SystemId(p.system),
-        decision_owner: UserId(p.decision_owner),
-        attributes: p.attributes.into(),
-        bundle: p.bundle.into(),
-    };
-    let (tx, ctx) = w.parts();
-    let (rel, rev) = app::releases::create(tx, ctx, new).await?;
-    w.finish(
-        StatusCode::CREATED,
-        ReleaseWithRevisionView {
-            release: (&rel).into(),
-            revision: (&rev).into(),
-        },
-    )
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::releases::NewRelease {
+                title: p.title,
+                kind: p.kind,
+                system: SystemId(p.system),
+                decision_owner: UserId(p.decision_owner),
+                attributes: p.attributes.into(),
+                bundle: p.bundle.into(),
+            };
+            let (rel, rev) = app::releases::create(tx, ctx, new).await?;
+            Ok(ReleaseWithRevisionView {
+                release: (&rel).into(),
+                revision: (&rev).into(),
+            })
+        })
+    })
     .await
 }
 
@@ -206,13 +232,18 @@ pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleasePar
 #[utoipa::path(get, path = "/v1/releases", tag = "releases", security(("bearer" = [])),
     responses((status = 200, body = Vec<ReleaseView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_releases(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(tx
-        .list_releases()
-        .await?
-        .iter()
-        .map(ReleaseView::from)
-        .collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(app::releases::list(tx)
+                    .await?
+                    .iter()
+                    .map(ReleaseView::from)
+                    .collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// A release with every revision, review, evidence, acceptance, decision and deployment. Any role.
@@ -223,10 +254,16 @@ pub async fn get_release(
     Auth(_): Auth,
     PathId(id): PathId,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(ReleaseDetailView::from(
-        app::releases::detail(&mut *tx, &ReleaseId(id)).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(ReleaseDetailView::from(
+                    app::releases::detail(tx, &ReleaseId(id)).await?,
+                ))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Change the bundle (or attributes): a new revision, back to draft; nothing approved before counts (I3). Role: mlops.
@@ -239,26 +276,25 @@ pub async fn revise(
     PathId(id): PathId,
     cmd: Cmd<ReviseParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let (tx, ctx) = w.parts();
-    let (rel, rev) = app::releases::revise(
-        tx,
-        ctx,
-        &ReleaseId(id),
-        p.based_on_revision,
-        p.bundle.into(),
-        p.attributes.map(Into::into),
-        p.decision_owner.map(UserId),
-    )
-    .await?;
-    w.finish(
-        StatusCode::CREATED,
-        ReleaseWithRevisionView {
-            release: (&rel).into(),
-            revision: (&rev).into(),
-        },
-    )
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let (rel, rev) = app::releases::revise(
+                tx,
+                ctx,
+                &ReleaseId(id),
+                p.based_on_revision,
+                p.bundle.into(),
+                p.attributes.map(Into::into),
+                p.decision_owner.map(UserId),
+            )
+            .await?;
+            Ok(ReleaseWithRevisionView {
+                release: (&rel).into(),
+                revision: (&rev).into(),
+            })
+        })
+    })
     .await
 }
 
@@ -272,10 +308,13 @@ pub async fn submit(
     PathId(id): PathId,
     cmd: Cmd<RevisionParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let rel = app::releases::submit(tx, ctx, &ReleaseId(id), cmd.body.revision).await?;
-    w.finish(StatusCode::OK, ReleaseView::from(&rel)).await
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let rel = app::releases::submit(tx, ctx, &ReleaseId(id), body.revision).await?;
+            Ok(ReleaseView::from(&rel))
+        })
+    })
+    .await
 }
 
 /// The gate status: every unmet requirement with a stable reason code. Any role.
@@ -288,10 +327,16 @@ pub async fn gate_status(
     PathId(id): PathId,
     Q(q): Q<GateQuery>,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(GateView::from(
-        app::gate::status(&mut *tx, &ctx, &ReleaseId(id), q.revision).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(GateView::from(
+                    app::gate::status(tx, &ctx, &ReleaseId(id), q.revision).await?,
+                ))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Review the current revision in a role you hold, answering its checklist. Role: the reviewed role.
@@ -304,19 +349,22 @@ pub async fn review(
     PathId(id): PathId,
     cmd: Cmd<ReviewParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::releases::NewReview {
-        revision: p.revision,
-        role: p.role,
-        verdict: p.verdict,
-        answers: p.answers,
-        conditions: p.conditions,
-        comment: p.comment,
-    };
-    let (tx, ctx) = w.parts();
-    let r = app::releases::review(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, ReviewView::from(&r)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::releases::NewReview {
+                revision: p.revision,
+                role: p.role,
+                verdict: p.verdict,
+                answers: p.answers,
+                conditions: p.conditions,
+                comment: p.comment,
+            };
+            let r = app::releases::review(tx, ctx, &ReleaseId(id), new).await?;
+            Ok(ReviewView::from(&r))
+        })
+    })
+    .await
 }
 
 /// Attach an evidence document (the raw request body) to the current revision; stored by sha256. Role: any reviewer role.
@@ -330,7 +378,6 @@ pub async fn attach_evidence(
     up: Upload,
 ) -> ApiResult {
     let q: EvidenceQuery = up.query()?;
-    let mut w = Write::begin(&s, up.ctx, up.idempotency).await?;
     let new = app::releases::NewEvidence {
         revision: q.revision,
         kind: q.kind,
@@ -338,9 +385,15 @@ pub async fn attach_evidence(
         media_type: up.media_type,
         content: up.content.to_vec(),
     };
-    let (tx, ctx) = w.parts();
-    let e = app::releases::attach_evidence(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, EvidenceView::from(&e)).await
+    let answered = s
+        .command(up.ctx, up.idempotency, 201, move |tx, ctx| {
+            Box::pin(async move {
+                let e = app::releases::attach_evidence(tx, ctx, &ReleaseId(id), new).await?;
+                Ok(EvidenceView::from(&e))
+            })
+        })
+        .await?;
+    answer(answered)
 }
 
 /// Download an evidence document byte for byte. Any role.
@@ -352,8 +405,11 @@ pub async fn download_evidence(
     Auth(_): Auth,
     PathDigest(digest): PathDigest,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let bytes = app::releases::evidence_content(&mut *tx, &digest).await?;
+    let bytes = s
+        .query(move |tx| {
+            Box::pin(async move { app::releases::evidence_content(tx, &digest).await })
+        })
+        .await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -367,18 +423,20 @@ pub async fn accept_risk(
     PathId(id): PathId,
     cmd: Cmd<AcceptRiskParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::releases::NewAcceptance {
-        revision: p.revision,
-        gap: p.gap,
-        justification: p.justification,
-        expires_at: p.expires_at,
-    };
-    let (tx, ctx) = w.parts();
-    let a = app::releases::accept_risk(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, AcceptanceView::from(&a))
-        .await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::releases::NewAcceptance {
+                revision: p.revision,
+                gap: p.gap,
+                justification: p.justification,
+                expires_at: p.expires_at,
+            };
+            let a = app::releases::accept_risk(tx, ctx, &ReleaseId(id), new).await?;
+            Ok(AcceptanceView::from(&a))
+        })
+    })
+    .await
 }
 
 /// Go or no-go on the current revision. Go is refused while any gap is unaccepted. Decision owner only.
@@ -391,17 +449,20 @@ pub async fn decide(
     PathId(id): PathId,
     cmd: Cmd<DecideParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::releases::NewDecision {
-        revision: p.revision,
-        decision: p.decision,
-        environment: p.environment,
-        comment: p.comment,
-    };
-    let (tx, ctx) = w.parts();
-    let (_, d) = app::releases::decide(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::releases::NewDecision {
+                revision: p.revision,
+                decision: p.decision,
+                environment: p.environment,
+                comment: p.comment,
+            };
+            let (_, d) = app::releases::decide(tx, ctx, &ReleaseId(id), new).await?;
+            Ok(DecisionView::from(&d))
+        })
+    })
+    .await
 }
 
 /// Block the current revision (no-go with a reason), e.g. to end an escalation (I5). Decision owner only.
@@ -414,11 +475,14 @@ pub async fn block(
     PathId(id): PathId,
     cmd: Cmd<BlockParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let (_, d) =
-        app::releases::block(tx, ctx, &ReleaseId(id), cmd.body.revision, cmd.body.reason).await?;
-    w.finish(StatusCode::CREATED, DecisionView::from(&d)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let (_, d) =
+                app::releases::block(tx, ctx, &ReleaseId(id), body.revision, body.reason).await?;
+            Ok(DecisionView::from(&d))
+        })
+    })
+    .await
 }
 
 async fn deploy(
@@ -427,18 +491,20 @@ async fn deploy(
     cmd: Cmd<DeployParams>,
     action: DeploymentAction,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::releases::NewDeployment {
-        revision: p.revision,
-        action,
-        environment: p.environment,
-        reason: p.reason,
-    };
-    let (tx, ctx) = w.parts();
-    let (_, d) = app::releases::deploy(tx, ctx, &ReleaseId(id), new).await?;
-    w.finish(StatusCode::CREATED, DeploymentView::from(&d))
-        .await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::releases::NewDeployment {
+                revision: p.revision,
+                action,
+                environment: p.environment,
+                reason: p.reason,
+            };
+            let (_, d) = app::releases::deploy(tx, ctx, &ReleaseId(id), new).await?;
+            Ok(DeploymentView::from(&d))
+        })
+    })
+    .await
 }
 
 /// Promote the approved revision to the environment its go named. Role: mlops or operations.
@@ -489,58 +555,35 @@ pub async fn gate_check(
     Q(q): Q<CheckQuery>,
 ) -> ApiResult {
     let artifact = parse_digest(&q.artifact)?;
-    let env = q.env.unwrap_or_else(|| "production".into());
-    let mut tx = s.store.read().await?;
-    let outcome = app::gate::check(&mut *tx, &ctx.profile, ctx.now, &artifact, &env).await?;
-    ok(CheckView::new(outcome, &artifact, &env))
+    let env = app::gate::environment(q.env);
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let outcome = app::gate::check(tx, &ctx.profile, ctx.now, &artifact, &env).await?;
+                Ok(CheckView::new(outcome, &artifact, &env))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Ledger entries in order. Role: admin, compliance or risk.
 #[utoipa::path(get, path = "/v1/ledger", tag = "ledger", security(("bearer" = [])), params(LedgerQuery),
     responses((status = 200, body = Vec<LedgerEntryView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn ledger(State(s): State<AppState>, Auth(ctx): Auth, Q(q): Q<LedgerQuery>) -> ApiResult {
-    ctx.require_any(LEDGER_ROLES)?;
-    let entries =
-        app::ledger::page(&*s.store, q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    let entries = app::ledger::page(&s, &ctx, q.after, q.limit).await?;
     ok(entries
         .into_iter()
         .map(LedgerEntryView::from)
         .collect::<Vec<_>>())
 }
 
-/// Roles that may read and verify the ledger.
-pub const LEDGER_ROLES: &[Role] = &[Role::Admin, Role::Compliance, Role::Risk];
-
 /// Verify the whole hash chain and its signed head. Role: admin, compliance or risk.
 #[utoipa::path(get, path = "/v1/ledger/verify", tag = "ledger", security(("bearer" = [])),
     responses((status = 200, body = LedgerVerifyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn ledger_verify(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
-    ctx.require_any(LEDGER_ROLES)?;
-    let key = s.store.ledger_public_key();
-    let v = app::ledger::verify(&*s.store, &key, |_| {}).await?;
-    let mut view = LedgerVerifyView {
-        valid: false,
-        entries: 0,
-        head_seq: None,
-        head_hash: None,
-        first_bad_seq: None,
-        error: None,
-        public_key: key.to_base64(),
-        key_id: key.key_id(),
-    };
-    match v {
-        Verification::Valid(r) => {
-            view.valid = true;
-            view.entries = r.entries;
-            view.head_seq = r.head.as_ref().map(|h| h.seq);
-            view.head_hash = r.head.map(|h| h.hash.to_string());
-        }
-        Verification::Invalid(e) => {
-            view.first_bad_seq = Some(e.seq);
-            view.error = Some(e.to_string());
-        }
-    }
-    ok(view)
+    let (key, v) = app::ledger::verify_for(&s, &ctx).await?;
+    ok(LedgerVerifyView::new(&key, v))
 }
 
 // ---------- lineage (I6) ----------
@@ -554,28 +597,37 @@ pub async fn register_dataset(
     State(s): State<AppState>,
     cmd: Cmd<RegisterDatasetParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::lineage::NewDataset {
-        name: p.name,
-        version: p.version,
-        digest: p.digest,
-        source: p.source,
-        classification: p.classification,
-        permitted_uses: p.permitted_uses,
-    };
-    let (tx, ctx) = w.parts();
-    let d = app::lineage::register_dataset(tx, ctx, new).await?;
-    w.finish(StatusCode::CREATED, DatasetView::from(d)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::lineage::NewDataset {
+                name: p.name,
+                version: p.version,
+                digest: p.digest,
+                source: p.source,
+                classification: p.classification,
+                permitted_uses: p.permitted_uses,
+            };
+            let d = app::lineage::register_dataset(tx, ctx, new).await?;
+            Ok(DatasetView::from(d))
+        })
+    })
+    .await
 }
 
 /// List datasets. Any role.
 #[utoipa::path(get, path = "/v1/datasets", tag = "lineage", security(("bearer" = [])),
     responses((status = 200, body = Vec<DatasetView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_datasets(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let all = tx.list_datasets().await?;
-    ok(all.into_iter().map(DatasetView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let all = app::lineage::list_datasets(tx).await?;
+                Ok(all.into_iter().map(DatasetView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One dataset version, by `name@version`. Any role.
@@ -586,10 +638,16 @@ pub async fn get_dataset(
     Auth(_): Auth,
     PathId(key): PathId,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(DatasetView::from(
-        app::lineage::get_dataset(&mut *tx, &key).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(DatasetView::from(
+                    app::lineage::get_dataset(tx, &key).await?,
+                ))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Approve a dataset version for the uses it permits; not by whoever registered it. Role: data-governance.
@@ -602,10 +660,13 @@ pub async fn approve_dataset(
     PathId(key): PathId,
     cmd: Cmd<ApproveDatasetParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let d = app::lineage::approve_dataset(tx, ctx, &key, cmd.body.comment).await?;
-    w.finish(StatusCode::CREATED, DatasetView::from(d)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let d = app::lineage::approve_dataset(tx, ctx, &key, body.comment).await?;
+            Ok(DatasetView::from(d))
+        })
+    })
+    .await
 }
 
 /// Register a training run: code commit, datasets, parameters, trainer, produced artifact. Role: mlops.
@@ -614,36 +675,49 @@ pub async fn approve_dataset(
     responses((status = 201, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn register_run(State(s): State<AppState>, cmd: Cmd<RegisterRunParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let p = cmd.body;
-    let new = app::lineage::NewRun {
-        id: p.id,
-        code_commit: p.code_commit,
-        datasets: p.datasets,
-        parameters: p.parameters,
-        trainer: UserId(p.trainer),
-        artifact_digest: p.artifact_digest,
-    };
-    let (tx, ctx) = w.parts();
-    let r = app::lineage::register_run(tx, ctx, new).await?;
-    w.finish(StatusCode::CREATED, RunView::from(r)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let p = body;
+            let new = app::lineage::NewRun {
+                id: p.id,
+                code_commit: p.code_commit,
+                datasets: p.datasets,
+                parameters: p.parameters,
+                trainer: UserId(p.trainer),
+                artifact_digest: p.artifact_digest,
+            };
+            let r = app::lineage::register_run(tx, ctx, new).await?;
+            Ok(RunView::from(r))
+        })
+    })
+    .await
 }
 
 /// List training runs. Any role.
 #[utoipa::path(get, path = "/v1/runs", tag = "lineage", security(("bearer" = [])),
     responses((status = 200, body = Vec<RunView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_runs(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let all = tx.list_training_runs().await?;
-    ok(all.into_iter().map(RunView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let all = app::lineage::list_runs(tx).await?;
+                Ok(all.into_iter().map(RunView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One training run. Any role.
 #[utoipa::path(get, path = "/v1/runs/{id}", tag = "lineage", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_run(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(RunView::from(app::lineage::get_run(&mut *tx, &id).await?))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move { Ok(RunView::from(app::lineage::get_run(tx, &id).await?)) })
+        })
+        .await?;
+    ok(v)
 }
 
 /// The evaluation (I7): the latest eval report, parsed, against the tier's gates and, for a retrain, the drift gates. Any role.
@@ -656,10 +730,16 @@ pub async fn evaluation(
     PathId(id): PathId,
     Q(q): Q<GateQuery>,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(EvaluationView::from(
-        app::gate::evaluation(&mut *tx, &ctx, &ReleaseId(id), q.revision).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(EvaluationView::from(
+                    app::gate::evaluation(tx, &ctx, &ReleaseId(id), q.revision).await?,
+                ))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 // ---------- webhooks ----------
@@ -669,27 +749,35 @@ pub async fn evaluation(
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
     responses((status = 201, body = WebhookView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_webhook(State(s): State<AppState>, cmd: Cmd<CreateWebhookParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let new = app::webhooks::NewWebhook {
-        url: cmd.body.url,
-        events: cmd.body.events,
-    };
-    let (tx, ctx) = w.parts();
-    let hook = app::webhooks::create(tx, ctx, new).await?;
-    w.finish(StatusCode::CREATED, WebhookView::new(hook, true))
-        .await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let new = app::webhooks::NewWebhook {
+                url: body.url,
+                events: body.events,
+            };
+            let hook = app::webhooks::create(tx, ctx, new).await?;
+            Ok(WebhookView::new(hook, true))
+        })
+    })
+    .await
 }
 
 /// List webhooks (without secrets). Role: admin.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("bearer" = [])),
     responses((status = 200, body = Vec<WebhookView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_webhooks(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let all = app::webhooks::list(&mut *tx, &ctx).await?;
-    ok(all
-        .into_iter()
-        .map(|w| WebhookView::new(w, false))
-        .collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let all = app::webhooks::list(tx, &ctx).await?;
+                Ok(all
+                    .into_iter()
+                    .map(|w| WebhookView::new(w, false))
+                    .collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// A webhook's deliveries and every delivery attempt. Role: admin.
@@ -700,9 +788,15 @@ pub async fn webhook_deliveries(
     Auth(ctx): Auth,
     PathId(id): PathId,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let (w, d, a) = app::webhooks::deliveries(&mut *tx, &ctx, &id).await?;
-    ok(DeliveryLogView::new(w, d, a))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let (w, d, a) = app::webhooks::deliveries(tx, &ctx, &id).await?;
+                Ok(DeliveryLogView::new(w, d, a))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Unknown routes answer with a problem too.
@@ -722,29 +816,40 @@ pub async fn not_found() -> Response {
     responses((status = 201, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn register_agent(State(s): State<AppState>, cmd: Cmd<RegisterAgentParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let a = app::agents::register(tx, ctx, cmd.body.into()).await?;
-    w.finish(StatusCode::CREATED, AgentView::from(a)).await
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let a = app::agents::register(tx, ctx, body.into()).await?;
+            Ok(AgentView::from(a))
+        })
+    })
+    .await
 }
 
 /// List agents. Any role.
 #[utoipa::path(get, path = "/v1/agents", tag = "agents", security(("bearer" = [])),
     responses((status = 200, body = Vec<AgentView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn list_agents(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let agents = app::agents::list(&mut *tx).await?;
-    ok(agents.into_iter().map(AgentView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let agents = app::agents::list(tx).await?;
+                Ok(agents.into_iter().map(AgentView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One agent. Any role.
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_agent(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(AgentView::from(
-        app::agents::get(&mut *tx, &AgentId(id)).await?,
-    ))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move { Ok(AgentView::from(app::agents::get(tx, &AgentId(id)).await?)) })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Suspend an agent and revoke its credentials. Its owner, admin or security.
@@ -757,10 +862,13 @@ pub async fn suspend_agent(
     PathId(id): PathId,
     cmd: Cmd<ReasonParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let a = app::agents::suspend(tx, ctx, &AgentId(id), cmd.body.reason).await?;
-    w.finish(StatusCode::OK, AgentView::from(a)).await
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let a = app::agents::suspend(tx, ctx, &AgentId(id), body.reason).await?;
+            Ok(AgentView::from(a))
+        })
+    })
+    .await
 }
 
 /// An agent requests a grant on a system; it stays pending until its owners approve. Authenticated by the agent's client assertion, never a human token.
@@ -770,10 +878,14 @@ pub async fn request_grant(
     State(s): State<AppState>,
     b: AgentBody<RequestGrantParams>,
 ) -> ApiResult {
-    let mut w = AgentWrite::begin(&s, &b.body.client_assertion, b.host.as_deref()).await?;
-    let (tx, actx) = w.parts();
-    let g = app::grants::request(tx, actx, b.body.into()).await?;
-    w.finish(StatusCode::CREATED, GrantView::from(g)).await
+    let assertion = b.body.client_assertion.clone();
+    b.run(&s, &assertion, StatusCode::CREATED, |body, tx, actx| {
+        Box::pin(async move {
+            let g = app::grants::request(tx, actx, body.into()).await?;
+            Ok(GrantView::from(g))
+        })
+    })
+    .await
 }
 
 /// List grants with their state now, optionally one agent's. Any role.
@@ -784,9 +896,15 @@ pub async fn list_grants(
     Auth(ctx): Auth,
     Q(q): Q<GrantsQuery>,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let grants = app::grants::list_for(&mut *tx, &ctx, q.agent.map(AgentId)).await?;
-    ok(grants.into_iter().map(GrantView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let grants = app::grants::list_for(tx, &ctx, q.agent.map(AgentId)).await?;
+                Ok(grants.into_iter().map(GrantView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Grants the caller owns (system or agent owner; admin: all) that have lapsed or are due for recertification. Any role.
@@ -797,9 +915,15 @@ pub async fn due_grants(
     Auth(ctx): Auth,
     Q(q): Q<DueQuery>,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let grants = app::grants::due(&mut *tx, &ctx, q.within_days.unwrap_or(14)).await?;
-    ok(grants.into_iter().map(GrantView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let grants = app::grants::due(tx, &ctx, q.within_days).await?;
+                Ok(grants.into_iter().map(GrantView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Approve a grant as its system owner or (mutating actions) its agent owner. Humans only.
@@ -812,10 +936,13 @@ pub async fn approve_grant(
     PathId(id): PathId,
     cmd: Cmd<EmptyParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let g = app::grants::approve(tx, ctx, &GrantId(id)).await?;
-    w.finish(StatusCode::OK, GrantView::from(g)).await
+    cmd.run(&s, StatusCode::OK, move |_, tx, ctx| {
+        Box::pin(async move {
+            let g = app::grants::approve(tx, ctx, &GrantId(id)).await?;
+            Ok(GrantView::from(g))
+        })
+    })
+    .await
 }
 
 /// Recertify an active or lapsed grant for another cadence. Its system owner or agent owner.
@@ -828,10 +955,13 @@ pub async fn recertify_grant(
     PathId(id): PathId,
     cmd: Cmd<EmptyParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let g = app::grants::recertify(tx, ctx, &GrantId(id)).await?;
-    w.finish(StatusCode::OK, GrantView::from(g)).await
+    cmd.run(&s, StatusCode::OK, move |_, tx, ctx| {
+        Box::pin(async move {
+            let g = app::grants::recertify(tx, ctx, &GrantId(id)).await?;
+            Ok(GrantView::from(g))
+        })
+    })
+    .await
 }
 
 /// Revoke a grant and every credential issued under it. Its owners, admin or security.
@@ -844,31 +974,34 @@ pub async fn revoke_grant(
     PathId(id): PathId,
     cmd: Cmd<ReasonParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let g = app::grants::revoke(tx, ctx, &GrantId(id), cmd.body.reason).await?;
-    w.finish(StatusCode::OK, GrantView::from(g)).await
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let g = app::grants::revoke(tx, ctx, &GrantId(id), body.reason).await?;
+            Ok(GrantView::from(g))
+        })
+    })
+    .await
 }
 
 /// The token endpoint: a just-in-time credential (EdDSA JWT, 15 minutes by default) for one task and a subset of the agent's active grants, or, with `grant_type` token-exchange, a delegated one (RFC 8693). Authenticated by the agent's client assertion (RFC 7523).
 #[utoipa::path(post, path = "/v1/oauth/token", tag = "credentials", request_body = TokenParams,
     responses((status = 201, body = AccessTokenView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn token(State(s): State<AppState>, b: AgentBody<TokenParams>) -> ApiResult {
-    let mut w = AgentWrite::begin(&s, &b.body.client_assertion, b.host.as_deref()).await?;
-    let (tx, actx) = w.parts();
-    let issued = app::credentials::token(tx, actx, b.body.try_into()?).await?;
-    let now = w.actx.now;
-    w.finish(StatusCode::CREATED, AccessTokenView::new(issued, now))
-        .await
+    let assertion = b.body.client_assertion.clone();
+    b.run(&s, &assertion, StatusCode::CREATED, |body, tx, actx| {
+        Box::pin(async move {
+            let issued = app::credentials::token(tx, actx, body.try_into()?).await?;
+            Ok(AccessTokenView::new(issued, actx.now))
+        })
+    })
+    .await
 }
 
 /// Token introspection (RFC 7662 style): whether a credential is active now. Reads revocations on every call. The token is the caller's proof; no other credential is needed.
 #[utoipa::path(post, path = "/v1/oauth/introspect", tag = "credentials", request_body = IntrospectParams,
     responses((status = 200, body = IntrospectionView), (status = 422, body = Problem)))]
 pub async fn introspect(State(s): State<AppState>, b: AgentBody<IntrospectParams>) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let every = s.profile.grants.recertify_every_days;
-    ok(app::credentials::introspect(&mut *tx, &b.body.token, s.clock.now(), every).await?)
+    ok(app::credentials::introspect_now(&s, b.body.token).await?)
 }
 
 /// Revoke credentials by token (jti), agent, grant or release. Admin or security; an agent's owner for its agent.
@@ -879,35 +1012,36 @@ pub async fn revoke_credentials(
     State(s): State<AppState>,
     cmd: Cmd<RevokeCredentialsParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let revoked = app::credentials::revoke(tx, ctx, cmd.body.into()).await?;
-    w.finish(StatusCode::OK, RevokedView { revoked }).await
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let revoked = app::credentials::revoke(tx, ctx, body.into()).await?;
+            Ok(RevokedView { revoked })
+        })
+    })
+    .await
 }
 
 /// Rotate the credential signing key; retired keys stay published until their tokens expire. Admin or security.
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "credentials", security(("bearer" = [])), request_body = EmptyParams,
     responses((status = 201, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn rotate_keys(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let k = app::credentials::rotate(tx, ctx).await?;
-    w.finish(
-        StatusCode::CREATED,
-        KeyView {
-            kid: k.kid,
-            public_key: k.public_key,
-            created_at: k.created_at,
-        },
-    )
+    cmd.run(&s, StatusCode::CREATED, move |_, tx, ctx| {
+        Box::pin(async move {
+            let k = app::credentials::rotate(tx, ctx).await?;
+            Ok(KeyView {
+                kid: k.kid,
+                public_key: k.public_key,
+                created_at: k.created_at,
+            })
+        })
+    })
     .await
 }
 
 /// The credential signing keys (JWKS, OKP/Ed25519 with `kid`). Public.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "credentials", responses((status = 200, body = JwksView)))]
 pub async fn jwks(State(s): State<AppState>) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    ok(app::credentials::jwks(&mut *tx, s.clock.now()).await?)
+    ok(app::credentials::jwks_now(&s).await?)
 }
 
 // ---------- runtime decisions, approvals, the action log (issue 6) ----------
@@ -921,10 +1055,9 @@ pub async fn decide_action(
     Credential(p): Credential,
     b: AgentBody<ActionRequestParams>,
 ) -> ApiResult {
-    let key = b.idempotency.map(|i| DecisionKey {
+    let key = b.idempotency.map(|idempotency| DecisionKey {
         agent: p.agent.id.to_string(),
-        key: i.key,
-        request_hash: i.request_hash,
+        idempotency,
     });
     let a = app::decide::run(&s, &p, b.body.into(), key).await?;
     ok_replayed(ActionDecisionView::new(&a.write), a.replayed)
@@ -939,9 +1072,8 @@ pub async fn wait_approval(
     PathId(id): PathId,
     Q(q): Q<WaitQuery>,
 ) -> ApiResult {
-    let wait = std::time::Duration::from_secs(q.timeout.unwrap_or(30).min(60));
     ok(ApprovalView::from(
-        app::approvals::wait_for_agent(&s, &p, &id, wait).await?,
+        app::approvals::wait_for_agent(&s, &p, &id, q.timeout).await?,
     ))
 }
 
@@ -953,23 +1085,21 @@ pub async fn list_approvals(
     Auth(ctx): Auth,
     Q(q): Q<ApprovalsQuery>,
 ) -> ApiResult {
-    let filter = countersign_store::records::ApprovalFilter {
-        assignee: Some(
-            q.assignee
-                .map(UserId)
-                .unwrap_or_else(|| ctx.actor.id.clone()),
-        ),
-        state: match q.state.as_deref() {
-            None => Some("pending".into()),
-            Some("all") => None,
-            Some(other) => Some(other.to_owned()),
-        },
+    let filter = app::approvals::ApprovalQuery {
+        assignee: q.assignee.map(UserId),
+        state: q.state,
         agent: q.agent.map(AgentId),
-        limit: q.limit.unwrap_or(100),
+        limit: q.limit,
     };
-    let mut tx = s.store.read().await?;
-    let v = app::approvals::list(&mut *tx, &ctx, filter).await?;
-    ok(v.into_iter().map(ApprovalView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let v = app::approvals::list(tx, &ctx, filter).await?;
+                Ok(v.into_iter().map(ApprovalView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One approval request with its context: what the AI produced, the data it used, what it will change. The assignee's first opening is recorded (accountability). The assignee, admin, security, risk or compliance.
@@ -980,17 +1110,9 @@ pub async fn get_approval(
     Auth(ctx): Auth,
     PathId(id): PathId,
 ) -> ApiResult {
-    let first = app::approvals::opens_first_time(&mut *s.store.read().await?, &ctx, &id).await?;
-    if !first {
-        let mut tx = s.store.read().await?;
-        return ok(ApprovalView::from(
-            app::approvals::open(&mut *tx, &ctx, &id).await?,
-        ));
-    }
-    let mut w = Write::begin(&s, ctx, None).await?;
-    let (tx, ctx) = w.parts();
-    let v = app::approvals::open(tx, ctx, &id).await?;
-    w.finish(StatusCode::OK, ApprovalView::from(v)).await
+    ok(ApprovalView::from(
+        app::approvals::open_for(&s, ctx, &id).await?,
+    ))
 }
 
 /// Approve a step-up: valid once, for the exact action digest, until it expires. The assignee only, with a comment.
@@ -1003,7 +1125,7 @@ pub async fn approve_approval(
     PathId(id): PathId,
     cmd: Cmd<AnswerParams>,
 ) -> ApiResult {
-    answer(s, id, cmd, true).await
+    answer_step_up(s, id, cmd, true).await
 }
 
 /// Deny a step-up. The assignee only, with a comment.
@@ -1016,16 +1138,22 @@ pub async fn deny_approval(
     PathId(id): PathId,
     cmd: Cmd<AnswerParams>,
 ) -> ApiResult {
-    answer(s, id, cmd, false).await
+    answer_step_up(s, id, cmd, false).await
 }
 
-async fn answer(s: AppState, id: String, cmd: Cmd<AnswerParams>, approve: bool) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let v = app::approvals::answer(tx, ctx, &id, approve, cmd.body.comment).await?;
-    let resp = w.finish(StatusCode::OK, ApprovalView::from(v)).await;
-    s.runtime.approvals_changed();
-    resp
+async fn answer_step_up(
+    s: AppState,
+    id: String,
+    cmd: Cmd<AnswerParams>,
+    approve: bool,
+) -> ApiResult {
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let v = app::approvals::answer(tx, ctx, &id, approve, body.comment).await?;
+            Ok(ApprovalView::from(v))
+        })
+    })
+    .await
 }
 
 /// The action log, newest first: decision, human decision, outcome. Filter by agent, system, task or review state. Auditors (admin, security, risk, compliance, operations) see all; others their agents' and systems' actions.
@@ -1036,18 +1164,24 @@ pub async fn list_actions(
     Auth(ctx): Auth,
     Q(q): Q<ActionsQuery>,
 ) -> ApiResult {
-    let filter = countersign_store::records::ActionFilter {
+    let filter = app::actions::ActionQuery {
         agent: q.agent.map(AgentId),
         system: q.system.map(SystemId),
         task: q.task,
-        review_state: q.review,
-        limit: q.limit.unwrap_or(100),
+        review: q.review,
+        limit: q.limit,
     };
-    let mut tx = s.store.read().await?;
-    let v = app::actions::list(&mut *tx, &ctx, filter).await?;
-    ok(v.into_iter()
-        .map(|a| ActionView::linked(a, ctx.now))
-        .collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let v = app::actions::list(tx, &ctx, filter).await?;
+                Ok(v.into_iter()
+                    .map(|a| ActionView::linked(a, ctx.now))
+                    .collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// One action, linked to its approval request and outcome.
@@ -1058,9 +1192,15 @@ pub async fn get_action(
     Auth(ctx): Auth,
     PathId(id): PathId,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let v = app::actions::get(&mut *tx, &ctx, &id).await?;
-    ok(ActionView::linked(v, ctx.now))
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let v = app::actions::get(tx, &ctx, &id).await?;
+                Ok(ActionView::linked(v, ctx.now))
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// The agent reports the final outcome of an allowed action, once. Authenticated by the agent's credential.
@@ -1074,11 +1214,7 @@ pub async fn report_outcome(
     PathId(id): PathId,
     b: AgentBody<OutcomeParams>,
 ) -> ApiResult {
-    let mut tx = s.store.write().await?;
-    let now = s.clock.now();
-    let a =
-        app::actions::report_outcome(&mut *tx, &p, &id, b.body.status, b.body.detail, now).await?;
-    tx.commit().await?;
+    let (a, now) = app::actions::report(&s, p, id, b.body.status, b.body.detail).await?;
     ok(ActionView::linked(a, now))
 }
 
@@ -1090,11 +1226,17 @@ pub async fn review_queue(
     Auth(ctx): Auth,
     Q(q): Q<LimitQuery>,
 ) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let v = app::actions::review_queue(&mut *tx, &ctx, q.limit.unwrap_or(100)).await?;
-    ok(v.into_iter()
-        .map(|a| ActionView::linked(a, ctx.now))
-        .collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let v = app::actions::review_queue(tx, &ctx, q.limit).await?;
+                Ok(v.into_iter()
+                    .map(|a| ActionView::linked(a, ctx.now))
+                    .collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// Review an action from the queue: `ok` or `flagged` (with a comment). The system's owner.
@@ -1107,20 +1249,29 @@ pub async fn review_action(
     PathId(id): PathId,
     cmd: Cmd<PostReviewParams>,
 ) -> ApiResult {
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let a = app::actions::review(tx, ctx, &id, cmd.body.verdict, cmd.body.comment).await?;
-    let now = ctx.now;
-    w.finish(StatusCode::OK, ActionView::linked(a, now)).await
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let a = app::actions::review(tx, ctx, &id, body.verdict, body.comment).await?;
+            let now = ctx.now;
+            Ok(ActionView::linked(a, now))
+        })
+    })
+    .await
 }
 
 /// Accountability signals per reviewer and approver, with rubber-stamp flags by the profile's thresholds. Admin, risk or compliance.
 #[utoipa::path(get, path = "/v1/accountability", tag = "runtime", security(("bearer" = [])),
     responses((status = 200, body = Vec<SignalsView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn accountability(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
-    let mut tx = s.store.read().await?;
-    let v = app::accountability::report(&mut *tx, &ctx).await?;
-    ok(v.into_iter().map(SignalsView::from).collect::<Vec<_>>())
+    let v = s
+        .query(move |tx| {
+            Box::pin(async move {
+                let v = app::accountability::report(tx, &ctx).await?;
+                Ok(v.into_iter().map(SignalsView::from).collect::<Vec<_>>())
+            })
+        })
+        .await?;
+    ok(v)
 }
 
 /// The running runtime policy set: digest, source directory, policies. Any role.
@@ -1135,14 +1286,8 @@ pub async fn policies(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     responses((status = 200, body = PolicySetView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn reload_policies(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
-    let _reloading = s.runtime.reload_guard().await;
-    let running = s.runtime.policies();
-    let mut w = Write::begin(&s, cmd.ctx, cmd.idempotency).await?;
-    let (tx, ctx) = w.parts();
-    let Some(next) = app::policies::reload(tx, ctx, &running).await? else {
-        return w.finish(StatusCode::OK, PolicySetView::new(&running)).await;
-    };
-    let resp = w.finish(StatusCode::OK, PolicySetView::new(&next)).await?;
-    s.runtime.set_policies(next);
-    Ok(resp)
+    let answered =
+        app::policies::reload::reload_command(&s, cmd.ctx, cmd.idempotency, PolicySetView::new)
+            .await?;
+    answer(answered)
 }

@@ -834,6 +834,38 @@ pub struct LedgerVerifyView {
     pub key_id: String,
 }
 
+impl LedgerVerifyView {
+    pub fn new(
+        key: &countersign_ledger::LedgerPublicKey,
+        v: crate::app::ledger::Verification,
+    ) -> Self {
+        use crate::app::ledger::Verification;
+        let mut view = LedgerVerifyView {
+            valid: false,
+            entries: 0,
+            head_seq: None,
+            head_hash: None,
+            first_bad_seq: None,
+            error: None,
+            public_key: key.to_base64(),
+            key_id: key.key_id(),
+        };
+        match v {
+            Verification::Valid(r) => {
+                view.valid = true;
+                view.entries = r.entries;
+                view.head_seq = r.head.as_ref().map(|h| h.seq);
+                view.head_hash = r.head.map(|h| h.hash.to_string());
+            }
+            Verification::Invalid(e) => {
+                view.first_bad_seq = Some(e.seq);
+                view.error = Some(e.to_string());
+            }
+        }
+        view
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProfileView {
     pub name: String,
@@ -1606,16 +1638,16 @@ pub struct ActionRequestParams {
     pub approval_id: Option<String>,
 }
 
-impl From<ActionRequestParams> for crate::app::decide::DecideInput {
+impl From<ActionRequestParams> for crate::app::decide::evaluate::DecideInput {
     fn from(p: ActionRequestParams) -> Self {
         let c = p.context;
-        crate::app::decide::DecideInput {
+        crate::app::decide::evaluate::DecideInput {
             action: p.action,
             system: SystemId(p.system),
             resource: p.resource,
             task: p.task,
             arguments: p.arguments,
-            context: crate::app::decide::DecideContext {
+            context: crate::app::decide::evaluate::DecideContext {
                 confidence: c.confidence,
                 risk_score: c.risk_score,
                 data_classes: c.data_classes,
@@ -1663,7 +1695,7 @@ pub struct ActionDecisionView {
 }
 
 impl ActionDecisionView {
-    pub fn new(w: &crate::runtime::DecisionWrite) -> Self {
+    pub fn new(w: &crate::app::decide::evaluate::DecisionWrite) -> Self {
         let a = &w.action;
         ActionDecisionView {
             id: a.id.clone(),
@@ -1921,7 +1953,7 @@ impl ActionView {
         out.delegation = v.delegation;
         out.approval = v.approval.map(|a| {
             ApprovalView::from(crate::app::approvals::ApprovalView {
-                state: crate::app::decide::effective_state(&a, now).to_owned(),
+                state: crate::app::decide::evaluate::effective_state(&a, now).to_owned(),
                 approval: a,
                 action: Some(v.action),
             })
@@ -1990,7 +2022,7 @@ pub struct PolicySetView {
 }
 
 impl PolicySetView {
-    pub fn new(p: &crate::runtime::LoadedPolicies) -> Self {
+    pub fn new(p: &crate::app::policies::LoadedPolicies) -> Self {
         PolicySetView {
             digest: p.set.digest().clone(),
             dir: p.dir.as_ref().map(|d| d.display().to_string()),

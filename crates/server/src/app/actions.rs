@@ -2,16 +2,18 @@
 //! final outcome the agent reports; and the post-action review queue, where actions
 //! allowed without a human wait for their system owner's review.
 
-use super::decide::Principal;
+use super::runtime::Principal;
+use super::unit::App;
 use super::{record, record_agent_at, AppError, Ctx};
 use chrono::{DateTime, Utc};
-use countersign_core::{AgentId, Role};
+use countersign_core::{AgentId, Role, SystemId};
 use countersign_store::records::{
     ActionFilter, ActionOutcome, ActionRecord, ApprovalRecord, PostReview,
 };
 use countersign_store::Tx;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One action with its human decision and the delegation chain it was asked under.
 #[derive(Clone, Debug)]
@@ -97,14 +99,28 @@ pub async fn get(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ActionView, App
     Ok(v)
 }
 
+/// Which actions to list.
+#[derive(Clone, Debug, Default)]
+pub struct ActionQuery {
+    pub agent: Option<AgentId>,
+    pub system: Option<SystemId>,
+    pub task: Option<String>,
+    /// The post-action review state.
+    pub review: Option<String>,
+    /// Default 100, at most 1000.
+    pub limit: Option<u32>,
+}
+
 /// The log, newest first, filtered by agent, system, task or review state. Auditors
 /// see everything; others see the actions of their agents and systems.
-pub async fn list(
-    tx: &mut dyn Tx,
-    ctx: &Ctx,
-    mut filter: ActionFilter,
-) -> Result<Vec<ActionView>, AppError> {
-    filter.limit = filter.limit.clamp(1, 1000);
+pub async fn list(tx: &mut dyn Tx, ctx: &Ctx, q: ActionQuery) -> Result<Vec<ActionView>, AppError> {
+    let filter = ActionFilter {
+        agent: q.agent,
+        system: q.system,
+        task: q.task,
+        review_state: q.review,
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+    };
     let auditor = AUDITORS.iter().any(|r| ctx.actor.has_role(*r));
     let rows = tx.list_actions(&filter).await?;
     if auditor {
@@ -124,12 +140,14 @@ pub async fn list(
     views(tx, rows).await
 }
 
-/// The post-action review queue of the systems the caller owns.
+/// The post-action review queue of the systems the caller owns (default 100, at most
+/// 1000).
 pub async fn review_queue(
     tx: &mut dyn Tx,
     ctx: &Ctx,
-    limit: u32,
+    limit: Option<u32>,
 ) -> Result<Vec<ActionView>, AppError> {
+    let limit = limit.unwrap_or(100);
     let mine: Vec<_> = tx
         .list_systems()
         .await?
@@ -266,4 +284,21 @@ pub async fn report_outcome(
     )
     .await?;
     view(tx, a).await
+}
+
+/// [`report_outcome`] as its own write, at the clock's now.
+pub async fn report(
+    app: &App,
+    p: Arc<Principal>,
+    id: String,
+    status: String,
+    detail: Value,
+) -> Result<(ActionView, DateTime<Utc>), AppError> {
+    app.job(move |tx, now| {
+        Box::pin(async move {
+            let v = report_outcome(tx, &p, &id, status, detail, now).await?;
+            Ok((v, now))
+        })
+    })
+    .await
 }

@@ -4,11 +4,12 @@
 //! answers expires to deny.
 
 use super::deadlines::SYSTEM_ACTOR;
-use super::decide::{effective_state, Principal};
+use super::decide::evaluate::effective_state;
+use super::runtime::Principal;
+use super::unit::App;
 use super::{record, AppError, Ctx};
-use crate::AppState;
 use chrono::{DateTime, Utc};
-use countersign_core::Role;
+use countersign_core::{AgentId, Role, UserId};
 use countersign_ledger::EntryDraft;
 use countersign_store::records::{ActionRecord, ApprovalFilter, ApprovalRecord, ContextViewRecord};
 use countersign_store::Tx;
@@ -79,12 +80,57 @@ pub async fn opens_first_time(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<bo
     Ok(a.assignee == ctx.actor.id && a.first_opened_at.is_none())
 }
 
+/// Which approval requests to list; every field has a default.
+#[derive(Clone, Debug, Default)]
+pub struct ApprovalQuery {
+    /// Default: the caller.
+    pub assignee: Option<UserId>,
+    /// Default: `pending`; `all` for every state.
+    pub state: Option<String>,
+    pub agent: Option<AgentId>,
+    /// Default 100, at most 500.
+    pub limit: Option<u32>,
+}
+
+/// A human opens a request: its first opening by the assignee is recorded (a write,
+/// with its ledger entry); any other opening is a read.
+pub async fn open_for(app: &App, ctx: Ctx, id: &str) -> Result<ApprovalView, AppError> {
+    let (c, owned) = (ctx.clone(), id.to_owned());
+    let first = app
+        .query(move |tx| Box::pin(async move { opens_first_time(tx, &c, &owned).await }))
+        .await?;
+    let owned = id.to_owned();
+    if !first {
+        return app
+            .query(move |tx| Box::pin(async move { open(tx, &ctx, &owned).await }))
+            .await;
+    }
+    let done = app
+        .command_then(ctx, None, 200, move |tx, ctx| {
+            Box::pin(async move { Ok(((), open(tx, ctx, &owned).await?)) })
+        })
+        .await?;
+    done.value.ok_or_else(|| AppError::Unavailable {
+        detail: "the approval request was not opened".into(),
+    })
+}
+
 /// The approval requests a human may see: by default their own pending ones.
 pub async fn list(
     tx: &mut dyn Tx,
     ctx: &Ctx,
-    mut filter: ApprovalFilter,
+    q: ApprovalQuery,
 ) -> Result<Vec<ApprovalView>, AppError> {
+    let mut filter = ApprovalFilter {
+        assignee: Some(q.assignee.unwrap_or_else(|| ctx.actor.id.clone())),
+        state: match q.state.as_deref() {
+            None => Some("pending".into()),
+            Some("all") => None,
+            Some(other) => Some(other.to_owned()),
+        },
+        agent: q.agent,
+        limit: q.limit.unwrap_or(100),
+    };
     if filter.assignee.as_ref() != Some(&ctx.actor.id) {
         ctx.require_any(READERS)?;
     }
@@ -195,25 +241,28 @@ pub async fn for_agent(
     Ok(view(a, action, now))
 }
 
-/// Long-poll: waits until the request is no longer pending or `wait` passes.
+/// Long-poll: waits until the request is no longer pending or `timeout_secs` (default
+/// 30, at most 60) pass.
 pub async fn wait_for_agent(
-    state: &AppState,
+    app: &App,
     p: &Principal,
     id: &str,
-    wait: std::time::Duration,
+    timeout_secs: Option<u64>,
 ) -> Result<ApprovalView, AppError> {
+    let wait = std::time::Duration::from_secs(timeout_secs.unwrap_or(30).min(60));
     let deadline = tokio::time::Instant::now() + wait;
-    let mut changes = state.runtime.watch_approvals();
+    let mut changes = app.runtime.watch_approvals();
+    let read = || {
+        let (p, id, now) = (p.clone(), id.to_owned(), app.now());
+        app.query(move |tx| Box::pin(async move { for_agent(tx, &p, &id, now).await }))
+    };
     loop {
         changes.borrow_and_update();
-        let v = {
-            let mut tx = state.store.read().await?;
-            for_agent(&mut *tx, p, id, state.clock.now()).await?
-        };
+        let v = read().await?;
         if v.state != "pending" {
             return Ok(v);
         }
-        let until_expiry = (v.approval.expires_at - state.clock.now())
+        let until_expiry = (v.approval.expires_at - app.now())
             .to_std()
             .unwrap_or_default();
         let wake = deadline.min(tokio::time::Instant::now() + until_expiry);
@@ -221,8 +270,7 @@ pub async fn wait_for_agent(
             r = changes.changed() => { if r.is_err() { return Ok(v); } }
             _ = tokio::time::sleep_until(wake) => {
                 if tokio::time::Instant::now() >= deadline {
-                    let mut tx = state.store.read().await?;
-                    return for_agent(&mut *tx, p, id, state.clock.now()).await;
+                    return read().await;
                 }
             }
         }
@@ -231,33 +279,39 @@ pub async fn wait_for_agent(
 
 /// Writes `expired` on pending requests past their expiry, one ledger entry each.
 /// Returns how many expired.
-pub async fn expire_due(state: &AppState) -> Result<usize, AppError> {
-    let now = state.clock.now();
-    let mut tx = state.store.write().await?;
-    let due = tx.due_approvals(now, 500).await?;
-    let mut drafts = Vec::with_capacity(due.len());
-    for mut a in due {
-        a.state = "expired".into();
-        tx.update_approval(&a).await?;
-        drafts.push(EntryDraft {
-            at: now,
-            actor: SYSTEM_ACTOR.to_owned(),
-            action: "approval.expire".into(),
-            subject: a.id.clone(),
-            payload: json!({"action_id": a.action_id, "assignee": a.assignee, "expires_at": a.expires_at}),
-        });
-    }
-    let n = drafts.len();
+pub async fn expire_due(app: &App) -> Result<usize, AppError> {
+    let n = app
+        .job(|tx, now| {
+            Box::pin(async move {
+                let due = tx.due_approvals(now, 500).await?;
+                let mut drafts = Vec::with_capacity(due.len());
+                for mut a in due {
+                    a.state = "expired".into();
+                    tx.update_approval(&a).await?;
+                    drafts.push(EntryDraft {
+                        at: now,
+                        actor: SYSTEM_ACTOR.to_owned(),
+                        action: "approval.expire".into(),
+                        subject: a.id.clone(),
+                        payload: json!({"action_id": a.action_id, "assignee": a.assignee, "expires_at": a.expires_at}),
+                    });
+                }
+                let n = drafts.len();
+                if n > 0 {
+                    tx.append_batch(drafts).await?;
+                }
+                Ok(n)
+            })
+        })
+        .await?;
     if n > 0 {
-        tx.append_batch(drafts).await?;
-        tx.commit().await?;
-        state.runtime.approvals_changed();
+        app.runtime.approvals_changed();
     }
     Ok(n)
 }
 
 /// The background job: [`expire_due`] every `every`.
-pub async fn expiry_loop(state: AppState, every: std::time::Duration) {
+pub async fn expiry_loop(state: App, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -6,6 +6,7 @@
 //!
 //! Signing keys live in the database (like the ledger key), so replicas share them.
 
+use super::unit::App;
 use super::{grants, new_id, record, record_agent, AgentCtx, AppError, Ctx};
 use crate::app::agents::ISSUER;
 use crate::jwt;
@@ -634,4 +635,18 @@ pub async fn on_release_withdrawn(
         )
         .await?;
     Ok((suspended, revoked))
+}
+
+/// [`introspect`] now, as a query: whether `token` is an active credential.
+pub async fn introspect_now(app: &App, token: String) -> Result<Value, AppError> {
+    let (now, every) = (app.now(), app.profile.grants.recertify_every_days);
+    app.query(move |tx| Box::pin(async move { introspect(tx, &token, now, every).await }))
+        .await
+}
+
+/// [`jwks`] now, as a query.
+pub async fn jwks_now(app: &App) -> Result<Value, AppError> {
+    let now = app.now();
+    app.query(move |tx| Box::pin(async move { jwks(tx, now).await }))
+        .await
 }

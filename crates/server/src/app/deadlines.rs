@@ -10,8 +10,8 @@
 //! of the same release, revision and role, so repeated runs and several replicas
 //! escalate once.
 
+use super::unit::App;
 use super::AppError;
-use crate::AppState;
 use chrono::{DateTime, Duration, Utc};
 use countersign_core::gate::{GapCode, GapKey};
 use countersign_core::profile::Profile;
@@ -159,16 +159,16 @@ async fn overdue(
 
 /// Escalates one overdue review in its own transaction, if it is still overdue.
 async fn escalate(
-    state: &AppState,
+    tx: &mut dyn Tx,
+    profile: &Profile,
     o: &Overdue,
     now: DateTime<Utc>,
 ) -> Result<Option<EscalationRecord>, AppError> {
-    let mut tx = state.store.write().await?;
     // Re-checked under the write lock: another run or replica may have got here first.
     let Some(release) = tx.get_release(&o.release).await? else {
         return Ok(None);
     };
-    let still = overdue(&mut *tx, &state.profile, now, &release).await?;
+    let still = overdue(tx, profile, now, &release).await?;
     if !still
         .iter()
         .any(|x| x.revision == o.revision && x.role == o.role)
@@ -216,24 +216,32 @@ async fn escalate(
         }),
     })
     .await?;
-    tx.commit().await?;
     Ok(Some(esc))
 }
 
 /// Marks every overdue review and escalates it to the decision owner, at the clock's
 /// now. Returns the escalations made by this run (none when they already exist).
-pub async fn run_deadlines_once(state: &AppState) -> Result<Vec<EscalationRecord>, AppError> {
-    let now = state.clock.now();
-    let mut candidates = Vec::new();
-    {
-        let mut tx = state.store.read().await?;
-        for release in tx.list_releases().await? {
-            candidates.extend(overdue(&mut *tx, &state.profile, now, &release).await?);
-        }
-    }
+pub async fn run_deadlines_once(app: &App) -> Result<Vec<EscalationRecord>, AppError> {
+    let now = app.now();
+    let profile = app.profile.clone();
+    let candidates = app
+        .query(move |tx| {
+            Box::pin(async move {
+                let mut candidates = Vec::new();
+                for release in tx.list_releases().await? {
+                    candidates.extend(overdue(tx, &profile, now, &release).await?);
+                }
+                Ok(candidates)
+            })
+        })
+        .await?;
     let mut made = Vec::new();
-    for o in &candidates {
-        if let Some(e) = escalate(state, o, now).await? {
+    for o in candidates {
+        let profile = app.profile.clone();
+        let escalated = app
+            .job(move |tx, _| Box::pin(async move { escalate(tx, &profile, &o, now).await }))
+            .await?;
+        if let Some(e) = escalated {
             tracing::info!(release = %e.release_id, role = %e.role, owner = %e.escalated_to, "review overdue: escalated");
             made.push(e);
         }
@@ -242,7 +250,7 @@ pub async fn run_deadlines_once(state: &AppState) -> Result<Vec<EscalationRecord
 }
 
 /// The background job: runs [`run_deadlines_once`] every `every` until the task is dropped.
-pub async fn deadline_loop(state: AppState, every: std::time::Duration) {
+pub async fn deadline_loop(state: App, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

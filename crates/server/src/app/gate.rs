@@ -195,6 +195,11 @@ pub struct CheckOutcome {
     pub revision: Option<u32>,
 }
 
+/// The environment a check asks about when it names none.
+pub fn environment(env: Option<String>) -> String {
+    env.unwrap_or_else(|| "production".into())
+}
+
 /// Allowed only when a release's current revision carries exactly this artifact
 /// digest and is approved (or promoted) for exactly this environment, and, while it is
 /// approved but not yet promoted, its gate is still clear now (a risk acceptance the go

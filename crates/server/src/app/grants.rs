@@ -299,8 +299,13 @@ pub async fn list(
 }
 
 /// Grants the actor owns (as system or agent owner; admins see all) that are lapsed
-/// or due for recertification within `within_days`.
-pub async fn due(tx: &mut dyn Tx, ctx: &Ctx, within_days: u32) -> Result<Vec<GrantView>, AppError> {
+/// or due for recertification within `within_days` (default 14).
+pub async fn due(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    within_days: Option<u32>,
+) -> Result<Vec<GrantView>, AppError> {
+    let within_days = within_days.unwrap_or(14);
     // A horizon past the last representable instant includes every grant.
     let horizon = ctx
         .now

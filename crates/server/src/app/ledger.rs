@@ -1,6 +1,8 @@
 //! Reading and verifying the ledger.
 
-use super::AppError;
+use super::unit::App;
+use super::{AppError, Ctx};
+use countersign_core::Role;
 use countersign_ledger::{
     Entry, LedgerPublicKey, Verifier, VerifyError, VerifyErrorKind, VerifyReport,
 };
@@ -9,9 +11,30 @@ use countersign_store::{Store, StoreError};
 /// How many entries one verification page reads.
 const PAGE: u32 = 1000;
 
-pub async fn page(store: &dyn Store, after: u64, limit: u32) -> Result<Vec<Entry>, AppError> {
-    let mut tx = store.read().await?;
-    Ok(tx.ledger_page(after, limit.clamp(1, 1000)).await?)
+/// The roles that may read and verify the ledger.
+pub const LEDGER_ROLES: &[Role] = &[Role::Admin, Role::Compliance, Role::Risk];
+
+/// Entries after `after` (default: from the start), at most `limit` (default 100,
+/// at most 1000). Role: admin, compliance or risk.
+pub async fn page(
+    app: &App,
+    ctx: &Ctx,
+    after: Option<u64>,
+    limit: Option<u32>,
+) -> Result<Vec<Entry>, AppError> {
+    ctx.require_any(LEDGER_ROLES)?;
+    let (after, limit) = (after.unwrap_or(0), limit.unwrap_or(100).clamp(1, 1000));
+    app.query(move |tx| Box::pin(async move { Ok(tx.ledger_page(after, limit).await?) }))
+        .await
+}
+
+/// The ledger's public key and the verification of the whole chain against it.
+/// Role: admin, compliance or risk.
+pub async fn verify_for(app: &App, ctx: &Ctx) -> Result<(LedgerPublicKey, Verification), AppError> {
+    ctx.require_any(LEDGER_ROLES)?;
+    let key = app.store.ledger_public_key();
+    let v = verify(&*app.store, &key, |_| {}).await?;
+    Ok((key, v))
 }
 
 /// The outcome of verifying a whole ledger.

@@ -115,6 +115,11 @@ pub async fn register_dataset(
     Ok(rec)
 }
 
+/// Every dataset version. Any role.
+pub async fn list_datasets(tx: &mut dyn Tx) -> Result<Vec<DatasetRecord>, AppError> {
+    Ok(tx.list_datasets().await?)
+}
+
 pub async fn get_dataset(tx: &mut dyn Tx, key: &str) -> Result<DatasetRecord, AppError> {
     let (name, version) = parse_key(key)?;
     tx.get_dataset(name, version)
@@ -229,6 +234,11 @@ pub async fn register_run(
     )
     .await?;
     Ok(rec)
+}
+
+/// Every training run. Any role.
+pub async fn list_runs(tx: &mut dyn Tx) -> Result<Vec<TrainingRunRecord>, AppError> {
+    Ok(tx.list_training_runs().await?)
 }
 
 pub async fn get_run(tx: &mut dyn Tx, id: &str) -> Result<TrainingRunRecord, AppError> {

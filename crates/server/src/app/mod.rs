@@ -1,12 +1,14 @@
 //! Application functions: one per command or query. Each command takes the open
 //! write transaction, loads what it needs, asks the pure core to decide, writes the
-//! state change and exactly one ledger entry. The caller commits (or, on any error,
-//! drops the transaction, which rolls everything back).
+//! state change and exactly one ledger entry. [`unit::App`] owns the transaction:
+//! every surface runs commands and queries through it, and it commits (or, on any
+//! error, drops the transaction, which rolls everything back).
 
 pub mod accountability;
 pub mod actions;
 pub mod agents;
 pub mod approvals;
+pub mod auth;
 pub mod credentials;
 pub mod deadlines;
 pub mod decide;
@@ -14,12 +16,15 @@ pub mod error;
 pub mod events;
 pub mod gate;
 pub mod grants;
+pub mod idempotency;
 pub mod ledger;
 pub mod lineage;
 pub mod policies;
 pub mod releases;
+pub mod runtime;
 pub mod sod;
 pub mod systems;
+pub mod unit;
 pub mod users;
 pub mod webhooks;
 

@@ -829,6 +829,11 @@ pub struct ReleaseDetail {
     pub deployments: Vec<DeploymentRecord>,
 }
 
+/// Every release, newest first. Any role.
+pub async fn list(tx: &mut dyn Tx) -> Result<Vec<ReleaseRecord>, AppError> {
+    Ok(tx.list_releases().await?)
+}
+
 pub async fn detail(tx: &mut dyn Tx, id: &ReleaseId) -> Result<ReleaseDetail, AppError> {
     let release = load_release(tx, id).await?;
     Ok(ReleaseDetail {

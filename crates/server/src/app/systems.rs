@@ -53,6 +53,11 @@ pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, s: NewSystem) -> Result<SystemRe
     Ok(system)
 }
 
+/// Every system. Any role.
+pub async fn list(tx: &mut dyn Tx) -> Result<Vec<SystemRecord>, AppError> {
+    Ok(tx.list_systems().await?)
+}
+
 pub async fn get(tx: &mut dyn Tx, id: &SystemId) -> Result<SystemRecord, AppError> {
     tx.get_system(id).await?.ok_or_else(|| AppError::NotFound {
         what: "system",

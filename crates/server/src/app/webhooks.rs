@@ -14,9 +14,9 @@
 //! `invalid peer certificate: UnknownIssuer`.
 
 use super::events::EVENT_KINDS;
+use super::unit::App;
 use super::{new_id, record, AppError, Ctx};
 use crate::outbound::{error_chain, OutboundError, OutboundTls};
-use crate::AppState;
 use chrono::Duration;
 use countersign_core::Role;
 use countersign_store::records::{AttemptRecord, DeliveryRecord, WebhookRecord};
@@ -175,35 +175,36 @@ pub struct DeliveryRun {
 
 /// Sends every delivery due at the clock's now, once, with `client`, and records the
 /// outcomes.
-pub async fn deliver_due_once(
-    state: &AppState,
-    client: &DeliveryClient,
-) -> Result<DeliveryRun, AppError> {
-    let now = state.clock.now();
+pub async fn deliver_due_once(app: &App, client: &DeliveryClient) -> Result<DeliveryRun, AppError> {
+    let now = app.now();
     // Claim: push the due time out by the lease, in one short write transaction.
-    let mut claimed = Vec::new();
-    {
-        let mut tx = state.store.write().await?;
-        for mut d in tx.due_deliveries(now, BATCH).await? {
-            d.next_attempt_at = now + LEASE;
-            d.updated_at = now;
-            tx.update_delivery(&d).await?;
-            claimed.push(d);
-        }
-        tx.commit().await?;
-    }
+    let claimed = app
+        .job(move |tx, _| {
+            Box::pin(async move {
+                let mut claimed = Vec::new();
+                for mut d in tx.due_deliveries(now, BATCH).await? {
+                    d.next_attempt_at = now + LEASE;
+                    d.updated_at = now;
+                    tx.update_delivery(&d).await?;
+                    claimed.push(d);
+                }
+                Ok(claimed)
+            })
+        })
+        .await?;
     let mut run = DeliveryRun::default();
     if claimed.is_empty() {
         return Ok(run);
     }
     for mut d in claimed {
-        let (hook, event) = {
-            let mut tx = state.store.read().await?;
-            (
-                tx.get_webhook(&d.webhook_id).await?,
-                tx.get_event(&d.event_id).await?,
-            )
-        };
+        let (webhook, event) = (d.webhook_id.clone(), d.event_id.clone());
+        let (hook, event) = app
+            .query(move |tx| {
+                Box::pin(async move {
+                    Ok((tx.get_webhook(&webhook).await?, tx.get_event(&event).await?))
+                })
+            })
+            .await?;
         let (Some(hook), Some(event)) = (hook, event) else {
             continue;
         };
@@ -245,8 +246,7 @@ pub async fn deliver_due_once(
             d.next_attempt_at = now + backoff(d.attempts);
             "retry"
         };
-        let mut tx = state.store.write().await?;
-        tx.insert_attempt(&AttemptRecord {
+        let attempt = AttemptRecord {
             id: new_id("att"),
             webhook_id: d.webhook_id.clone(),
             event_id: d.event_id.clone(),
@@ -259,10 +259,15 @@ pub async fn deliver_due_once(
                 format!("HTTP {status_code}")
             },
             outcome: outcome.into(),
+        };
+        let delivery = d.clone();
+        app.job(move |tx, _| {
+            Box::pin(async move {
+                tx.insert_attempt(&attempt).await?;
+                Ok(tx.update_delivery(&delivery).await?)
+            })
         })
         .await?;
-        tx.update_delivery(&d).await?;
-        tx.commit().await?;
         if !ok {
             tracing::warn!(webhook = %d.webhook_id, event = %d.event_id, attempt = d.attempts, outcome, "webhook delivery failed");
         }
@@ -271,7 +276,7 @@ pub async fn deliver_due_once(
 }
 
 /// The background delivery worker: runs [`deliver_due_once`] with `client` every `every`.
-pub async fn delivery_loop(state: AppState, client: DeliveryClient, every: std::time::Duration) {
+pub async fn delivery_loop(state: App, client: DeliveryClient, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

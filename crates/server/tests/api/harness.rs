@@ -235,7 +235,7 @@ impl Harness {
                 store.clone(),
                 profile.clone(),
                 clock.clone(),
-                countersign_server::runtime::load_policy_dir(&d).expect("the policies load"),
+                countersign_server::app::policies::load_policy_dir(&d).expect("the policies load"),
                 Some(d),
             ),
         };

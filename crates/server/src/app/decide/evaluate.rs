@@ -1,91 +1,35 @@
-//! Request-time decisions (I10): an agent asks with its just-in-time credential, and
-//! the answer is allow, deny or step_up.
+//! The pure evaluation of one decision request: the resolved credential, the input,
+//! the policy set, the approval it names, fresh ids and the time in; the records to
+//! write out. No IO, no clock, no randomness.
 //!
 //! Order of checks, each of which denies on failure, before any policy runs: the
-//! credential is active (signature, expiry, revocation, agent, grants); the task is
-//! the credential's; the credential's scopes cover `system:action:resource`; an active
-//! grant covers it; the grant's time window holds now; the risk score is within the
-//! grant's maximum. Then the Cedar policy set decides; anything it cannot evaluate
-//! denies. A step_up creates an approval request for a named human; an approved,
-//! unused request bound to the same action digest turns the step_up into an allow,
-//! once.
-//!
-//! [`evaluate`] is pure (the resolved credential, the input, the policies and the time
-//! in, the records to write out); the caller commits them through the group committer.
+//! task is the credential's; the credential's scopes cover `system:action:resource`;
+//! an active grant covers it; the grant's time window holds now; the risk score is
+//! within the grant's maximum. Then the Cedar policy set decides; anything it cannot
+//! evaluate denies. A step_up creates an approval request for a named human; an
+//! approved, unused request bound to the same action digest turns the step_up into an
+//! allow, once.
 
-use super::credentials::active_credential;
-use super::grants::state_of;
-use super::{new_id, AppError};
-use crate::runtime::{Committed, DecisionKey, DecisionWrite, LoadedPolicies};
+use super::super::grants::state_of;
+use super::super::policies::LoadedPolicies;
+use super::super::runtime::Principal;
+use super::super::AppError;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use countersign_core::grant::{mutates, scope_within, valid_action, Scope, State};
 use countersign_core::profile::Profile;
-use countersign_core::{Digest, SystemId, UserId};
+use countersign_core::{Digest, SystemId};
 use countersign_ledger::EntryDraft;
 use countersign_policy::{Outcome, Request};
-use countersign_store::records::{
-    ActionRecord, AgentRecord, ApprovalRecord, CredentialRecord, GrantRecord, SystemRecord,
-};
-use countersign_store::Tx;
+use countersign_store::records::{ActionRecord, ApprovalRecord, GrantRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
-/// A credential resolved for decisions: everything [`evaluate`] reads, so a cached
-/// one decides without touching the database.
+/// The identifiers a decision may create, chosen by the caller.
 #[derive(Clone, Debug)]
-pub struct Principal {
-    pub credential: CredentialRecord,
-    pub agent: AgentRecord,
-    /// The grants behind the credential.
-    pub grants: Vec<GrantRecord>,
-    pub systems: BTreeMap<SystemId, SystemRecord>,
-    /// For each role, the human a step-up naming that role is assigned to: the
-    /// earliest registered user holding it.
-    pub approvers: BTreeMap<String, UserId>,
-}
-
-/// Resolves a bearer token to a [`Principal`], or `None` if it is not an active
-/// credential now.
-pub async fn resolve(
-    tx: &mut dyn Tx,
-    token: &str,
-    now: DateTime<Utc>,
-    recertify_every_days: u32,
-) -> Result<Option<Principal>, AppError> {
-    let Some(credential) = active_credential(tx, token, now, recertify_every_days).await? else {
-        return Ok(None);
-    };
-    let Some(agent) = tx.get_agent(&credential.agent_id).await? else {
-        return Ok(None);
-    };
-    let mut grants = Vec::new();
-    let mut systems = BTreeMap::new();
-    for gid in &credential.grant_ids {
-        if let Some(g) = tx.get_grant(gid).await? {
-            if !systems.contains_key(&g.terms.system) {
-                if let Some(s) = tx.get_system(&g.terms.system).await? {
-                    systems.insert(s.id.clone(), s);
-                }
-            }
-            grants.push(g);
-        }
-    }
-    let mut approvers = BTreeMap::new();
-    for u in tx.list_users().await? {
-        for r in &u.roles {
-            approvers
-                .entry(r.as_str().to_owned())
-                .or_insert_with(|| u.id.clone());
-        }
-    }
-    Ok(Some(Principal {
-        credential,
-        agent,
-        grants,
-        systems,
-        approvers,
-    }))
+pub struct DecisionIds {
+    pub action: String,
+    /// Used only when the decision is a step-up.
+    pub approval: String,
 }
 
 /// What the agent asks: the action, its target, its task, the tool arguments and
@@ -210,41 +154,26 @@ pub fn action_digest(
     Digest::of_canonical(&v).unwrap_or_else(|_| Digest::zero())
 }
 
-/// A decision as answered: written now, or replayed for a retried request.
+/// What one decision writes: its action record, the approval request a step-up
+/// creates, and the approval it consumes.
 #[derive(Clone, Debug)]
-pub struct Answer {
-    pub write: DecisionWrite,
-    /// The request was a retry (same `Idempotency-Key`); nothing new was written.
-    pub replayed: bool,
-}
-
-/// A decided action as it was recorded, for answering a retried request.
-pub async fn recorded(tx: &mut dyn Tx, action_id: &str) -> Result<DecisionWrite, AppError> {
-    let action = tx
-        .get_action(action_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound {
-            what: "action",
-            id: action_id.to_owned(),
-        })?;
-    let new_approval = match (&action.approval_id, action.decision.as_str()) {
-        (Some(id), "step_up") => tx.get_approval(id).await?,
-        _ => None,
-    };
-    Ok(DecisionWrite {
-        action,
-        new_approval,
-        consume: None,
-    })
+pub struct DecisionWrite {
+    pub action: ActionRecord,
+    pub new_approval: Option<ApprovalRecord>,
+    /// An approved request this decision uses (single use); if it has been used or
+    /// decided otherwise meanwhile, the committer turns the decision into a deny.
+    pub consume: Option<String>,
 }
 
 /// Decides one request. `approval` is the request named by `input.approval_id`, as
-/// read now (the committer re-checks it is unused inside the write).
+/// read now (the committer re-checks it is unused inside the write). `ids` are the
+/// new action's and, for a step-up, the new approval request's.
 pub fn evaluate(
     p: &Principal,
     input: DecideInput,
     policies: &LoadedPolicies,
     approval: Option<&ApprovalRecord>,
+    ids: DecisionIds,
     now: DateTime<Utc>,
     profile: &Profile,
 ) -> DecisionWrite {
@@ -262,7 +191,7 @@ pub fn evaluate(
     );
     let context = serde_json::to_value(&input.context).unwrap_or(Value::Null);
     let mut action = ActionRecord {
-        id: new_id("act"),
+        id: ids.action,
         agent_id: p.agent.id.clone(),
         jti: p.credential.jti.clone(),
         owner: p.agent.owner.clone(),
@@ -438,7 +367,7 @@ pub fn evaluate(
                 };
                 let minutes = i64::from(profile.runtime.approval_timeout_minutes);
                 let approval = ApprovalRecord {
-                    id: new_id("apr"),
+                    id: ids.approval,
                     action_id: action.id.clone(),
                     agent_id: p.agent.id.clone(),
                     system_id: input.system.clone(),
@@ -569,36 +498,5 @@ pub fn entry_for(a: &ActionRecord, created: Option<&ApprovalRecord>) -> EntryDra
         action: "action.decide".into(),
         subject: a.id.clone(),
         payload,
-    }
-}
-
-/// Decides one request and returns once its ledger entry is durable. With a key, a
-/// retried request is answered with the action decided the first time.
-pub async fn run(
-    state: &crate::AppState,
-    p: &Principal,
-    input: DecideInput,
-    key: Option<DecisionKey>,
-) -> Result<Answer, AppError> {
-    validate(&input)?;
-    let approval = match &input.approval_id {
-        Some(id) => state.store.read().await?.get_approval(id).await?,
-        None => None,
-    };
-    let policies = state.runtime.policies();
-    let now = state.clock.now();
-    let write = evaluate(p, input, &policies, approval.as_ref(), now, &state.profile);
-    match state.runtime.committer()?.submit(write, key).await? {
-        Committed::Decided(write) => Ok(Answer {
-            write: *write,
-            replayed: false,
-        }),
-        Committed::Replayed { action_id } => {
-            let mut tx = state.store.read().await?;
-            Ok(Answer {
-                write: recorded(&mut *tx, &action_id).await?,
-                replayed: true,
-            })
-        }
     }
 }
