@@ -24,8 +24,8 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use common::{assertion, percentile, InProcess};
 use countersign_core::SystemId;
-use countersign_server::app::decide::evaluate::{DecideContext, DecideInput};
 use countersign_server::app::decide;
+use countersign_server::app::decide::evaluate::{DecideContext, DecideInput};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

@@ -18,6 +18,7 @@ pub mod gate;
 pub mod grant;
 pub mod ids;
 pub mod lineage;
+pub mod problem;
 pub mod profile;
 pub mod release;
 pub mod retrain;

@@ -5,6 +5,7 @@
 use crate::app::unit::App;
 use crate::app::{self, AppError, Ctx};
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::release::{Attributes, Bundle, ReleaseKind};
 use countersign_core::{Digest, Role, UserId};
@@ -69,7 +70,7 @@ pub async fn seed(app: &App) -> Result<Option<DemoSeed>, AppError> {
         .find(|u| u.has_role(Role::Admin))
         .ok_or_else(|| {
             AppError::invalid(
-                "no-admin",
+                ProblemCode::NoAdmin,
                 "the database has no admin to seed the demo with",
             )
         })?;
@@ -118,7 +119,7 @@ async fn seed_in(
         by_email("olu@demo.countersign"),
         by_email("dev@demo.countersign"),
     ) else {
-        return Err(AppError::invalid("demo", "demo users missing"));
+        return Err(AppError::invalid(ProblemCode::Demo, "demo users missing"));
     };
     let sys = app::systems::NewSystem {
         name: "customer-support".into(),

@@ -5,6 +5,7 @@
 //! decides -> store commits state and ledger entry together -> response.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+use countersign_core::problem::ProblemCode;
 pub mod api;
 pub mod app;
 pub mod clock;
@@ -37,12 +38,11 @@ fn panic_as_problem(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::res
         .unwrap_or_else(|| "a panic".to_owned());
     let e = api::problem::ApiError::new(
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
+        ProblemCode::Internal,
         "an internal error occurred; nothing was changed",
     );
-    if let api::problem::ApiError::Problem(p) = &e {
-        tracing::error!(request_id = %p.request_id, panic = %what, "handler panicked");
-    }
+    let api::problem::ApiError::Problem(p) = &e;
+    tracing::error!(request_id = %p.request_id, panic = %what, "handler panicked");
     e.into_response()
 }
 
@@ -62,7 +62,7 @@ async fn method_not_allowed_as_problem(
         let allow = resp.headers().get(axum::http::header::ALLOW).cloned();
         let mut p = api::problem::ApiError::new(
             axum::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
+            ProblemCode::MethodNotAllowed,
             "this route does not accept that method",
         )
         .into_response();

@@ -12,6 +12,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use countersign_core::problem::ProblemCode;
 use countersign_store::Tx;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -41,7 +42,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> ApiResult<Ctx> {
             Unauthenticated::UnknownToken => ApiError::unauthorized("the token is not valid"),
             Unauthenticated::NoRole => ApiError::new(
                 StatusCode::FORBIDDEN,
-                "missing-role",
+                ProblemCode::MissingRole,
                 "this user holds no role and can do nothing; an admin must grant one",
             ),
             Unauthenticated::Failed(e) => e.into(),
@@ -65,7 +66,7 @@ fn idempotency(parts: &Parts, body: &[u8]) -> ApiResult<Option<Idempotency>> {
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| (0x21..0x7f).contains(&b)))
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid-idempotency-key",
+                ProblemCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
             )
         })?;
@@ -96,11 +97,11 @@ async fn body_bytes(req: Request, state: &AppState) -> ApiResult<(Parts, Bytes)>
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     status,
-                    "body-too-large",
+                    ProblemCode::BodyTooLarge,
                     "the request body is larger than this endpoint accepts",
                 )
             } else {
-                ApiError::bad_request("unreadable-body", e.body_text())
+                ApiError::bad_request(ProblemCode::UnreadableBody, e.body_text())
             }
         })?;
     Ok((parts, bytes))
@@ -125,26 +126,29 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Cmd<T> {
             if !ok {
                 return Err(ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported-media-type",
+                    ProblemCode::UnsupportedMediaType,
                     "send the body as application/json",
                 ));
             }
         }
         let (parts, bytes) = body_bytes(req, state).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
+            ApiError::bad_request(
+                ProblemCode::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
         })?;
         if contains_nul(&value) {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-body",
+                ProblemCode::InvalidBody,
                 "text in the body must not contain NUL characters",
             ));
         }
         let body = serde_json::from_value::<T>(value).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-body",
+                ProblemCode::InvalidBody,
                 format!("the body does not fit the schema: {e}"),
             )
         })?;
@@ -264,7 +268,7 @@ impl Upload {
     pub fn query<T: DeserializeOwned>(&self) -> ApiResult<T> {
         axum::extract::Query::<T>::try_from_uri(&self.uri)
             .map(|q| q.0)
-            .map_err(|e| ApiError::bad_request("invalid-query", e.body_text()))
+            .map_err(|e| ApiError::bad_request(ProblemCode::InvalidQuery, e.body_text()))
     }
 }
 
@@ -276,7 +280,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Q<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let axum::extract::Query(v) = axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::bad_request("invalid-query", e.body_text()))?;
+            .map_err(|e| ApiError::bad_request(ProblemCode::InvalidQuery, e.body_text()))?;
         Ok(Q(v))
     }
 }
@@ -288,8 +292,13 @@ pub struct PathId(pub String);
 impl<S: Send + Sync> FromRequestParts<S> for PathId {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
-        let not_found =
-            || ApiError::new(StatusCode::NOT_FOUND, "not-found", "no object has this id");
+        let not_found = || {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ProblemCode::NotFound,
+                "no object has this id",
+            )
+        };
         let axum::extract::Path(id) =
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
@@ -314,7 +323,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PathDigest {
             .map_err(|e: countersign_core::canonical::DigestParseError| {
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid-digest",
+                    ProblemCode::InvalidDigest,
                     e.to_string(),
                 )
             })
@@ -350,7 +359,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
         let invalid = |e: String| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-body",
+                ProblemCode::InvalidBody,
                 format!("the body does not fit the schema: {e}"),
             )
         };
@@ -366,7 +375,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
                 .map_err(|e| invalid(e.body_text()))?
         } else {
             let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-                ApiError::bad_request("malformed-json", format!("the body is not valid JSON: {e}"))
+                ApiError::bad_request(
+                    ProblemCode::MalformedJson,
+                    format!("the body is not valid JSON: {e}"),
+                )
             })?;
             if contains_nul(&value) {
                 return Err(invalid("text must not contain NUL characters".into()));
@@ -418,7 +430,7 @@ impl FromRequestParts<AppState> for Credential {
         let token = bearer(&parts.headers).map_err(|_| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid-credential",
+                ProblemCode::InvalidCredential,
                 "this route needs the agent's just-in-time credential: Authorization: Bearer <JWT>",
             )
         })?;
@@ -428,7 +440,7 @@ impl FromRequestParts<AppState> for Credential {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::UNAUTHORIZED,
-                    "invalid-credential",
+                    ProblemCode::InvalidCredential,
                     "the credential is not active: unknown, expired, revoked, or its agent or grants are no longer active",
                 )
             })
@@ -482,32 +494,35 @@ pub fn document_handler<Args, H: DocumentedHandler<Args>>(handler: &H) -> Operat
 
 /// `authenticate`: no, a malformed or an unknown token; a user without a role.
 const AUTH: &[Refusal] = &[
-    Refusal::new(StatusCode::UNAUTHORIZED, "unauthenticated"),
-    Refusal::new(StatusCode::FORBIDDEN, "missing-role"),
+    Refusal::new(StatusCode::UNAUTHORIZED, ProblemCode::Unauthenticated),
+    Refusal::new(StatusCode::FORBIDDEN, ProblemCode::MissingRole),
     INTERNAL,
 ];
 /// `body_bytes`.
 const BODY: &[Refusal] = &[
-    Refusal::new(StatusCode::BAD_REQUEST, "unreadable-body"),
-    Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large"),
+    Refusal::new(StatusCode::BAD_REQUEST, ProblemCode::UnreadableBody),
+    Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, ProblemCode::BodyTooLarge),
 ];
 /// A JSON body against its strict schema.
 const JSON_BODY: &[Refusal] = &[
-    Refusal::new(StatusCode::BAD_REQUEST, "malformed-json"),
-    Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-body"),
+    Refusal::new(StatusCode::BAD_REQUEST, ProblemCode::MalformedJson),
+    Refusal::new(StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::InvalidBody),
 ];
 /// `idempotency`: a key that is not 1 to 255 visible ASCII characters.
 const BAD_IDEMPOTENCY_KEY: &[Refusal] = &[Refusal::new(
     StatusCode::BAD_REQUEST,
-    "invalid-idempotency-key",
+    ProblemCode::InvalidIdempotencyKey,
 )];
 /// The unit of work (`App::command`): the key was used for a different request.
 const IDEMPOTENCY_REUSED: &[Refusal] = &[Refusal::new(
     StatusCode::UNPROCESSABLE_ENTITY,
-    "idempotency-key-reused",
+    ProblemCode::IdempotencyKeyReused,
 )];
-const QUERY: &[Refusal] = &[Refusal::new(StatusCode::BAD_REQUEST, "invalid-query")];
-const PATH_ID: &[Refusal] = &[Refusal::new(StatusCode::NOT_FOUND, "not-found")];
+const QUERY: &[Refusal] = &[Refusal::new(
+    StatusCode::BAD_REQUEST,
+    ProblemCode::InvalidQuery,
+)];
+const PATH_ID: &[Refusal] = &[Refusal::new(StatusCode::NOT_FOUND, ProblemCode::NotFound)];
 
 /// The handler reads or writes the store, which can fail (nothing is changed then).
 impl<T> Documented for axum::extract::State<T> {
@@ -528,7 +543,7 @@ impl<T> Documented for Cmd<T> {
         doc.refuses(AUTH);
         doc.refuses(&[Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
+            ProblemCode::UnsupportedMediaType,
         )]);
         doc.refuses(BODY);
         doc.refuses(JSON_BODY);
@@ -568,7 +583,7 @@ impl Documented for PathDigest {
         doc.refuses(PATH_ID);
         doc.refuses(&[Refusal::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-digest",
+            ProblemCode::InvalidDigest,
         )]);
     }
 }
@@ -586,7 +601,7 @@ impl<T> Documented for AgentBody<T> {
 impl Documented for Credential {
     fn document(doc: &mut OperationDoc) {
         doc.refuses(&[
-            Refusal::new(StatusCode::UNAUTHORIZED, "invalid-credential"),
+            Refusal::new(StatusCode::UNAUTHORIZED, ProblemCode::InvalidCredential),
             INTERNAL,
         ]);
     }

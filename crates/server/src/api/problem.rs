@@ -4,6 +4,7 @@
 use crate::app::AppError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_core::problem::ProblemCode;
 use countersign_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,8 +37,6 @@ pub struct Problem {
 #[derive(Debug)]
 pub enum ApiError {
     Problem(Box<Problem>),
-    /// A retried write: the stored response of the first attempt (not an error).
-    Replay(Box<Response>),
 }
 
 pub type ApiResult<T = Response> = Result<T, ApiError>;
@@ -47,7 +46,13 @@ fn title(status: StatusCode) -> String {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
+        Self::with_code(status, code.as_str(), detail)
+    }
+
+    /// A problem whose code is built from a value (`<thing>-not-found`,
+    /// `segregation-of-duties/<violation>`).
+    fn with_code(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
         ApiError::Problem(Box::new(Problem {
             type_: format!("{PROBLEM_PREFIX}{code}"),
             title: title(status),
@@ -60,23 +65,26 @@ impl ApiError {
         }))
     }
 
-    pub fn bad_request(code: &str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ProblemCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ProblemCode::Unauthenticated,
+            detail,
+        )
     }
 
     fn internal(source: &dyn std::error::Error) -> Self {
         let e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ProblemCode::Internal,
             "an internal error occurred; nothing was changed",
         );
-        if let ApiError::Problem(p) = &e {
-            tracing::error!(request_id = %p.request_id, error = %error_chain(source), "internal error");
-        }
+        let ApiError::Problem(p) = &e;
+        tracing::error!(request_id = %p.request_id, error = %error_chain(source), "internal error");
         e
     }
 }
@@ -102,44 +110,46 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         use StatusCode as S;
         let detail = e.to_string();
+        let fixed = |status, code: ProblemCode| (status, code.as_str().to_owned());
         let (status, code): (StatusCode, String) = match &e {
             AppError::NotFound { what, .. } => (
                 S::NOT_FOUND,
                 format!("{}-not-found", what.replace(' ', "-")),
             ),
-            AppError::MissingRole { .. } => (S::FORBIDDEN, "missing-role".into()),
-            AppError::NotDecisionOwner { .. } => (S::FORBIDDEN, "not-decision-owner".into()),
+            AppError::MissingRole { .. } => fixed(S::FORBIDDEN, ProblemCode::MissingRole),
+            AppError::NotDecisionOwner { .. } => fixed(S::FORBIDDEN, ProblemCode::NotDecisionOwner),
             AppError::Segregation(v) => (
                 S::FORBIDDEN,
                 format!("segregation-of-duties/{}", v.code().replace('_', "-")),
             ),
-            AppError::IllegalTransition(_) => (S::CONFLICT, "illegal-transition".into()),
-            AppError::StaleRevision { .. } => (S::CONFLICT, "stale-revision".into()),
-            AppError::Duplicate { .. } => (S::CONFLICT, "already-exists".into()),
-            AppError::GateUnmet { .. } => (S::CONFLICT, "gate-unmet".into()),
+            AppError::IllegalTransition(_) => fixed(S::CONFLICT, ProblemCode::IllegalTransition),
+            AppError::StaleRevision { .. } => fixed(S::CONFLICT, ProblemCode::StaleRevision),
+            AppError::Duplicate { .. } => fixed(S::CONFLICT, ProblemCode::AlreadyExists),
+            AppError::GateUnmet { .. } => fixed(S::CONFLICT, ProblemCode::GateUnmet),
             AppError::VetoNotAcceptable { .. } => {
-                (S::UNPROCESSABLE_ENTITY, "veto-not-acceptable".into())
+                fixed(S::UNPROCESSABLE_ENTITY, ProblemCode::VetoNotAcceptable)
             }
             AppError::GapNotAcceptable { .. } => {
-                (S::UNPROCESSABLE_ENTITY, "gap-not-acceptable".into())
+                fixed(S::UNPROCESSABLE_ENTITY, ProblemCode::GapNotAcceptable)
             }
-            AppError::Invalid { code, .. } => (S::UNPROCESSABLE_ENTITY, (*code).to_owned()),
-            AppError::Review(_) => (S::UNPROCESSABLE_ENTITY, "invalid-review".into()),
-            AppError::AgentUnauthenticated { .. } => (S::UNAUTHORIZED, "invalid-client".into()),
-            AppError::Forbidden { code, .. } => (S::FORBIDDEN, (*code).to_owned()),
-            AppError::Conflict { code, .. } => (S::CONFLICT, (*code).to_owned()),
-            AppError::Unavailable { .. } => (S::SERVICE_UNAVAILABLE, "unavailable".into()),
+            AppError::Invalid { code, .. } => fixed(S::UNPROCESSABLE_ENTITY, *code),
+            AppError::Review(_) => fixed(S::UNPROCESSABLE_ENTITY, ProblemCode::InvalidReview),
+            AppError::AgentUnauthenticated { .. } => {
+                fixed(S::UNAUTHORIZED, ProblemCode::InvalidClient)
+            }
+            AppError::Forbidden { code, .. } => fixed(S::FORBIDDEN, *code),
+            AppError::Conflict { code, .. } => fixed(S::CONFLICT, *code),
+            AppError::Unavailable { .. } => fixed(S::SERVICE_UNAVAILABLE, ProblemCode::Unavailable),
             AppError::Store(source) => return ApiError::internal(source),
         };
-        let mut api = ApiError::new(status, &code, detail);
-        if let ApiError::Problem(p) = &mut api {
-            match e {
-                AppError::GateUnmet { gaps } => {
-                    p.gaps = Some(gaps.iter().map(crate::api::wire::GapView::from).collect());
-                }
-                AppError::StaleRevision { current, .. } => p.current_revision = Some(current),
-                _ => {}
+        let mut api = ApiError::with_code(status, &code, detail);
+        let ApiError::Problem(p) = &mut api;
+        match e {
+            AppError::GateUnmet { gaps } => {
+                p.gaps = Some(gaps.iter().map(crate::api::wire::GapView::from).collect());
             }
+            AppError::StaleRevision { current, .. } => p.current_revision = Some(current),
+            _ => {}
         }
         api
     }
@@ -148,7 +158,6 @@ impl From<AppError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Replay(r) => *r,
             ApiError::Problem(p) => {
                 let status =
                     StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -174,17 +183,18 @@ impl IntoResponse for ApiError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refusal {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ProblemCode,
 }
 
 impl Refusal {
-    pub const fn new(status: StatusCode, code: &'static str) -> Self {
+    pub const fn new(status: StatusCode, code: ProblemCode) -> Self {
         Refusal { status, code }
     }
 }
 
 /// The store failed underneath a handler; nothing was changed.
-pub const INTERNAL: Refusal = Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "internal");
+pub const INTERNAL: Refusal =
+    Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, ProblemCode::Internal);
 
 /// What the parts of one operation (its extractors) add to its OpenAPI operation: the
 /// problems they can answer with, and whether the operation honours `Idempotency-Key`.
@@ -250,7 +260,7 @@ impl OperationDoc {
             }
         }
         for r in &self.refusals {
-            add_problem_code(op, r.status, r.code);
+            add_problem_code(op, r.status, r.code.as_str());
         }
     }
 }

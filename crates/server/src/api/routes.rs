@@ -12,6 +12,7 @@ use crate::app::unit::App as AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
 use countersign_store::records::DeploymentAction;
 
@@ -20,7 +21,7 @@ fn parse_digest(s: &str) -> ApiResult<Digest> {
         .map_err(|e: countersign_core::canonical::DigestParseError| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-digest",
+                ProblemCode::InvalidDigest,
                 e.to_string(),
             )
         })
@@ -42,7 +43,7 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult {
         tracing::warn!(error = %e, "readiness check failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
+            ProblemCode::NotReady,
             "the database does not answer",
         )
     })?;
@@ -803,7 +804,7 @@ pub async fn webhook_deliveries(
 pub async fn not_found() -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "route-not-found",
+        ProblemCode::RouteNotFound,
         "no such route; see /openapi.json",
     )
     .into_response()

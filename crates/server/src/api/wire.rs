@@ -5,6 +5,7 @@ use crate::app::gate::{CheckOutcome, Evaluation, GateReport};
 use crate::app::releases::ReleaseDetail;
 use chrono::{DateTime, Utc};
 use countersign_core::gate::{Gap, GapKey};
+use countersign_core::problem::ProblemCode;
 use countersign_core::release::{Attributes, Bundle, ReleaseKind};
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{AgentId, Digest, Role, SystemId, UserId};
@@ -1459,14 +1460,14 @@ impl TryFrom<TokenParams> for crate::app::credentials::TokenRequest {
             TOKEN_EXCHANGE => true,
             other => {
                 return Err(crate::app::AppError::invalid(
-                    "unsupported-grant-type",
+                    ProblemCode::UnsupportedGrantType,
                     format!("grant_type {other:?}: use client_credentials or {TOKEN_EXCHANGE}"),
                 ))
             }
         };
         if exchange != p.subject_token.is_some() {
             return Err(crate::app::AppError::invalid(
-                "invalid-token-request",
+                ProblemCode::InvalidTokenRequest,
                 "a subject_token is required for token exchange and only there",
             ));
         }

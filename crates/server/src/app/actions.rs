@@ -6,6 +6,7 @@ use super::runtime::Principal;
 use super::unit::App;
 use super::{record, record_agent_at, AppError, Ctx};
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{AgentId, Role, SystemId};
 use countersign_store::records::{
     ActionFilter, ActionOutcome, ActionRecord, ApprovalRecord, PostReview,
@@ -182,7 +183,7 @@ pub async fn review(
     let system = tx.get_system(&a.system_id).await?;
     if system.as_ref().is_none_or(|s| s.owner != ctx.actor.id) {
         return Err(AppError::forbidden(
-            "not-system-owner",
+            ProblemCode::NotSystemOwner,
             format!(
                 "only the owner of system {} reviews its actions",
                 a.system_id
@@ -191,19 +192,19 @@ pub async fn review(
     }
     if verdict != "ok" && verdict != "flagged" {
         return Err(AppError::invalid(
-            "invalid-verdict",
+            ProblemCode::InvalidVerdict,
             "verdict must be ok or flagged",
         ));
     }
     if verdict == "flagged" && comment.trim().is_empty() {
         return Err(AppError::invalid(
-            "missing-comment",
+            ProblemCode::MissingComment,
             "flagging an action needs a comment",
         ));
     }
     if a.review_state.as_deref() != Some("pending") {
         return Err(AppError::conflict(
-            "not-in-review-queue",
+            ProblemCode::NotInReviewQueue,
             format!("action {id} is not waiting for a post-action review"),
         ));
     }
@@ -245,13 +246,13 @@ pub async fn report_outcome(
     }
     if !["succeeded", "failed", "abandoned"].contains(&status.as_str()) {
         return Err(AppError::invalid(
-            "invalid-outcome",
+            ProblemCode::InvalidOutcome,
             "status must be succeeded, failed or abandoned",
         ));
     }
     if a.decision != "allow" {
         return Err(AppError::conflict(
-            "action-not-allowed",
+            ProblemCode::ActionNotAllowed,
             format!(
                 "action {id} was decided {}; only an allowed action has an outcome",
                 a.decision
@@ -264,7 +265,7 @@ pub async fn report_outcome(
             return view(tx, a).await;
         }
         return Err(AppError::conflict(
-            "outcome-reported",
+            ProblemCode::OutcomeReported,
             format!("a different outcome of action {id} was already reported"),
         ));
     }

@@ -6,6 +6,7 @@
 use super::{new_id, record, users, AgentCtx, AppError, Ctx};
 use crate::jwt;
 use chrono::{DateTime, Duration, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{AgentId, ReleaseId, Role, UserId};
@@ -41,7 +42,7 @@ pub struct NewAgent {
 fn text(field: &str, v: &str, max: usize) -> Result<(), AppError> {
     if v.trim().is_empty() || v.len() > max {
         return Err(AppError::invalid(
-            "invalid-agent",
+            ProblemCode::InvalidAgent,
             format!("{field} must be 1 to {max} characters"),
         ));
     }
@@ -57,19 +58,19 @@ pub async fn register(tx: &mut dyn Tx, ctx: &Ctx, a: NewAgent) -> Result<AgentRe
     // INVARIANT (I1): the owner is one existing human user.
     users::get(tx, &a.owner).await.map_err(|_| {
         AppError::invalid(
-            "unknown-owner",
+            ProblemCode::UnknownOwner,
             format!("owner {:?} is not a user", a.owner.as_str()),
         )
     })?;
     let release = tx.get_release(&a.release).await?.ok_or_else(|| {
         AppError::invalid(
-            "unknown-release",
+            ProblemCode::UnknownRelease,
             format!("release {:?} does not exist", a.release.as_str()),
         )
     })?;
     if release.status != ReleaseStatus::Promoted {
         return Err(AppError::invalid(
-            "release-not-in-production",
+            ProblemCode::ReleaseNotInProduction,
             format!(
                 "release {} is {}, not promoted: an agent enters production through a promoted release",
                 release.id,
@@ -78,7 +79,7 @@ pub async fn register(tx: &mut dyn Tx, ctx: &Ctx, a: NewAgent) -> Result<AgentRe
         ));
     }
     let key = jwt::parse_public_key(&a.public_key)
-        .map_err(|e| AppError::invalid("invalid-public-key", e.to_string()))?;
+        .map_err(|e| AppError::invalid(ProblemCode::InvalidPublicKey, e.to_string()))?;
     let public_key = jwt::b64(key.as_bytes());
     // An identity is never reused: not by another agent, not in another environment.
     if let Some(other) = tx
@@ -151,7 +152,7 @@ pub async fn suspend(
     }
     if reason.trim().is_empty() {
         return Err(AppError::invalid(
-            "missing-reason",
+            ProblemCode::MissingReason,
             "suspending needs a reason",
         ));
     }
@@ -270,7 +271,7 @@ pub async fn authenticate(
         })?;
     if agent.status != AgentStatus::Active {
         return Err(AppError::forbidden(
-            "agent-suspended",
+            ProblemCode::AgentSuspended,
             format!("agent {} is suspended", agent.id),
         ));
     }

@@ -9,6 +9,7 @@ use super::runtime::Principal;
 use super::unit::App;
 use super::{record, AppError, Ctx};
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{AgentId, Role, UserId};
 use countersign_ledger::EntryDraft;
 use countersign_store::records::{ActionRecord, ApprovalFilter, ApprovalRecord, ContextViewRecord};
@@ -167,13 +168,13 @@ pub async fn answer(
     let mut a = load(tx, id).await?;
     if a.assignee != ctx.actor.id {
         return Err(AppError::forbidden(
-            "not-assignee",
+            ProblemCode::NotAssignee,
             format!("approval request {id} is assigned to {}", a.assignee),
         ));
     }
     if comment.trim().is_empty() || comment.len() > 4000 {
         return Err(AppError::invalid(
-            "missing-comment",
+            ProblemCode::MissingComment,
             "approving or denying needs a comment (1-4000 characters)",
         ));
     }
@@ -181,7 +182,7 @@ pub async fn answer(
         "pending" => {}
         "expired" => {
             return Err(AppError::conflict(
-                "approval-expired",
+                ProblemCode::ApprovalExpired,
                 format!(
                     "approval request {id} expired at {}; the action was denied",
                     a.expires_at.to_rfc3339()
@@ -190,7 +191,7 @@ pub async fn answer(
         }
         other => {
             return Err(AppError::conflict(
-                "approval-answered",
+                ProblemCode::ApprovalAnswered,
                 format!("approval request {id} is already {other}"),
             ))
         }

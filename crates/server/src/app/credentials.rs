@@ -12,6 +12,7 @@ use crate::app::agents::ISSUER;
 use crate::jwt;
 use chrono::{DateTime, Duration, Utc};
 use countersign_core::grant::{self, Scope, ScopeRefusal, State};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{AgentId, GrantId, ReleaseId, Role};
 use countersign_store::records::{
     AgentStatus, CredentialKeyRecord, CredentialRecord, Revocation, RevokeFilter,
@@ -53,7 +54,7 @@ fn keypair(k: &CredentialKeyRecord) -> Result<SigningKey, AppError> {
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
             AppError::invalid(
-                "corrupt-key",
+                ProblemCode::CorruptKey,
                 format!("credential key {} is not usable", k.kid),
             )
         })?;
@@ -153,7 +154,7 @@ pub async fn rotate(tx: &mut dyn Tx, ctx: &Ctx) -> Result<CredentialKeyRecord, A
 fn parse_scopes(scopes: &[String]) -> Result<BTreeSet<Scope>, AppError> {
     if scopes.is_empty() || scopes.len() > 100 {
         return Err(AppError::invalid(
-            "invalid-scope",
+            ProblemCode::InvalidScope,
             "request 1 to 100 scopes",
         ));
     }
@@ -161,7 +162,7 @@ fn parse_scopes(scopes: &[String]) -> Result<BTreeSet<Scope>, AppError> {
         .iter()
         .map(|s| {
             s.parse::<Scope>()
-                .map_err(|e| AppError::invalid("invalid-scope", e.to_string()))
+                .map_err(|e| AppError::invalid(ProblemCode::InvalidScope, e.to_string()))
         })
         .collect()
 }
@@ -187,7 +188,7 @@ fn cover(
             })
             .ok_or_else(|| {
                 AppError::forbidden(
-                    "scope-not-granted",
+                    ProblemCode::ScopeNotGranted,
                     format!(
                         "{} ({})",
                         ScopeRefusal::NotGranted(s.to_string()),
@@ -231,7 +232,7 @@ fn lifetime(req: Option<i64>) -> Result<Duration, AppError> {
     let secs = req.unwrap_or(DEFAULT_LIFETIME_SECONDS);
     if !(1..=MAX_LIFETIME_SECONDS).contains(&secs) {
         return Err(AppError::invalid(
-            "invalid-lifetime",
+            ProblemCode::InvalidLifetime,
             format!("lifetime must be 1 to {MAX_LIFETIME_SECONDS} seconds"),
         ));
     }
@@ -295,7 +296,7 @@ pub async fn token(
     let mut req = req;
     if req.subject_token.is_none() && (req.task.trim().is_empty() || req.task.len() > 200) {
         return Err(AppError::invalid(
-            "invalid-task",
+            ProblemCode::InvalidTask,
             "task must be 1 to 200 characters",
         ));
     }
@@ -311,7 +312,7 @@ pub async fn token(
                 .await?
                 .ok_or_else(|| {
                     AppError::forbidden(
-                        "invalid-subject-token",
+                        ProblemCode::InvalidSubjectToken,
                         "the subject token is not an active credential",
                     )
                 })?;
@@ -321,15 +322,16 @@ pub async fn token(
                 .filter_map(|s| s.parse().ok())
                 .collect();
             // INVARIANT (I8): a delegated credential never exceeds its delegator.
-            grant::attenuate(&scopes, &outer)
-                .map_err(|e| AppError::forbidden("scope-beyond-delegator", e.to_string()))?;
+            grant::attenuate(&scopes, &outer).map_err(|e| {
+                AppError::forbidden(ProblemCode::ScopeBeyondDelegator, e.to_string())
+            })?;
             // INVARIANT (I8): a delegated credential keeps the root task, so the
             // action log ties every delegate's actions to it.
             if req.task.is_empty() {
                 req.task = parent.task.clone();
             } else if req.task != parent.task {
                 return Err(AppError::forbidden(
-                    "delegation-changes-task",
+                    ProblemCode::DelegationChangesTask,
                     format!(
                         "a delegated credential keeps its delegator's task {:?}; {:?} was asked for (omit task or send the same one)",
                         parent.task, req.task
@@ -339,7 +341,7 @@ pub async fn token(
             let max = actx.profile.grants.max_delegation_depth;
             if parent.depth + 1 > max {
                 return Err(AppError::forbidden(
-                    "delegation-too-deep",
+                    ProblemCode::DelegationTooDeep,
                     format!("the delegation chain may be at most {max} deep"),
                 ));
             }
@@ -552,14 +554,14 @@ pub async fn revoke(tx: &mut dyn Tx, ctx: &Ctx, r: RevokeRequest) -> Result<u64,
         (None, None, None, Some(rel)) => RevokeFilter::Release(rel),
         _ => {
             return Err(AppError::invalid(
-                "invalid-revocation",
+                ProblemCode::InvalidRevocation,
                 "name exactly one of jti, agent, grant, release",
             ))
         }
     };
     if r.reason.trim().is_empty() {
         return Err(AppError::invalid(
-            "missing-reason",
+            ProblemCode::MissingReason,
             "revoking needs a reason",
         ));
     }

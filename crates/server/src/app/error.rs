@@ -1,6 +1,7 @@
 //! Why an application command or query was refused.
 
 use countersign_core::gate::{Gap, GapKey};
+use countersign_core::problem::ProblemCode;
 use countersign_core::release::IllegalTransition;
 use countersign_core::review::ReviewError;
 use countersign_core::sod::SodViolation;
@@ -31,17 +32,17 @@ pub enum AppError {
     #[error("gap {gap} cannot be accepted as risk; fix it at its source")]
     GapNotAcceptable { gap: GapKey },
     #[error("{detail}")]
-    Invalid { code: &'static str, detail: String },
+    Invalid { code: ProblemCode, detail: String },
     #[error("{0}")]
     Review(#[source] ReviewError),
     // Agents, grants and credentials (issue 5).
     #[error("agent authentication failed: {reason}")]
     AgentUnauthenticated { reason: String },
     #[error("{detail}")]
-    Forbidden { code: &'static str, detail: String },
+    Forbidden { code: ProblemCode, detail: String },
     // Runtime decisions (issue 6).
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: ProblemCode, detail: String },
     #[error("{detail}")]
     Unavailable { detail: String },
     #[error("storage failed")]
@@ -62,21 +63,21 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
-    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn forbidden(code: ProblemCode, detail: impl Into<String>) -> Self {
         AppError::Forbidden {
             code,
             detail: detail.into(),
         }
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn conflict(code: ProblemCode, detail: impl Into<String>) -> Self {
         AppError::Conflict {
             code,
             detail: detail.into(),
         }
     }
 
-    pub fn invalid(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn invalid(code: ProblemCode, detail: impl Into<String>) -> Self {
         AppError::Invalid {
             code,
             detail: detail.into(),

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use countersign_core::canonical::Digest;
 use countersign_core::eval::{self, ReportFact, EVAL_EVIDENCE};
 use countersign_core::gate::{evaluate, AcceptanceFact, GateInput, GateStatus, ReviewFact};
+use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::sod::{excluded_reviewers, Exclusion};
@@ -67,7 +68,7 @@ async fn evaluate_with(
 ) -> Result<GateReport, AppError> {
     let tier = profile.tier(&revision.tier).ok_or_else(|| {
         AppError::invalid(
-            "unknown-tier",
+            ProblemCode::UnknownTier,
             format!("tier {:?} is not in the current profile", revision.tier),
         )
     })?;

@@ -8,6 +8,7 @@
 use super::{agents, new_id, record, record_agent, AgentCtx, AppError, Ctx};
 use chrono::{DateTime, Duration, Utc};
 use countersign_core::grant::{self, Approver, Constraints, State, Terms};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{GrantId, Role, SystemId, UserId};
 use countersign_store::records::{AgentRecord, GrantRecord, Revocation, RevokeFilter};
 use countersign_store::Tx;
@@ -84,7 +85,7 @@ fn accountability(v: &GrantView) -> Value {
 pub async fn request(tx: &mut dyn Tx, actx: &AgentCtx, n: NewGrant) -> Result<GrantView, AppError> {
     super::systems::get(tx, &n.system).await.map_err(|_| {
         AppError::invalid(
-            "unknown-system",
+            ProblemCode::UnknownSystem,
             format!("system {:?} does not exist", n.system.as_str()),
         )
     })?;
@@ -97,7 +98,7 @@ pub async fn request(tx: &mut dyn Tx, actx: &AgentCtx, n: NewGrant) -> Result<Gr
     };
     terms
         .validate(actx.now)
-        .map_err(|e| AppError::invalid("invalid-grant", e.to_string()))?;
+        .map_err(|e| AppError::invalid(ProblemCode::InvalidGrant, e.to_string()))?;
     let g = GrantRecord {
         id: GrantId(new_id("grt")),
         agent_id: actx.agent.id.clone(),
@@ -146,7 +147,7 @@ pub async fn approve(tx: &mut dyn Tx, ctx: &Ctx, id: &GrantId) -> Result<GrantVi
     let mut v = load(tx, ctx, id).await?;
     let State::Pending { missing } = &v.state else {
         return Err(AppError::invalid(
-            "grant-not-pending",
+            ProblemCode::GrantNotPending,
             format!("grant {id} is {}, not pending approval", v.state.as_str()),
         ));
     };
@@ -169,7 +170,7 @@ pub async fn approve(tx: &mut dyn Tx, ctx: &Ctx, id: &GrantId) -> Result<GrantVi
     }
     if as_.is_empty() {
         return Err(AppError::forbidden(
-            "not-an-approver",
+            ProblemCode::NotAnApprover,
             format!(
                 "only the system owner ({}){} can approve grant {id}, and only approvals still missing",
                 v.system_owner,
@@ -212,7 +213,7 @@ pub async fn recertify(tx: &mut dyn Tx, ctx: &Ctx, id: &GrantId) -> Result<Grant
     let mut v = load(tx, ctx, id).await?;
     if !is_owner(&v, &ctx.actor.id) {
         return Err(AppError::forbidden(
-            "not-an-owner",
+            ProblemCode::NotAnOwner,
             format!(
                 "only the system owner ({}) or the agent owner ({}) can recertify grant {id}",
                 v.system_owner, v.agent_owner
@@ -221,7 +222,7 @@ pub async fn recertify(tx: &mut dyn Tx, ctx: &Ctx, id: &GrantId) -> Result<Grant
     }
     if !matches!(v.state, State::Active | State::Lapsed) {
         return Err(AppError::invalid(
-            "grant-not-certifiable",
+            ProblemCode::GrantNotCertifiable,
             format!(
                 "grant {id} is {}; only active or lapsed grants are recertified",
                 v.state.as_str()
@@ -253,13 +254,13 @@ pub async fn revoke(
     }
     if reason.trim().is_empty() {
         return Err(AppError::invalid(
-            "missing-reason",
+            ProblemCode::MissingReason,
             "revoking needs a reason",
         ));
     }
     if v.grant.revoked_at.is_some() {
         return Err(AppError::invalid(
-            "grant-revoked",
+            ProblemCode::GrantRevoked,
             format!("grant {id} is already revoked"),
         ));
     }

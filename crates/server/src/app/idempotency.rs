@@ -7,6 +7,7 @@
 
 use super::AppError;
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::UserId;
 use countersign_store::records::IdempotencyRecord;
 use countersign_store::Tx;
@@ -27,7 +28,7 @@ pub async fn replay(
 ) -> Result<Option<IdempotencyRecord>, AppError> {
     match tx.get_idempotency(actor, &idem.key).await? {
         Some(prev) if prev.request_hash != idem.request_hash => Err(AppError::invalid(
-            "idempotency-key-reused",
+            ProblemCode::IdempotencyKeyReused,
             "this Idempotency-Key was used for a different request",
         )),
         prev => Ok(prev),

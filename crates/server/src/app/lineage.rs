@@ -6,6 +6,7 @@ use countersign_core::canonical::Digest;
 use countersign_core::eval::{EvalGate, ReportFact};
 use countersign_core::gate::Finding;
 use countersign_core::lineage::{self, DatasetFact, LineageInput, RunFact};
+use countersign_core::problem::ProblemCode;
 use countersign_core::release::Bundle;
 use countersign_core::release::{ReleaseKind, ReleaseStatus};
 use countersign_core::retrain::{self, Baseline, RetrainInput};
@@ -32,7 +33,7 @@ fn check_token(field: &'static str, v: &str, max: usize) -> Result<(), AppError>
         Ok(())
     } else {
         Err(AppError::invalid(
-            "invalid-lineage",
+            ProblemCode::InvalidLineage,
             format!("{field} must be 1 to {max} letters, digits, - _ . : or /"),
         ))
     }
@@ -68,13 +69,13 @@ pub async fn register_dataset(
     check_token("classification", &d.classification, 64)?;
     if d.source.trim().is_empty() || d.source.len() > 1000 {
         return Err(AppError::invalid(
-            "invalid-lineage",
+            ProblemCode::InvalidLineage,
             "source must be 1 to 1000 characters",
         ));
     }
     if d.permitted_uses.is_empty() {
         return Err(AppError::invalid(
-            "invalid-lineage",
+            ProblemCode::InvalidLineage,
             "permitted_uses needs at least one use",
         ));
     }
@@ -146,7 +147,7 @@ pub async fn approve_dataset(
     }
     if d.registered_by == ctx.actor.id {
         return Err(AppError::invalid(
-            "self-approval",
+            ProblemCode::SelfApproval,
             "whoever registered a dataset cannot approve it",
         ));
     }
@@ -186,21 +187,21 @@ pub async fn register_run(
     check_token("code_commit", &r.code_commit, 100)?;
     if r.datasets.is_empty() {
         return Err(AppError::invalid(
-            "invalid-lineage",
+            ProblemCode::InvalidLineage,
             "a training run needs at least one dataset",
         ));
     }
     for key in &r.datasets {
         get_dataset(tx, key).await.map_err(|_| {
             AppError::invalid(
-                "unknown-dataset",
+                ProblemCode::UnknownDataset,
                 format!("dataset {key:?} is not registered (name@version)"),
             )
         })?;
     }
     users::get(tx, &r.trainer).await.map_err(|_| {
         AppError::invalid(
-            "unknown-trainer",
+            ProblemCode::UnknownTrainer,
             format!("trainer {:?} is not a user", r.trainer.as_str()),
         )
     })?;
@@ -275,7 +276,7 @@ pub async fn check_bundle_trainer(tx: &mut dyn Tx, bundle: &Bundle) -> Result<()
     if let (Some(run), Some(declared)) = (run_of(tx, bundle).await?, &bundle.trainer) {
         if run.trainer != *declared {
             return Err(AppError::invalid(
-                "trainer-mismatch",
+                ProblemCode::TrainerMismatch,
                 format!(
                     "the bundle names trainer {declared} but run {} was trained by {}",
                     run.id, run.trainer

@@ -8,6 +8,7 @@ use super::{
 };
 use countersign_core::canonical::Digest;
 use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::problem::ProblemCode;
 use countersign_core::release::{
     next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL,
 };
@@ -42,13 +43,13 @@ fn transition(r: &ReleaseRecord, t: Transition) -> Result<ReleaseStatus, AppErro
 fn validate_attributes(a: &Attributes) -> Result<(), AppError> {
     if a.autonomy_level > MAX_AUTONOMY_LEVEL {
         return Err(AppError::invalid(
-            "invalid-attributes",
+            ProblemCode::InvalidAttributes,
             "autonomy_level must be between 0 and 3",
         ));
     }
     if !a.data_classes.is_empty() && !a.data_connected {
         return Err(AppError::invalid(
-            "invalid-attributes",
+            ProblemCode::InvalidAttributes,
             "data_classes are given but data_connected is false",
         ));
     }
@@ -59,7 +60,7 @@ fn validate_attributes(a: &Attributes) -> Result<(), AppError> {
 async fn check_user_exists(tx: &mut dyn Tx, owner: &UserId) -> Result<(), AppError> {
     users::get(tx, owner).await.map_err(|_| {
         AppError::invalid(
-            "unknown-owner",
+            ProblemCode::UnknownOwner,
             format!("decision owner {:?} is not a user", owner.as_str()),
         )
     })?;
@@ -70,7 +71,7 @@ async fn check_trainer(tx: &mut dyn Tx, bundle: &Bundle) -> Result<(), AppError>
     if let Some(trainer) = &bundle.trainer {
         users::get(tx, trainer).await.map_err(|_| {
             AppError::invalid(
-                "unknown-trainer",
+                ProblemCode::UnknownTrainer,
                 format!("trainer {:?} is not a user", trainer.as_str()),
             )
         })?;
@@ -119,14 +120,14 @@ pub async fn create(
     ctx.require_any(AUTHOR_ROLES)?;
     if n.title.trim().is_empty() || n.title.len() > 200 {
         return Err(AppError::invalid(
-            "invalid-title",
+            ProblemCode::InvalidTitle,
             "title must be 1 to 200 characters",
         ));
     }
     validate_attributes(&n.attributes)?;
     systems::get(tx, &n.system).await.map_err(|_| {
         AppError::invalid(
-            "unknown-system",
+            ProblemCode::UnknownSystem,
             format!("system {:?} does not exist", n.system.as_str()),
         )
     })?;
@@ -193,7 +194,7 @@ pub async fn revise(
         && !owner_changes
     {
         return Err(AppError::invalid(
-            "bundle-unchanged",
+            ProblemCode::BundleUnchanged,
             "the bundle and attributes are unchanged; nothing to revise",
         ));
     }
@@ -292,19 +293,19 @@ pub async fn review(
     let (release, revision) = load_current(tx, id, r.revision).await?;
     if release.status != ReleaseStatus::InReview {
         return Err(AppError::invalid(
-            "not-in-review",
+            ProblemCode::NotInReview,
             format!("the release is {}, not in_review", release.status),
         ));
     }
     let tier = ctx.profile.tier(&revision.tier).ok_or_else(|| {
         AppError::invalid(
-            "unknown-tier",
+            ProblemCode::UnknownTier,
             format!("tier {:?} is not in the current profile", revision.tier),
         )
     })?;
     if !tier.required_roles.contains(&r.role) {
         return Err(AppError::invalid(
-            "role-not-required",
+            ProblemCode::RoleNotRequired,
             format!("tier {} does not require a {} review", tier.name, r.role),
         ));
     }
@@ -387,7 +388,7 @@ pub async fn attach_evidence(
             .map(String::as_str)
             .collect();
         return Err(AppError::invalid(
-            "unknown-evidence-kind",
+            ProblemCode::UnknownEvidenceKind,
             format!(
                 "evidence kind {:?} is not in the profile (expected one of {})",
                 e.kind,
@@ -397,7 +398,7 @@ pub async fn attach_evidence(
     }
     if e.name.trim().is_empty() || e.name.len() > 255 {
         return Err(AppError::invalid(
-            "invalid-name",
+            ProblemCode::InvalidName,
             "name must be 1 to 255 characters",
         ));
     }
@@ -407,7 +408,7 @@ pub async fn attach_evidence(
         ReleaseStatus::Draft | ReleaseStatus::InReview
     ) {
         return Err(AppError::invalid(
-            "evidence-closed",
+            ProblemCode::EvidenceClosed,
             format!(
                 "evidence can be attached in draft or in_review; the release is {}",
                 release.status
@@ -461,7 +462,7 @@ fn require_owner(ctx: &Ctx, release: &ReleaseRecord) -> Result<(), AppError> {
 fn require_in_review(release: &ReleaseRecord) -> Result<(), AppError> {
     if release.status != ReleaseStatus::InReview {
         return Err(AppError::invalid(
-            "not-in-review",
+            ProblemCode::NotInReview,
             format!("the release is {}, not in_review", release.status),
         ));
     }
@@ -493,13 +494,13 @@ pub async fn accept_risk(
     }
     if a.justification.trim().len() < 10 {
         return Err(AppError::invalid(
-            "invalid-justification",
+            ProblemCode::InvalidJustification,
             "a risk acceptance needs a justification of at least 10 characters",
         ));
     }
     if a.expires_at <= ctx.now {
         return Err(AppError::invalid(
-            "invalid-expiry",
+            ProblemCode::InvalidExpiry,
             "expires_at must be in the future",
         ));
     }
@@ -512,7 +513,7 @@ pub async fn accept_risk(
             .map(|g| g.key.to_string())
             .collect();
         return Err(AppError::invalid(
-            "unknown-gap",
+            ProblemCode::UnknownGap,
             format!(
                 "{} is not a gap of revision {} (gaps: {})",
                 a.gap,
@@ -569,7 +570,7 @@ fn validate_environment(env: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::invalid(
-            "invalid-environment",
+            ProblemCode::InvalidEnvironment,
             "environment must be 1 to 64 lowercase letters, digits, - or _",
         ))
     }
@@ -661,7 +662,7 @@ pub async fn block(
     require_owner(ctx, &release)?;
     if reason.trim().len() < 10 {
         return Err(AppError::invalid(
-            "invalid-reason",
+            ProblemCode::InvalidReason,
             "blocking needs a reason of at least 10 characters",
         ));
     }
@@ -744,7 +745,7 @@ pub async fn deploy(
     let environment = d.environment.unwrap_or_else(|| approved_env.clone());
     if environment != approved_env {
         return Err(AppError::invalid(
-            "environment-not-approved",
+            ProblemCode::EnvironmentNotApproved,
             format!(
                 "revision {} is approved for {approved_env:?}, not {environment:?}",
                 d.revision
@@ -761,7 +762,7 @@ pub async fn deploy(
         }
     } else if d.reason.trim().is_empty() {
         return Err(AppError::invalid(
-            "missing-reason",
+            ProblemCode::MissingReason,
             format!("{} needs a reason", d.action.as_str()),
         ));
     }

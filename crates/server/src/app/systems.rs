@@ -1,6 +1,7 @@
 //! Systems: production systems or workflows, each with one named human owner (I1).
 
 use super::{new_id, record, users, AppError, Ctx};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{Role, SystemId, UserId};
 use countersign_store::records::SystemRecord;
 use countersign_store::Tx;
@@ -16,14 +17,14 @@ pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, s: NewSystem) -> Result<SystemRe
     ctx.require_any(&[Role::Admin])?;
     if s.name.trim().is_empty() || s.name.len() > 200 {
         return Err(AppError::invalid(
-            "invalid-name",
+            ProblemCode::InvalidName,
             "name must be 1 to 200 characters",
         ));
     }
     // INVARIANT (I1): the owner is one existing human user.
     users::get(tx, &s.owner).await.map_err(|_| {
         AppError::invalid(
-            "unknown-owner",
+            ProblemCode::UnknownOwner,
             format!("owner {:?} is not a user", s.owner.as_str()),
         )
     })?;

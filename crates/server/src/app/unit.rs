@@ -16,6 +16,7 @@ use super::runtime::Runtime;
 use super::{AgentCtx, AppError, Ctx};
 use crate::clock::Clock;
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_store::{Store, Tx};
 use serde::Serialize;
@@ -150,7 +151,7 @@ impl App {
         }
         let (view, value) = work(&mut *tx, &ctx).await?;
         let body = serde_json::to_string(&view)
-            .map_err(|e| AppError::invalid("unserializable", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ProblemCode::Unserializable, e.to_string()))?;
         if let Some(idem) = idem {
             idempotency::remember(&mut *tx, &ctx.actor.id, idem, status, body.clone(), ctx.now)
                 .await?;

@@ -2,6 +2,7 @@
 
 use super::{new_id, record, AppError, Ctx};
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_core::{Role, UserId};
 use countersign_store::records::{TokenRecord, UserRecord};
 use countersign_store::Tx;
@@ -33,14 +34,14 @@ pub struct NewUser {
 fn validate(u: &NewUser) -> Result<(), AppError> {
     if u.name.trim().is_empty() || u.name.len() > 200 {
         return Err(AppError::invalid(
-            "invalid-name",
+            ProblemCode::InvalidName,
             "name must be 1 to 200 characters",
         ));
     }
     let at = u.email.find('@');
     if u.email.len() > 254 || at.is_none_or(|i| i == 0 || i + 1 == u.email.len()) {
         return Err(AppError::invalid(
-            "invalid-email",
+            ProblemCode::InvalidEmail,
             format!("{:?} is not an email address", u.email),
         ));
     }
@@ -88,7 +89,7 @@ pub async fn create_token(
     get(tx, user_id).await?;
     if label.len() > 200 {
         return Err(AppError::invalid(
-            "invalid-label",
+            ProblemCode::InvalidLabel,
             "label must be at most 200 characters",
         ));
     }

@@ -18,6 +18,7 @@ use super::unit::App;
 use super::{new_id, record, AppError, Ctx};
 use crate::outbound::{error_chain, OutboundError, OutboundTls};
 use chrono::Duration;
+use countersign_core::problem::ProblemCode;
 use countersign_core::Role;
 use countersign_store::records::{AttemptRecord, DeliveryRecord, WebhookRecord};
 use countersign_store::Tx;
@@ -101,19 +102,19 @@ pub async fn create(tx: &mut dyn Tx, ctx: &Ctx, w: NewWebhook) -> Result<Webhook
         && !w.url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !url_ok {
         return Err(AppError::invalid(
-            "invalid-webhook",
+            ProblemCode::InvalidWebhook,
             "url must be an http:// or https:// URL of at most 2000 characters",
         ));
     }
     if w.events.is_empty() {
         return Err(AppError::invalid(
-            "invalid-webhook",
+            ProblemCode::InvalidWebhook,
             format!("events needs at least one of {}", EVENT_KINDS.join(", ")),
         ));
     }
     if let Some(bad) = w.events.iter().find(|e| !EVENT_KINDS.contains(&e.as_str())) {
         return Err(AppError::invalid(
-            "invalid-webhook",
+            ProblemCode::InvalidWebhook,
             format!(
                 "unknown event type {bad:?}; expected one of {}",
                 EVENT_KINDS.join(", ")

@@ -16,6 +16,7 @@ use super::super::runtime::Principal;
 use super::super::AppError;
 use chrono::{DateTime, Duration, Timelike, Utc};
 use countersign_core::grant::{mutates, scope_within, valid_action, Scope, State};
+use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::{Digest, SystemId};
 use countersign_ledger::EntryDraft;
@@ -73,7 +74,7 @@ pub struct DecideContext {
 pub fn validate(input: &DecideInput) -> Result<(), AppError> {
     if !valid_action(&input.action) {
         return Err(AppError::invalid(
-            "invalid-action",
+            ProblemCode::InvalidAction,
             format!(
                 "action {:?} is not an action name (lowercase letters, digits, _ - .)",
                 input.action
@@ -88,13 +89,13 @@ pub fn validate(input: &DecideInput) -> Result<(), AppError> {
         || r.bytes().any(|b| !(0x21..0x7f).contains(&b))
     {
         return Err(AppError::invalid(
-            "invalid-resource",
+            ProblemCode::InvalidResource,
             "resource must be 1-256 visible ASCII characters without ':' or '*'",
         ));
     }
     if input.system.as_str().is_empty() {
         return Err(AppError::invalid(
-            "invalid-system",
+            ProblemCode::InvalidSystem,
             "system must not be empty",
         ));
     }
@@ -104,14 +105,14 @@ pub fn validate(input: &DecideInput) -> Result<(), AppError> {
         .is_some_and(|t| t.trim().is_empty() || t.len() > 200)
     {
         return Err(AppError::invalid(
-            "invalid-task",
+            ProblemCode::InvalidTask,
             "task must be 1-200 characters",
         ));
     }
     let c = &input.context;
     if c.risk_score > 100 {
         return Err(AppError::invalid(
-            "invalid-context",
+            ProblemCode::InvalidContext,
             "context.risk_score must be 0-100",
         ));
     }
@@ -119,13 +120,13 @@ pub fn validate(input: &DecideInput) -> Result<(), AppError> {
         .is_some_and(|x| !(0.0..=1.0).contains(&x) || x.is_nan())
     {
         return Err(AppError::invalid(
-            "invalid-context",
+            ProblemCode::InvalidContext,
             "context.confidence must be between 0 and 1",
         ));
     }
     if c.data_classes.len() > 64 || c.data_classes.iter().any(|d| d.is_empty() || d.len() > 64) {
         return Err(AppError::invalid(
-            "invalid-context",
+            ProblemCode::InvalidContext,
             "context.data_classes: at most 64 names of 1-64 characters",
         ));
     }

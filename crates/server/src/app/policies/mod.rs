@@ -7,6 +7,7 @@ pub mod reload;
 
 use super::AppError;
 use chrono::{DateTime, Utc};
+use countersign_core::problem::ProblemCode;
 use countersign_policy::{PolicySet, PolicySource};
 use std::path::{Path, PathBuf};
 
@@ -97,7 +98,7 @@ pub fn load_policy_dir(dir: &Path) -> Result<PolicySet, PolicyDirError> {
 pub fn load_next(running: &LoadedPolicies, now: DateTime<Utc>) -> Result<LoadedPolicies, AppError> {
     let Some(dir) = &running.dir else {
         return Err(AppError::conflict(
-            "no-policy-directory",
+            ProblemCode::NoPolicyDirectory,
             "the server runs the built-in example policy set; start it with --policies DIR to reload from files",
         ));
     };
@@ -111,7 +112,7 @@ pub fn load_next(running: &LoadedPolicies, now: DateTime<Utc>) -> Result<LoadedP
         }
         let msg = msg.trim_end_matches([';', ' ', '.']);
         AppError::invalid(
-            "invalid-policy-set",
+            ProblemCode::InvalidPolicySet,
             format!("{msg}; the running set stays"),
         )
     })?;
