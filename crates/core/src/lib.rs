@@ -4,7 +4,8 @@
 //! * [`profile`]: the governance profile (tiers, tiering rules, checklists).
 //! * [`release`]: kinds, attributes, bundles, the release state machine.
 //! * [`review`]: reviews against checklists.
-//! * [`gate`]: gate evaluation with stable gap codes (I2).
+//! * [`gap`]: the stable gap codes, gap keys and findings every check reports in.
+//! * [`gate`]: gate evaluation (I2).
 //! * [`sod`]: segregation of duties (I4).
 //! * [`grant`]: agents' grants, scopes, lifecycle and attenuation (I8, I9).
 //! * [`lineage`]: lineage validation (I6).
@@ -14,6 +15,7 @@
 
 pub mod canonical;
 pub mod eval;
+pub mod gap;
 pub mod gate;
 pub mod grant;
 pub mod ids;

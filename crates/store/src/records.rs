@@ -2,7 +2,7 @@
 //! each backend; wire views live in the server crate.
 
 use chrono::{DateTime, Utc};
-use countersign_core::gate::GapKey;
+use countersign_core::gap::GapKey;
 use countersign_core::grant::Terms;
 use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
 use countersign_core::review::{Answer, Verdict};

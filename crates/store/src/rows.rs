@@ -9,7 +9,7 @@ use crate::records::*;
 use crate::time::from_text;
 use crate::StoreError;
 use chrono::{DateTime, Utc};
-use countersign_core::gate::GapKey;
+use countersign_core::gap::GapKey;
 use countersign_core::release::{ReleaseKind, ReleaseStatus};
 use countersign_core::review::Verdict;
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};

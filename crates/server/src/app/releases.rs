@@ -7,7 +7,7 @@ use super::{
     events, lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx,
 };
 use countersign_core::canonical::Digest;
-use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::release::{
     next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL,
 };
