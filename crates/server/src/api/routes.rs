@@ -13,8 +13,8 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_core::release::DeploymentAction;
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
-use countersign_store::records::DeploymentAction;
 
 fn parse_digest(s: &str) -> ApiResult<Digest> {
     s.parse()

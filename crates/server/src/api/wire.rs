@@ -6,7 +6,7 @@ use crate::app::releases::ReleaseDetail;
 use chrono::{DateTime, Utc};
 use countersign_core::gap::GapKey;
 use countersign_core::gate::Gap;
-use countersign_core::release::{Attributes, Bundle, ReleaseKind};
+use countersign_core::release::{Attributes, Bundle, Decision, ReleaseKind};
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{AgentId, Digest, Role, SystemId, UserId};
 use countersign_ledger::Entry;

@@ -9,7 +9,8 @@ use super::{
 use countersign_core::canonical::Digest;
 use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::release::{
-    next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL,
+    next_status, Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
+    Transition, MAX_AUTONOMY_LEVEL,
 };
 use countersign_core::review::{validate_review, Answer, ReviewDraft, Verdict};
 use countersign_core::sod::{check_owner, check_reviewer, Parties, Shaping};
