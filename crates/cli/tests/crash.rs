@@ -4,6 +4,7 @@
 //! was answered is in the ledger, and the chain verifies.
 
 use chrono::{Duration as Days, Utc};
+use countersign_core::agent::AgentStatus;
 use countersign_core::grant::{Constraints, Terms};
 use countersign_core::release::{Attributes, ReleaseKind, ReleaseStatus};
 use countersign_core::{AgentId, GrantId, ReleaseId, Role, SystemId, UserId};

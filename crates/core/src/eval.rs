@@ -11,7 +11,7 @@
 //!
 //! A metric reported for several slices must pass on every slice (the worst one decides).
 
-use crate::gate::{Finding, GapCode};
+use crate::gap::{Finding, GapCode};
 use serde::{Deserialize, Serialize};
 
 /// How a parsed CycloneDX ML-BOM report is labelled.

@@ -1,19 +1,29 @@
 //! countersign's pure domain: no IO, no async, no clock. Time comes in as an argument.
 //!
 //! * [`canonical`]: canonical JSON and `sha256:` digests.
+//! * [`codes`]: codes and states with their stable strings in one table ([`codes::UnknownCode`]).
 //! * [`profile`]: the governance profile (tiers, tiering rules, checklists).
-//! * [`release`]: kinds, attributes, bundles, the release state machine.
+//! * [`release`]: kinds, attributes, bundles, the release state machine, go/no-go
+//!   decisions and deployment actions.
 //! * [`review`]: reviews against checklists.
-//! * [`gate`]: gate evaluation with stable gap codes (I2).
+//! * [`gap`]: the stable gap codes, gap keys and findings every check reports in.
+//! * [`gate`]: gate evaluation (I2).
 //! * [`sod`]: segregation of duties (I4).
+//! * [`agent`]: an agent's status (I1).
 //! * [`grant`]: agents' grants, scopes, lifecycle and attenuation (I8, I9).
+//! * [`runtime`]: runtime decisions, approval, post-action review and outcome states (I10).
+//! * [`delivery`]: webhook delivery states and attempt outcomes.
 //! * [`lineage`]: lineage validation (I6).
 //! * [`eval`]: evaluation gates and eval report parsing (I7).
 //! * [`retrain`]: a retrain stays inside its promoted baseline's approved scope.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod agent;
 pub mod canonical;
+pub mod codes;
+pub mod delivery;
 pub mod eval;
+pub mod gap;
 pub mod gate;
 pub mod grant;
 pub mod ids;
@@ -24,6 +34,7 @@ pub mod release;
 pub mod retrain;
 pub mod review;
 pub mod role;
+pub mod runtime;
 pub mod sod;
 
 pub use canonical::Digest;

@@ -3,11 +3,11 @@
 //! intended use. A third-party model needs `vendor_assurance` evidence instead.
 //!
 //! Lineage applies to `model` and `retrain` releases. Which of its gaps a decision
-//! owner may accept is decided in [`crate::gate::GapCode::acceptable`]: only a missing
+//! owner may accept is decided in [`crate::gap::GapCode::acceptable`]: only a missing
 //! vendor assurance is acceptable; every other lineage gap is fixed at its source.
 
 use crate::canonical::Digest;
-use crate::gate::{Finding, GapCode};
+use crate::gap::{Finding, GapCode};
 use crate::ids::UserId;
 use crate::release::{Attributes, Bundle, ReleaseKind};
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
-//! Releases, their declared attributes, bundles and the release state machine.
+//! Releases, their declared attributes, bundles, the release state machine, and the
+//! decisions and deployment actions that move a release.
 
 use crate::canonical::Digest;
+use crate::codes::stable_strings;
 use crate::ids::UserId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,6 +162,27 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
+stable_strings! {
+    /// The decision owner's answer on a revision.
+    pub enum Decision: "decision" {
+        /// Approved for the decision's environment; refused while a gap is unaccepted.
+        Go = "go",
+        NoGo = "no_go",
+    }
+}
+
+stable_strings! {
+    /// What a deployment does with a release.
+    pub enum DeploymentAction: "deployment action" {
+        /// An approved revision goes into production (the gate is checked again).
+        Promote = "promote",
+        /// A promoted release is rolled back, with a reason.
+        Rollback = "rollback",
+        /// A promoted release is retired, with a reason.
+        Retire = "retire",
+    }
+}
+
 /// Something that moves a release between states.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transition {
@@ -258,6 +281,12 @@ mod tests {
         let mut b = bundle();
         b.secret_scopes.insert("kv/payments".into());
         assert_ne!(b.digest(), base);
+    }
+
+    #[test]
+    fn decisions_and_deployment_actions_keep_their_strings() {
+        crate::codes::assert_stable(Decision::ALL, &["go", "no_go"]);
+        crate::codes::assert_stable(DeploymentAction::ALL, &["promote", "rollback", "retire"]);
     }
 
     #[test]

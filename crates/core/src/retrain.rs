@@ -9,7 +9,7 @@
 //! (`retrain_drift_missing`, `retrain_drift_exceeded`) are acceptable like evaluation gaps.
 
 use crate::eval::{EvalGate, MetricResult, ReportFact};
-use crate::gate::{Finding, GapCode};
+use crate::gap::{Finding, GapCode};
 use crate::release::ReleaseKind;
 use std::collections::{BTreeMap, BTreeSet};
 

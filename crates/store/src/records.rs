@@ -2,9 +2,12 @@
 //! each backend; wire views live in the server crate.
 
 use chrono::{DateTime, Utc};
-use countersign_core::gate::GapKey;
+use countersign_core::agent::AgentStatus;
+use countersign_core::gap::GapKey;
 use countersign_core::grant::Terms;
-use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
+use countersign_core::release::{
+    Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
+};
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use serde::{Deserialize, Serialize};
@@ -118,25 +121,6 @@ pub struct AcceptanceRecord {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Go,
-    NoGo,
-}
-
-impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Go => "go",
-            Decision::NoGo => "no_go",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Go, Self::NoGo].into_iter().find(|d| d.as_str() == s)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionRecord {
     pub id: String,
@@ -148,29 +132,6 @@ pub struct DecisionRecord {
     pub decided_by: UserId,
     pub bundle_digest: Digest,
     pub created_at: DateTime<Utc>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentAction {
-    Promote,
-    Rollback,
-    Retire,
-}
-
-impl DeploymentAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DeploymentAction::Promote => "promote",
-            DeploymentAction::Rollback => "rollback",
-            DeploymentAction::Retire => "retire",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Promote, Self::Rollback, Self::Retire]
-            .into_iter()
-            .find(|d| d.as_str() == s)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -197,27 +158,6 @@ pub struct IdempotencyRecord {
 }
 
 // Agents, grants and credentials (issue 5).
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentStatus {
-    Active,
-    Suspended,
-}
-
-impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Active => "active",
-            AgentStatus::Suspended => "suspended",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Suspended]
-            .into_iter()
-            .find(|d| d.as_str() == s)
-    }
-}
 
 /// An agent workload identity with its one human owner (I1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -393,7 +333,8 @@ pub struct EventRecord {
 pub struct DeliveryRecord {
     pub webhook_id: String,
     pub event_id: String,
-    /// `pending`, `delivered` or `dead` (attempts exhausted).
+    /// `pending`, `delivered` or `dead` (attempts exhausted): a
+    /// [`countersign_core::delivery::DeliveryState`] string.
     pub state: String,
     pub attempts: u32,
     /// A pending delivery is due at this time (also the lease of a claimed one).
@@ -412,7 +353,7 @@ pub struct AttemptRecord {
     /// The receiver's HTTP status, 0 when there was no response.
     pub status_code: u16,
     pub error: String,
-    /// `delivered`, `retry` or `dead`.
+    /// `delivered`, `retry` or `dead`: a [`countersign_core::delivery::AttemptOutcome`] string.
     pub outcome: String,
 }
 
@@ -442,7 +383,7 @@ pub struct ActionRecord {
     /// Confidence, risk score, data classes, AI input (or its digest), impact.
     pub context: serde_json::Value,
     pub risk_score: u32,
-    /// `allow`, `deny` or `step_up`.
+    /// `allow`, `deny` or `step_up`: a [`countersign_core::runtime::ActionDecision`] string.
     pub decision: String,
     pub reasons: Vec<String>,
     /// Ids of the policies that determined it.
@@ -452,7 +393,8 @@ pub struct ActionRecord {
     /// the approval consumed.
     pub approval_id: Option<String>,
     pub decided_at: DateTime<Utc>,
-    /// `pending` when it awaits post-action review by the system owner, then `reviewed`.
+    /// `pending` when it awaits post-action review by the system owner, then `reviewed`:
+    /// a [`countersign_core::runtime::ReviewState`] string.
     pub review_state: Option<String>,
     pub review: Option<PostReview>,
     /// The final outcome the agent reported.
@@ -464,7 +406,7 @@ pub struct ActionRecord {
 pub struct PostReview {
     pub by: UserId,
     pub at: DateTime<Utc>,
-    /// `ok` or `flagged`.
+    /// `ok` or `flagged`: a [`countersign_core::runtime::PostReviewVerdict`] string.
     pub verdict: String,
     pub comment: String,
 }
@@ -472,7 +414,8 @@ pub struct PostReview {
 /// What finally happened, as reported by the agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionOutcome {
-    /// `succeeded`, `failed` or `abandoned`.
+    /// `succeeded`, `failed` or `abandoned`: a [`countersign_core::runtime::OutcomeStatus`]
+    /// string.
     pub status: String,
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
@@ -499,7 +442,8 @@ pub struct ApprovalRecord {
     /// The role a policy named, if any (otherwise the system owner).
     pub approver_role: Option<String>,
     pub policies: Vec<String>,
-    /// `pending`, `approved`, `denied`, `expired` or `used`.
+    /// `pending`, `approved`, `denied`, `expired` or `used`: a
+    /// [`countersign_core::runtime::ApprovalState`] string.
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,

@@ -7,9 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::agent::AgentStatus;
+use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::grant::{Constraints, HourWindow, Terms};
-use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
+use countersign_core::release::{
+    Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
+};
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use countersign_ledger::{verify_all, Entry, EntryDraft};

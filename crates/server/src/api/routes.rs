@@ -13,8 +13,8 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_core::problem::ProblemCode;
+use countersign_core::release::DeploymentAction;
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
-use countersign_store::records::DeploymentAction;
 
 fn parse_digest(s: &str) -> ApiResult<Digest> {
     s.parse()

@@ -4,9 +4,10 @@
 use crate::app::gate::{CheckOutcome, Evaluation, GateReport};
 use crate::app::releases::ReleaseDetail;
 use chrono::{DateTime, Utc};
-use countersign_core::gate::{Gap, GapKey};
+use countersign_core::gap::GapKey;
+use countersign_core::gate::Gap;
 use countersign_core::problem::ProblemCode;
-use countersign_core::release::{Attributes, Bundle, ReleaseKind};
+use countersign_core::release::{Attributes, Bundle, Decision, ReleaseKind};
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{AgentId, Digest, Role, SystemId, UserId};
 use countersign_ledger::Entry;

@@ -6,11 +6,12 @@
 use super::{new_id, record, users, AgentCtx, AppError, Ctx};
 use crate::jwt;
 use chrono::{DateTime, Duration, Utc};
+use countersign_core::agent::AgentStatus;
 use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{AgentId, ReleaseId, Role, UserId};
-use countersign_store::records::{AgentRecord, AgentStatus, Revocation, RevokeFilter};
+use countersign_store::records::{AgentRecord, Revocation, RevokeFilter};
 use countersign_store::Tx;
 use serde_json::{json, Value};
 use std::sync::Arc;

@@ -11,12 +11,11 @@ use super::{grants, new_id, record, record_agent, AgentCtx, AppError, Ctx};
 use crate::app::agents::ISSUER;
 use crate::jwt;
 use chrono::{DateTime, Duration, Utc};
+use countersign_core::agent::AgentStatus;
 use countersign_core::grant::{self, Scope, ScopeRefusal, State};
 use countersign_core::problem::ProblemCode;
 use countersign_core::{AgentId, GrantId, ReleaseId, Role};
-use countersign_store::records::{
-    AgentStatus, CredentialKeyRecord, CredentialRecord, Revocation, RevokeFilter,
-};
+use countersign_store::records::{CredentialKeyRecord, CredentialRecord, Revocation, RevokeFilter};
 use countersign_store::Tx;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::{json, Map, Value};

@@ -13,7 +13,7 @@
 use super::unit::App;
 use super::AppError;
 use chrono::{DateTime, Duration, Utc};
-use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{ReleaseId, Role};

@@ -1,6 +1,7 @@
 //! Why an application command or query was refused.
 
-use countersign_core::gate::{Gap, GapKey};
+use countersign_core::gap::GapKey;
+use countersign_core::gate::Gap;
 use countersign_core::problem::ProblemCode;
 use countersign_core::release::IllegalTransition;
 use countersign_core::review::ReviewError;

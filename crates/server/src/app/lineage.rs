@@ -4,7 +4,7 @@
 use super::{record, users, AppError, Ctx};
 use countersign_core::canonical::Digest;
 use countersign_core::eval::{EvalGate, ReportFact};
-use countersign_core::gate::Finding;
+use countersign_core::gap::Finding;
 use countersign_core::lineage::{self, DatasetFact, LineageInput, RunFact};
 use countersign_core::problem::ProblemCode;
 use countersign_core::release::Bundle;

@@ -7,10 +7,11 @@ use super::{
     events, lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx,
 };
 use countersign_core::canonical::Digest;
-use countersign_core::gate::{GapCode, GapKey};
+use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::problem::ProblemCode;
 use countersign_core::release::{
-    next_status, Attributes, Bundle, ReleaseKind, ReleaseStatus, Transition, MAX_AUTONOMY_LEVEL,
+    next_status, Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
+    Transition, MAX_AUTONOMY_LEVEL,
 };
 use countersign_core::review::{validate_review, Answer, ReviewDraft, Verdict};
 use countersign_core::sod::{check_owner, check_reviewer, Parties, Shaping};
