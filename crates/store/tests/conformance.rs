@@ -6,20 +6,19 @@
 //! that server and drops it afterwards).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use countersign_core::gate::{GapCode, GapKey};
-use countersign_core::grant::{Constraints, HourWindow, Terms};
-use countersign_core::release::{Attributes, Bundle, ReleaseKind, ReleaseStatus};
-use countersign_core::review::{Answer, Verdict};
+use chrono::Duration;
+use countersign_core::grant::{Constraints, HourWindow};
+use countersign_core::release::ReleaseStatus;
+use countersign_core::review::Verdict;
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use countersign_ledger::{verify_all, Entry, EntryDraft};
 use countersign_store::records::*;
 use countersign_store::testing::{
-    drop_postgres_database, fresh_postgres_database, postgres_database_name,
+    self, at as t, digest, drop_postgres_database, fresh_postgres_database, postgres_database_name,
 };
 use countersign_store::{MigrationStatus, Store, StoreError, Tx};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -205,157 +204,29 @@ database_tests!(
 // ---------------------------------------------------------------------------------
 // Fixtures
 
-/// A time with microseconds, as every stored time has.
-fn t(seconds: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 3, 4, 5).unwrap()
-        + Duration::seconds(seconds)
-        + Duration::microseconds(123_456)
-}
-
-fn digest(s: &str) -> Digest {
-    Digest::of(s.as_bytes())
-}
+// The records come from `countersign_store::testing`; these wrappers add what this
+// suite fixes: times as seconds after `t(0)`, the seeded owner and release.
 
 fn user(id: &str, email: &str, roles: &[Role], at: i64) -> UserRecord {
-    UserRecord {
-        id: UserId(id.into()),
-        name: format!("Ünïcode näme of {id} ✓"),
-        email: email.into(),
-        roles: roles.iter().copied().collect(),
-        created_at: t(at),
-    }
+    testing::user(id, email, roles, t(at))
 }
 
 fn system(id: &str, owner: &str) -> SystemRecord {
-    SystemRecord {
-        id: SystemId(id.into()),
-        name: format!("system {id}"),
-        description: "line one\nline \"two\"".into(),
-        owner: UserId(owner.into()),
-        created_at: t(10),
-    }
+    testing::system(id, owner, t(10))
 }
 
 fn release(id: &str, system: &str, owner: &str, at: i64) -> ReleaseRecord {
-    ReleaseRecord {
-        id: ReleaseId(id.into()),
-        title: format!("release {id}"),
-        kind: ReleaseKind::Model,
-        system_id: SystemId(system.into()),
-        decision_owner: UserId(owner.into()),
-        created_by: UserId(owner.into()),
-        attributes: Attributes {
-            customer_facing: true,
-            agentic: false,
-            data_connected: true,
-            data_classes: ["pii".to_owned(), "phi".to_owned()].into(),
-            regulated: true,
-            third_party: false,
-            autonomy_level: 2,
-            intended_use: Some("claims-triage".into()),
-        },
-        status: ReleaseStatus::Draft,
-        current_revision: 1,
-        environment: None,
-        created_at: t(at),
-        updated_at: t(at),
-    }
+    testing::release(id, system, owner, t(at))
 }
 
-fn bundle(artifact: &str, full: bool) -> Bundle {
-    let mut parameters = BTreeMap::new();
-    if full {
-        parameters.insert("lr".to_owned(), json!(0.25));
-        parameters.insert("epochs".to_owned(), json!(12));
-        parameters.insert(
-            "nested".to_owned(),
-            json!({"z": [1, "two", null, true], "a": {"ü": "€😀"}, "big": 9007199254740993_u64}),
-        );
-    }
-    Bundle {
-        artifact_digest: digest(artifact),
-        dataset_versions: if full {
-            ["ds:a@1".to_owned(), "ds:b@7".to_owned()].into()
-        } else {
-            BTreeSet::new()
-        },
-        training_run_id: full.then(|| "run-42".to_owned()),
-        trainer: full.then(|| UserId("trainer".into())),
-        code_commit: full.then(|| "0123abcd".to_owned()),
-        parameters,
-        prompt_package_digest: full.then(|| digest("prompt")),
-        runtime_policy_digest: None,
-        tool_permissions: if full {
-            ["crm.read".to_owned()].into()
-        } else {
-            BTreeSet::new()
-        },
-        secret_scopes: BTreeSet::new(),
-        supersedes: None,
-    }
-}
-
+/// Revision `number` by the owner; odd revisions carry a full bundle.
 fn revision(release: &str, number: u32, artifact: &str, at: i64) -> RevisionRecord {
-    let bundle = bundle(artifact, number % 2 == 1);
-    RevisionRecord {
-        release_id: ReleaseId(release.into()),
-        number,
-        bundle_digest: bundle.digest(),
-        bundle,
-        tier: "high".into(),
-        matched_rules: vec!["customer_facing".into(), "pii".into()],
-        profile_digest: digest("profile"),
-        created_by: UserId("owner".into()),
-        created_at: t(at),
-        submitted_by: None,
-        submitted_at: None,
-    }
-}
-
-fn review(id: &str, release: &str, rev: u32, role: Role, reviewer: &str) -> ReviewRecord {
-    ReviewRecord {
-        id: id.into(),
-        release_id: ReleaseId(release.into()),
-        revision: rev,
-        role,
-        reviewer: UserId(reviewer.into()),
-        verdict: Verdict::ApproveWithConditions,
-        answers: [
-            ("threat-model-reviewed".to_owned(), Answer::Yes),
-            ("pen-test".to_owned(), Answer::NotApplicable),
-            ("secrets-scoped".to_owned(), Answer::No),
-        ]
-        .into(),
-        conditions: Some("rotate keys within 30 days".into()),
-        comment: None,
-        bundle_digest: digest("bundle"),
-        created_at: t(100),
-    }
-}
-
-fn decision(id: &str, release: &str, rev: u32, by: &str) -> DecisionRecord {
-    DecisionRecord {
-        id: id.into(),
-        release_id: ReleaseId(release.into()),
-        revision: rev,
-        decision: Decision::Go,
-        environment: "production".into(),
-        comment: "accepting the residual risk".into(),
-        decided_by: UserId(by.into()),
-        bundle_digest: digest("bundle"),
-        created_at: t(200),
-    }
-}
-
-fn idempotency(actor: &str, key: &str) -> IdempotencyRecord {
-    IdempotencyRecord {
-        actor: UserId(actor.into()),
-        key: key.into(),
-        request_hash: digest(key).as_str().to_owned(),
-        status: 201,
-        body: r#"{"id":"rel_1","title":"ü"}"#.into(),
-        created_at: t(300),
-    }
+    let bundle = if number % 2 == 1 {
+        testing::full_bundle(artifact)
+    } else {
+        testing::bundle(artifact)
+    };
+    testing::revision(release, number, bundle, OWNER, t(at))
 }
 
 fn draft(i: u64) -> EntryDraft {
@@ -441,13 +312,7 @@ async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
     let admin = user("u-b", "b@example.com", &Role::ALL, 5);
     let nobody = user("u-a", "a@example.com", &[], 5);
     let later = user("u-0", "z@example.com", &[Role::Legal], 6);
-    let token = TokenRecord {
-        id: "tok-1".into(),
-        user_id: admin.id.clone(),
-        token_hash: "ab".repeat(32),
-        label: "ci".into(),
-        created_at: t(7),
-    };
+    let token = testing::token("tok-1", "u-b", &"ab".repeat(32));
     let mut tx = store.write().await.unwrap();
     assert_eq!(tx.count_users().await.unwrap(), 0);
     for u in [&later, &admin, &nobody] {
@@ -477,10 +342,7 @@ async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
 
 async fn systems_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    let other = SystemRecord {
-        created_at: t(9),
-        ..system("sys-2", REVIEWER)
-    };
+    let other = testing::system("sys-2", REVIEWER, t(9));
     let mut tx = store.write().await.unwrap();
     tx.insert_system(&other).await.unwrap();
     tx.commit().await.unwrap();
@@ -551,61 +413,22 @@ async fn per_revision_records_round_trip(store: Arc<dyn Store>) {
     let rel_id = ReleaseId("rel".into());
     let content = b"threat model\x00\xff".to_vec();
     let blob = Digest::of(&content);
-    let security = review("rv-2", "rel", 1, Role::Security, REVIEWER);
+    let security = testing::review("rv-2", "rel", 1, Role::Security, REVIEWER);
     let privacy = ReviewRecord {
         verdict: Verdict::Reject,
         answers: BTreeMap::new(),
         conditions: None,
         comment: Some("no DPIA".into()),
-        ..review("rv-1", "rel", 1, Role::Privacy, REVIEWER)
+        ..testing::review("rv-1", "rel", 1, Role::Privacy, REVIEWER)
     };
-    let evidence = EvidenceRecord {
-        id: "ev-1".into(),
-        release_id: rel_id.clone(),
-        revision: 1,
-        kind: "threat_model".into(),
-        name: "tm.pdf".into(),
-        media_type: "application/pdf".into(),
-        digest: blob.clone(),
-        size: content.len() as u64,
-        attached_by: UserId(OWNER.into()),
-        created_at: t(90),
-    };
-    let acceptance = AcceptanceRecord {
-        id: "acc-1".into(),
-        release_id: rel_id.clone(),
-        revision: 1,
-        gap: GapKey {
-            code: GapCode::MissingReview,
-            subject: "legal".into(),
-        },
-        justification: "legal signs off next sprint".into(),
-        expires_at: t(86_400 * 30),
-        accepted_by: UserId(OWNER.into()),
-        bundle_digest: digest("bundle"),
-        created_at: t(150),
-    };
-    let go = decision("dec-1", "rel", 1, OWNER);
+    let evidence = testing::evidence("ev-1", "rel", 1, &content, OWNER);
+    let acceptance = testing::acceptance("acc-1", "rel", 1, OWNER);
+    let go = testing::decision("dec-1", "rel", 1, OWNER);
     let deployments = [
+        testing::deployment("dep-1", "rel", 1, DeploymentAction::Promote, OWNER, t(250)),
         DeploymentRecord {
-            id: "dep-1".into(),
-            release_id: rel_id.clone(),
-            revision: 1,
-            action: DeploymentAction::Promote,
-            environment: "production".into(),
-            reason: "go".into(),
-            actor: UserId(OWNER.into()),
-            created_at: t(250),
-        },
-        DeploymentRecord {
-            id: "dep-2".into(),
-            release_id: rel_id.clone(),
-            revision: 1,
-            action: DeploymentAction::Rollback,
-            environment: "production".into(),
             reason: "alert fired".into(),
-            actor: UserId(OWNER.into()),
-            created_at: t(260),
+            ..testing::deployment("dep-2", "rel", 1, DeploymentAction::Rollback, OWNER, t(260))
         },
     ];
 
@@ -710,7 +533,7 @@ async fn blobs_round_trip_byte_for_byte(store: Arc<dyn Store>) {
 
 async fn idempotency_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    let rec = idempotency(OWNER, "key-1");
+    let rec = testing::idempotency(OWNER, "key-1");
     let mut tx = store.write().await.unwrap();
     assert_eq!(
         tx.get_idempotency(&rec.actor, &rec.key).await.unwrap(),
@@ -718,7 +541,7 @@ async fn idempotency_round_trip(store: Arc<dyn Store>) {
     );
     tx.put_idempotency(&rec).await.unwrap();
     // The same key from another actor is a different record.
-    tx.put_idempotency(&idempotency(REVIEWER, "key-1"))
+    tx.put_idempotency(&testing::idempotency(REVIEWER, "key-1"))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -752,20 +575,20 @@ async fn unique_violations_are_conflicts(store: Arc<dyn Store>) {
     drop(tx);
 
     let mut tx = store.write().await.unwrap();
-    tx.insert_review(&review("rv-1", "rel", 1, Role::Security, REVIEWER))
+    tx.insert_review(&testing::review("rv-1", "rel", 1, Role::Security, REVIEWER))
         .await
         .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.write().await.unwrap();
     assert_conflict(
-        tx.insert_review(&review("rv-2", "rel", 1, Role::Security, OWNER))
+        tx.insert_review(&testing::review("rv-2", "rel", 1, Role::Security, OWNER))
             .await,
         "review per role per revision",
     );
     drop(tx);
 
     let mut tx = store.write().await.unwrap();
-    tx.insert_decision(&decision("dec-1", "rel", 1, OWNER))
+    tx.insert_decision(&testing::decision("dec-1", "rel", 1, OWNER))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -773,7 +596,7 @@ async fn unique_violations_are_conflicts(store: Arc<dyn Store>) {
     assert_conflict(
         tx.insert_decision(&DecisionRecord {
             decision: Decision::NoGo,
-            ..decision("dec-2", "rel", 1, OWNER)
+            ..testing::decision("dec-2", "rel", 1, OWNER)
         })
         .await,
         "decision per revision",
@@ -781,13 +604,15 @@ async fn unique_violations_are_conflicts(store: Arc<dyn Store>) {
     drop(tx);
 
     let mut tx = store.write().await.unwrap();
-    tx.put_idempotency(&idempotency(OWNER, "k")).await.unwrap();
+    tx.put_idempotency(&testing::idempotency(OWNER, "k"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.write().await.unwrap();
     assert_conflict(
         tx.put_idempotency(&IdempotencyRecord {
             status: 500,
-            ..idempotency(OWNER, "k")
+            ..testing::idempotency(OWNER, "k")
         })
         .await,
         "idempotency key",
@@ -961,14 +786,14 @@ async fn writers_are_serialized_for_read_decide_write(store: Arc<dyn Store>) {
                     .unwrap()
                     .is_none()
                 {
-                    tx.put_idempotency(&idempotency(OWNER, "same-key"))
+                    tx.put_idempotency(&testing::idempotency(OWNER, "same-key"))
                         .await
                         .unwrap();
                     tx.append(draft(i as u64)).await.unwrap();
                     wrote += 1;
                 }
                 if tx.list_decisions(&rel).await.unwrap().is_empty() {
-                    tx.insert_decision(&decision(&format!("dec-{i}"), "rel", 1, OWNER))
+                    tx.insert_decision(&testing::decision(&format!("dec-{i}"), "rel", 1, OWNER))
                         .await
                         .unwrap();
                     tx.append(draft(100 + i as u64)).await.unwrap();
@@ -1126,78 +951,36 @@ async fn migrate_refuses_newer_schema(db: Arc<TestDb>) {
 
 fn agent(id: &str, env: &str, key: &str) -> AgentRecord {
     AgentRecord {
-        id: AgentId(id.into()),
-        name: format!("name-{id}"),
-        owner: UserId(OWNER.into()),
-        use_case: "refunds".into(),
         environment: env.into(),
-        release_id: ReleaseId("rel".into()),
         public_key: key.into(),
-        status: AgentStatus::Active,
-        created_by: UserId(OWNER.into()),
-        created_at: t(30),
-        updated_at: t(30),
+        ..testing::agent(id, OWNER, "rel", t(30))
     }
 }
 
+/// A grant of read and refund on `orders/*` in `sys`, from 8 to 18 h, up to risk 40.
 fn grant(id: &str, agent: &str, at: i64) -> GrantRecord {
-    GrantRecord {
-        id: GrantId(id.into()),
-        agent_id: AgentId(agent.into()),
-        terms: Terms {
-            system: SystemId("sys".into()),
-            actions: ["read".to_string(), "refund".to_string()].into(),
-            resources: ["orders/*".to_string()].into(),
-            constraints: Constraints {
-                window: Some(HourWindow {
-                    start_hour: 8,
-                    end_hour: 18,
-                }),
-                max_risk_score: Some(40),
-            },
-            expires_at: t(100_000),
-        },
-        requested_at: t(at),
-        system_owner_approved_by: None,
-        system_owner_approved_at: None,
-        agent_owner_approved_by: None,
-        agent_owner_approved_at: None,
-        certified_by: None,
-        certified_at: None,
-        revoked_by: None,
-        revoked_at: None,
-        revoke_reason: None,
-    }
+    let mut terms = testing::terms("sys", &["read", "refund"], &["orders/*"], t(100_000));
+    terms.constraints = Constraints {
+        window: Some(HourWindow {
+            start_hour: 8,
+            end_hour: 18,
+        }),
+        max_risk_score: Some(40),
+    };
+    testing::grant(id, agent, terms, t(at))
 }
 
 fn key(kid: &str, at: i64) -> CredentialKeyRecord {
-    CredentialKeyRecord {
-        kid: kid.into(),
-        public_key: format!("pub-{kid}"),
-        secret_key: format!("sec-{kid}"),
-        created_at: t(at),
-        retired_at: None,
-    }
+    testing::credential_key(kid, t(at))
 }
 
+/// A credential signed with `k1` under `grants`, delegated from `parent` if any.
 fn credential(jti: &str, agent: &str, grants: &[&str], parent: Option<&str>) -> CredentialRecord {
     CredentialRecord {
-        jti: jti.into(),
-        kid: "k1".into(),
-        agent_id: AgentId(agent.into()),
-        subject: AgentId(agent.into()),
-        owner: UserId(OWNER.into()),
-        task: "task-1".into(),
-        scopes: vec!["sys:read:orders/1".into()],
         grant_ids: grants.iter().map(|g| GrantId((*g).into())).collect(),
-        release_id: ReleaseId("rel".into()),
         parent_jti: parent.map(Into::into),
         depth: u32::from(parent.is_some()),
-        issued_at: t(50),
-        expires_at: t(950),
-        revoked_at: None,
-        revoked_by: None,
-        revoke_reason: None,
+        ..testing::credential(jti, "k1", agent, OWNER, "rel")
     }
 }
 
@@ -1398,18 +1181,7 @@ async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
 // Lineage (I6): datasets and training runs.
 
 fn dataset(name: &str, version: &str, secs: i64) -> DatasetRecord {
-    DatasetRecord {
-        name: name.into(),
-        version: version.into(),
-        digest: Digest::of(format!("{name}@{version}").as_bytes()),
-        source: "s3://data/tickets".into(),
-        classification: "pii".into(),
-        permitted_uses: ["support".to_owned(), "triage".to_owned()].into(),
-        registered_by: UserId(OWNER.into()),
-        created_at: t(secs),
-        approved_by: None,
-        approved_at: None,
-    }
+    testing::dataset(name, version, OWNER, t(secs))
 }
 
 async fn datasets_round_trip_and_approve(store: Arc<dyn Store>) {
@@ -1453,20 +1225,7 @@ async fn datasets_round_trip_and_approve(store: Arc<dyn Store>) {
 
 async fn training_runs_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    let run = |id: &str, secs: i64| TrainingRunRecord {
-        id: id.into(),
-        code_commit: "4f2a9c1".into(),
-        datasets: ["tickets@3".to_owned(), "chats@1".to_owned()].into(),
-        parameters: [
-            ("lr".to_owned(), json!(0.01)),
-            ("epochs".to_owned(), json!(3)),
-        ]
-        .into(),
-        trainer: UserId("trainer".into()),
-        artifact_digest: Digest::of(id.as_bytes()),
-        registered_by: UserId(OWNER.into()),
-        created_at: t(secs),
-    };
+    let run = |id: &str, secs: i64| testing::training_run(id, "trainer", OWNER, t(secs));
     let (r1, r2) = (run("run-1", 30), run("run-2", 10));
     let mut tx = store.write().await.unwrap();
     tx.insert_training_run(&r1).await.unwrap();
@@ -1490,15 +1249,8 @@ async fn training_runs_round_trip(store: Arc<dyn Store>) {
 
 async fn escalations_round_trip_once_per_role(store: Arc<dyn Store>) {
     seed(&store).await;
-    let esc = |id: &str, role: Role, secs: i64| EscalationRecord {
-        id: id.into(),
-        release_id: ReleaseId("rel".into()),
-        revision: 1,
-        role,
-        due_at: t(secs - 1),
-        escalated_to: UserId(OWNER.into()),
-        created_at: t(secs),
-    };
+    let esc =
+        |id: &str, role: Role, secs: i64| testing::escalation(id, "rel", role, OWNER, t(secs));
     let (a, b) = (
         esc("esc-a", Role::Security, 50),
         esc("esc-b", Role::Privacy, 40),
@@ -1530,29 +1282,9 @@ async fn escalations_round_trip_once_per_role(store: Arc<dyn Store>) {
 
 async fn webhooks_outbox_and_deliveries_round_trip(store: Arc<dyn Store>) {
     seed(&store).await;
-    let hook = WebhookRecord {
-        id: "wh-1".into(),
-        url: "http://127.0.0.1:9/hook".into(),
-        events: ["decided".to_owned(), "promoted".to_owned()].into(),
-        secret: "whsec_x".into(),
-        created_by: UserId(OWNER.into()),
-        created_at: t(1),
-    };
-    let ev = |id: &str, secs: i64| EventRecord {
-        id: id.into(),
-        kind: "decided".into(),
-        subject: "rel".into(),
-        payload: json!({"decision": "go", "revision": 1}),
-        created_at: t(secs),
-    };
-    let dl = |event: &str, due: i64| DeliveryRecord {
-        webhook_id: "wh-1".into(),
-        event_id: event.into(),
-        state: "pending".into(),
-        attempts: 0,
-        next_attempt_at: t(due),
-        updated_at: t(2),
-    };
+    let hook = testing::webhook("wh-1", OWNER);
+    let ev = |id: &str, secs: i64| testing::event(id, t(secs));
+    let dl = |event: &str, due: i64| testing::delivery("wh-1", event, t(due));
     let mut tx = store.write().await.unwrap();
     tx.insert_webhook(&hook).await.unwrap();
     assert!(matches!(
@@ -1600,18 +1332,8 @@ async fn webhooks_outbox_and_deliveries_round_trip(store: Arc<dyn Store>) {
         vec![dl("ev-1", 10), done]
     );
     let at = |id: &str, n: u32, code: u16, outcome: &str, secs: i64| AttemptRecord {
-        id: id.into(),
-        webhook_id: "wh-1".into(),
-        event_id: "ev-2".into(),
-        attempt: n,
-        at: t(secs),
-        status_code: code,
-        error: if code == 0 {
-            "connection refused".into()
-        } else {
-            String::new()
-        },
         outcome: outcome.into(),
+        ..testing::attempt(id, "wh-1", "ev-2", n, code, t(secs))
     };
     tx.insert_attempt(&at("a-2", 2, 200, "delivered", 11))
         .await
@@ -1634,56 +1356,11 @@ async fn webhooks_outbox_and_deliveries_round_trip(store: Arc<dyn Store>) {
 // Runtime decisions, approvals and the action log (issue 6)
 
 fn action(id: &str, agent: &str, task: &str, decision: &str, at: i64) -> ActionRecord {
-    ActionRecord {
-        id: id.into(),
-        agent_id: AgentId(agent.into()),
-        jti: "jti-1".into(),
-        owner: UserId("owner".into()),
-        system_id: SystemId("sys".into()),
-        action: "write".into(),
-        resource: "orders/42".into(),
-        task: task.into(),
-        action_digest: digest(id),
-        arguments: json!({"amount": 12, "nested": {"z": 1, "a": [1, 2]}}),
-        context: json!({"risk_score": 20, "ai_input": "refund order 42"}),
-        risk_score: 20,
-        decision: decision.into(),
-        reasons: vec!["permitted by allow-low-risk-reads".into()],
-        policies: vec!["allow-low-risk-reads".into()],
-        policy_digest: Some(digest("policies")),
-        approval_id: None,
-        decided_at: t(at),
-        review_state: (decision == "allow").then(|| "pending".to_owned()),
-        review: None,
-        outcome: None,
-    }
+    testing::action(id, agent, task, decision, t(at))
 }
 
 fn approval(id: &str, action_id: &str, assignee: &str, expires: i64) -> ApprovalRecord {
-    ApprovalRecord {
-        id: id.into(),
-        action_id: action_id.into(),
-        agent_id: AgentId("ag1".into()),
-        system_id: SystemId("sys".into()),
-        action: "write".into(),
-        resource: "orders/42".into(),
-        task: "refunds".into(),
-        action_digest: digest(action_id),
-        arguments: json!({"amount": 12}),
-        context: json!({"ai_output": "refund 12"}),
-        assignee: UserId(assignee.into()),
-        approver_role: None,
-        policies: vec!["step-up-production-writes".into()],
-        state: "pending".into(),
-        created_at: t(expires - 60),
-        expires_at: t(expires),
-        first_opened_at: None,
-        decided_by: None,
-        decided_at: None,
-        comment: None,
-        used_by: None,
-        used_at: None,
-    }
+    testing::approval(id, action_id, assignee, t(expires))
 }
 
 async fn actions_round_trip_and_filter(store: Arc<dyn Store>) {
