@@ -15,7 +15,7 @@ database_tests!(
 async fn migrate_fresh_database_to_latest(db: Arc<TestDb>) {
     let first = countersign_store::migrate(&db.url).await.unwrap();
     assert!(first.current >= 1);
-    // Every known version, in order; versions may have gaps (2 is reserved).
+    // Every known version, in order; versions may have gaps (3 landed before 2).
     assert_eq!(first.applied.first(), Some(&1));
     assert_eq!(first.applied.last(), Some(&first.current));
     assert!(first.applied.windows(2).all(|w| w[0] < w[1]));
