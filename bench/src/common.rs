@@ -2,13 +2,12 @@
 
 use anyhow::Result;
 use chrono::{Duration as Days, Utc};
-use countersign_core::agent::AgentStatus;
-use countersign_core::grant::{Constraints, Terms};
-use countersign_core::release::{Attributes, ReleaseKind, ReleaseStatus};
-use countersign_core::{AgentId, GrantId, ReleaseId, Role, SystemId, UserId};
+use countersign_core::release::{ReleaseKind, ReleaseStatus};
+use countersign_core::Role;
 use countersign_server::app::agents::ISSUER;
 use countersign_server::jwt;
-use countersign_store::records::*;
+use countersign_store::records::{AgentRecord, ReleaseRecord};
+use countersign_store::testing;
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map};
 use std::sync::Arc;
@@ -34,37 +33,22 @@ pub async fn seed(
     agents: usize,
 ) -> Result<Vec<(String, SigningKey)>> {
     let now = Utc::now();
-    let owner = UserId("usr_bench".into());
+    let owner = "usr_bench";
     let mut tx = store.write().await?;
-    tx.insert_user(&UserRecord {
-        id: owner.clone(),
-        name: "Bench Owner".into(),
-        email: "bench@example.com".into(),
-        roles: [Role::Operations].into(),
-        created_at: now,
-    })
+    tx.insert_user(&testing::user(
+        owner,
+        "bench@example.com",
+        &[Role::Operations],
+        now,
+    ))
     .await?;
-    tx.insert_system(&SystemRecord {
-        id: SystemId("sys_bench".into()),
-        name: "bench".into(),
-        description: String::new(),
-        owner: owner.clone(),
-        created_at: now,
-    })
-    .await?;
+    tx.insert_system(&testing::system("sys_bench", owner, now))
+        .await?;
     tx.insert_release(&ReleaseRecord {
-        id: ReleaseId("rel_bench".into()),
-        title: "bench".into(),
         kind: ReleaseKind::Agent,
-        system_id: SystemId("sys_bench".into()),
-        decision_owner: owner.clone(),
-        created_by: owner.clone(),
-        attributes: Attributes::default(),
         status: ReleaseStatus::Promoted,
-        current_revision: 1,
         environment: Some("production".into()),
-        created_at: now,
-        updated_at: now,
+        ..testing::release("rel_bench", "sys_bench", owner, now)
     })
     .await?;
     let mut out = Vec::new();
@@ -72,41 +56,14 @@ pub async fn seed(
         let sk = SigningKey::generate(&mut rand::rngs::OsRng);
         let id = format!("agt_bench_{i}");
         tx.insert_agent(&AgentRecord {
-            id: AgentId(id.clone()),
-            name: id.clone(),
-            owner: owner.clone(),
-            use_case: "bench".into(),
-            environment: "production".into(),
-            release_id: ReleaseId("rel_bench".into()),
             public_key: jwt::b64(sk.verifying_key().as_bytes()),
-            status: AgentStatus::Active,
-            created_by: owner.clone(),
-            created_at: now,
-            updated_at: now,
+            ..testing::agent(&id, owner, "rel_bench", now)
         })
         .await?;
-        tx.insert_grant(&GrantRecord {
-            id: GrantId(format!("grt_bench_{i}")),
-            agent_id: AgentId(id.clone()),
-            terms: Terms {
-                system: SystemId("sys_bench".into()),
-                actions: ["read".to_string()].into(),
-                resources: ["*".to_string()].into(),
-                constraints: Constraints::default(),
-                expires_at: now + Days::days(30),
-            },
-            requested_at: now,
-            system_owner_approved_by: Some(owner.clone()),
-            system_owner_approved_at: Some(now),
-            agent_owner_approved_by: None,
-            agent_owner_approved_at: None,
-            certified_by: Some(owner.clone()),
-            certified_at: Some(now),
-            revoked_by: None,
-            revoked_at: None,
-            revoke_reason: None,
-        })
-        .await?;
+        let terms = testing::terms("sys_bench", &["read"], &["*"], now + Days::days(30));
+        let grant = testing::grant(&format!("grt_bench_{i}"), &id, terms, now);
+        tx.insert_grant(&testing::approved(grant, owner, now))
+            .await?;
         out.push((id, sk));
     }
     tx.commit().await?;

@@ -4,11 +4,10 @@
 //! was answered is in the ledger, and the chain verifies.
 
 use chrono::{Duration as Days, Utc};
-use countersign_core::agent::AgentStatus;
-use countersign_core::grant::{Constraints, Terms};
-use countersign_core::release::{Attributes, ReleaseKind, ReleaseStatus};
-use countersign_core::{AgentId, GrantId, ReleaseId, Role, SystemId, UserId};
-use countersign_store::records::*;
+use countersign_core::release::{ReleaseKind, ReleaseStatus};
+use countersign_core::Role;
+use countersign_store::records::{AgentRecord, ReleaseRecord};
+use countersign_store::testing;
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map, Value};
 use std::collections::HashSet;
@@ -65,83 +64,38 @@ async fn seed(db: &str) -> (String, SigningKey, String) {
     let store = countersign_store::open(db).await.unwrap();
     let now = Utc::now();
     let mut tx = store.write().await.unwrap();
-    let owner = UserId("usr_owner".into());
-    tx.insert_user(&UserRecord {
-        id: owner.clone(),
-        name: "Olu".into(),
-        email: "olu@example.com".into(),
-        roles: [Role::Operations].into_iter().collect(),
-        created_at: now,
-    })
+    let (owner, system, release, agent) = ("usr_owner", "sys_orders", "rel_bot", "agt_bot");
+    tx.insert_user(&testing::user(
+        owner,
+        "olu@example.com",
+        &[Role::Operations],
+        now,
+    ))
     .await
     .unwrap();
-    let system = SystemId("sys_orders".into());
-    tx.insert_system(&SystemRecord {
-        id: system.clone(),
-        name: "orders".into(),
-        description: "order database".into(),
-        owner: owner.clone(),
-        created_at: now,
-    })
-    .await
-    .unwrap();
-    let release = ReleaseId("rel_bot".into());
+    tx.insert_system(&testing::system(system, owner, now))
+        .await
+        .unwrap();
     tx.insert_release(&ReleaseRecord {
-        id: release.clone(),
-        title: "refund bot".into(),
         kind: ReleaseKind::Agent,
-        system_id: system.clone(),
-        decision_owner: owner.clone(),
-        created_by: owner.clone(),
-        attributes: Attributes::default(),
         status: ReleaseStatus::Promoted,
-        current_revision: 1,
         environment: Some("production".into()),
-        created_at: now,
-        updated_at: now,
+        ..testing::release(release, system, owner, now)
     })
     .await
     .unwrap();
     let sk = SigningKey::generate(&mut rand::rngs::OsRng);
-    let agent = AgentId("agt_bot".into());
     tx.insert_agent(&AgentRecord {
-        id: agent.clone(),
-        name: "refund-bot".into(),
-        owner: owner.clone(),
-        use_case: "refunds".into(),
-        environment: "production".into(),
-        release_id: release,
         public_key: countersign_server::jwt::b64(sk.verifying_key().as_bytes()),
-        status: AgentStatus::Active,
-        created_by: owner.clone(),
-        created_at: now,
-        updated_at: now,
+        ..testing::agent(agent, owner, release, now)
     })
     .await
     .unwrap();
-    tx.insert_grant(&GrantRecord {
-        id: GrantId("grt_read".into()),
-        agent_id: agent.clone(),
-        terms: Terms {
-            system: system.clone(),
-            actions: ["read".to_owned()].into_iter().collect(),
-            resources: ["orders/*".to_owned()].into_iter().collect(),
-            constraints: Constraints::default(),
-            expires_at: now + Days::days(30),
-        },
-        requested_at: now,
-        system_owner_approved_by: Some(owner.clone()),
-        system_owner_approved_at: Some(now),
-        agent_owner_approved_by: None,
-        agent_owner_approved_at: None,
-        certified_by: Some(owner.clone()),
-        certified_at: Some(now),
-        revoked_by: None,
-        revoked_at: None,
-        revoke_reason: None,
-    })
-    .await
-    .unwrap();
+    let terms = testing::terms(system, &["read"], &["orders/*"], now + Days::days(30));
+    let grant = testing::grant("grt_read", agent, terms, now);
+    tx.insert_grant(&testing::approved(grant, owner, now))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     (agent.to_string(), sk, system.to_string())
 }

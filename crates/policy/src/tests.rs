@@ -1,3 +1,6 @@
+//! Property and table tests of policy loading and decisions against the example set in
+//! `policies/`.
+
 use crate::{Decision, LoadError, Outcome, PolicySet, PolicySource, Request};
 use proptest::prelude::*;
 

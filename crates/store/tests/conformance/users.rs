@@ -1,0 +1,59 @@
+//! Users, their API tokens, and systems.
+
+use crate::fixtures::*;
+use countersign_core::{Role, SystemId, UserId};
+use countersign_store::testing::{self, at as t};
+use countersign_store::Store;
+use std::sync::Arc;
+
+conformance!(users_and_tokens_round_trip, systems_round_trip,);
+
+async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
+    let admin = user("u-b", "b@example.com", &Role::ALL, 5);
+    let nobody = user("u-a", "a@example.com", &[], 5);
+    let later = user("u-0", "z@example.com", &[Role::Legal], 6);
+    let token = testing::token("tok-1", "u-b", &"ab".repeat(32));
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(tx.count_users().await.unwrap(), 0);
+    for u in [&later, &admin, &nobody] {
+        tx.insert_user(u).await.unwrap();
+    }
+    tx.insert_token(&token).await.unwrap();
+    // A transaction sees its own writes.
+    assert_eq!(tx.count_users().await.unwrap(), 3);
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.get_user(&admin.id).await.unwrap(), Some(admin.clone()));
+    assert_eq!(tx.get_user(&nobody.id).await.unwrap(), Some(nobody.clone()));
+    assert_eq!(tx.get_user(&UserId("missing".into())).await.unwrap(), None);
+    // Ordered by created_at, then insertion order (admin went in before nobody).
+    assert_eq!(
+        tx.list_users().await.unwrap(),
+        vec![admin.clone(), nobody.clone(), later.clone()]
+    );
+    assert_eq!(tx.count_users().await.unwrap(), 3);
+    assert_eq!(
+        tx.user_by_token_hash(&token.token_hash).await.unwrap(),
+        Some(admin)
+    );
+    assert_eq!(tx.user_by_token_hash(&"cd".repeat(32)).await.unwrap(), None);
+}
+
+async fn systems_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let other = testing::system("sys-2", REVIEWER, t(9));
+    let mut tx = store.write().await.unwrap();
+    tx.insert_system(&other).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.get_system(&SystemId("sys".into())).await.unwrap(),
+        Some(system("sys", OWNER))
+    );
+    assert_eq!(tx.get_system(&SystemId("nope".into())).await.unwrap(), None);
+    assert_eq!(
+        tx.list_systems().await.unwrap(),
+        vec![other, system("sys", OWNER)]
+    );
+}
