@@ -153,6 +153,7 @@ mod checkpoint;
 mod entry;
 mod error;
 mod verify;
+mod verify_error;
 
 pub use checkpoint::{LedgerKey, LedgerPublicKey, SignedHead};
 pub use countersign_core::canonical::Digest;
@@ -160,7 +161,8 @@ pub use entry::{
     chain_next, entry_hash, format_time, parse_time, Entry, EntryDraft, Head, GENESIS_SEQ,
 };
 pub use error::LedgerError;
-pub use verify::{verify_all, Verifier, VerifyError, VerifyErrorKind, VerifyReport};
+pub use verify::{verify_all, Verifier, VerifyReport};
+pub use verify_error::{VerifyError, VerifyErrorKind};
 
 #[cfg(test)]
 pub(crate) mod test_support {

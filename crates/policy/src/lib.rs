@@ -52,7 +52,8 @@
 //!   it defaults to `"allow"`. A `forbid` always denies; it may omit
 //!   `@decision` or say `@decision("deny")`.
 //! * `@approver("<role>")` on a step-up permit names the role that must
-//!   approve. Without it the agent's owner is asked. It is an error on any
+//!   approve. Without it the target system's owner is asked (the server assigns
+//!   the request; `countersign-server` tests it). It is an error on any
 //!   other policy.
 //!
 //! Anything else (an unknown `@decision` value, an empty `@id`, `@approver`

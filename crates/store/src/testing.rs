@@ -47,9 +47,9 @@ use crate::error::query;
 use crate::records::*;
 use crate::StoreError;
 use chrono::{DateTime, Duration, Utc};
+use countersign_core::agent::AgentStatus;
 use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::grant::{Constraints, Terms};
-use countersign_core::agent::AgentStatus;
 use countersign_core::release::{
     Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
 };

@@ -39,12 +39,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "crates/cli/src/main.rs",
         "crates/cli/src/runtime.rs",
     ],
-    // Being removed in issue 11: checkpoint.rs names VerifyError, verify.rs names
-    // LedgerPublicKey and SignedHead.
-    &[
-        "crates/ledger/src/checkpoint.rs",
-        "crates/ledger/src/verify.rs",
-    ],
     // Being removed in issue 11: lib.rs defines ActionSlot, which decide.rs uses, and
     // calls decide::conformance.
     &["crates/policy/src/decide.rs", "crates/policy/src/lib.rs"],
@@ -469,7 +463,10 @@ fn store_access(text: &str) -> Vec<(usize, &'static str)> {
         {
             continue;
         }
-        let name = chars[start + 3..].iter().take_while(|c| is_ident(**c)).count();
+        let name = chars[start + 3..]
+            .iter()
+            .take_while(|c| is_ident(**c))
+            .count();
         if name > 0 && chars.get(start + 3 + name) == Some(&'(') {
             out.push((squeezed[start].1, "a call on a transaction (tx.…)"));
         }
