@@ -1,6 +1,6 @@
 //! Building the Cedar request for one action and reading Cedar's answer.
 
-use crate::{ActionSlot, Decision, Kind, Outcome, PolicySet, Request};
+use crate::model::{ActionSlot, Decision, Kind, Outcome, PolicySet, Request};
 use cedar_policy as cedar;
 
 /// Decides one request (see the outcome rules in the crate docs).

@@ -39,19 +39,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "crates/cli/src/main.rs",
         "crates/cli/src/runtime.rs",
     ],
-    // Being removed in issue 11: lib.rs defines ActionSlot, which decide.rs uses, and
-    // calls decide::conformance.
-    &["crates/policy/src/decide.rs", "crates/policy/src/lib.rs"],
-    // Being removed in issue 11: lib.rs defines the Store and Tx traits the backends
-    // and sql/ implement, and `open`/`migrate` call the backends.
-    &[
-        "crates/store/src/lib.rs",
-        "crates/store/src/migrate.rs",
-        "crates/store/src/postgres.rs",
-        "crates/store/src/sql/ledger.rs",
-        "crates/store/src/sql/mod.rs",
-        "crates/store/src/sqlite.rs",
-    ],
 ];
 
 // ---------------------------------------------------------------------------------

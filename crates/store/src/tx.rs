@@ -1,0 +1,233 @@
+//! The store's interface: [`Store`] opens transactions, [`Tx`] reads and writes typed
+//! records inside one. Each backend implements them; everything above the store uses
+//! only these traits.
+
+use crate::records::*;
+use crate::StoreError;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
+use countersign_ledger::{Entry, EntryDraft, LedgerPublicKey, SignedHead};
+
+/// A database holding countersign's state and ledger.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Begins a write transaction. Writers are serialized.
+    async fn write(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Begins a read-only transaction (a consistent snapshot).
+    async fn read(&self) -> Result<Box<dyn Tx>, StoreError>;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// The backend's name, e.g. `sqlite`.
+    fn backend(&self) -> &'static str;
+    /// The key that signs ledger checkpoints.
+    fn ledger_public_key(&self) -> LedgerPublicKey;
+}
+
+/// One transaction. Reads and writes see the transaction's own changes.
+#[async_trait]
+pub trait Tx: Send {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    // Users and tokens.
+    async fn insert_user(&mut self, u: &UserRecord) -> Result<(), StoreError>;
+    async fn get_user(&mut self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+    async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError>;
+    async fn count_users(&mut self) -> Result<u64, StoreError>;
+    async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError>;
+    async fn user_by_token_hash(&mut self, hash: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    // Systems.
+    async fn insert_system(&mut self, s: &SystemRecord) -> Result<(), StoreError>;
+    async fn get_system(&mut self, id: &SystemId) -> Result<Option<SystemRecord>, StoreError>;
+    async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError>;
+
+    // Releases and revisions.
+    async fn insert_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
+    /// Writes status, current revision, environment and updated_at.
+    async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
+    async fn get_release(&mut self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError>;
+    async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError>;
+    async fn insert_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError>;
+    /// Writes submitted_by and submitted_at.
+    async fn update_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError>;
+    async fn get_revision(
+        &mut self,
+        release: &ReleaseId,
+        number: u32,
+    ) -> Result<Option<RevisionRecord>, StoreError>;
+    async fn list_revisions(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<RevisionRecord>, StoreError>;
+    /// Every revision (current or not) whose bundle has this artifact digest, with its release.
+    async fn revisions_by_artifact(
+        &mut self,
+        artifact: &Digest,
+    ) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError>;
+
+    // Reviews, evidence, acceptances, decisions, deployments: all per revision.
+    async fn insert_review(&mut self, r: &ReviewRecord) -> Result<(), StoreError>;
+    async fn list_reviews(&mut self, release: &ReleaseId) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Stores content under its digest if it is not there yet.
+    async fn put_blob(&mut self, digest: &Digest, content: &[u8]) -> Result<(), StoreError>;
+    async fn get_blob(&mut self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn insert_evidence(&mut self, e: &EvidenceRecord) -> Result<(), StoreError>;
+    async fn list_evidence(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EvidenceRecord>, StoreError>;
+    async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> Result<(), StoreError>;
+    async fn list_acceptances(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<AcceptanceRecord>, StoreError>;
+    async fn insert_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError>;
+    async fn list_decisions(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<DecisionRecord>, StoreError>;
+    async fn insert_deployment(&mut self, d: &DeploymentRecord) -> Result<(), StoreError>;
+    async fn list_deployments(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<DeploymentRecord>, StoreError>;
+
+    // Lineage (I6): datasets and training runs.
+    async fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
+    /// Writes approved_by and approved_at.
+    async fn approve_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
+    async fn get_dataset(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<DatasetRecord>, StoreError>;
+    async fn list_datasets(&mut self) -> Result<Vec<DatasetRecord>, StoreError>;
+    async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> Result<(), StoreError>;
+    async fn get_training_run(&mut self, id: &str)
+        -> Result<Option<TrainingRunRecord>, StoreError>;
+    async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError>;
+
+    // Deadlines (I5).
+    /// Inserts an escalation; a second one for the same release, revision and role is a
+    /// [`StoreError::Conflict`].
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError>;
+    async fn list_escalations(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<EscalationRecord>, StoreError>;
+
+    // Webhooks and the event outbox.
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> Result<(), StoreError>;
+    async fn get_webhook(&mut self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
+    async fn list_webhooks(&mut self) -> Result<Vec<WebhookRecord>, StoreError>;
+    async fn insert_event(&mut self, e: &EventRecord) -> Result<(), StoreError>;
+    async fn get_event(&mut self, id: &str) -> Result<Option<EventRecord>, StoreError>;
+    async fn insert_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Writes state, attempts, next_attempt_at and updated_at.
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Pending deliveries due at `now`, oldest due first, at most `limit`.
+    async fn due_deliveries(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn list_deliveries(&mut self, webhook: &str) -> Result<Vec<DeliveryRecord>, StoreError>;
+    async fn insert_attempt(&mut self, a: &AttemptRecord) -> Result<(), StoreError>;
+    async fn list_attempts(&mut self, webhook: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+
+    // Ledger.
+    /// Appends the next entry and re-signs the head, in this transaction.
+    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;
+    /// Entries with `seq > after`, in order, at most `limit`.
+    async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
+    async fn ledger_count(&mut self) -> Result<u64, StoreError>;
+
+    // Idempotency.
+    async fn get_idempotency(
+        &mut self,
+        actor: &UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError>;
+
+    // Agents, grants and credentials (issue 5).
+    async fn insert_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError>;
+    async fn get_agent(&mut self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError>;
+    async fn list_agents(&mut self) -> Result<Vec<AgentRecord>, StoreError>;
+    async fn agents_by_release(
+        &mut self,
+        release: &ReleaseId,
+    ) -> Result<Vec<AgentRecord>, StoreError>;
+    /// Writes status and updated_at.
+    async fn update_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError>;
+    async fn insert_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError>;
+    async fn get_grant(&mut self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
+    /// Every grant, or one agent's, oldest first.
+    async fn list_grants(
+        &mut self,
+        agent: Option<&AgentId>,
+    ) -> Result<Vec<GrantRecord>, StoreError>;
+    /// Writes the approval, certification and revocation fields.
+    async fn update_grant(&mut self, g: &GrantRecord) -> Result<(), StoreError>;
+    /// Records a client assertion id; a replay (same agent and jti) is a conflict.
+    /// Forgets ids that expired before `now`.
+    async fn use_assertion(
+        &mut self,
+        agent: &AgentId,
+        jti: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError>;
+    /// Every credential signing key, oldest first.
+    async fn list_credential_keys(&mut self) -> Result<Vec<CredentialKeyRecord>, StoreError>;
+    /// Writes retired_at.
+    async fn update_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError>;
+    async fn insert_credential(&mut self, c: &CredentialRecord) -> Result<(), StoreError>;
+    async fn get_credential(&mut self, jti: &str) -> Result<Option<CredentialRecord>, StoreError>;
+    /// Revokes the unrevoked credentials the filter names; returns how many.
+    async fn revoke_credentials(
+        &mut self,
+        filter: &RevokeFilter,
+        how: &Revocation,
+    ) -> Result<u64, StoreError>;
+
+    // Runtime decisions, approvals and the action log (issue 6).
+    async fn insert_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
+    /// Inserts many actions in as few statements as the backend allows (group commit).
+    async fn insert_actions(&mut self, actions: &[&ActionRecord]) -> Result<(), StoreError>;
+    /// Writes review_state and the document.
+    async fn update_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
+    async fn get_action(&mut self, id: &str) -> Result<Option<ActionRecord>, StoreError>;
+    /// Newest first, at most `filter.limit`.
+    async fn list_actions(
+        &mut self,
+        filter: &ActionFilter,
+    ) -> Result<Vec<ActionRecord>, StoreError>;
+    async fn insert_approval(&mut self, a: &ApprovalRecord) -> Result<(), StoreError>;
+    /// Writes state and the document.
+    async fn update_approval(&mut self, a: &ApprovalRecord) -> Result<(), StoreError>;
+    async fn get_approval(&mut self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+    /// Newest first, at most `filter.limit`.
+    async fn list_approvals(
+        &mut self,
+        filter: &ApprovalFilter,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Pending approvals whose expiry is at or before `now`, oldest first.
+    async fn due_approvals(
+        &mut self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
+    /// Records a first opening; returns false (and changes nothing) when this user
+    /// had already opened it.
+    async fn record_view(&mut self, v: &ContextViewRecord) -> Result<bool, StoreError>;
+    /// Every first opening of one kind (`release` or `approval`).
+    async fn list_views(&mut self, kind: &str) -> Result<Vec<ContextViewRecord>, StoreError>;
+    /// Appends entries in order and signs the head once (group commit).
+    async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Result<Vec<Entry>, StoreError>;
+    /// Every review of every release, oldest first (accountability signals).
+    async fn list_all_reviews(&mut self) -> Result<Vec<ReviewRecord>, StoreError>;
+}
