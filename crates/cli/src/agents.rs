@@ -1,13 +1,15 @@
 //! Client commands for agents, grants, credentials and keys (issue 5).
 
 use crate::client::q;
+use crate::client::Conn;
 use crate::output;
-use crate::{AgentCmd, AgentIdentity, Conn, CredentialCmd, GrantCmd, KeysCmd};
 use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
 use countersign_server::app::agents::ISSUER;
 use countersign_server::jwt;
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Map, Value};
+use std::path::PathBuf;
 
 fn load_key(identity: &AgentIdentity) -> Result<SigningKey> {
     let text = std::fs::read_to_string(&identity.key_file)
@@ -209,4 +211,152 @@ pub async fn keys(cmd: KeysCmd, conn: Conn) -> Result<()> {
     };
     output::show(conn.output, "keys", &v);
     Ok(())
+}
+
+// ---------- the command line ----------
+
+/// How a command signs as an agent: its id and its private key file (hex of the
+/// 32-byte Ed25519 seed, as `agent keygen` writes it).
+#[derive(Args)]
+pub(crate) struct AgentIdentity {
+    /// The agent id.
+    #[arg(long, env = "COUNTERSIGN_AGENT")]
+    pub(crate) agent: String,
+    /// File with the agent's private key.
+    #[arg(long, env = "COUNTERSIGN_AGENT_KEY")]
+    pub(crate) key_file: PathBuf,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum AgentCmd {
+    /// Generate an Ed25519 key pair: writes the private key to --out, prints the public key.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Register an agent (admin, mlops or operations).
+    Register {
+        #[arg(long)]
+        name: String,
+        /// User id of the one accountable human owner.
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        use_case: String,
+        #[arg(long, default_value = "production")]
+        environment: String,
+        /// The promoted release that puts the agent in production.
+        #[arg(long)]
+        release: String,
+        /// The agent's public key (base64url or a JWK), as `agent keygen` prints it.
+        #[arg(long)]
+        public_key: String,
+    },
+    /// List agents.
+    List,
+    /// Suspend an agent and revoke its credentials (its owner, admin or security).
+    Suspend {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GrantCmd {
+    /// Request a grant, signed as the agent.
+    Request {
+        #[command(flatten)]
+        identity: AgentIdentity,
+        #[arg(long)]
+        system: String,
+        /// An action (repeat); anything but read/list/get mutates production state.
+        #[arg(long = "action", required = true)]
+        actions: Vec<String>,
+        /// A resource pattern (repeat); `*` only at the end.
+        #[arg(long = "resource", required = true)]
+        resources: Vec<String>,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+        #[arg(long)]
+        max_risk_score: Option<u32>,
+        /// A daily UTC window START-END in hours, e.g. 8-18.
+        #[arg(long)]
+        window: Option<String>,
+    },
+    /// List grants, optionally one agent's.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// Approve as the system owner or (mutating actions) the agent owner.
+    Approve { id: String },
+    /// Grants you own that lapsed or are due for recertification.
+    Due {
+        #[arg(long, default_value_t = 14)]
+        within_days: u32,
+    },
+    /// Recertify a grant for another cadence (its system or agent owner).
+    Recertify { id: String },
+    /// Revoke a grant and its credentials.
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum CredentialCmd {
+    /// Issue a credential for a task, signed as the agent (prints the token response).
+    Issue {
+        #[command(flatten)]
+        identity: AgentIdentity,
+        #[arg(long)]
+        task: String,
+        /// A scope system:action:resource (repeat).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        risk_score: Option<u32>,
+    },
+    /// Delegate: exchange another agent's credential (RFC 8693) for one this agent
+    /// holds, within both agents' scopes, for the same task (I8).
+    Exchange {
+        #[command(flatten)]
+        identity: AgentIdentity,
+        /// The delegating agent's access token.
+        #[arg(long)]
+        subject_token: String,
+        /// A scope system:action:resource (repeat); within the delegator's.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// The task; the delegator's when absent (a different one is refused).
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// Is this token active now?
+    Introspect { token: String },
+    /// Revoke by exactly one of --jti, --agent, --grant, --release.
+    Revoke {
+        #[arg(long)]
+        jti: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        grant: Option<String>,
+        #[arg(long)]
+        release: Option<String>,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysCmd {
+    /// Rotate the credential signing key (admin or security).
+    Rotate,
+    /// Show the published keys (JWKS).
+    List,
 }

@@ -1,9 +1,12 @@
 //! The HTTP client behind the CLI's client commands.
 
+use crate::output::Format;
 use anyhow::{anyhow, bail, Context, Result};
+use clap::Args;
 use countersign_server::outbound::OutboundTls;
 use reqwest::Method;
 use serde_json::Value;
+use std::path::PathBuf;
 
 pub struct Client {
     base: String,
@@ -208,5 +211,41 @@ pub fn kv(s: &str) -> Result<(String, String)> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => bail!("expected KEY=VALUE, got {s:?}"),
+    }
+}
+
+/// Where and as whom a client command talks to the server (global flags).
+#[derive(Args, Clone)]
+pub(crate) struct Conn {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "COUNTERSIGN_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub(crate) server: String,
+    /// API token (prefer the environment variable; flags show up in process lists).
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true, global = true)]
+    pub(crate) token: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub(crate) output: Format,
+    /// PEM file of CA certificates to trust for an https:// --server, in addition to the
+    /// system roots (repeatable; one file may be a bundle). The variable names one file.
+    #[arg(
+        long = "ca-cert",
+        value_name = "FILE",
+        env = "COUNTERSIGN_CA_CERT",
+        global = true
+    )]
+    pub(crate) ca_cert: Vec<PathBuf>,
+}
+
+impl Conn {
+    /// The HTTP client for this server, trusting the system roots and any --ca-cert.
+    pub(crate) fn client(&self) -> Result<Client> {
+        let tls = countersign_server::outbound::OutboundTls::with_ca_files(&self.ca_cert)?;
+        Client::new(&self.server, self.token.clone(), &tls)
     }
 }

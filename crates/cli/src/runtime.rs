@@ -2,11 +2,14 @@
 //! just-in-time credential, humans answer step-ups, the action log, the post-action
 //! review queue, accountability signals and the runtime policy set.
 
+use crate::client::Conn;
 use crate::client::{q, Client};
 use crate::output::{self, Format};
-use crate::{serve, ActionCmd, ApprovalCmd, Conn, DecideArgs, PolicyCmd};
+use crate::serve;
 use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
 use serde_json::{json, Map, Value};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// `decide` answered deny (and `approval wait`: denied, expired or used).
@@ -276,4 +279,183 @@ pub async fn policy(cmd: PolicyCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+// ---------- the command line ----------
+
+/// One action request: what the agent wants to do, and the context a human would need.
+#[derive(Args)]
+pub(crate) struct DecideArgs {
+    /// The target system's id.
+    #[arg(long)]
+    pub(crate) system: String,
+    /// The action, e.g. read, write, refund, send_email.
+    #[arg(long)]
+    pub(crate) action: String,
+    /// The resource within the system, e.g. orders/42.
+    #[arg(long)]
+    pub(crate) resource: String,
+    /// The task. Default: the credential's (any other task is denied).
+    #[arg(long)]
+    pub(crate) task: Option<String>,
+    /// The tool arguments exactly as the tool will receive them, as JSON or @FILE; an
+    /// approval binds to them.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub(crate) arguments: Option<String>,
+    /// The model's confidence, 0 to 1.
+    #[arg(long)]
+    pub(crate) confidence: Option<f64>,
+    /// 0 (none) to 100 (highest).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) risk_score: u32,
+    /// A class of data the action touches, e.g. pii or restricted (repeat).
+    #[arg(long = "data-class")]
+    pub(crate) data_classes: Vec<String>,
+    /// The AI input (prompt, message) that led to the action.
+    #[arg(long, conflicts_with = "ai_input_digest")]
+    pub(crate) ai_input: Option<String>,
+    /// sha256:<hex> of the AI input, when the input itself must not leave the agent.
+    #[arg(long)]
+    pub(crate) ai_input_digest: Option<String>,
+    /// What the AI produced: the draft, the proposed change.
+    #[arg(long)]
+    pub(crate) ai_output: Option<String>,
+    /// Data the AI used: a dataset, a record id (repeat).
+    #[arg(long = "data-used")]
+    pub(crate) data_used: Vec<String>,
+    /// The expected downstream impact.
+    #[arg(long)]
+    pub(crate) impact: Option<String>,
+    /// An approval request a human approved for exactly this action (after a step_up).
+    #[arg(long)]
+    pub(crate) approval: Option<String>,
+    /// On step_up, wait up to SECONDS for the human's answer; once approved, ask again
+    /// with the approval.
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) wait: Option<u64>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ApprovalCmd {
+    /// Approval requests assigned to you (others' need admin, security, risk or compliance).
+    List {
+        #[arg(long, default_value = "pending",
+              value_parser = ["pending", "approved", "denied", "expired", "used", "all"])]
+        state: String,
+        /// Another user's requests (a user id).
+        #[arg(long)]
+        assignee: Option<String>,
+        /// Only this agent's requests.
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show a request and its context: what the AI produced, the data it used, the
+    /// impact. The assignee's first opening is recorded.
+    Show {
+        /// The approval request (apr_…).
+        id: String,
+    },
+    /// As the agent (its credential in COUNTERSIGN_TOKEN), wait for the human's answer.
+    /// Exit 0 approved; 3 denied, expired or used; 4 still pending.
+    Wait {
+        /// The approval request (apr_…).
+        id: String,
+        /// Seconds to wait; 0 asks once.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Approve: valid once, for exactly this action, until it expires (the assignee).
+    Approve {
+        /// The approval request (apr_…).
+        id: String,
+        /// What you checked (required).
+        #[arg(long)]
+        comment: String,
+    },
+    /// Deny: the action does not run (the assignee).
+    Deny {
+        /// The approval request (apr_…).
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ActionCmd {
+    /// The action log, newest first. Auditors (admin, security, risk, compliance,
+    /// operations) see all; others their agents' and systems' actions.
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        system: Option<String>,
+        #[arg(long)]
+        task: Option<String>,
+        /// Post-action review state.
+        #[arg(long, value_parser = ["pending", "reviewed"])]
+        review: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// One action: the AI's input, the decision, the human decision and the outcome.
+    Show {
+        /// The action (act_…).
+        id: String,
+    },
+    /// As the agent (its credential in COUNTERSIGN_TOKEN), report the outcome of an
+    /// allowed action, once.
+    Outcome {
+        /// The action (act_…).
+        id: String,
+        /// What finally happened.
+        #[arg(long, value_parser = ["succeeded", "failed", "abandoned"])]
+        status: String,
+        /// What happened (ids created, errors), as JSON or @FILE.
+        #[arg(long, value_name = "JSON|@FILE")]
+        detail: Option<String>,
+    },
+    /// The post-action review queue: actions allowed without a human on the systems you own.
+    Queue {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Review an action from your queue: ok, or flagged with a comment (the system's owner).
+    Review {
+        /// The action (act_…).
+        id: String,
+        /// ok, or flagged (needs a comment).
+        #[arg(long, value_parser = ["ok", "flagged"])]
+        verdict: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCmd {
+    /// Validate a policy directory offline, as `serve --policies DIR` loads it: one
+    /// *.cedarschema and the *.cedar files. Prints the digest and the policies; exit 1
+    /// with the file and reason when the set is invalid.
+    Check {
+        /// The directory. Default: the built-in example set (policies/).
+        dir: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        output: Format,
+    },
+    /// Show the policy set the server is running (any role).
+    Show {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Reload the server's set from its --policies directory (admin or security); an
+    /// invalid set is refused and the running set stays. SIGHUP does the same.
+    Reload {
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
