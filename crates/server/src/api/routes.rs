@@ -65,9 +65,8 @@ pub async fn me(Auth(ctx): Auth) -> ApiResult {
     responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_user(State(s): State<AppState>, cmd: Cmd<CreateUserParams>) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let u = app::users::create(
                 tx,
                 ctx,
@@ -141,9 +140,8 @@ pub async fn create_token(
     responses((status = 201, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_system(State(s): State<AppState>, cmd: Cmd<CreateSystemParams>) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::systems::NewSystem {
                 name: p.name,
                 description: p.description,
@@ -208,9 +206,8 @@ pub async fn profile(Auth(ctx): Auth) -> ApiResult {
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
     responses((status = 201, body = ReleaseWithRevisionView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleaseParams>) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::releases::NewRelease {
                 title: p.title,
                 kind: p.kind,
@@ -277,9 +274,8 @@ pub async fn revise(
     PathId(id): PathId,
     cmd: Cmd<ReviseParams>,
 ) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let (rel, rev) = app::releases::revise(
                 tx,
                 ctx,
@@ -350,9 +346,8 @@ pub async fn review(
     PathId(id): PathId,
     cmd: Cmd<ReviewParams>,
 ) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::releases::NewReview {
                 revision: p.revision,
                 role: p.role,
@@ -424,9 +419,8 @@ pub async fn accept_risk(
     PathId(id): PathId,
     cmd: Cmd<AcceptRiskParams>,
 ) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::releases::NewAcceptance {
                 revision: p.revision,
                 gap: p.gap,
@@ -450,9 +444,8 @@ pub async fn decide(
     PathId(id): PathId,
     cmd: Cmd<DecideParams>,
 ) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::releases::NewDecision {
                 revision: p.revision,
                 decision: p.decision,
@@ -492,9 +485,8 @@ async fn deploy(
     cmd: Cmd<DeployParams>,
     action: DeploymentAction,
 ) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::releases::NewDeployment {
                 revision: p.revision,
                 action,
@@ -598,9 +590,8 @@ pub async fn register_dataset(
     State(s): State<AppState>,
     cmd: Cmd<RegisterDatasetParams>,
 ) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::lineage::NewDataset {
                 name: p.name,
                 version: p.version,
@@ -676,9 +667,8 @@ pub async fn approve_dataset(
     responses((status = 201, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn register_run(State(s): State<AppState>, cmd: Cmd<RegisterRunParams>) -> ApiResult {
-    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+    cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
-            let p = body;
             let new = app::lineage::NewRun {
                 id: p.id,
                 code_commit: p.code_commit,
