@@ -196,6 +196,27 @@ pub struct GrantRecord {
     pub revoke_reason: Option<String>,
 }
 
+impl GrantRecord {
+    /// A grant as requested: no approval, certification or revocation yet.
+    pub fn requested(id: GrantId, agent_id: AgentId, terms: Terms, at: DateTime<Utc>) -> Self {
+        GrantRecord {
+            id,
+            agent_id,
+            terms,
+            requested_at: at,
+            system_owner_approved_by: None,
+            system_owner_approved_at: None,
+            agent_owner_approved_by: None,
+            agent_owner_approved_at: None,
+            certified_by: None,
+            certified_at: None,
+            revoked_by: None,
+            revoked_at: None,
+            revoke_reason: None,
+        }
+    }
+}
+
 /// A credential signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CredentialKeyRecord {

@@ -427,21 +427,12 @@ pub fn terms(
 
 /// A requested grant nobody has approved yet.
 pub fn grant(id: &str, agent: &str, terms: Terms, requested_at: DateTime<Utc>) -> GrantRecord {
-    GrantRecord {
-        id: GrantId(id.into()),
-        agent_id: AgentId(agent.into()),
+    GrantRecord::requested(
+        GrantId(id.into()),
+        AgentId(agent.into()),
         terms,
         requested_at,
-        system_owner_approved_by: None,
-        system_owner_approved_at: None,
-        agent_owner_approved_by: None,
-        agent_owner_approved_at: None,
-        certified_by: None,
-        certified_at: None,
-        revoked_by: None,
-        revoked_at: None,
-        revoke_reason: None,
-    }
+    )
 }
 
 /// `grant` approved and certified by the system's owner at `when`: all a grant that

@@ -99,21 +99,12 @@ pub async fn request(tx: &mut dyn Tx, actx: &AgentCtx, n: NewGrant) -> Result<Gr
     terms
         .validate(actx.now)
         .map_err(|e| AppError::invalid(ProblemCode::InvalidGrant, e.to_string()))?;
-    let g = GrantRecord {
-        id: GrantId(new_id("grt")),
-        agent_id: actx.agent.id.clone(),
+    let g = GrantRecord::requested(
+        GrantId(new_id("grt")),
+        actx.agent.id.clone(),
         terms,
-        requested_at: actx.now,
-        system_owner_approved_by: None,
-        system_owner_approved_at: None,
-        agent_owner_approved_by: None,
-        agent_owner_approved_at: None,
-        certified_by: None,
-        certified_at: None,
-        revoked_by: None,
-        revoked_at: None,
-        revoke_reason: None,
-    };
+        actx.now,
+    );
     tx.insert_grant(&g).await?;
     let v = view(tx, g, actx.now, actx.profile.grants.recertify_every_days).await?;
     let mut payload = json!({
