@@ -606,3 +606,15 @@ impl Documented for Credential {
         ]);
     }
 }
+
+/// A `sha256:<hex>` digest from a path or query, or a 422 problem.
+pub fn parse_digest(s: &str) -> ApiResult<countersign_core::Digest> {
+    s.parse()
+        .map_err(|e: countersign_core::canonical::DigestParseError| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ProblemCode::InvalidDigest,
+                e.to_string(),
+            )
+        })
+}

@@ -2,12 +2,28 @@
 
 pub mod extract;
 pub mod problem;
-pub mod routes;
-pub mod wire;
+pub mod view;
+
+pub mod agents;
+pub mod credentials;
+pub mod gate;
+pub mod grants;
+pub mod health;
+pub mod ledger;
+pub mod lineage;
+pub mod releases;
+pub mod runtime;
+pub mod systems;
+pub mod users;
+pub mod webhooks;
 
 use crate::app::unit::App as AppState;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
+use countersign_core::problem::ProblemCode;
+use problem::ApiError;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi;
 use utoipa::Modify;
@@ -94,7 +110,10 @@ fn document(
 /// The router and the OpenAPI document, built from the same route list so that
 /// every route is documented, with every problem it can answer.
 pub fn router(state: AppState) -> (Router, OpenApi) {
-    use routes::*;
+    use self::{
+        agents::*, credentials::*, gate::*, grants::*, health::*, ledger::*, lineage::*,
+        releases::*, runtime::*, systems::*, users::*, webhooks::*,
+    };
     let evidence = OpenApiRouter::new()
         .routes(documented!(attach_evidence))
         .layer(DefaultBodyLimit::max(EVIDENCE_BODY_LIMIT));
@@ -189,4 +208,14 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
         .fallback(not_found)
         .with_state(state);
     (router, api)
+}
+
+/// Unknown routes answer with a problem too.
+pub async fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ProblemCode::RouteNotFound,
+        "no such route; see /openapi.json",
+    )
+    .into_response()
 }

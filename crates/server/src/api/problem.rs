@@ -27,7 +27,7 @@ pub struct Problem {
     pub request_id: String,
     /// For `gate-unmet`: the requirements still open.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gaps: Option<Vec<crate::api::wire::GapView>>,
+    pub gaps: Option<Vec<countersign_api::GapView>>,
     /// For `stale-revision`: the release's current revision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_revision: Option<u32>,
@@ -146,7 +146,7 @@ impl From<AppError> for ApiError {
         let ApiError::Problem(p) = &mut api;
         match e {
             AppError::GateUnmet { gaps } => {
-                p.gaps = Some(gaps.iter().map(crate::api::wire::GapView::from).collect());
+                p.gaps = Some(gaps.iter().map(countersign_api::GapView::from).collect());
             }
             AppError::StaleRevision { current, .. } => p.current_revision = Some(current),
             _ => {}
