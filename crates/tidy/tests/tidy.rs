@@ -171,6 +171,50 @@ fn handlers_do_not_touch_the_store() {
     );
 }
 
+#[test]
+fn the_wire_contract_depends_on_core_only() {
+    // The CLI and any client read and write `countersign-api`; it must not pull in the
+    // store, the server, axum or sqlx.
+    const ALLOWED: &[&str] = &[
+        "countersign-core",
+        "serde",
+        "serde_json",
+        "chrono",
+        "utoipa",
+    ];
+    let root = workspace();
+    let manifest = read(&root, "crates/api/Cargo.toml");
+    let extra: Vec<String> = runtime_dependencies(&manifest)
+        .into_iter()
+        .filter(|d| !ALLOWED.contains(&d.as_str()))
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "crates/api depends on {extra:?}; the wire contract may depend on {ALLOWED:?} only"
+    );
+}
+
+/// The names of a manifest's `[dependencies]` (not dev or build dependencies).
+fn runtime_dependencies(manifest: &str) -> Vec<String> {
+    let mut section = String::new();
+    let mut out = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            section = line.trim_matches(|c| c == '[' || c == ']').to_owned();
+            if let Some(name) = section.strip_prefix("dependencies.") {
+                out.push(name.to_owned());
+            }
+            continue;
+        }
+        let key = line.split(['=', '.', ' ']).next().unwrap_or("");
+        if section == "dependencies" && !key.is_empty() && !key.starts_with('#') {
+            out.push(key.to_owned());
+        }
+    }
+    out
+}
+
 /// The found components (with their reports) that lie in no known entry, and the known
 /// entries with no found component inside them.
 fn judge<'f>(
