@@ -44,8 +44,8 @@ impl From<RegisterAgentParams> for crate::app::agents::NewAgent {
 
 /// Register an agent: one human owner, one use case, one environment, the promoted release that put it in production, and its own Ed25519 key. Role: admin, mlops or operations.
 #[utoipa::path(post, path = "/v1/agents", tag = "agents", security(("bearer" = [])), request_body = RegisterAgentParams,
-    responses((status = 201, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AgentView),
+              (status = 409, body = Problem)))]
 pub async fn register_agent(State(s): State<AppState>, cmd: Cmd<RegisterAgentParams>) -> ApiResult {
     cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
         Box::pin(async move {
@@ -58,7 +58,7 @@ pub async fn register_agent(State(s): State<AppState>, cmd: Cmd<RegisterAgentPar
 
 /// List agents. Any role.
 #[utoipa::path(get, path = "/v1/agents", tag = "agents", security(("bearer" = [])),
-    responses((status = 200, body = Vec<AgentView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<AgentView>)))]
 pub async fn list_agents(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -73,7 +73,7 @@ pub async fn list_agents(State(s): State<AppState>, Auth(_): Auth) -> ApiResult 
 
 /// One agent. Any role.
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = AgentView)))]
 pub async fn get_agent(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -86,8 +86,7 @@ pub async fn get_agent(State(s): State<AppState>, Auth(_): Auth, PathId(id): Pat
 /// Suspend an agent and revoke its credentials. Its owner, admin or security.
 #[utoipa::path(post, path = "/v1/agents/{id}/suspend", tag = "agents", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReasonParams,
-    responses((status = 200, body = AgentView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = AgentView)))]
 pub async fn suspend_agent(
     State(s): State<AppState>,
     PathId(id): PathId,

@@ -73,7 +73,7 @@ impl From<RevokeCredentialsParams> for crate::app::credentials::RevokeRequest {
 
 /// The token endpoint: a just-in-time credential (EdDSA JWT, 15 minutes by default) for one task and a subset of the agent's active grants, or, with `grant_type` token-exchange, a delegated one (RFC 8693). Authenticated by the agent's client assertion (RFC 7523).
 #[utoipa::path(post, path = "/v1/oauth/token", tag = "credentials", request_body = TokenParams,
-    responses((status = 201, body = AccessTokenView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AccessTokenView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn token(State(s): State<AppState>, b: AgentBody<TokenParams>) -> ApiResult {
     let assertion = b.body.client_assertion.clone();
     b.run(&s, &assertion, StatusCode::CREATED, |body, tx, actx| {
@@ -87,15 +87,15 @@ pub async fn token(State(s): State<AppState>, b: AgentBody<TokenParams>) -> ApiR
 
 /// Token introspection (RFC 7662 style): whether a credential is active now. Reads revocations on every call. The token is the caller's proof; no other credential is needed.
 #[utoipa::path(post, path = "/v1/oauth/introspect", tag = "credentials", request_body = IntrospectParams,
-    responses((status = 200, body = IntrospectionView), (status = 422, body = Problem)))]
+    responses((status = 200, body = IntrospectionView)))]
 pub async fn introspect(State(s): State<AppState>, b: AgentBody<IntrospectParams>) -> ApiResult {
     ok(app::credentials::introspect_now(&s, b.body.token).await?)
 }
 
 /// Revoke credentials by token (jti), agent, grant or release. Admin or security; an agent's owner for its agent.
 #[utoipa::path(post, path = "/v1/credentials/revoke", tag = "credentials", security(("bearer" = [])), request_body = RevokeCredentialsParams,
-    responses((status = 200, body = RevokedView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = RevokedView),
+              (status = 404, body = Problem)))]
 pub async fn revoke_credentials(
     State(s): State<AppState>,
     cmd: Cmd<RevokeCredentialsParams>,
@@ -111,7 +111,7 @@ pub async fn revoke_credentials(
 
 /// Rotate the credential signing key; retired keys stay published until their tokens expire. Admin or security.
 #[utoipa::path(post, path = "/v1/keys/rotate", tag = "credentials", security(("bearer" = [])), request_body = EmptyParams,
-    responses((status = 201, body = KeyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 201, body = KeyView)))]
 pub async fn rotate_keys(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
     cmd.run(&s, StatusCode::CREATED, move |_, tx, ctx| {
         Box::pin(async move {

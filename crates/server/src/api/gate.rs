@@ -128,7 +128,7 @@ impl View<Evaluation> for EvaluationView {
 /// The gate status: every unmet requirement with a stable reason code. Any role.
 #[utoipa::path(get, path = "/v1/releases/{id}/gate", tag = "releases", security(("bearer" = [])),
     params(("id" = String, Path), GateQuery),
-    responses((status = 200, body = GateView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = GateView)))]
 pub async fn gate_status(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -149,7 +149,7 @@ pub async fn gate_status(
 
 /// May this exact artifact run in this environment? `allowed` is true only for an approved or promoted current revision. Any role.
 #[utoipa::path(get, path = "/v1/gate/check", tag = "releases", security(("bearer" = [])), params(CheckQuery),
-    responses((status = 200, body = CheckView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = CheckView), (status = 422, body = Problem)))]
 pub async fn gate_check(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -171,7 +171,7 @@ pub async fn gate_check(
 /// The evaluation (I7): the latest eval report, parsed, against the tier's gates and, for a retrain, the drift gates. Any role.
 #[utoipa::path(get, path = "/v1/releases/{id}/evaluation", tag = "releases", security(("bearer" = [])),
     params(("id" = String, Path), GateQuery),
-    responses((status = 200, body = EvaluationView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = EvaluationView)))]
 pub async fn evaluation(
     State(s): State<AppState>,
     Auth(ctx): Auth,

@@ -58,7 +58,7 @@ impl From<RequestGrantParams> for crate::app::grants::NewGrant {
 
 /// An agent requests a grant on a system; it stays pending until its owners approve. Authenticated by the agent's client assertion, never a human token.
 #[utoipa::path(post, path = "/v1/grants", tag = "grants", request_body = RequestGrantParams,
-    responses((status = 201, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn request_grant(
     State(s): State<AppState>,
     b: AgentBody<RequestGrantParams>,
@@ -75,7 +75,7 @@ pub async fn request_grant(
 
 /// List grants with their state now, optionally one agent's. Any role.
 #[utoipa::path(get, path = "/v1/grants", tag = "grants", security(("bearer" = [])), params(GrantsQuery),
-    responses((status = 200, body = Vec<GrantView>), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = Vec<GrantView>), (status = 404, body = Problem)))]
 pub async fn list_grants(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -94,7 +94,7 @@ pub async fn list_grants(
 
 /// Grants the caller owns (system or agent owner; admin: all) that have lapsed or are due for recertification. Any role.
 #[utoipa::path(get, path = "/v1/grants/due", tag = "grants", security(("bearer" = [])), params(DueQuery),
-    responses((status = 200, body = Vec<GrantView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<GrantView>)))]
 pub async fn due_grants(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -114,8 +114,7 @@ pub async fn due_grants(
 /// Approve a grant as its system owner or (mutating actions) its agent owner. Humans only.
 #[utoipa::path(post, path = "/v1/grants/{id}/approve", tag = "grants", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = EmptyParams,
-    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = GrantView)))]
 pub async fn approve_grant(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -133,8 +132,7 @@ pub async fn approve_grant(
 /// Recertify an active or lapsed grant for another cadence. Its system owner or agent owner.
 #[utoipa::path(post, path = "/v1/grants/{id}/recertify", tag = "grants", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = EmptyParams,
-    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = GrantView)))]
 pub async fn recertify_grant(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -152,8 +150,7 @@ pub async fn recertify_grant(
 /// Revoke a grant and every credential issued under it. Its owners, admin or security.
 #[utoipa::path(post, path = "/v1/grants/{id}/revoke", tag = "grants", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReasonParams,
-    responses((status = 200, body = GrantView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = GrantView)))]
 pub async fn revoke_grant(
     State(s): State<AppState>,
     PathId(id): PathId,

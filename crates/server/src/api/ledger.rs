@@ -1,7 +1,7 @@
 //! HTTP: The ledger: pages of entries and their verification.
 
 use super::extract::{ok, Auth, Q};
-use super::problem::{ApiResult, Problem};
+use super::problem::ApiResult;
 use super::view::View;
 use crate::app;
 use crate::app::unit::App as AppState;
@@ -57,7 +57,7 @@ pub fn ledger_verify_view(
 
 /// Ledger entries in order. Role: admin, compliance or risk.
 #[utoipa::path(get, path = "/v1/ledger", tag = "ledger", security(("bearer" = [])), params(LedgerQuery),
-    responses((status = 200, body = Vec<LedgerEntryView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<LedgerEntryView>)))]
 pub async fn ledger(State(s): State<AppState>, Auth(ctx): Auth, Q(q): Q<LedgerQuery>) -> ApiResult {
     let entries = app::ledger::page(&s, &ctx, q.after, q.limit).await?;
     ok(entries
@@ -68,7 +68,7 @@ pub async fn ledger(State(s): State<AppState>, Auth(ctx): Auth, Q(q): Q<LedgerQu
 
 /// Verify the whole hash chain and its signed head. Role: admin, compliance or risk.
 #[utoipa::path(get, path = "/v1/ledger/verify", tag = "ledger", security(("bearer" = [])),
-    responses((status = 200, body = LedgerVerifyView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = LedgerVerifyView)))]
 pub async fn ledger_verify(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
     let (key, v) = app::ledger::verify_for(&s, &ctx).await?;
     ok(ledger_verify_view(&key, v))

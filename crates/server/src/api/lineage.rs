@@ -48,8 +48,8 @@ impl View<TrainingRunRecord> for RunView {
 /// Register a dataset version with its classification and permitted uses. Role: data-governance or mlops.
 #[utoipa::path(post, path = "/v1/datasets", tag = "lineage", security(("bearer" = [])), request_body = RegisterDatasetParams,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
-    responses((status = 201, body = DatasetView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DatasetView),
+              (status = 409, body = Problem)))]
 pub async fn register_dataset(
     State(s): State<AppState>,
     cmd: Cmd<RegisterDatasetParams>,
@@ -73,7 +73,7 @@ pub async fn register_dataset(
 
 /// List datasets. Any role.
 #[utoipa::path(get, path = "/v1/datasets", tag = "lineage", security(("bearer" = [])),
-    responses((status = 200, body = Vec<DatasetView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<DatasetView>)))]
 pub async fn list_datasets(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -88,7 +88,7 @@ pub async fn list_datasets(State(s): State<AppState>, Auth(_): Auth) -> ApiResul
 
 /// One dataset version, by `name@version`. Any role.
 #[utoipa::path(get, path = "/v1/datasets/{key}", tag = "lineage", security(("bearer" = [])), params(("key" = String, Path, description = "name@version")),
-    responses((status = 200, body = DatasetView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = DatasetView)))]
 pub async fn get_dataset(
     State(s): State<AppState>,
     Auth(_): Auth,
@@ -109,8 +109,7 @@ pub async fn get_dataset(
 /// Approve a dataset version for the uses it permits; not by whoever registered it. Role: data-governance.
 #[utoipa::path(post, path = "/v1/datasets/{key}/approval", tag = "lineage", security(("bearer" = [])), params(("key" = String, Path, description = "name@version")),
     request_body = ApproveDatasetParams,
-    responses((status = 201, body = DatasetView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DatasetView), (status = 409, body = Problem)))]
 pub async fn approve_dataset(
     State(s): State<AppState>,
     PathId(key): PathId,
@@ -128,8 +127,8 @@ pub async fn approve_dataset(
 /// Register a training run: code commit, datasets, parameters, trainer, produced artifact. Role: mlops.
 #[utoipa::path(post, path = "/v1/runs", tag = "lineage", security(("bearer" = [])), request_body = RegisterRunParams,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
-    responses((status = 201, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = RunView),
+              (status = 409, body = Problem)))]
 pub async fn register_run(State(s): State<AppState>, cmd: Cmd<RegisterRunParams>) -> ApiResult {
     cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
@@ -150,7 +149,7 @@ pub async fn register_run(State(s): State<AppState>, cmd: Cmd<RegisterRunParams>
 
 /// List training runs. Any role.
 #[utoipa::path(get, path = "/v1/runs", tag = "lineage", security(("bearer" = [])),
-    responses((status = 200, body = Vec<RunView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<RunView>)))]
 pub async fn list_runs(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -165,7 +164,7 @@ pub async fn list_runs(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
 
 /// One training run. Any role.
 #[utoipa::path(get, path = "/v1/runs/{id}", tag = "lineage", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = RunView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = RunView)))]
 pub async fn get_run(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
     let v = s
         .query(move |tx| {

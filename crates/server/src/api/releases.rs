@@ -143,7 +143,7 @@ impl View<ReleaseDetail> for ReleaseDetailView {
 
 /// The governance profile in force, with its digest. Any role.
 #[utoipa::path(get, path = "/v1/profile", tag = "releases", security(("bearer" = [])),
-    responses((status = 200, body = ProfileView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = ProfileView)))]
 pub async fn profile(Auth(ctx): Auth) -> ApiResult {
     let p = &ctx.profile;
     ok(ProfileView {
@@ -157,7 +157,7 @@ pub async fn profile(Auth(ctx): Auth) -> ApiResult {
 /// Create a release (revision 1, draft). The tier and bundle digest are computed. Role: mlops.
 #[utoipa::path(post, path = "/v1/releases", tag = "releases", security(("bearer" = [])), request_body = CreateReleaseParams,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
-    responses((status = 201, body = ReleaseWithRevisionView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ReleaseWithRevisionView)))]
 pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleaseParams>) -> ApiResult {
     cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
@@ -181,7 +181,7 @@ pub async fn create_release(State(s): State<AppState>, cmd: Cmd<CreateReleasePar
 
 /// List releases, newest first. Any role.
 #[utoipa::path(get, path = "/v1/releases", tag = "releases", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ReleaseView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<ReleaseView>)))]
 pub async fn list_releases(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -199,7 +199,7 @@ pub async fn list_releases(State(s): State<AppState>, Auth(_): Auth) -> ApiResul
 
 /// A release with every revision, review, evidence, acceptance, decision and deployment. Any role.
 #[utoipa::path(get, path = "/v1/releases/{id}", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ReleaseDetailView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ReleaseDetailView)))]
 pub async fn get_release(
     State(s): State<AppState>,
     Auth(_): Auth,
@@ -220,8 +220,7 @@ pub async fn get_release(
 /// Change the bundle (or attributes): a new revision, back to draft; nothing approved before counts (I3). Role: mlops.
 #[utoipa::path(post, path = "/v1/releases/{id}/revisions", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReviseParams,
-    responses((status = 201, body = ReleaseWithRevisionView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ReleaseWithRevisionView), (status = 409, body = Problem)))]
 pub async fn revise(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -251,8 +250,7 @@ pub async fn revise(
 /// Submit the current revision for review; opens one review per required role. Role: mlops.
 #[utoipa::path(post, path = "/v1/releases/{id}/submit", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = RevisionParams,
-    responses((status = 200, body = ReleaseView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = ReleaseView), (status = 409, body = Problem)))]
 pub async fn submit(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -270,8 +268,7 @@ pub async fn submit(
 /// Review the current revision in a role you hold, answering its checklist. Role: the reviewed role.
 #[utoipa::path(post, path = "/v1/releases/{id}/reviews", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = ReviewParams,
-    responses((status = 201, body = ReviewView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ReviewView), (status = 409, body = Problem)))]
 pub async fn review(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -297,8 +294,7 @@ pub async fn review(
 /// Attach an evidence document (the raw request body) to the current revision; stored by sha256. Role: any reviewer role.
 #[utoipa::path(post, path = "/v1/releases/{id}/evidence", tag = "releases", security(("bearer" = [])),
     params(("id" = String, Path), EvidenceQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = EvidenceView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = EvidenceView), (status = 409, body = Problem)))]
 pub async fn attach_evidence(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -325,8 +321,7 @@ pub async fn attach_evidence(
 
 /// Download an evidence document byte for byte. Any role.
 #[utoipa::path(get, path = "/v1/evidence/{digest}", tag = "releases", security(("bearer" = [])), params(("digest" = String, Path)),
-    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 401, body = Problem),
-              (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>)))]
 pub async fn download_evidence(
     State(s): State<AppState>,
     Auth(_): Auth,
@@ -343,8 +338,7 @@ pub async fn download_evidence(
 /// Accept one named gap as residual risk, with a justification and an expiry. Decision owner only.
 #[utoipa::path(post, path = "/v1/releases/{id}/acceptances", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = AcceptRiskParams,
-    responses((status = 201, body = AcceptanceView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = AcceptanceView), (status = 409, body = Problem)))]
 pub async fn accept_risk(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -368,8 +362,7 @@ pub async fn accept_risk(
 /// Go or no-go on the current revision. Go is refused while any gap is unaccepted. Decision owner only.
 #[utoipa::path(post, path = "/v1/releases/{id}/decision", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = DecideParams,
-    responses((status = 201, body = DecisionView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DecisionView), (status = 409, body = Problem)))]
 pub async fn decide(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -393,8 +386,7 @@ pub async fn decide(
 /// Block the current revision (no-go with a reason), e.g. to end an escalation (I5). Decision owner only.
 #[utoipa::path(post, path = "/v1/releases/{id}/block", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = BlockParams,
-    responses((status = 201, body = DecisionView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DecisionView), (status = 409, body = Problem)))]
 pub async fn block(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -434,8 +426,7 @@ async fn deploy(
 /// Promote the approved revision to the environment its go named. Role: mlops or operations.
 #[utoipa::path(post, path = "/v1/releases/{id}/promote", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = DeployParams,
-    responses((status = 201, body = DeploymentView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DeploymentView), (status = 409, body = Problem)))]
 pub async fn promote(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -447,8 +438,7 @@ pub async fn promote(
 /// Roll back a promoted revision (a reason is required). Role: mlops or operations.
 #[utoipa::path(post, path = "/v1/releases/{id}/rollback", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = DeployParams,
-    responses((status = 201, body = DeploymentView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DeploymentView), (status = 409, body = Problem)))]
 pub async fn rollback(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -460,8 +450,7 @@ pub async fn rollback(
 /// Retire a promoted revision (a reason is required). Role: mlops or operations.
 #[utoipa::path(post, path = "/v1/releases/{id}/retire", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = DeployParams,
-    responses((status = 201, body = DeploymentView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = DeploymentView), (status = 409, body = Problem)))]
 pub async fn retire(
     State(s): State<AppState>,
     PathId(id): PathId,

@@ -180,7 +180,7 @@ pub fn policy_set_view(p: &crate::app::policies::LoadedPolicies) -> PolicySetVie
 /// An agent asks before it acts (I10): allow, deny or step_up, with reasons and the policies that determined it. Authenticated by the agent's just-in-time credential (`Authorization: Bearer <JWT>`). Grants, time windows and risk limits are enforced before policy; anything unevaluable denies. Answered only after the decision's ledger entry is durable (I11). A retry with the same `Idempotency-Key` gets the first answer (`Idempotent-Replayed: true`) and writes nothing.
 #[utoipa::path(post, path = "/v1/decide", tag = "runtime", security(("bearer" = [])), request_body = ActionRequestParams,
     params(("Idempotency-Key" = Option<String>, Header, description = "a retry with the same key is answered with the first decision and writes nothing")),
-    responses((status = 200, body = ActionDecisionView), (status = 401, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+    responses((status = 200, body = ActionDecisionView), (status = 503, body = Problem)))]
 pub async fn decide_action(
     State(s): State<AppState>,
     Credential(p): Credential,
@@ -196,7 +196,7 @@ pub async fn decide_action(
 
 /// The agent waits for a human's answer to its step-up (long-poll, `timeout` seconds), or polls with `timeout=0`. Authenticated by the agent's credential.
 #[utoipa::path(get, path = "/v1/approvals/{id}/wait", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path), WaitQuery),
-    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApprovalView)))]
 pub async fn wait_approval(
     State(s): State<AppState>,
     Credential(p): Credential,
@@ -210,7 +210,7 @@ pub async fn wait_approval(
 
 /// Approval requests: by default the caller's pending ones. Others' (assignee=...) need admin, security, risk or compliance.
 #[utoipa::path(get, path = "/v1/approvals", tag = "runtime", security(("bearer" = [])), params(ApprovalsQuery),
-    responses((status = 200, body = Vec<ApprovalView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<ApprovalView>)))]
 pub async fn list_approvals(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -235,7 +235,7 @@ pub async fn list_approvals(
 
 /// One approval request with its context: what the AI produced, the data it used, what it will change. The assignee's first opening is recorded (accountability). The assignee, admin, security, risk or compliance.
 #[utoipa::path(get, path = "/v1/approvals/{id}", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ApprovalView)))]
 pub async fn get_approval(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -249,8 +249,7 @@ pub async fn get_approval(
 /// Approve a step-up: valid once, for the exact action digest, until it expires. The assignee only, with a comment.
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = AnswerParams,
-    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ApprovalView), (status = 409, body = Problem)))]
 pub async fn approve_approval(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -262,8 +261,7 @@ pub async fn approve_approval(
 /// Deny a step-up. The assignee only, with a comment.
 #[utoipa::path(post, path = "/v1/approvals/{id}/deny", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = AnswerParams,
-    responses((status = 200, body = ApprovalView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ApprovalView), (status = 409, body = Problem)))]
 pub async fn deny_approval(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -289,7 +287,7 @@ async fn answer_step_up(
 
 /// The action log, newest first: decision, human decision, outcome. Filter by agent, system, task or review state. Auditors (admin, security, risk, compliance, operations) see all; others their agents' and systems' actions.
 #[utoipa::path(get, path = "/v1/actions", tag = "runtime", security(("bearer" = [])), params(ActionsQuery),
-    responses((status = 200, body = Vec<ActionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<ActionView>)))]
 pub async fn list_actions(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -317,7 +315,7 @@ pub async fn list_actions(
 
 /// One action, linked to its approval request and outcome.
 #[utoipa::path(get, path = "/v1/actions/{id}", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = ActionView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = ActionView)))]
 pub async fn get_action(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -337,8 +335,8 @@ pub async fn get_action(
 /// The agent reports the final outcome of an allowed action, once. Authenticated by the agent's credential.
 #[utoipa::path(post, path = "/v1/actions/{id}/outcome", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = OutcomeParams,
-    responses((status = 200, body = ActionView), (status = 401, body = Problem), (status = 404, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ActionView),
+              (status = 409, body = Problem)))]
 pub async fn report_outcome(
     State(s): State<AppState>,
     Credential(p): Credential,
@@ -351,7 +349,7 @@ pub async fn report_outcome(
 
 /// The post-action review queue: actions allowed without a human on the systems the caller owns.
 #[utoipa::path(get, path = "/v1/reviews/queue", tag = "runtime", security(("bearer" = [])), params(LimitQuery),
-    responses((status = 200, body = Vec<ActionView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<ActionView>)))]
 pub async fn review_queue(
     State(s): State<AppState>,
     Auth(ctx): Auth,
@@ -373,8 +371,7 @@ pub async fn review_queue(
 /// Review an action from the queue: `ok` or `flagged` (with a comment). The system's owner.
 #[utoipa::path(post, path = "/v1/actions/{id}/review", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = PostReviewParams,
-    responses((status = 200, body = ActionView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = ActionView), (status = 409, body = Problem)))]
 pub async fn review_action(
     State(s): State<AppState>,
     PathId(id): PathId,
@@ -392,7 +389,7 @@ pub async fn review_action(
 
 /// Accountability signals per reviewer and approver, with rubber-stamp flags by the profile's thresholds. Admin, risk or compliance.
 #[utoipa::path(get, path = "/v1/accountability", tag = "runtime", security(("bearer" = [])),
-    responses((status = 200, body = Vec<SignalsView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<SignalsView>)))]
 pub async fn accountability(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -407,15 +404,15 @@ pub async fn accountability(State(s): State<AppState>, Auth(ctx): Auth) -> ApiRe
 
 /// The running runtime policy set: digest, source directory, policies. Any role.
 #[utoipa::path(get, path = "/v1/policies", tag = "runtime", security(("bearer" = [])),
-    responses((status = 200, body = PolicySetView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = PolicySetView)))]
 pub async fn policies(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     ok(policy_set_view(&s.runtime.policies()))
 }
 
 /// Reload the policy set from its directory; an invalid set is refused (422) and the running set stays. Admin or security.
 #[utoipa::path(post, path = "/v1/policies/reload", tag = "runtime", security(("bearer" = [])), request_body = EmptyParams,
-    responses((status = 200, body = PolicySetView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = PolicySetView),
+              (status = 409, body = Problem)))]
 pub async fn reload_policies(State(s): State<AppState>, cmd: Cmd<EmptyParams>) -> ApiResult {
     let answered =
         app::policies::reload::reload_command(&s, cmd.ctx, cmd.idempotency, policy_set_view)

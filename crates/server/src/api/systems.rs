@@ -25,8 +25,8 @@ impl View<SystemRecord> for SystemView {
 
 /// Create a system with its one accountable owner. Role: admin.
 #[utoipa::path(post, path = "/v1/systems", tag = "systems", security(("bearer" = [])), request_body = CreateSystemParams,
-    responses((status = 201, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = SystemView),
+              (status = 409, body = Problem)))]
 pub async fn create_system(State(s): State<AppState>, cmd: Cmd<CreateSystemParams>) -> ApiResult {
     cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
@@ -44,7 +44,7 @@ pub async fn create_system(State(s): State<AppState>, cmd: Cmd<CreateSystemParam
 
 /// List systems. Any role.
 #[utoipa::path(get, path = "/v1/systems", tag = "systems", security(("bearer" = [])),
-    responses((status = 200, body = Vec<SystemView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<SystemView>)))]
 pub async fn list_systems(State(s): State<AppState>, Auth(_): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -62,7 +62,7 @@ pub async fn list_systems(State(s): State<AppState>, Auth(_): Auth) -> ApiResult
 
 /// One system. Any role.
 #[utoipa::path(get, path = "/v1/systems/{id}", tag = "systems", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = SystemView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = SystemView)))]
 pub async fn get_system(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
     let v = s
         .query(move |tx| {

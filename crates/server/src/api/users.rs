@@ -25,7 +25,7 @@ impl View<UserRecord> for UserView {
 
 /// The authenticated user.
 #[utoipa::path(get, path = "/v1/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = UserView)))]
 pub async fn me(Auth(ctx): Auth) -> ApiResult {
     ok(UserView::view(ctx.actor))
 }
@@ -33,8 +33,8 @@ pub async fn me(Auth(ctx): Auth) -> ApiResult {
 /// Create a user with roles. Role: admin.
 #[utoipa::path(post, path = "/v1/users", tag = "users", security(("bearer" = [])), request_body = CreateUserParams,
     params(("Idempotency-Key" = Option<String>, Header, description = "retries with the same key write once")),
-    responses((status = 201, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem),
-              (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = UserView),
+              (status = 409, body = Problem)))]
 pub async fn create_user(State(s): State<AppState>, cmd: Cmd<CreateUserParams>) -> ApiResult {
     cmd.run(&s, StatusCode::CREATED, move |p, tx, ctx| {
         Box::pin(async move {
@@ -56,7 +56,7 @@ pub async fn create_user(State(s): State<AppState>, cmd: Cmd<CreateUserParams>) 
 
 /// List users. Role: admin.
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = Vec<UserView>), (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, body = Vec<UserView>)))]
 pub async fn list_users(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -71,7 +71,7 @@ pub async fn list_users(State(s): State<AppState>, Auth(ctx): Auth) -> ApiResult
 
 /// One user. Any role.
 #[utoipa::path(get, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
-    responses((status = 200, body = UserView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, body = UserView)))]
 pub async fn get_user(State(s): State<AppState>, Auth(_): Auth, PathId(id): PathId) -> ApiResult {
     let v = s
         .query(move |tx| {
@@ -84,7 +84,7 @@ pub async fn get_user(State(s): State<AppState>, Auth(_): Auth, PathId(id): Path
 /// Issue an API token for a user; the secret is shown once. Role: admin.
 #[utoipa::path(post, path = "/v1/users/{id}/tokens", tag = "users", security(("bearer" = [])), params(("id" = String, Path)),
     request_body = CreateTokenParams,
-    responses((status = 201, body = TokenView), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 201, body = TokenView)))]
 pub async fn create_token(
     State(s): State<AppState>,
     PathId(id): PathId,
