@@ -1,4 +1,4 @@
-//! HTTP: Agents and their lifecycle.
+//! HTTP handlers for agents and their lifecycle.
 
 use super::extract::{ok, Auth, Cmd, PathId};
 use super::problem::{ApiResult, Problem};
@@ -29,7 +29,7 @@ impl View<AgentRecord> for AgentView {
     }
 }
 
-impl From<RegisterAgentParams> for crate::app::agents::NewAgent {
+impl From<RegisterAgentParams> for app::agents::NewAgent {
     fn from(p: RegisterAgentParams) -> Self {
         Self {
             name: p.name,

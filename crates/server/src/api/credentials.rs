@@ -1,4 +1,4 @@
-//! HTTP: Just-in-time credentials: the token endpoint, introspection, revocation, signing keys.
+//! HTTP handlers for just-in-time credentials: the token endpoint, introspection, revocation, signing keys.
 
 use super::extract::{ok, AgentBody, Cmd};
 use super::problem::{ApiResult, Problem};
@@ -10,10 +10,7 @@ use chrono::{DateTime, Utc};
 use countersign_api::*;
 use countersign_core::problem::ProblemCode;
 
-pub fn access_token_view(
-    i: crate::app::credentials::Issued,
-    now: DateTime<Utc>,
-) -> AccessTokenView {
+pub fn access_token_view(i: app::credentials::Issued, now: DateTime<Utc>) -> AccessTokenView {
     let c = i.credential;
     AccessTokenView {
         access_token: i.token,
@@ -29,22 +26,22 @@ pub fn access_token_view(
     }
 }
 
-impl TryFrom<TokenParams> for crate::app::credentials::TokenRequest {
-    type Error = crate::app::AppError;
+impl TryFrom<TokenParams> for app::credentials::TokenRequest {
+    type Error = app::AppError;
     fn try_from(p: TokenParams) -> Result<Self, Self::Error> {
-        use crate::app::credentials::TOKEN_EXCHANGE;
+        use app::credentials::TOKEN_EXCHANGE;
         let exchange = match p.grant_type.as_str() {
             "client_credentials" => false,
             TOKEN_EXCHANGE => true,
             other => {
-                return Err(crate::app::AppError::invalid(
+                return Err(app::AppError::invalid(
                     ProblemCode::UnsupportedGrantType,
                     format!("grant_type {other:?}: use client_credentials or {TOKEN_EXCHANGE}"),
                 ))
             }
         };
         if exchange != p.subject_token.is_some() {
-            return Err(crate::app::AppError::invalid(
+            return Err(app::AppError::invalid(
                 ProblemCode::InvalidTokenRequest,
                 "a subject_token is required for token exchange and only there",
             ));
@@ -59,7 +56,7 @@ impl TryFrom<TokenParams> for crate::app::credentials::TokenRequest {
     }
 }
 
-impl From<RevokeCredentialsParams> for crate::app::credentials::RevokeRequest {
+impl From<RevokeCredentialsParams> for app::credentials::RevokeRequest {
     fn from(p: RevokeCredentialsParams) -> Self {
         Self {
             jti: p.jti,

@@ -1,4 +1,4 @@
-//! HTTP: The gate: a release's gaps, the deploy-time check and the evaluation report.
+//! HTTP handlers for the gate: a release's gaps, the deploy-time check and the evaluation report.
 
 use super::extract::{ok, parse_digest, Auth, PathId, Q};
 use super::problem::{ApiResult, Problem};

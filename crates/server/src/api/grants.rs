@@ -1,4 +1,4 @@
-//! HTTP: Agents' grants: request, approval, recertification, revocation.
+//! HTTP handlers for agents' grants: request, approval, recertification, revocation.
 
 use super::extract::{ok, AgentBody, Auth, Cmd, PathId, Q};
 use super::problem::{ApiResult, Problem};
@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use countersign_api::*;
 use countersign_core::{AgentId, GrantId, SystemId};
 
-impl View<crate::app::grants::GrantView> for GrantView {
-    fn view(v: crate::app::grants::GrantView) -> Self {
+impl View<app::grants::GrantView> for GrantView {
+    fn view(v: app::grants::GrantView) -> Self {
         use countersign_core::grant::State;
         let missing_approvals = match &v.state {
             State::Pending { missing } => missing.iter().map(|a| a.as_str().to_owned()).collect(),
@@ -44,7 +44,7 @@ impl View<crate::app::grants::GrantView> for GrantView {
     }
 }
 
-impl From<RequestGrantParams> for crate::app::grants::NewGrant {
+impl From<RequestGrantParams> for app::grants::NewGrant {
     fn from(p: RequestGrantParams) -> Self {
         Self {
             system: SystemId(p.system),

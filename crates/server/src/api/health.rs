@@ -1,4 +1,4 @@
-//! HTTP: Liveness and readiness.
+//! HTTP handlers for liveness and readiness.
 
 use super::extract::ok;
 use super::problem::{ApiError, ApiResult, Problem};

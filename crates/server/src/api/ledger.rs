@@ -1,4 +1,4 @@
-//! HTTP: The ledger: pages of entries and their verification.
+//! HTTP handlers for the ledger: pages of entries and their verification.
 
 use super::extract::{ok, Auth, Q};
 use super::problem::ApiResult;
@@ -27,9 +27,9 @@ impl View<Entry> for LedgerEntryView {
 
 pub fn ledger_verify_view(
     key: &countersign_ledger::LedgerPublicKey,
-    v: crate::app::ledger::Verification,
+    v: app::ledger::Verification,
 ) -> LedgerVerifyView {
-    use crate::app::ledger::Verification;
+    use app::ledger::Verification;
     let mut view = LedgerVerifyView {
         valid: false,
         entries: 0,

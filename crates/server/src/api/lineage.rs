@@ -1,4 +1,4 @@
-//! HTTP: Lineage: datasets and training runs (I6).
+//! HTTP handlers for lineage: datasets and training runs (I6).
 
 use super::extract::{ok, Auth, Cmd, PathId};
 use super::problem::{ApiResult, Problem};

@@ -1,4 +1,4 @@
-//! HTTP: Releases through the gate: revisions, reviews, evidence, risk acceptances, the decision and deployments.
+//! HTTP handlers for releases through the gate: revisions, reviews, evidence, risk acceptances, the decision and deployments.
 
 use super::extract::{answer, ok, Auth, Cmd, PathDigest, PathId, Upload};
 use super::problem::{ApiResult, Problem};

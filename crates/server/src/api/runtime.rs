@@ -1,4 +1,4 @@
-//! HTTP: Runtime decisions, step-up approvals, the action log and the policy set.
+//! HTTP handlers for runtime decisions, step-up approvals, the action log and the policy set.
 
 use super::extract::{answer, ok, ok_replayed, AgentBody, Auth, Cmd, Credential, PathId, Q};
 use super::problem::{ApiResult, Problem};
@@ -13,16 +13,16 @@ use countersign_api::*;
 use countersign_core::{AgentId, SystemId, UserId};
 use countersign_store::records::*;
 
-impl From<ActionRequestParams> for crate::app::decide::evaluate::DecideInput {
+impl From<ActionRequestParams> for app::decide::evaluate::DecideInput {
     fn from(p: ActionRequestParams) -> Self {
         let c = p.context;
-        crate::app::decide::evaluate::DecideInput {
+        app::decide::evaluate::DecideInput {
             action: p.action,
             system: SystemId(p.system),
             resource: p.resource,
             task: p.task,
             arguments: p.arguments,
-            context: crate::app::decide::evaluate::DecideContext {
+            context: app::decide::evaluate::DecideContext {
                 confidence: c.confidence,
                 risk_score: c.risk_score,
                 data_classes: c.data_classes,
@@ -37,7 +37,7 @@ impl From<ActionRequestParams> for crate::app::decide::evaluate::DecideInput {
     }
 }
 
-pub fn action_decision_view(w: &crate::app::decide::evaluate::DecisionWrite) -> ActionDecisionView {
+pub fn action_decision_view(w: &app::decide::evaluate::DecisionWrite) -> ActionDecisionView {
     let a = &w.action;
     ActionDecisionView {
         id: a.id.clone(),
@@ -57,8 +57,8 @@ pub fn action_decision_view(w: &crate::app::decide::evaluate::DecisionWrite) -> 
     }
 }
 
-impl View<crate::app::approvals::ApprovalView> for ApprovalView {
-    fn view(v: crate::app::approvals::ApprovalView) -> Self {
+impl View<app::approvals::ApprovalView> for ApprovalView {
+    fn view(v: app::approvals::ApprovalView) -> Self {
         let a = v.approval;
         ApprovalView {
             id: a.id,
@@ -126,12 +126,12 @@ impl View<ActionRecord> for ActionView {
     }
 }
 
-pub fn linked_action_view(v: crate::app::actions::ActionView, now: DateTime<Utc>) -> ActionView {
+pub fn linked_action_view(v: app::actions::ActionView, now: DateTime<Utc>) -> ActionView {
     let mut out = ActionView::view(v.action.clone());
     out.delegation = v.delegation;
     out.approval = v.approval.map(|a| {
-        ApprovalView::view(crate::app::approvals::ApprovalView {
-            state: crate::app::decide::evaluate::effective_state(&a, now).to_owned(),
+        ApprovalView::view(app::approvals::ApprovalView {
+            state: app::decide::evaluate::effective_state(&a, now).to_owned(),
             approval: a,
             action: Some(v.action),
         })
@@ -139,8 +139,8 @@ pub fn linked_action_view(v: crate::app::actions::ActionView, now: DateTime<Utc>
     out
 }
 
-impl View<crate::app::accountability::Signals> for SignalsView {
-    fn view(s: crate::app::accountability::Signals) -> Self {
+impl View<app::accountability::Signals> for SignalsView {
+    fn view(s: app::accountability::Signals) -> Self {
         SignalsView {
             user: s.user,
             kind: s.kind.to_owned(),
@@ -156,7 +156,7 @@ impl View<crate::app::accountability::Signals> for SignalsView {
     }
 }
 
-pub fn policy_set_view(p: &crate::app::policies::LoadedPolicies) -> PolicySetView {
+pub fn policy_set_view(p: &app::policies::LoadedPolicies) -> PolicySetView {
     PolicySetView {
         digest: p.set.digest().clone(),
         dir: p.dir.as_ref().map(|d| d.display().to_string()),

@@ -1,4 +1,4 @@
-//! HTTP: Systems and their accountable owners.
+//! HTTP handlers for systems and their accountable owners.
 
 use super::extract::{ok, Auth, Cmd, PathId};
 use super::problem::{ApiResult, Problem};

@@ -1,4 +1,4 @@
-//! HTTP: Users and their API tokens.
+//! HTTP handlers for users and their API tokens.
 
 use super::extract::{ok, Auth, Cmd, PathId};
 use super::problem::{ApiResult, Problem};

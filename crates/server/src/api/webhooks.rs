@@ -1,4 +1,4 @@
-//! HTTP: Webhooks and their delivery log.
+//! HTTP handlers for webhooks and their delivery log.
 
 use super::extract::{ok, Auth, Cmd, PathId};
 use super::problem::ApiResult;
