@@ -9,6 +9,7 @@ use countersign_server::app::webhooks::DeliveryClient;
 use countersign_server::clock::{Clock, SystemClock};
 use countersign_server::outbound::OutboundTls;
 use countersign_server::AppState;
+use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -256,6 +257,26 @@ pub async fn migrate(db: &str) -> Result<()> {
     Ok(())
 }
 
+/// What `ledger verify --json` prints (there is no server, so no API view).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum VerifyJson {
+    Valid {
+        valid: bool,
+        entries: u64,
+        head_seq: Option<u64>,
+        head_hash: Option<String>,
+        key_id: String,
+        key_pinned: bool,
+    },
+    Invalid {
+        valid: bool,
+        first_bad_seq: u64,
+        error: String,
+        key_id: String,
+    },
+}
+
 /// Verifies the ledger directly from the database, without a server. Returns
 /// whether it is valid.
 pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bool> {
@@ -282,17 +303,23 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
     .await?;
     let valid = matches!(result, Verification::Valid(_));
     let view = match &result {
-        Verification::Valid(r) => serde_json::json!({
-            "valid": true, "entries": r.entries,
-            "head_seq": r.head.as_ref().map(|h| h.seq), "head_hash": r.head.as_ref().map(|h| h.hash.to_string()),
-            "key_id": key.key_id(), "key_pinned": public_key.is_some(),
-        }),
-        Verification::Invalid(e) => serde_json::json!({
-            "valid": false, "first_bad_seq": e.seq, "error": e.to_string(), "key_id": key.key_id(),
-        }),
+        Verification::Valid(r) => VerifyJson::Valid {
+            valid: true,
+            entries: r.entries,
+            head_seq: r.head.as_ref().map(|h| h.seq),
+            head_hash: r.head.as_ref().map(|h| h.hash.to_string()),
+            key_id: key.key_id(),
+            key_pinned: public_key.is_some(),
+        },
+        Verification::Invalid(e) => VerifyJson::Invalid {
+            valid: false,
+            first_bad_seq: e.seq,
+            error: e.to_string(),
+            key_id: key.key_id(),
+        },
     };
     if json {
-        output::json(&view);
+        output::json(&serde_json::to_value(&view).context("cannot render the verification")?);
     } else {
         match &result {
             Verification::Valid(r) => {
