@@ -5,10 +5,15 @@ use crate::client::Conn;
 use crate::output;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
+use countersign_api::{
+    AgentView, ConstraintsWire, EmptyParams, GrantView, HourWindowWire, IntrospectParams,
+    ReasonParams, RegisterAgentParams, RequestGrantParams, RevokeCredentialsParams, TokenParams,
+};
 use countersign_server::app::agents::ISSUER;
 use countersign_server::jwt;
 use ed25519_dalek::SigningKey;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::path::PathBuf;
 
 fn load_key(identity: &AgentIdentity) -> Result<SigningKey> {
@@ -26,17 +31,34 @@ fn load_key(identity: &AgentIdentity) -> Result<SigningKey> {
     Ok(SigningKey::from_bytes(&bytes))
 }
 
+/// The claims of a client assertion (RFC 7523).
+#[derive(Serialize)]
+struct AssertionClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
 /// A fresh client assertion (RFC 7523): one minute, a unique jti.
 fn assertion(identity: &AgentIdentity) -> Result<String> {
     let sk = load_key(identity)?;
     let now = chrono::Utc::now().timestamp();
-    let mut claims = Map::new();
-    claims.insert("iss".into(), json!(identity.agent));
-    claims.insert("sub".into(), json!(identity.agent));
-    claims.insert("aud".into(), json!(ISSUER));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + 60));
-    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    let claims = AssertionClaims {
+        iss: &identity.agent,
+        sub: &identity.agent,
+        aud: ISSUER,
+        iat: now,
+        exp: now + 60,
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    let Value::Object(claims) =
+        serde_json::to_value(&claims).context("cannot write the assertion's claims")?
+    else {
+        bail!("the assertion's claims are not a JSON object");
+    };
     Ok(jwt::sign(&claims, "agent", &sk))
 }
 
@@ -52,8 +74,9 @@ pub async fn agent(cmd: AgentCmd, conn: Conn) -> Result<()> {
         return Ok(());
     }
     let c = conn.client()?;
-    let (kind, v) = match cmd {
-        AgentCmd::Keygen { .. } => return Ok(()),
+    let f = conn.output;
+    match cmd {
+        AgentCmd::Keygen { .. } => {}
         AgentCmd::Register {
             name,
             owner,
@@ -61,39 +84,44 @@ pub async fn agent(cmd: AgentCmd, conn: Conn) -> Result<()> {
             environment,
             release,
             public_key,
-        } => (
-            "agent",
-            c.post(
-                "/v1/agents",
-                &json!({"name": name, "owner": owner, "use_case": use_case,
-                        "environment": environment, "release": release, "public_key": public_key}),
-            )
-            .await?,
-        ),
-        AgentCmd::List => ("agents", c.get("/v1/agents").await?),
-        AgentCmd::Suspend { id, reason } => (
-            "agent",
-            c.post(
+        } => {
+            let body = RegisterAgentParams {
+                name,
+                owner,
+                use_case,
+                environment,
+                release,
+                public_key,
+            };
+            output::show::<AgentView>(f, &c.post("/v1/agents", &body).await?);
+        }
+        AgentCmd::List => output::show::<Vec<AgentView>>(f, &c.get("/v1/agents").await?),
+        AgentCmd::Suspend { id, reason } => output::show::<AgentView>(
+            f,
+            &c.post(
                 &format!("/v1/agents/{}/suspend", q(&id)),
-                &json!({"reason": reason}),
+                &ReasonParams { reason },
             )
             .await?,
         ),
-    };
-    output::show(conn.output, kind, &v);
+    }
     Ok(())
 }
 
-fn window(w: &str) -> Result<Value> {
+fn window(w: &str) -> Result<HourWindowWire> {
     let (a, b) = w
         .split_once('-')
         .context("--window is START-END in hours, e.g. 8-18")?;
-    Ok(json!({"start_hour": a.trim().parse::<u8>()?, "end_hour": b.trim().parse::<u8>()?}))
+    Ok(HourWindowWire {
+        start_hour: a.trim().parse()?,
+        end_hour: b.trim().parse()?,
+    })
 }
 
 pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    let (kind, v) = match cmd {
+    let f = conn.output;
+    match cmd {
         GrantCmd::Request {
             identity,
             system,
@@ -103,53 +131,61 @@ pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
             max_risk_score,
             window: w,
         } => {
-            let mut constraints = Map::new();
-            if let Some(m) = max_risk_score {
-                constraints.insert("max_risk_score".into(), json!(m));
-            }
-            if let Some(w) = w {
-                constraints.insert("window".into(), window(&w)?);
-            }
-            let body = json!({"client_assertion": assertion(&identity)?, "system": system,
-                "actions": actions, "resources": resources, "constraints": constraints,
-                "expires_at": chrono::Utc::now() + chrono::Duration::days(days)});
-            ("grant", c.post_unauthenticated("/v1/grants", &body).await?)
+            let body = RequestGrantParams {
+                client_assertion_type: None,
+                client_assertion: assertion(&identity)?,
+                system,
+                actions: actions.into_iter().collect(),
+                resources: resources.into_iter().collect(),
+                constraints: ConstraintsWire {
+                    window: w.as_deref().map(window).transpose()?,
+                    max_risk_score,
+                },
+                expires_at: chrono::Utc::now() + chrono::Duration::days(days),
+            };
+            output::show::<GrantView>(f, &c.post_unauthenticated("/v1/grants", &body).await?);
         }
         GrantCmd::List { agent } => {
             let path = match agent {
                 Some(a) => format!("/v1/grants?agent={}", q(&a)),
                 None => "/v1/grants".into(),
             };
-            ("grants", c.get(&path).await?)
+            output::show::<Vec<GrantView>>(f, &c.get(&path).await?);
         }
-        GrantCmd::Approve { id } => (
-            "grant",
-            c.post(&format!("/v1/grants/{}/approve", q(&id)), &json!({}))
-                .await?,
-        ),
-        GrantCmd::Due { within_days } => (
-            "grants",
-            c.get(&format!("/v1/grants/due?within_days={within_days}"))
-                .await?,
-        ),
-        GrantCmd::Recertify { id } => (
-            "grant",
-            c.post(&format!("/v1/grants/{}/recertify", q(&id)), &json!({}))
-                .await?,
-        ),
-        GrantCmd::Revoke { id, reason } => (
-            "grant",
-            c.post(
-                &format!("/v1/grants/{}/revoke", q(&id)),
-                &json!({"reason": reason}),
+        GrantCmd::Approve { id } => output::show::<GrantView>(
+            f,
+            &c.post(
+                &format!("/v1/grants/{}/approve", q(&id)),
+                &EmptyParams::default(),
             )
             .await?,
         ),
-    };
-    output::show(conn.output, kind, &v);
+        GrantCmd::Due { within_days } => output::show::<Vec<GrantView>>(
+            f,
+            &c.get(&format!("/v1/grants/due?within_days={within_days}"))
+                .await?,
+        ),
+        GrantCmd::Recertify { id } => output::show::<GrantView>(
+            f,
+            &c.post(
+                &format!("/v1/grants/{}/recertify", q(&id)),
+                &EmptyParams::default(),
+            )
+            .await?,
+        ),
+        GrantCmd::Revoke { id, reason } => output::show::<GrantView>(
+            f,
+            &c.post(
+                &format!("/v1/grants/{}/revoke", q(&id)),
+                &ReasonParams { reason },
+            )
+            .await?,
+        ),
+    }
     Ok(())
 }
 
+/// Credentials print as JSON in either format: a token response is for a program.
 pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
     let v = match cmd {
@@ -159,11 +195,17 @@ pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
             scopes,
             risk_score,
         } => {
-            let mut body = json!({"grant_type": "client_credentials",
-                "client_assertion": assertion(&identity)?, "task": task, "scope": scopes.join(" ")});
-            if let (Some(r), Value::Object(m)) = (risk_score, &mut body) {
-                m.insert("risk_score".into(), json!(r));
-            }
+            let body = TokenParams {
+                grant_type: "client_credentials".into(),
+                client_assertion_type: None,
+                client_assertion: assertion(&identity)?,
+                task,
+                scope: scopes.join(" "),
+                lifetime: None,
+                risk_score,
+                subject_token: None,
+                subject_token_type: None,
+            };
             c.post_unauthenticated("/v1/oauth/token", &body).await?
         }
         CredentialCmd::Exchange {
@@ -172,17 +214,26 @@ pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
             scopes,
             task,
         } => {
-            let mut body = json!({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                "client_assertion": assertion(&identity)?, "scope": scopes.join(" "),
-                "subject_token": subject_token,
-                "subject_token_type": "urn:ietf:params:oauth:token-type:jwt"});
-            if let (Some(t), Value::Object(m)) = (task, &mut body) {
-                m.insert("task".into(), json!(t));
-            }
+            let body = TokenParams {
+                grant_type: "urn:ietf:params:oauth:grant-type:token-exchange".into(),
+                client_assertion_type: None,
+                client_assertion: assertion(&identity)?,
+                // Empty: the delegator's task.
+                task: task.unwrap_or_default(),
+                scope: scopes.join(" "),
+                lifetime: None,
+                risk_score: None,
+                subject_token: Some(subject_token),
+                subject_token_type: Some("urn:ietf:params:oauth:token-type:jwt".into()),
+            };
             c.post_unauthenticated("/v1/oauth/token", &body).await?
         }
         CredentialCmd::Introspect { token } => {
-            c.post_unauthenticated("/v1/oauth/introspect", &json!({"token": token}))
+            let body = IntrospectParams {
+                token,
+                token_type_hint: None,
+            };
+            c.post_unauthenticated("/v1/oauth/introspect", &body)
                 .await?
         }
         CredentialCmd::Revoke {
@@ -192,24 +243,28 @@ pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
             release,
             reason,
         } => {
-            c.post(
-                "/v1/credentials/revoke",
-                &json!({"jti": jti, "agent": agent, "grant": grant, "release": release, "reason": reason}),
-            )
-            .await?
+            let body = RevokeCredentialsParams {
+                jti,
+                agent,
+                grant,
+                release,
+                reason,
+            };
+            c.post("/v1/credentials/revoke", &body).await?
         }
     };
-    output::show(conn.output, "credential", &v);
+    output::json(&v);
     Ok(())
 }
 
+/// Keys print as JSON in either format, as a JWKS is read.
 pub async fn keys(cmd: KeysCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
     let v = match cmd {
-        KeysCmd::Rotate => c.post("/v1/keys/rotate", &json!({})).await?,
+        KeysCmd::Rotate => c.post("/v1/keys/rotate", &EmptyParams::default()).await?,
         KeysCmd::List => c.get_unauthenticated("/.well-known/jwks.json").await?,
     };
-    output::show(conn.output, "keys", &v);
+    output::json(&v);
     Ok(())
 }
 

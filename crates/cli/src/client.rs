@@ -5,6 +5,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::Args;
 use countersign_server::outbound::OutboundTls;
 use reqwest::Method;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use serde::Serialize;
 use serde_json::Value;
 use std::path::PathBuf;
 
@@ -116,7 +118,7 @@ impl Client {
     /// POSTs JSON without an API token: agents authenticate in the body with a signed
     /// client assertion, and introspection needs no credential but the token itself.
     /// Not retried: an assertion is single-use.
-    pub async fn post_unauthenticated(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn post_unauthenticated(&self, path: &str, body: &impl Serialize) -> Result<Value> {
         let rb = self
             .http
             .request(Method::POST, format!("{}{path}", self.base))
@@ -142,7 +144,7 @@ impl Client {
 
     /// POSTs a JSON command with a fresh Idempotency-Key, retrying once on a lost
     /// connection: the key makes the retry safe.
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value> {
         let key = uuid_like();
         let mut attempt = 0;
         loop {
@@ -167,7 +169,7 @@ impl Client {
     /// POSTs JSON once with the token, without an Idempotency-Key or a retry: for an
     /// agent's calls with its credential (`decide`, an outcome), which the server does
     /// not deduplicate, so a blind retry could decide twice or spend an approval.
-    pub async fn post_once(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn post_once(&self, path: &str, body: &impl Serialize) -> Result<Value> {
         let rb = self.request(Method::POST, path)?.json(body);
         self.send(rb)
             .await?
@@ -212,6 +214,13 @@ pub fn kv(s: &str) -> Result<(String, String)> {
         Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
         _ => bail!("expected KEY=VALUE, got {s:?}"),
     }
+}
+
+/// Reads a command-line value as the wire type a request carries (a digest, a role,
+/// a verdict, a gap key), with the wire type's own reason when it is not one.
+pub fn wire<T: DeserializeOwned>(flag: &str, s: &str) -> Result<T> {
+    T::deserialize(s.into_deserializer())
+        .map_err(|e: serde::de::value::Error| anyhow!("--{flag} {s:?}: {e}"))
 }
 
 /// Where and as whom a client command talks to the server (global flags).

@@ -10,10 +10,25 @@ mod serve;
 
 use agents::{AgentCmd, CredentialCmd, GrantCmd, KeysCmd};
 use anyhow::{bail, Context, Result};
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
-use client::{kv, q, Client, Conn};
+use client::{kv, q, wire, Client, Conn};
+use countersign_api::{
+    AcceptRiskParams, AcceptanceView, ApproveDatasetParams, AttributesWire, BlockParams,
+    BundleWire, CheckView, CreateReleaseParams, CreateSystemParams, CreateTokenParams,
+    CreateUserParams, CreateWebhookParams, DatasetView, DecideParams, DecisionView,
+    DeliveryLogView, DeployParams, DeploymentView, EvaluationView, EvidenceView, GateView,
+    LedgerEntryView, ProfileView, RegisterDatasetParams, RegisterRunParams, ReleaseDetailView,
+    ReleaseView, ReleaseWithRevisionView, ReviewParams, ReviewView, ReviseParams, RevisionParams,
+    RunView, SystemView, TokenView, UserView, WebhookView,
+};
+use countersign_core::release::Decision;
+use countersign_core::review::Answer;
+use countersign_core::{Digest, Role};
 use runtime::{ActionCmd, ApprovalCmd, DecideArgs, PolicyCmd};
-use serde_json::{json, Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -661,7 +676,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: ProfileCmd::Show { conn },
         } => {
             let c = conn.client()?;
-            output::show(conn.output, "profile", &c.get("/v1/profile").await?);
+            output::show::<ProfileView>(conn.output, &c.get("/v1/profile").await?);
         }
         Command::User { command, conn } => user(command, conn).await?,
         Command::Agent { command, conn } => agents::agent(command, conn).await?,
@@ -702,8 +717,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     q(&env)
                 ))
                 .await?;
-            output::show(conn.output, "check", &v);
-            if v["allowed"] != Value::Bool(true) {
+            output::show::<CheckView>(conn.output, &v);
+            if !CheckView::deserialize(&v).is_ok_and(|check| check.allowed) {
                 return Ok(ExitCode::from(3));
             }
         }
@@ -723,9 +738,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: LedgerCmd::List { after, limit, conn },
         } => {
             let c = conn.client()?;
-            output::show(
+            output::show::<Vec<LedgerEntryView>>(
                 conn.output,
-                "ledger",
                 &c.get(&format!("/v1/ledger?after={after}&limit={limit}"))
                     .await?,
             );
@@ -736,54 +750,55 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 async fn user(cmd: UserCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    let (kind, v) = match cmd {
-        UserCmd::Create { name, email, roles } => (
-            "user",
-            c.post(
-                "/v1/users",
-                &json!({"name": name, "email": email, "roles": roles}),
-            )
-            .await?,
-        ),
-        UserCmd::List => ("users", c.get("/v1/users").await?),
-        UserCmd::Token { user_id, label } => (
-            "token",
-            c.post(
+    let f = conn.output;
+    match cmd {
+        UserCmd::Create { name, email, roles } => {
+            let roles = roles
+                .iter()
+                .map(|r| wire("role", r))
+                .collect::<Result<BTreeSet<Role>>>()?;
+            let body = CreateUserParams { name, email, roles };
+            output::show::<UserView>(f, &c.post("/v1/users", &body).await?);
+        }
+        UserCmd::List => output::show::<Vec<UserView>>(f, &c.get("/v1/users").await?),
+        UserCmd::Token { user_id, label } => output::show::<TokenView>(
+            f,
+            &c.post(
                 &format!("/v1/users/{}/tokens", q(&user_id)),
-                &json!({"label": label}),
+                &CreateTokenParams { label },
             )
             .await?,
         ),
-        UserCmd::Whoami => ("user", c.get("/v1/me").await?),
-    };
-    output::show(conn.output, kind, &v);
+        UserCmd::Whoami => output::show::<UserView>(f, &c.get("/v1/me").await?),
+    }
     Ok(())
 }
 
 async fn system(cmd: SystemCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    let (kind, v) = match cmd {
+    let f = conn.output;
+    match cmd {
         SystemCmd::Create {
             name,
             owner,
             description,
-        } => (
-            "system",
-            c.post(
-                "/v1/systems",
-                &json!({"name": name, "owner": owner, "description": description}),
-            )
-            .await?,
-        ),
-        SystemCmd::List => ("systems", c.get("/v1/systems").await?),
-    };
-    output::show(conn.output, kind, &v);
+        } => {
+            let body = CreateSystemParams {
+                name,
+                description,
+                owner,
+            };
+            output::show::<SystemView>(f, &c.post("/v1/systems", &body).await?);
+        }
+        SystemCmd::List => output::show::<Vec<SystemView>>(f, &c.get("/v1/systems").await?),
+    }
     Ok(())
 }
 
 async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    let (kind, v) = match cmd {
+    let f = conn.output;
+    match cmd {
         DatasetCmd::Register {
             name,
             version,
@@ -792,29 +807,45 @@ async fn dataset(cmd: DatasetCmd, conn: Conn) -> Result<()> {
             classification,
             permitted_uses,
         } => {
-            let body = json!({
-                "name": name, "version": version, "digest": digest, "source": source,
-                "classification": classification, "permitted_uses": permitted_uses,
-            });
-            ("dataset", c.post("/v1/datasets", &body).await?)
+            let body = RegisterDatasetParams {
+                name,
+                version,
+                digest: wire("digest", &digest)?,
+                source,
+                classification,
+                permitted_uses: permitted_uses.into_iter().collect(),
+            };
+            output::show::<DatasetView>(f, &c.post("/v1/datasets", &body).await?);
         }
-        DatasetCmd::Approve { key, comment } => (
-            "dataset",
-            c.post(
+        DatasetCmd::Approve { key, comment } => output::show::<DatasetView>(
+            f,
+            &c.post(
                 &format!("/v1/datasets/{}/approval", q(&key)),
-                &json!({"comment": comment}),
+                &ApproveDatasetParams { comment },
             )
             .await?,
         ),
-        DatasetCmd::List => ("datasets", c.get("/v1/datasets").await?),
-    };
-    output::show(conn.output, kind, &v);
+        DatasetCmd::List => output::show::<Vec<DatasetView>>(f, &c.get("/v1/datasets").await?),
+    }
     Ok(())
+}
+
+/// `--param KEY=VALUE` pairs; a VALUE is JSON when it parses as JSON, else a string.
+fn parameters(pairs: &[String]) -> Result<BTreeMap<String, Value>> {
+    pairs
+        .iter()
+        .map(|pair| {
+            let (k, v) = kv(pair)?;
+            let v = serde_json::from_str(&v).unwrap_or(Value::String(v));
+            Ok((k, v))
+        })
+        .collect()
 }
 
 async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    let (kind, v) = match cmd {
+    let f = conn.output;
+    match cmd {
         RunCmd::Register {
             id,
             code_commit,
@@ -823,101 +854,118 @@ async fn run_cmd(cmd: RunCmd, conn: Conn) -> Result<()> {
             trainer,
             artifact,
         } => {
-            let mut p = Map::new();
-            for kvs in &params {
-                let (k, v) = kv(kvs)?;
-                p.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
-            }
-            let body = json!({
-                "id": id, "code_commit": code_commit, "datasets": datasets, "parameters": p,
-                "trainer": trainer, "artifact_digest": artifact,
-            });
-            ("run", c.post("/v1/runs", &body).await?)
+            let body = RegisterRunParams {
+                id,
+                code_commit,
+                datasets: datasets.into_iter().collect(),
+                parameters: parameters(&params)?,
+                trainer,
+                artifact_digest: wire("artifact", &artifact)?,
+            };
+            output::show::<RunView>(f, &c.post("/v1/runs", &body).await?);
         }
-        RunCmd::List => ("runs", c.get("/v1/runs").await?),
-    };
-    output::show(conn.output, kind, &v);
+        RunCmd::List => output::show::<Vec<RunView>>(f, &c.get("/v1/runs").await?),
+    }
     Ok(())
 }
 
 async fn webhook(cmd: WebhookCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    let (kind, v) = match cmd {
-        WebhookCmd::Create { url, events } => (
-            "webhook",
-            c.post("/v1/webhooks", &json!({"url": url, "events": events}))
+    let f = conn.output;
+    match cmd {
+        WebhookCmd::Create { url, events } => {
+            let body = CreateWebhookParams {
+                url,
+                events: events.into_iter().collect(),
+            };
+            output::show::<WebhookView>(f, &c.post("/v1/webhooks", &body).await?);
+        }
+        WebhookCmd::List => output::show::<Vec<WebhookView>>(f, &c.get("/v1/webhooks").await?),
+        WebhookCmd::Deliveries { id } => output::show::<DeliveryLogView>(
+            f,
+            &c.get(&format!("/v1/webhooks/{}/deliveries", q(&id)))
                 .await?,
         ),
-        WebhookCmd::List => ("webhooks", c.get("/v1/webhooks").await?),
-        WebhookCmd::Deliveries { id } => (
-            "deliveries",
-            c.get(&format!("/v1/webhooks/{}/deliveries", q(&id)))
-                .await?,
-        ),
-    };
-    output::show(conn.output, kind, &v);
+    }
     Ok(())
 }
 
-fn bundle_json(b: BundleArgs) -> Result<Value> {
-    let mut m: Map<String, Value> = match &b.bundle_file {
-        Some(path) => {
+const NO_ARTIFACT: &str =
+    "the bundle needs an artifact digest: pass --artifact sha256:<hex> or --bundle-file";
+
+/// The bundle: `--bundle-file` read as a `BundleWire`, with the flags set over it.
+fn bundle(b: BundleArgs) -> Result<BundleWire> {
+    let artifact: Option<Digest> = b
+        .artifact
+        .as_deref()
+        .map(|a| wire("artifact", a))
+        .transpose()?;
+    let mut w = match (&b.bundle_file, artifact) {
+        (Some(path), artifact) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            match serde_json::from_str(&text)
+            let mut m = match serde_json::from_str(&text)
                 .with_context(|| format!("{} is not valid JSON", path.display()))?
             {
                 Value::Object(m) => m,
                 _ => bail!("{} must hold a JSON object", path.display()),
+            };
+            // --artifact wins over the file's, and stands in for a file without one.
+            if let Some(a) = artifact {
+                m.insert("artifact_digest".into(), Value::String(a.to_string()));
             }
+            if !m.contains_key("artifact_digest") {
+                bail!(NO_ARTIFACT);
+            }
+            BundleWire::deserialize(Value::Object(m))
+                .with_context(|| format!("{} is not a valid bundle", path.display()))?
         }
-        None => Map::new(),
+        (None, Some(artifact_digest)) => BundleWire {
+            artifact_digest,
+            dataset_versions: BTreeSet::new(),
+            training_run_id: None,
+            trainer: None,
+            code_commit: None,
+            parameters: BTreeMap::new(),
+            prompt_package_digest: None,
+            runtime_policy_digest: None,
+            tool_permissions: BTreeSet::new(),
+            secret_scopes: BTreeSet::new(),
+            supersedes: None,
+        },
+        (None, None) => bail!(NO_ARTIFACT),
     };
-    let mut set = |k: &str, v: Value| {
-        m.insert(k.to_owned(), v);
-    };
-    if let Some(a) = b.artifact {
-        set("artifact_digest", json!(a));
-    }
     if !b.datasets.is_empty() {
-        set("dataset_versions", json!(b.datasets));
+        w.dataset_versions = b.datasets.into_iter().collect();
     }
     if let Some(v) = b.training_run {
-        set("training_run_id", json!(v));
+        w.training_run_id = Some(v);
     }
     if let Some(v) = b.trainer {
-        set("trainer", json!(v));
+        w.trainer = Some(v);
     }
     if let Some(v) = b.code_commit {
-        set("code_commit", json!(v));
+        w.code_commit = Some(v);
     }
     if !b.params.is_empty() {
-        let mut p = Map::new();
-        for kvs in &b.params {
-            let (k, v) = kv(kvs)?;
-            p.insert(k, serde_json::from_str(&v).unwrap_or(Value::String(v)));
-        }
-        set("parameters", Value::Object(p));
+        w.parameters = parameters(&b.params)?;
     }
     if let Some(v) = b.prompt_digest {
-        set("prompt_package_digest", json!(v));
+        w.prompt_package_digest = Some(wire("prompt-digest", &v)?);
     }
     if let Some(v) = b.policy_digest {
-        set("runtime_policy_digest", json!(v));
+        w.runtime_policy_digest = Some(wire("policy-digest", &v)?);
     }
     if !b.tools.is_empty() {
-        set("tool_permissions", json!(b.tools));
+        w.tool_permissions = b.tools.into_iter().collect();
     }
     if !b.secret_scopes.is_empty() {
-        set("secret_scopes", json!(b.secret_scopes));
+        w.secret_scopes = b.secret_scopes.into_iter().collect();
     }
     if let Some(v) = b.supersedes {
-        set("supersedes", json!(v));
+        w.supersedes = Some(v);
     }
-    if !m.contains_key("artifact_digest") {
-        bail!("the bundle needs an artifact digest: pass --artifact sha256:<hex> or --bundle-file");
-    }
-    Ok(Value::Object(m))
+    Ok(w)
 }
 
 async fn current_revision(c: &Client, id: &str, given: Option<u32>) -> Result<u32> {
@@ -925,15 +973,26 @@ async fn current_revision(c: &Client, id: &str, given: Option<u32>) -> Result<u3
         return Ok(r);
     }
     let v = c.get(&format!("/v1/releases/{}", q(id))).await?;
-    v["release"]["current_revision"]
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .context("the server did not report the current revision")
+    let detail = ReleaseDetailView::deserialize(&v)
+        .context("the server did not report the current revision")?;
+    Ok(detail.release.current_revision)
 }
 
-fn parse_expiry(s: &str) -> Result<String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&chrono::Utc).to_rfc3339());
+/// The part of the profile `review --all-yes` reads: each role's checklist item ids.
+#[derive(Deserialize)]
+struct Checklists {
+    #[serde(default)]
+    checklists: BTreeMap<String, Vec<ChecklistItemId>>,
+}
+
+#[derive(Deserialize)]
+struct ChecklistItemId {
+    id: String,
+}
+
+fn parse_expiry(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
     }
     let (num, unit) = s.split_at(s.len().saturating_sub(1));
     let n: i64 = num
@@ -945,64 +1004,76 @@ fn parse_expiry(s: &str) -> Result<String> {
         "m" => chrono::Duration::minutes(n),
         _ => bail!("--expires {s:?}: a duration ends in d, h or m"),
     };
-    Ok((chrono::Utc::now() + d).to_rfc3339())
+    Ok(Utc::now() + d)
 }
 
 async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
+    let f = conn.output;
     let path = |id: &str, rest: &str| format!("/v1/releases/{}{rest}", q(id));
-    let (kind, v) = match cmd {
+    match cmd {
         ReleaseCmd::Create {
             title,
             kind,
             system,
             owner,
             attrs,
-            bundle,
+            bundle: b,
         } => {
             let data_connected = attrs.data_connected || !attrs.data_classes.is_empty();
-            let body = json!({
-                "title": title, "kind": kind, "system": system, "decision_owner": owner,
-                "attributes": {
-                    "customer_facing": attrs.customer_facing, "agentic": attrs.agentic,
-                    "data_connected": data_connected, "data_classes": attrs.data_classes,
-                    "regulated": attrs.regulated, "third_party": attrs.third_party, "autonomy_level": attrs.autonomy,
-                    "intended_use": attrs.intended_use,
+            let body = CreateReleaseParams {
+                title,
+                kind: wire("kind", &kind)?,
+                system,
+                decision_owner: owner,
+                attributes: AttributesWire {
+                    customer_facing: attrs.customer_facing,
+                    agentic: attrs.agentic,
+                    data_connected,
+                    data_classes: attrs.data_classes.into_iter().collect(),
+                    regulated: attrs.regulated,
+                    third_party: attrs.third_party,
+                    autonomy_level: attrs.autonomy,
+                    intended_use: attrs.intended_use,
                 },
-                "bundle": bundle_json(bundle)?,
-            });
-            ("release+revision", c.post("/v1/releases", &body).await?)
+                bundle: bundle(b)?,
+            };
+            output::show::<ReleaseWithRevisionView>(f, &c.post("/v1/releases", &body).await?);
         }
-        ReleaseCmd::List => ("releases", c.get("/v1/releases").await?),
-        ReleaseCmd::Show { id } => ("release-detail", c.get(&path(&id, "")).await?),
+        ReleaseCmd::List => output::show::<Vec<ReleaseView>>(f, &c.get("/v1/releases").await?),
+        ReleaseCmd::Show { id } => {
+            output::show::<ReleaseDetailView>(f, &c.get(&path(&id, "")).await?)
+        }
         ReleaseCmd::Revise {
             id,
             based_on,
             owner,
-            bundle,
+            bundle: b,
         } => {
-            let mut body = json!({"based_on_revision": based_on, "bundle": bundle_json(bundle)?});
-            if let Some(owner) = owner {
-                body["decision_owner"] = json!(owner);
-            }
-            (
-                "release+revision",
-                c.post(&path(&id, "/revisions"), &body).await?,
-            )
+            let body = ReviseParams {
+                based_on_revision: based_on,
+                bundle: bundle(b)?,
+                attributes: None,
+                decision_owner: owner,
+            };
+            output::show::<ReleaseWithRevisionView>(
+                f,
+                &c.post(&path(&id, "/revisions"), &body).await?,
+            );
         }
         ReleaseCmd::Submit { id, revision } => {
-            let r = current_revision(&c, &id, revision).await?;
-            (
-                "release",
-                c.post(&path(&id, "/submit"), &json!({"revision": r}))
+            let revision = current_revision(&c, &id, revision).await?;
+            output::show::<ReleaseView>(
+                f,
+                &c.post(&path(&id, "/submit"), &RevisionParams { revision })
                     .await?,
-            )
+            );
         }
         ReleaseCmd::Gate { id, revision } => {
             let qs = revision
                 .map(|r| format!("?revision={r}"))
                 .unwrap_or_default();
-            ("gate", c.get(&path(&id, &format!("/gate{qs}"))).await?)
+            output::show::<GateView>(f, &c.get(&path(&id, &format!("/gate{qs}"))).await?);
         }
         ReleaseCmd::Review {
             id,
@@ -1014,29 +1085,32 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
             comment,
             revision,
         } => {
-            let r = current_revision(&c, &id, revision).await?;
-            let mut map = Map::new();
+            let role_wire: Role = wire("role", &role)?;
+            let verdict = wire("verdict", &verdict)?;
+            let revision = current_revision(&c, &id, revision).await?;
+            let mut map = BTreeMap::new();
             if all_yes {
-                let profile = c.get("/v1/profile").await?;
-                for item in profile["profile"]["checklists"][&role]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    if let Some(item_id) = item["id"].as_str() {
-                        map.insert(item_id.to_owned(), json!("yes"));
-                    }
+                let profile = ProfileView::deserialize(&c.get("/v1/profile").await?)
+                    .context("the server sent a profile that does not read as one")?;
+                let lists = Checklists::deserialize(&profile.profile)
+                    .context("the server's profile has no readable checklists")?;
+                for item in lists.checklists.get(&role).into_iter().flatten() {
+                    map.insert(item.id.clone(), Answer::Yes);
                 }
             }
             for a in &answers {
                 let (k, v) = kv(a)?;
-                map.insert(k, json!(v));
+                map.insert(k, wire("answer", &v)?);
             }
-            let body = json!({
-                "revision": r, "role": role, "verdict": verdict, "answers": map,
-                "conditions": conditions, "comment": comment,
-            });
-            ("review", c.post(&path(&id, "/reviews"), &body).await?)
+            let body = ReviewParams {
+                revision,
+                role: role_wire,
+                verdict,
+                answers: map,
+                conditions,
+                comment,
+            };
+            output::show::<ReviewView>(f, &c.post(&path(&id, "/reviews"), &body).await?);
         }
         ReleaseCmd::Evidence {
             id,
@@ -1056,7 +1130,7 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                 &id,
                 &format!("/evidence?revision={r}&kind={}&name={}", q(&kind), q(&name)),
             );
-            ("evidence", c.upload(&url, content, &media_type).await?)
+            output::show::<EvidenceView>(f, &c.upload(&url, content, &media_type).await?);
         }
         ReleaseCmd::Accept {
             id,
@@ -1065,12 +1139,16 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
             expires,
             revision,
         } => {
-            let r = current_revision(&c, &id, revision).await?;
-            let body = json!({"revision": r, "gap": gap, "justification": justification, "expires_at": parse_expiry(&expires)?});
-            (
-                "acceptance",
-                c.post(&path(&id, "/acceptances"), &body).await?,
-            )
+            let gap = wire("gap", &gap)?;
+            let expires_at = parse_expiry(&expires)?;
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = AcceptRiskParams {
+                revision,
+                gap,
+                justification,
+                expires_at,
+            };
+            output::show::<AcceptanceView>(f, &c.post(&path(&id, "/acceptances"), &body).await?);
         }
         ReleaseCmd::Decide {
             id,
@@ -1080,74 +1158,66 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
             comment,
             revision,
         } => {
-            let r = current_revision(&c, &id, revision).await?;
-            let body = json!({"revision": r, "decision": if go { "go" } else { "no_go" }, "environment": env, "comment": comment});
-            ("decision", c.post(&path(&id, "/decision"), &body).await?)
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = DecideParams {
+                revision,
+                decision: if go { Decision::Go } else { Decision::NoGo },
+                environment: env,
+                comment,
+            };
+            output::show::<DecisionView>(f, &c.post(&path(&id, "/decision"), &body).await?);
         }
         ReleaseCmd::Promote { id, env, revision } => {
-            let r = current_revision(&c, &id, revision).await?;
-            (
-                "deployment",
-                c.post(
-                    &path(&id, "/promote"),
-                    &json!({"revision": r, "environment": env}),
-                )
-                .await?,
-            )
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = DeployParams {
+                revision,
+                environment: env,
+                reason: String::new(),
+            };
+            output::show::<DeploymentView>(f, &c.post(&path(&id, "/promote"), &body).await?);
         }
         ReleaseCmd::Rollback {
             id,
             reason,
             revision,
         } => {
-            let r = current_revision(&c, &id, revision).await?;
-            (
-                "deployment",
-                c.post(
-                    &path(&id, "/rollback"),
-                    &json!({"revision": r, "reason": reason}),
-                )
-                .await?,
-            )
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = DeployParams {
+                revision,
+                environment: None,
+                reason,
+            };
+            output::show::<DeploymentView>(f, &c.post(&path(&id, "/rollback"), &body).await?);
         }
         ReleaseCmd::Evaluation { id, revision } => {
             let rest = match revision {
                 Some(r) => format!("/evaluation?revision={r}"),
                 None => "/evaluation".to_owned(),
             };
-            ("evaluation", c.get(&path(&id, &rest)).await?)
+            output::show::<EvaluationView>(f, &c.get(&path(&id, &rest)).await?);
         }
         ReleaseCmd::Block {
             id,
             reason,
             revision,
         } => {
-            let r = current_revision(&c, &id, revision).await?;
-            (
-                "decision",
-                c.post(
-                    &path(&id, "/block"),
-                    &json!({"revision": r, "reason": reason}),
-                )
-                .await?,
-            )
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = BlockParams { revision, reason };
+            output::show::<DecisionView>(f, &c.post(&path(&id, "/block"), &body).await?);
         }
         ReleaseCmd::Retire {
             id,
             reason,
             revision,
         } => {
-            let r = current_revision(&c, &id, revision).await?;
-            (
-                "deployment",
-                c.post(
-                    &path(&id, "/retire"),
-                    &json!({"revision": r, "reason": reason}),
-                )
-                .await?,
-            )
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = DeployParams {
+                revision,
+                environment: None,
+                reason,
+            };
+            output::show::<DeploymentView>(f, &c.post(&path(&id, "/retire"), &body).await?);
         }
-    };
-    output::show(conn.output, kind, &v);
+    }
     Ok(())
 }

@@ -3,12 +3,18 @@
 //! review queue, accountability signals and the runtime policy set.
 
 use crate::client::Conn;
-use crate::client::{q, Client};
-use crate::output::{self, Format};
+use crate::client::{q, wire, Client};
+use crate::output::{self, Format, PolicyCheckView};
 use crate::serve;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use serde_json::{json, Map, Value};
+use countersign_api::{
+    ActionContextParams, ActionDecisionView, ActionRequestParams, ActionView, AnswerParams,
+    ApprovalView, EmptyParams, OutcomeParams, PolicySetView, PolicyView, PostReviewParams,
+    SignalsView,
+};
+use serde::Deserialize;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,55 +38,50 @@ fn json_arg(flag: &str, s: &str) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{from} is not valid JSON"))
 }
 
-fn request_body(a: &DecideArgs) -> Result<Value> {
-    let mut ctx = Map::new();
-    ctx.insert("risk_score".into(), json!(a.risk_score));
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            ctx.insert(k.into(), v);
-        }
-    };
-    put("confidence", a.confidence.map(|c| json!(c)));
-    put("ai_input", a.ai_input.as_ref().map(|s| json!(s)));
-    put(
-        "ai_input_digest",
-        a.ai_input_digest.as_ref().map(|s| json!(s)),
-    );
-    put("ai_output", a.ai_output.as_ref().map(|s| json!(s)));
-    put("impact", a.impact.as_ref().map(|s| json!(s)));
-    if !a.data_classes.is_empty() {
-        ctx.insert("data_classes".into(), json!(a.data_classes));
-    }
-    if !a.data_used.is_empty() {
-        ctx.insert("data_used".into(), json!(a.data_used));
-    }
-    let mut body = Map::new();
-    body.insert("system".into(), json!(a.system));
-    body.insert("action".into(), json!(a.action));
-    body.insert("resource".into(), json!(a.resource));
-    if let Some(t) = &a.task {
-        body.insert("task".into(), json!(t));
-    }
-    if let Some(args) = &a.arguments {
-        body.insert("arguments".into(), json_arg("arguments", args)?);
-    }
-    body.insert("context".into(), Value::Object(ctx));
-    if let Some(id) = &a.approval {
-        body.insert("approval_id".into(), json!(id));
-    }
-    Ok(Value::Object(body))
+fn request_body(a: &DecideArgs) -> Result<ActionRequestParams> {
+    Ok(ActionRequestParams {
+        action: a.action.clone(),
+        system: a.system.clone(),
+        resource: a.resource.clone(),
+        task: a.task.clone(),
+        arguments: match &a.arguments {
+            Some(args) => json_arg("arguments", args)?,
+            None => Value::Null,
+        },
+        context: ActionContextParams {
+            confidence: a.confidence,
+            risk_score: a.risk_score,
+            data_classes: a.data_classes.clone(),
+            ai_input: a.ai_input.clone(),
+            ai_input_digest: a
+                .ai_input_digest
+                .as_deref()
+                .map(|d| wire("ai-input-digest", d))
+                .transpose()?,
+            ai_output: a.ai_output.clone(),
+            data_used: a.data_used.clone(),
+            impact: a.impact.clone().unwrap_or_default(),
+        },
+        approval_id: a.approval.clone(),
+    })
 }
 
+/// The exit code of a decision; one that does not read as a decision denies.
 fn decision_code(v: &Value) -> ExitCode {
-    match v["decision"].as_str() {
-        Some("allow") => ExitCode::SUCCESS,
-        Some("step_up") => ExitCode::from(PENDING),
+    match ActionDecisionView::deserialize(v).map(|d| d.decision) {
+        Ok(d) if d == "allow" => ExitCode::SUCCESS,
+        Ok(d) if d == "step_up" => ExitCode::from(PENDING),
         _ => ExitCode::from(DENIED),
     }
 }
 
+/// An approval request's state, if the response reads as one.
+fn approval_state(v: &Value) -> Option<String> {
+    ApprovalView::deserialize(v).ok().map(|a| a.state)
+}
+
 fn approval_code(v: &Value) -> ExitCode {
-    match v["state"].as_str() {
+    match approval_state(v).as_deref() {
         Some("approved") => ExitCode::SUCCESS,
         Some("pending") => ExitCode::from(PENDING),
         _ => ExitCode::from(DENIED),
@@ -99,7 +100,7 @@ async fn wait_for(c: &Client, id: &str, seconds: u64) -> Result<Value> {
         let v = c
             .get(&format!("/v1/approvals/{}/wait?timeout={left}", q(id)))
             .await?;
-        if v["state"] != "pending" || left == 0 {
+        if approval_state(&v).as_deref() != Some("pending") || left == 0 {
             return Ok(v);
         }
     }
@@ -109,41 +110,41 @@ pub async fn decide(args: DecideArgs, conn: Conn) -> Result<ExitCode> {
     let c = conn.client()?;
     let mut body = request_body(&args)?;
     let first = c.post_once("/v1/decide", &body).await?;
-    let (Some(seconds), Some(apr)) = (args.wait, first["approval"]["id"].as_str()) else {
-        output::show(conn.output, "action-decision", &first);
+    let approval = ActionDecisionView::deserialize(&first)
+        .ok()
+        .and_then(|d| d.approval);
+    let (Some(seconds), Some(apr)) = (args.wait, approval) else {
+        output::show::<ActionDecisionView>(conn.output, &first);
         return Ok(decision_code(&first));
     };
     if conn.output == Format::Text {
-        output::show(conn.output, "action-decision", &first);
+        output::show::<ActionDecisionView>(conn.output, &first);
     }
+    let id = apr.id;
     eprintln!(
-        "waiting up to {seconds}s for {} to answer {apr}...",
-        first["approval"]["assignee"]
-            .as_str()
-            .unwrap_or("the approver")
+        "waiting up to {seconds}s for {} to answer {id}...",
+        apr.assignee
     );
-    let answered = wait_for(&c, apr, seconds).await?;
-    match answered["state"].as_str() {
+    let answered = wait_for(&c, &id, seconds).await?;
+    match approval_state(&answered).as_deref() {
         Some("approved") => {
-            if let Value::Object(m) = &mut body {
-                m.insert("approval_id".into(), json!(apr));
-            }
+            body.approval_id = Some(id);
             let again = c.post_once("/v1/decide", &body).await?;
-            output::show(conn.output, "action-decision", &again);
+            output::show::<ActionDecisionView>(conn.output, &again);
             Ok(decision_code(&again))
         }
         Some("pending") => {
             if conn.output == Format::Json {
-                output::show(conn.output, "action-decision", &first);
+                output::show::<ActionDecisionView>(conn.output, &first);
             } else {
                 output::line(format!(
-                    "still waiting after {seconds}s; once {apr} is approved, ask again with --approval {apr}"
+                    "still waiting after {seconds}s; once {id} is approved, ask again with --approval {id}"
                 ));
             }
             Ok(ExitCode::from(PENDING))
         }
         _ => {
-            output::show(conn.output, "approval", &answered);
+            output::show::<ApprovalView>(conn.output, &answered);
             Ok(ExitCode::from(DENIED))
         }
     }
@@ -151,8 +152,9 @@ pub async fn decide(args: DecideArgs, conn: Conn) -> Result<ExitCode> {
 
 pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
     let c = conn.client()?;
+    let f = conn.output;
     let path = |id: &str, rest: &str| format!("/v1/approvals/{}{rest}", q(id));
-    let (kind, v) = match cmd {
+    match cmd {
         ApprovalCmd::List {
             state,
             assignee,
@@ -166,33 +168,33 @@ pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
             if let Some(a) = agent {
                 qs.push_str(&format!("&agent={}", q(&a)));
             }
-            ("approvals", c.get(&format!("/v1/approvals{qs}")).await?)
+            output::show::<Vec<ApprovalView>>(f, &c.get(&format!("/v1/approvals{qs}")).await?);
         }
-        ApprovalCmd::Show { id } => ("approval", c.get(&path(&id, "")).await?),
+        ApprovalCmd::Show { id } => output::show::<ApprovalView>(f, &c.get(&path(&id, "")).await?),
         ApprovalCmd::Wait { id, timeout } => {
             let v = wait_for(&c, &id, timeout).await?;
-            output::show(conn.output, "approval", &v);
+            output::show::<ApprovalView>(f, &v);
             return Ok(approval_code(&v));
         }
-        ApprovalCmd::Approve { id, comment } => (
-            "approval",
-            c.post(&path(&id, "/approve"), &json!({"comment": comment}))
+        ApprovalCmd::Approve { id, comment } => output::show::<ApprovalView>(
+            f,
+            &c.post(&path(&id, "/approve"), &AnswerParams { comment })
                 .await?,
         ),
-        ApprovalCmd::Deny { id, comment } => (
-            "approval",
-            c.post(&path(&id, "/deny"), &json!({"comment": comment}))
+        ApprovalCmd::Deny { id, comment } => output::show::<ApprovalView>(
+            f,
+            &c.post(&path(&id, "/deny"), &AnswerParams { comment })
                 .await?,
         ),
-    };
-    output::show(conn.output, kind, &v);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub async fn action(cmd: ActionCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;
+    let f = conn.output;
     let path = |id: &str, rest: &str| format!("/v1/actions/{}{rest}", q(id));
-    let (kind, v) = match cmd {
+    match cmd {
         ActionCmd::List {
             agent,
             system,
@@ -211,40 +213,42 @@ pub async fn action(cmd: ActionCmd, conn: Conn) -> Result<()> {
                     qs.push_str(&format!("&{k}={}", q(&v)));
                 }
             }
-            ("actions", c.get(&format!("/v1/actions{qs}")).await?)
+            output::show::<Vec<ActionView>>(f, &c.get(&format!("/v1/actions{qs}")).await?);
         }
-        ActionCmd::Show { id } => ("action", c.get(&path(&id, "")).await?),
+        ActionCmd::Show { id } => output::show::<ActionView>(f, &c.get(&path(&id, "")).await?),
         ActionCmd::Outcome { id, status, detail } => {
-            let mut body = json!({"status": status});
-            if let (Some(d), Value::Object(m)) = (detail, &mut body) {
-                m.insert("detail".into(), json_arg("detail", &d)?);
-            }
-            ("action", c.post_once(&path(&id, "/outcome"), &body).await?)
+            let body = OutcomeParams {
+                status,
+                detail: match detail {
+                    Some(d) => json_arg("detail", &d)?,
+                    None => Value::Null,
+                },
+            };
+            output::show::<ActionView>(f, &c.post_once(&path(&id, "/outcome"), &body).await?);
         }
-        ActionCmd::Queue { limit } => (
-            "actions",
-            c.get(&format!("/v1/reviews/queue?limit={limit}")).await?,
+        ActionCmd::Queue { limit } => output::show::<Vec<ActionView>>(
+            f,
+            &c.get(&format!("/v1/reviews/queue?limit={limit}")).await?,
         ),
         ActionCmd::Review {
             id,
             verdict,
             comment,
-        } => (
-            "action",
-            c.post(
+        } => output::show::<ActionView>(
+            f,
+            &c.post(
                 &path(&id, "/review"),
-                &json!({"verdict": verdict, "comment": comment}),
+                &PostReviewParams { verdict, comment },
             )
             .await?,
         ),
-    };
-    output::show(conn.output, kind, &v);
+    }
     Ok(())
 }
 
 pub async fn accountability(conn: Conn) -> Result<()> {
     let c = conn.client()?;
-    output::show(conn.output, "signals", &c.get("/v1/accountability").await?);
+    output::show::<Vec<SignalsView>>(conn.output, &c.get("/v1/accountability").await?);
     Ok(())
 }
 
@@ -255,26 +259,37 @@ pub async fn policy(cmd: PolicyCmd) -> Result<()> {
             output: format,
         } => {
             let set = serve::load_policies(dir.as_ref())?;
-            let policies = serde_json::to_value(set.policies())
+            let check = PolicyCheckView {
+                valid: true,
+                digest: set.digest().clone(),
+                dir: dir.as_ref().map(|d| d.display().to_string()),
+                policies: set
+                    .policies()
+                    .iter()
+                    .map(|p| PolicyView {
+                        id: p.id.clone(),
+                        file: p.file.clone(),
+                        effect: p.effect.clone(),
+                        decision: p.decision.clone(),
+                        approver: p.approver.clone(),
+                        text: p.text.clone(),
+                    })
+                    .collect(),
+            };
+            check
+                .show(format)
                 .context("cannot render the policy summaries")?;
-            let view = json!({
-                "valid": true,
-                "digest": set.digest(),
-                "dir": dir.as_ref().map(|d| d.display().to_string()),
-                "policies": policies,
-            });
-            output::show(format, "policy-set", &view);
         }
         PolicyCmd::Show { conn } => {
             let c = conn.client()?;
-            output::show(conn.output, "policy-set", &c.get("/v1/policies").await?);
+            output::show::<PolicySetView>(conn.output, &c.get("/v1/policies").await?);
         }
         PolicyCmd::Reload { conn } => {
             let c = conn.client()?;
-            output::show(
+            output::show::<PolicySetView>(
                 conn.output,
-                "policy-set",
-                &c.post("/v1/policies/reload", &json!({})).await?,
+                &c.post("/v1/policies/reload", &EmptyParams::default())
+                    .await?,
             );
         }
     }
