@@ -918,3 +918,29 @@ impl PolicyCheckView {
     }
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_numbers_print_as_the_api_writes_them() {
+        for t in ["2026-12-03T10:32:00Z", "2026-12-03T10:32:00.123456Z"] {
+            let parsed: DateTime<Utc> = serde_json::from_value(Value::from(t)).unwrap();
+            assert_eq!(at(&parsed), t);
+        }
+        assert_eq!(num(1.0), "1.0");
+        assert_eq!(num(0.25), "0.25");
+        assert_eq!(list(Vec::<String>::new()), "none");
+        assert_eq!(list(["a", "b"]), "a, b");
+        assert_eq!(or_dash(&None::<String>), "-");
+    }
+
+    #[test]
+    fn a_response_that_is_not_the_view_falls_back_to_json() {
+        // Missing fields: reported on stderr and printed as JSON, no panic.
+        show::<UserView>(Format::Text, &serde_json::json!({"id": 1}));
+        show::<Vec<UserView>>(Format::Text, &serde_json::json!({"not": "a list"}));
+        assert!(UserView::deserialize(&serde_json::json!({"id": 1})).is_err());
+    }
+}
