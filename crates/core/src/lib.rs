@@ -35,6 +35,7 @@ pub mod retrain;
 pub mod review;
 pub mod role;
 pub mod runtime;
+pub mod session;
 pub mod sod;
 
 pub use canonical::Digest;

@@ -1,5 +1,5 @@
-//! countersign's server: the HTTP API over the application layer, authentication,
-//! and start-up (migrations, profile, bootstrap admin, demo seed).
+//! countersign's server: the HTTP API and the web console over the application layer,
+//! authentication, and start-up (migrations, profile, bootstrap admin, demo seed).
 //!
 //! Requests flow one way: handler (`api`) -> application function (`app`) -> core
 //! decides -> store commits state and ledger entry together -> response.
@@ -9,6 +9,7 @@ use countersign_core::problem::ProblemCode;
 pub mod api;
 pub mod app;
 pub mod clock;
+pub mod console;
 pub mod demo;
 pub mod jwt;
 pub mod outbound;
@@ -18,8 +19,10 @@ pub use app::unit::App as AppState;
 
 /// The full HTTP application.
 pub fn app(state: AppState) -> axum::Router {
-    let (router, _) = api::router(state);
-    router
+    let (api, _) = api::router(state.clone());
+    console::router()
+        .with_state(state)
+        .merge(api)
         .layer(axum::middleware::from_fn(method_not_allowed_as_problem))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_as_problem,

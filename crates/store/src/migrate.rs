@@ -53,6 +53,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "runtime decisions, approval requests and the action log",
         sql: include_str!("../migrations/sqlite/0004_actions.sql"),
     },
+    Migration {
+        version: 5,
+        description: "console sessions",
+        sql: include_str!("../migrations/sqlite/0005_sessions.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -75,6 +80,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 4,
         description: "runtime decisions, approval requests and the action log",
         sql: include_str!("../migrations/postgres/0004_actions.sql"),
+    },
+    Migration {
+        version: 5,
+        description: "console sessions",
+        sql: include_str!("../migrations/postgres/0005_sessions.sql"),
     },
 ];
 
@@ -178,7 +188,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 4
+                known: 5
             })
         ));
     }

@@ -38,6 +38,22 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// A console session. The browser holds the secret; only its sha256 is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The session's public id (the ledger's subject); not a secret.
+    pub id: String,
+    /// sha256 hex of the cookie's secret.
+    pub secret_hash: String,
+    pub user_id: UserId,
+    pub method: countersign_core::session::SignInMethod,
+    pub created_at: DateTime<Utc>,
+    /// When the person last proved who they are (a fresh sign-in moves it).
+    pub authenticated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SystemRecord {
     pub id: SystemId,

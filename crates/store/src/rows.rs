@@ -105,6 +105,22 @@ pub(crate) fn count(row: &impl Columns) -> Result<u64, StoreError> {
     u64_col(row, "n")
 }
 
+pub(crate) fn session(row: &impl Columns) -> Result<SessionRecord, StoreError> {
+    let method = row.text("method")?;
+    Ok(SessionRecord {
+        id: row.text("id")?,
+        secret_hash: row.text("secret_hash")?,
+        user_id: UserId(row.text("user_id")?),
+        method: method
+            .parse()
+            .map_err(|_| corrupt("console_sessions.method", &method))?,
+        created_at: time(row, "created_at")?,
+        authenticated_at: time(row, "authenticated_at")?,
+        expires_at: time(row, "expires_at")?,
+        ended_at: opt_time(row, "ended_at")?,
+    })
+}
+
 pub(crate) fn user(row: &impl Columns) -> Result<UserRecord, StoreError> {
     let roles: Vec<String> = json(row, "roles")?;
     let roles = roles

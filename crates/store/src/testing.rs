@@ -177,6 +177,20 @@ pub fn token(id: &str, user: &str, token_hash: &str) -> TokenRecord {
     }
 }
 
+/// A token sign-in session for `user`, created at `at(created)` and lasting twelve hours.
+pub fn session(id: &str, user: &str, secret_hash: &str, created: i64) -> SessionRecord {
+    SessionRecord {
+        id: id.into(),
+        secret_hash: secret_hash.into(),
+        user_id: UserId(user.into()),
+        method: countersign_core::session::SignInMethod::Token,
+        created_at: at(created),
+        authenticated_at: at(created),
+        expires_at: at(created) + chrono::Duration::hours(12),
+        ended_at: None,
+    }
+}
+
 /// A system named `system <id>` with a two-line description holding quotes.
 pub fn system(id: &str, owner: &str, created_at: DateTime<Utc>) -> SystemRecord {
     SystemRecord {

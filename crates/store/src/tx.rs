@@ -37,6 +37,15 @@ pub trait Tx: Send {
     async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError>;
     async fn user_by_token_hash(&mut self, hash: &str) -> Result<Option<UserRecord>, StoreError>;
 
+    // Console sessions.
+    async fn insert_session(&mut self, r: &SessionRecord) -> Result<(), StoreError>;
+    async fn session_by_secret_hash(
+        &mut self,
+        hash: &str,
+    ) -> Result<Option<SessionRecord>, StoreError>;
+    /// Writes authenticated_at, expires_at and ended_at.
+    async fn update_session(&mut self, r: &SessionRecord) -> Result<(), StoreError>;
+
     // Systems.
     async fn insert_system(&mut self, s: &SystemRecord) -> Result<(), StoreError>;
     async fn get_system(&mut self, id: &SystemId) -> Result<Option<SystemRecord>, StoreError>;

@@ -33,9 +33,7 @@ impl View<GateReport> for GateView {
                         .into(),
                     reviewer: r.review.as_ref().map(|x| x.reviewer.to_string()),
                     due_at: r.due_at,
-                    overdue: r.review.is_none()
-                        && g.release.status == countersign_core::release::ReleaseStatus::InReview
-                        && r.due_at.is_some_and(|d| g.now >= d),
+                    overdue: r.overdue,
                 })
                 .collect(),
             escalated: g.escalated(),

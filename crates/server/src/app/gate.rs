@@ -23,6 +23,8 @@ pub struct RequestedReview {
     pub role: Role,
     pub due_at: Option<DateTime<Utc>>,
     pub review: Option<ReviewRecord>,
+    /// Still missing while the release is in review, and past its due time (I5).
+    pub overdue: bool,
 }
 
 /// The gate status of one revision, with the reviews it asked for.
@@ -131,10 +133,16 @@ async fn evaluate_with(
     let requested = tier
         .required_roles
         .iter()
-        .map(|role| RequestedReview {
-            role: *role,
-            due_at,
-            review: reviews.iter().find(|r| r.role == *role).cloned(),
+        .map(|role| {
+            let review = reviews.iter().find(|r| r.role == *role).cloned();
+            RequestedReview {
+                role: *role,
+                due_at,
+                overdue: review.is_none()
+                    && release.status == ReleaseStatus::InReview
+                    && due_at.is_some_and(|d| now >= d),
+                review,
+            }
         })
         .collect();
     let parties = super::sod::parties(tx, release, revision.number).await?;

@@ -6,6 +6,7 @@
 mod agents;
 mod authorization;
 mod bad_input;
+mod console;
 mod deadlines;
 mod evaluation;
 mod evidence;

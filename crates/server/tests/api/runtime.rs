@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 /// An agent's credential for `scope`, under a grant on `actions` over `orders/*` with
 /// these constraints, approved by both owners.
-async fn credential(
+pub(crate) async fn credential(
     h: &Harness,
     w: &World,
     actions: &[&str],
@@ -51,7 +51,7 @@ async fn decide_reply(h: &Harness, token: &str, body: &Value) -> Reply {
 
 /// Decides, and checks the answer is already in the ledger (I11): the entry is
 /// committed before the answer is sent, so it is visible to a fresh read at once.
-async fn decide(h: &Harness, token: &str, body: Value) -> Value {
+pub(crate) async fn decide(h: &Harness, token: &str, body: Value) -> Value {
     let before = h.ledger_count().await;
     let r = decide_reply(h, token, &body).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -65,7 +65,7 @@ async fn decide(h: &Harness, token: &str, body: Value) -> Value {
     r.body
 }
 
-fn write_body(w: &World, amount: u64) -> Value {
+pub(crate) fn write_body(w: &World, amount: u64) -> Value {
     json!({"action": "write", "system": w.cast.system, "resource": "orders/42",
            "arguments": {"refund": amount, "currency": "EUR"},
            "context": {"confidence": 0.91, "risk_score": 40, "data_classes": ["pii"],

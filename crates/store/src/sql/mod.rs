@@ -322,6 +322,9 @@ delegate! {
     count_users() -> u64;
     insert_token(t: &TokenRecord) -> ();
     user_by_token_hash(hash: &str) -> Option<UserRecord>;
+    insert_session(r: &SessionRecord) -> ();
+    session_by_secret_hash(hash: &str) -> Option<SessionRecord>;
+    update_session(r: &SessionRecord) -> ();
     insert_system(s: &SystemRecord) -> ();
     get_system(id: &SystemId) -> Option<SystemRecord>;
     list_systems() -> Vec<SystemRecord>;

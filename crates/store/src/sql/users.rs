@@ -1,4 +1,4 @@
-//! Users, API tokens, systems and idempotency records.
+//! Users, API tokens, console sessions, systems and idempotency records.
 
 use super::{args, sql, Conn, SqlTx, R};
 use crate::records::*;
@@ -50,6 +50,37 @@ impl<C: Conn> SqlTx<C> {
     pub(super) async fn user_by_token_hash(&mut self, hash: &str) -> R<Option<UserRecord>> {
         let s = sql!("SELECT users.* FROM users JOIN api_tokens ON api_tokens.user_id = users.id WHERE api_tokens.token_hash = ?");
         self.one(s, args![hash], user).await
+    }
+
+    pub(super) async fn insert_session(&mut self, r: &SessionRecord) -> R<()> {
+        let s = sql!("INSERT INTO console_sessions (id, secret_hash, user_id, method, created_at, authenticated_at, expires_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            &r.id,
+            &r.secret_hash,
+            r.user_id.as_str(),
+            r.method.as_str(),
+            to_text(r.created_at),
+            to_text(r.authenticated_at),
+            to_text(r.expires_at),
+            r.ended_at.map(to_text)
+        ];
+        self.insert(s, a, "session").await
+    }
+
+    pub(super) async fn session_by_secret_hash(&mut self, hash: &str) -> R<Option<SessionRecord>> {
+        let s = sql!("SELECT * FROM console_sessions WHERE secret_hash = ?");
+        self.one(s, args![hash], session).await
+    }
+
+    pub(super) async fn update_session(&mut self, r: &SessionRecord) -> R<()> {
+        let s = sql!("UPDATE console_sessions SET authenticated_at = ?, expires_at = ?, ended_at = ? WHERE id = ?");
+        let a = args![
+            to_text(r.authenticated_at),
+            to_text(r.expires_at),
+            r.ended_at.map(to_text),
+            &r.id
+        ];
+        self.exec(s, a, "update session").await.map(drop)
     }
 
     pub(super) async fn insert_system(&mut self, s: &SystemRecord) -> R<()> {

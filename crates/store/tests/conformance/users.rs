@@ -1,4 +1,4 @@
-//! Users, their API tokens, and systems.
+//! Users, their API tokens and console sessions, and systems.
 
 use crate::fixtures::*;
 use countersign_core::{Role, SystemId, UserId};
@@ -6,7 +6,11 @@ use countersign_store::testing::{self, at as t};
 use countersign_store::Store;
 use std::sync::Arc;
 
-conformance!(users_and_tokens_round_trip, systems_round_trip,);
+conformance!(
+    users_and_tokens_round_trip,
+    sessions_round_trip,
+    systems_round_trip,
+);
 
 async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
     let admin = user("u-b", "b@example.com", &Role::ALL, 5);
@@ -38,6 +42,45 @@ async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
         Some(admin)
     );
     assert_eq!(tx.user_by_token_hash(&"cd".repeat(32)).await.unwrap(), None);
+}
+
+async fn sessions_round_trip(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let mut a = testing::session("ses-1", REVIEWER, &"ab".repeat(32), 5);
+    let b = testing::session("ses-2", REVIEWER, &"cd".repeat(32), 6);
+    let mut tx = store.write().await.unwrap();
+    tx.insert_session(&a).await.unwrap();
+    tx.insert_session(&b).await.unwrap();
+    // A second session with the same secret is a conflict, not a silent overwrite.
+    let same_secret = testing::session("ses-3", REVIEWER, &"ab".repeat(32), 7);
+    assert!(matches!(
+        tx.insert_session(&same_secret).await,
+        Err(countersign_store::StoreError::Conflict { .. })
+    ));
+    tx.commit().await.unwrap();
+
+    let mut tx = store.write().await.unwrap();
+    assert_eq!(
+        tx.session_by_secret_hash(&a.secret_hash).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        tx.session_by_secret_hash(&"ef".repeat(32)).await.unwrap(),
+        None
+    );
+    a.authenticated_at = t(8);
+    a.ended_at = Some(t(9));
+    tx.update_session(&a).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.session_by_secret_hash(&a.secret_hash).await.unwrap(),
+        Some(a)
+    );
+    assert_eq!(
+        tx.session_by_secret_hash(&b.secret_hash).await.unwrap(),
+        Some(b)
+    );
 }
 
 async fn systems_round_trip(store: Arc<dyn Store>) {

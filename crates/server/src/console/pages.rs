@@ -1,0 +1,266 @@
+//! The console's page handlers. Each authenticates the session, calls one
+//! application query or command (the ones the API calls), and renders; a refusal is
+//! shown on the page in plain words, with what the person typed kept.
+
+use super::session::{Posted, Viewer};
+use super::view::{self, Chrome, InboxPage, ReviewDraftForm};
+use super::{render, Page, Refusal};
+use crate::app::unit::App as AppState;
+use crate::app::{self, AppError};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use countersign_core::problem::ProblemCode;
+use countersign_core::review::{Answer, Verdict};
+use countersign_core::{Digest, ReleaseId, Role};
+use std::collections::BTreeMap;
+
+async fn load_inbox(app: &AppState, v: &Viewer) -> Result<view::InboxItems, Refusal> {
+    let ctx = v.ctx.clone();
+    let now = ctx.now;
+    let inbox = app
+        .query(move |tx| Box::pin(async move { app::inbox::for_person(tx, &ctx).await }))
+        .await?;
+    Ok(view::inbox_items(inbox, now))
+}
+
+/// `GET /console`: everything waiting on the viewer.
+pub async fn inbox(State(app): State<AppState>, v: Viewer) -> Page {
+    let items = load_inbox(&app, &v).await?;
+    render(
+        StatusCode::OK,
+        &InboxPage {
+            chrome: Chrome::new(&v, "Inbox"),
+            items,
+        },
+    )
+}
+
+/// `GET /console/inbox/items`: the inbox's lists alone, which the page refreshes.
+pub async fn inbox_items(State(app): State<AppState>, v: Viewer) -> Page {
+    render(StatusCode::OK, &load_inbox(&app, &v).await?)
+}
+
+/// `GET /console/releases/{id}`.
+pub async fn release(State(app): State<AppState>, Path(id): Path<String>, v: Viewer) -> Page {
+    let ctx = v.ctx.clone();
+    let (detail, report) = app
+        .query(move |tx| {
+            Box::pin(async move {
+                let id = ReleaseId(id);
+                let detail = app::releases::detail(tx, &id).await?;
+                let report = app::gate::status(tx, &ctx, &id, None).await?;
+                Ok((detail, report))
+            })
+        })
+        .await?;
+    render(StatusCode::OK, &view::release_page(&v, detail, report))
+}
+
+fn parse_role(role: &str) -> Result<Role, Refusal> {
+    role.parse().map_err(|_| {
+        Refusal::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::RoleNotRequired.as_str(),
+            format!("There is no role called {role:?}."),
+        )
+    })
+}
+
+async fn review_context(
+    app: &AppState,
+    v: &Viewer,
+    id: String,
+) -> Result<app::gate::GateReport, Refusal> {
+    let ctx = v.ctx.clone();
+    Ok(app
+        .query(move |tx| {
+            Box::pin(async move { app::gate::status(tx, &ctx, &ReleaseId(id), None).await })
+        })
+        .await?)
+}
+
+/// `GET /console/releases/{id}/review/{role}`: the role's checklist, item by item.
+pub async fn review_form(
+    State(app): State<AppState>,
+    Path((id, role)): Path<(String, String)>,
+    v: Viewer,
+) -> Page {
+    let role = parse_role(&role)?;
+    let report = review_context(&app, &v, id).await?;
+    let checklist = v.ctx.profile.checklist(role);
+    render(
+        StatusCode::OK,
+        &view::review_page(
+            &v,
+            &report,
+            role,
+            checklist,
+            ReviewDraftForm::default(),
+            None,
+        ),
+    )
+}
+
+/// Reads a form field as one of the API's enums (the same strings the API takes).
+fn enum_field<T: serde::de::DeserializeOwned>(value: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(value.to_owned())).ok()
+}
+
+/// `POST /console/releases/{id}/review/{role}`: records the review, or shows why not.
+pub async fn review_submit(
+    State(app): State<AppState>,
+    Path((id, role)): Path<(String, String)>,
+    form: Posted,
+) -> Page {
+    let role = parse_role(&role)?;
+    let draft = ReviewDraftForm {
+        answers: form
+            .fields
+            .iter()
+            .filter_map(|(k, a)| Some((k.strip_prefix("answer.")?.to_owned(), a.clone())))
+            .collect(),
+        verdict: form.get("verdict").unwrap_or("").to_owned(),
+        conditions: form.get("conditions").unwrap_or("").trim().to_owned(),
+        comment: form.get("comment").unwrap_or("").trim().to_owned(),
+    };
+    let revision: Option<u32> = form.get("revision").and_then(|r| r.parse().ok());
+    let new = review_params(role, revision, &draft);
+    let outcome = match new {
+        Err(r) => Err(r),
+        Ok(new) => {
+            let owned = id.clone();
+            app.command(form.viewer.ctx.clone(), None, 201, move |tx, ctx| {
+                Box::pin(async move {
+                    app::releases::review(tx, ctx, &ReleaseId(owned), new).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .map_err(Refusal::from)
+        }
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to(&format!("/console/releases/{id}?done=review")).into_response()),
+        Err(refusal) => {
+            let report = review_context(&app, &form.viewer, id).await?;
+            let checklist = form.viewer.ctx.profile.checklist(role);
+            render(
+                refusal.status,
+                &view::review_page(&form.viewer, &report, role, checklist, draft, Some(refusal)),
+            )
+        }
+    }
+}
+
+fn review_params(
+    role: Role,
+    revision: Option<u32>,
+    d: &ReviewDraftForm,
+) -> Result<app::releases::NewReview, Refusal> {
+    let invalid = |s: String| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidReview.as_str(),
+            s,
+        )
+    };
+    let revision =
+        revision.ok_or_else(|| invalid("The form lost its revision; reload the page.".into()))?;
+    let verdict: Verdict = enum_field(&d.verdict).ok_or_else(|| {
+        invalid("Choose a verdict: approve, approve with conditions, or reject.".into())
+    })?;
+    let mut answers = BTreeMap::new();
+    for (item, a) in &d.answers {
+        let answer: Answer =
+            enum_field(a).ok_or_else(|| invalid(format!("{a:?} is not an answer to {item:?}.")))?;
+        answers.insert(item.clone(), answer);
+    }
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    Ok(app::releases::NewReview {
+        revision,
+        role,
+        verdict,
+        answers,
+        conditions: opt(&d.conditions),
+        comment: opt(&d.comment),
+    })
+}
+
+/// `GET /console/evidence/{digest}`: an evidence document, as a download.
+pub async fn evidence(State(app): State<AppState>, Path(digest): Path<String>, _v: Viewer) -> Page {
+    let digest: Digest = digest.parse().map_err(|_| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidDigest.as_str(),
+            "That is not a sha256 digest.",
+        )
+    })?;
+    let bytes = app
+        .query(move |tx| {
+            Box::pin(async move { app::releases::evidence_content(tx, &digest).await })
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CONTENT_DISPOSITION, "attachment"),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /console/approvals/{id}`: what the approver needs to decide. The assignee's
+/// first opening is recorded (it counts for accountability).
+pub async fn approval(State(app): State<AppState>, Path(id): Path<String>, v: Viewer) -> Page {
+    let a = app::approvals::open_for(&app, v.ctx.clone(), &id).await?;
+    render(
+        StatusCode::OK,
+        &view::approval_page(&v, &a, app.now(), String::new(), None),
+    )
+}
+
+/// `POST /console/approvals/{id}`: approve or deny, with a comment.
+pub async fn approval_answer(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    form: Posted,
+) -> Page {
+    let comment = form.get("comment").unwrap_or("").trim().to_owned();
+    let approve = match form.get("decision") {
+        Some("approve") => Ok(true),
+        Some("deny") => Ok(false),
+        _ => Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidVerdict.as_str(),
+            "Choose approve or deny.",
+        )),
+    };
+    let outcome = match approve {
+        Err(r) => Err(r),
+        Ok(approve) => {
+            let (owned, c) = (id.clone(), comment.clone());
+            app.command(form.viewer.ctx.clone(), None, 200, move |tx, ctx| {
+                Box::pin(async move {
+                    app::approvals::answer(tx, ctx, &owned, approve, c).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .map_err(Refusal::from)
+        }
+    };
+    match outcome {
+        Ok(_) => Ok(Redirect::to(&format!("/console/approvals/{id}")).into_response()),
+        Err(refusal) => {
+            let a = app::approvals::open_for(&app, form.viewer.ctx.clone(), &id)
+                .await
+                .map_err(|e: AppError| Refusal::from(e))?;
+            render(
+                refusal.status,
+                &view::approval_page(&form.viewer, &a, app.now(), comment, Some(refusal)),
+            )
+        }
+    }
+}

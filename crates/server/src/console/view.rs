@@ -1,0 +1,738 @@
+//! The console's pages as data: each page struct is what its template prints, built
+//! from the application's answers here at the edge (as the API builds its views), so
+//! templates hold no logic beyond loops and conditionals. Also the shared pieces:
+//! state badges (one colour and one word per state, everywhere), shortened digests,
+//! and times that are both relative and absolute.
+
+use super::Refusal;
+use crate::app::approvals::ApprovalView;
+use crate::app::gate::GateReport;
+use crate::app::inbox::Inbox;
+use crate::app::releases::ReleaseDetail;
+use crate::app::sessions::Viewer;
+use askama::Template;
+use chrono::{DateTime, Utc};
+use countersign_core::profile::ChecklistItem;
+use countersign_core::{Digest, Role};
+
+/// A state shown as a badge: its class sets the colour, and the word (with an icon
+/// for the urgent ones) says it without colour. Rendered by its own partial template.
+#[derive(Clone, Debug, Template)]
+#[template(path = "console/_badge.html")]
+pub struct Badge {
+    pub class: &'static str,
+    pub word: String,
+    pub icon: &'static str,
+}
+
+/// The badge of a state word (`approved`, `step_up`, `overdue`, …).
+pub fn badge(state: &str) -> Badge {
+    let (class, icon) = match state {
+        "allow" | "approved" | "approve" | "go" | "promoted" | "clear" | "reviewed"
+        | "accepted" | "met" => ("ok", "✓"),
+        "deny" | "denied" | "reject" | "rejected" | "no_go" | "blocked" | "rolled_back"
+        | "unmet" | "blocking" => ("bad", "✕"),
+        "escalated" | "overdue" => ("urgent", "⚠"),
+        "expired" | "used" | "superseded" | "retired" | "stale" | "ended" => ("stale", "–"),
+        _ => ("wait", "●"),
+    };
+    Badge {
+        class,
+        word: state.replace('_', " "),
+        icon,
+    }
+}
+
+/// A digest shortened to 12 hex characters, with the full value one click away.
+#[derive(Clone, Debug, Template)]
+#[template(path = "console/_digest.html")]
+pub struct ShortDigest {
+    pub short: String,
+    pub full: String,
+}
+
+pub fn digest(d: &Digest) -> ShortDigest {
+    let full = d.to_string();
+    let hex = full.strip_prefix("sha256:").unwrap_or(&full);
+    ShortDigest {
+        short: hex.chars().take(12).collect(),
+        full: full.clone(),
+    }
+}
+
+/// "in 3 h (Thu 14:00 UTC)", "5 min ago (Thu 10:55 UTC)".
+pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let span = secs.unsigned_abs();
+    let amount = if span < 60 {
+        format!("{span} s")
+    } else if span < 3600 {
+        format!("{} min", span / 60)
+    } else if span < 172_800 {
+        format!("{} h", span / 3600)
+    } else {
+        format!("{} days", span / 86_400)
+    };
+    let rel = if secs >= 0 {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    };
+    format!("{rel} ({})", t.format("%a %d %b %H:%M UTC"))
+}
+
+/// A refusal's words as a sentence: capitalised, with a full stop.
+pub fn sentence(s: &str) -> String {
+    let mut c = s.chars();
+    let mut out: String = c
+        .next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default();
+    if !out.ends_with(['.', '!', '?']) {
+        out.push('.');
+    }
+    out
+}
+
+/// The frame every signed-in page shares: who is signed in, and the form token.
+#[derive(Clone, Debug)]
+pub struct Chrome {
+    pub name: String,
+    pub roles: String,
+    pub csrf: String,
+    pub title: String,
+}
+
+impl Chrome {
+    pub fn new(v: &Viewer, title: impl Into<String>) -> Self {
+        Chrome {
+            name: v.ctx.actor.name.clone(),
+            roles: v
+                .ctx
+                .actor
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            csrf: v.csrf.clone(),
+            title: title.into(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/sign_in.html")]
+pub struct SignInPage {
+    pub csrf: String,
+    pub next: String,
+    pub message: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------
+// Inbox
+
+pub struct ReviewRow {
+    pub href: String,
+    pub title: String,
+    pub role: String,
+    pub revision: u32,
+    pub due: String,
+    pub badge: Badge,
+}
+
+pub struct ApprovalRow {
+    pub href: String,
+    pub agent: String,
+    pub action: String,
+    pub resource: String,
+    pub system: String,
+    pub time_left: String,
+    pub badge: Badge,
+}
+
+pub struct DecisionRow {
+    pub href: String,
+    pub title: String,
+    pub revision: u32,
+    pub note: String,
+    pub badge: Badge,
+}
+
+/// The inbox's lists: the part htmx refreshes.
+#[derive(Template)]
+#[template(path = "console/inbox_items.html")]
+pub struct InboxItems {
+    pub reviews: Vec<ReviewRow>,
+    pub approvals: Vec<ApprovalRow>,
+    pub decisions: Vec<DecisionRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/inbox.html")]
+pub struct InboxPage {
+    pub chrome: Chrome,
+    pub items: InboxItems,
+}
+
+pub fn inbox_items(inbox: Inbox, now: DateTime<Utc>) -> InboxItems {
+    InboxItems {
+        reviews: inbox
+            .reviews
+            .into_iter()
+            .map(|r| ReviewRow {
+                href: format!("/console/releases/{}/review/{}", r.release.id, r.role),
+                title: r.release.title,
+                role: r.role.to_string(),
+                revision: r.revision,
+                due: r
+                    .due_at
+                    .map_or_else(|| "no deadline".into(), |d| format!("due {}", when(d, now))),
+                badge: badge(if r.overdue { "overdue" } else { "pending" }),
+            })
+            .collect(),
+        approvals: inbox
+            .approvals
+            .into_iter()
+            .map(|a| ApprovalRow {
+                href: format!("/console/approvals/{}", a.approval.id),
+                agent: a.approval.agent_id.to_string(),
+                action: a.approval.action.clone(),
+                resource: a.approval.resource.clone(),
+                system: a.approval.system_id.to_string(),
+                time_left: format!("expires {}", when(a.approval.expires_at, now)),
+                badge: badge(&a.state),
+            })
+            .collect(),
+        decisions: inbox
+            .decisions
+            .into_iter()
+            .map(|d| DecisionRow {
+                href: format!("/console/releases/{}", d.release.id),
+                title: d.release.title,
+                revision: d.revision,
+                note: if d.ready {
+                    "every requirement is met or accepted: ready for your decision".into()
+                } else {
+                    format!("{} requirement(s) still unmet", d.unmet)
+                },
+                badge: badge(if d.escalated {
+                    "escalated"
+                } else if d.ready {
+                    "clear"
+                } else {
+                    "in_review"
+                }),
+            })
+            .collect(),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Release
+
+pub struct Field {
+    pub name: String,
+    pub value: String,
+    /// Shown in monospace (digests, ids, commits).
+    pub mono: bool,
+}
+
+pub struct GapRow {
+    pub key: String,
+    pub detail: String,
+    pub badge: Badge,
+    pub acceptable: &'static str,
+}
+
+pub struct RequestedRow {
+    pub role: String,
+    pub badge: Badge,
+    pub reviewer: String,
+    pub due: String,
+    pub conditions: Option<String>,
+    pub answers: String,
+    /// Set when the viewer may review in this role now.
+    pub review_href: Option<String>,
+}
+
+pub struct ExcludedRow {
+    pub user: String,
+    pub reason: String,
+}
+
+pub struct EvidenceRow {
+    pub kind: String,
+    pub name: String,
+    pub href: String,
+    pub digest: ShortDigest,
+    pub size: u64,
+    pub revision: u32,
+}
+
+pub struct RevisionRow {
+    pub number: u32,
+    pub digest: ShortDigest,
+    pub tier: String,
+    pub badge: Badge,
+}
+
+#[derive(Template)]
+#[template(path = "console/release.html")]
+pub struct ReleasePage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub title: String,
+    pub kind: String,
+    pub system: String,
+    pub owner: String,
+    pub status: Badge,
+    pub tier: String,
+    pub rules: String,
+    pub revision: u32,
+    pub bundle_digest: ShortDigest,
+    pub bundle: Vec<Field>,
+    pub gate: Badge,
+    pub gaps: Vec<GapRow>,
+    pub requested: Vec<RequestedRow>,
+    pub excluded: Vec<ExcludedRow>,
+    pub evidence: Vec<EvidenceRow>,
+    pub revisions: Vec<RevisionRow>,
+    /// What is asked of the viewer, in one sentence.
+    pub ask: String,
+}
+
+fn bundle_fields(b: &countersign_core::release::Bundle) -> Vec<Field> {
+    let mut out = vec![Field {
+        name: "artifact".into(),
+        value: b.artifact_digest.to_string(),
+        mono: true,
+    }];
+    let mut add = |name: &str, value: Option<String>, mono| {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            out.push(Field {
+                name: name.to_owned(),
+                value,
+                mono,
+            });
+        }
+    };
+    let list = |v: &mut dyn Iterator<Item = String>| Some(v.collect::<Vec<_>>().join(", "));
+    add(
+        "datasets",
+        list(&mut b.dataset_versions.iter().cloned()),
+        true,
+    );
+    add("training run", b.training_run_id.clone(), true);
+    add(
+        "trainer",
+        b.trainer.as_ref().map(ToString::to_string),
+        false,
+    );
+    add("code commit", b.code_commit.clone(), true);
+    add(
+        "parameters",
+        list(&mut b.parameters.iter().map(|(k, v)| format!("{k}={v}"))),
+        true,
+    );
+    add(
+        "prompt package",
+        b.prompt_package_digest.as_ref().map(ToString::to_string),
+        true,
+    );
+    add(
+        "runtime policy",
+        b.runtime_policy_digest.as_ref().map(ToString::to_string),
+        true,
+    );
+    add(
+        "tool permissions",
+        list(&mut b.tool_permissions.iter().cloned()),
+        true,
+    );
+    add(
+        "secret scopes",
+        list(&mut b.secret_scopes.iter().cloned()),
+        true,
+    );
+    out
+}
+
+pub fn release_page(v: &Viewer, detail: ReleaseDetail, report: GateReport) -> ReleasePage {
+    let now = report.now;
+    let me = &v.ctx.actor;
+    let rel = &report.release;
+    let excluded_me = report.excluded.iter().any(|x| x.user == me.id);
+    let in_review = rel.status == countersign_core::release::ReleaseStatus::InReview;
+    let requested: Vec<RequestedRow> = report
+        .requested
+        .iter()
+        .map(|r| {
+            let state = match &r.review {
+                Some(x) => x.verdict.as_str(),
+                None if r.overdue => "overdue",
+                None => "pending",
+            };
+            RequestedRow {
+                role: r.role.to_string(),
+                badge: badge(state),
+                reviewer: r
+                    .review
+                    .as_ref()
+                    .map_or_else(|| "-".into(), |x| x.reviewer.to_string()),
+                due: r
+                    .due_at
+                    .map_or_else(|| "-".into(), |d| format!("due {}", when(d, now))),
+                conditions: r.review.as_ref().and_then(|x| x.conditions.clone()),
+                answers: r.review.as_ref().map_or_else(String::new, |x| {
+                    x.answers
+                        .iter()
+                        .map(|(k, a)| format!("{k}: {}", answer_word(*a)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+                review_href: (in_review && r.review.is_none() && me.has_role(r.role))
+                    .then(|| format!("/console/releases/{}/review/{}", rel.id, r.role)),
+            }
+        })
+        .collect();
+    let ask = if rel.decision_owner == me.id {
+        if report.status.clear {
+            "You own this decision, and every requirement is met or accepted.".to_owned()
+        } else {
+            "You own this decision; the gate is not clear yet.".to_owned()
+        }
+    } else if excluded_me {
+        "You shaped this revision or own its decision, so you cannot review it.".to_owned()
+    } else if requested.iter().any(|r| r.review_href.is_some()) {
+        "A review in one of your roles is waiting.".to_owned()
+    } else {
+        "Nothing here waits on you.".to_owned()
+    };
+    ReleasePage {
+        chrome: Chrome::new(v, rel.title.clone()),
+        id: rel.id.to_string(),
+        title: rel.title.clone(),
+        kind: rel.kind.as_str().to_owned(),
+        system: rel.system_id.to_string(),
+        owner: rel.decision_owner.to_string(),
+        status: badge(rel.status.as_str()),
+        tier: report.status.tier.clone(),
+        rules: report.revision.matched_rules.join(", "),
+        revision: report.revision.number,
+        bundle_digest: digest(&report.revision.bundle_digest),
+        bundle: bundle_fields(&report.revision.bundle),
+        gate: badge(if report.status.clear {
+            "clear"
+        } else {
+            "unmet"
+        }),
+        gaps: report
+            .status
+            .gaps
+            .iter()
+            .map(|g| GapRow {
+                key: g.key.to_string(),
+                detail: g.detail.clone(),
+                badge: badge(if g.accepted { "accepted" } else { "unmet" }),
+                acceptable: if g.acceptable {
+                    "the owner may accept it"
+                } else {
+                    "cannot be accepted"
+                },
+            })
+            .collect(),
+        requested: if excluded_me {
+            requested
+                .into_iter()
+                .map(|r| RequestedRow {
+                    review_href: None,
+                    ..r
+                })
+                .collect()
+        } else {
+            requested
+        },
+        excluded: report
+            .excluded
+            .iter()
+            .map(|x| ExcludedRow {
+                user: x.user.to_string(),
+                reason: x
+                    .reasons
+                    .first()
+                    .map(|r| sentence(&r.to_string()))
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        evidence: detail
+            .evidence
+            .iter()
+            .rev()
+            .map(|e| EvidenceRow {
+                kind: e.kind.clone(),
+                name: e.name.clone(),
+                href: format!("/console/evidence/{}", e.digest),
+                digest: digest(&e.digest),
+                size: e.size,
+                revision: e.revision,
+            })
+            .collect(),
+        revisions: detail
+            .revisions
+            .iter()
+            .rev()
+            .map(|r| RevisionRow {
+                number: r.number,
+                digest: digest(&r.bundle_digest),
+                tier: r.tier.clone(),
+                badge: badge(if r.number == rel.current_revision {
+                    "current"
+                } else {
+                    "superseded"
+                }),
+            })
+            .collect(),
+        ask,
+    }
+}
+
+fn answer_word(a: countersign_core::review::Answer) -> &'static str {
+    use countersign_core::review::Answer;
+    match a {
+        Answer::Yes => "yes",
+        Answer::No => "no",
+        Answer::NotApplicable => "n/a",
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Review
+
+pub struct ItemRow {
+    pub id: String,
+    pub text: String,
+    /// The answer given so far (`yes`, `no`, `n/a`, or empty).
+    pub answer: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/review.html")]
+pub struct ReviewPage {
+    pub chrome: Chrome,
+    pub release_href: String,
+    pub action: String,
+    pub title: String,
+    pub role: String,
+    pub revision: u32,
+    pub bundle_digest: ShortDigest,
+    pub items: Vec<ItemRow>,
+    pub verdict: String,
+    pub conditions: String,
+    pub comment: String,
+    pub refusal: Option<Refusal>,
+}
+
+/// What the reviewer typed so far, kept when a refusal sends the form back.
+#[derive(Clone, Debug, Default)]
+pub struct ReviewDraftForm {
+    pub answers: Vec<(String, String)>,
+    pub verdict: String,
+    pub conditions: String,
+    pub comment: String,
+}
+
+pub fn review_page(
+    v: &Viewer,
+    report: &GateReport,
+    role: Role,
+    checklist: &[ChecklistItem],
+    draft: ReviewDraftForm,
+    refusal: Option<Refusal>,
+) -> ReviewPage {
+    let rel = &report.release;
+    let answer = |id: &str| {
+        draft
+            .answers
+            .iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, a)| a.clone())
+            .unwrap_or_default()
+    };
+    ReviewPage {
+        chrome: Chrome::new(v, format!("Review: {}", rel.title)),
+        release_href: format!("/console/releases/{}", rel.id),
+        action: format!("/console/releases/{}/review/{role}", rel.id),
+        title: rel.title.clone(),
+        role: role.to_string(),
+        revision: report.revision.number,
+        bundle_digest: digest(&report.revision.bundle_digest),
+        items: checklist
+            .iter()
+            .map(|c| ItemRow {
+                id: c.id.clone(),
+                text: c.text.clone(),
+                answer: answer(&c.id),
+            })
+            .collect(),
+        verdict: draft.verdict,
+        conditions: draft.conditions,
+        comment: draft.comment,
+        refusal,
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Step-up approval
+
+#[derive(Template)]
+#[template(path = "console/approval.html")]
+pub struct ApprovalPage {
+    pub chrome: Chrome,
+    pub id: String,
+    pub action_href: String,
+    pub badge: Badge,
+    pub agent: String,
+    pub owner: String,
+    pub system: String,
+    pub action: String,
+    pub resource: String,
+    pub task: String,
+    pub action_digest: ShortDigest,
+    pub arguments: String,
+    pub context: Vec<Field>,
+    pub risk: String,
+    pub reasons: Vec<String>,
+    pub policies: String,
+    pub assignee: String,
+    pub time_left: String,
+    /// The viewer is the assignee and the request still waits.
+    pub can_answer: bool,
+    pub outcome: Option<String>,
+    pub comment: String,
+    pub refusal: Option<Refusal>,
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => serde_json::to_string_pretty(other).unwrap_or_default(),
+    }
+}
+
+pub fn approval_page(
+    v: &Viewer,
+    a: &ApprovalView,
+    now: DateTime<Utc>,
+    comment: String,
+    refusal: Option<Refusal>,
+) -> ApprovalPage {
+    let r = &a.approval;
+    let context = r
+        .context
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, val)| Field {
+                    name: context_label(k),
+                    value: pretty(val),
+                    mono: !val.is_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let pending = a.state == "pending";
+    ApprovalPage {
+        chrome: Chrome::new(v, format!("Step-up: {} {}", r.action, r.resource)),
+        id: r.id.clone(),
+        action_href: format!("/console/approvals/{}", r.id),
+        badge: badge(if pending { "step_up" } else { &a.state }),
+        agent: r.agent_id.to_string(),
+        owner: a
+            .action
+            .as_ref()
+            .map_or_else(|| "-".into(), |x| x.owner.to_string()),
+        system: r.system_id.to_string(),
+        action: r.action.clone(),
+        resource: r.resource.clone(),
+        task: r.task.clone(),
+        action_digest: digest(&r.action_digest),
+        arguments: serde_json::to_string_pretty(&r.arguments).unwrap_or_default(),
+        context,
+        risk: a
+            .action
+            .as_ref()
+            .map_or_else(|| "-".into(), |x| x.risk_score.to_string()),
+        reasons: a
+            .action
+            .as_ref()
+            .map(|x| x.reasons.clone())
+            .unwrap_or_default(),
+        policies: r.policies.join(", "),
+        assignee: r.assignee.to_string(),
+        time_left: if pending {
+            format!("expires {}", when(r.expires_at, now))
+        } else {
+            format!(
+                "expired or answered; it expired {}",
+                when(r.expires_at, now)
+            )
+        },
+        can_answer: pending && r.assignee == v.ctx.actor.id,
+        outcome: r.decided_by.as_ref().map(|by| {
+            format!(
+                "{} by {by}{}",
+                a.state,
+                r.comment
+                    .as_ref()
+                    .map(|c| format!(": \u{201c}{c}\u{201d}"))
+                    .unwrap_or_default()
+            )
+        }),
+        comment,
+        refusal,
+    }
+}
+
+/// A readable label for a known context key; unknown keys as they are.
+fn context_label(k: &str) -> String {
+    let known = match k {
+        "ai_input" => "AI input",
+        "ai_output" => "AI output",
+        "data_used" => "data used",
+        "impact" => "downstream impact",
+        "confidence" => "confidence",
+        "risk_score" => "risk score",
+        "data_classes" => "data classes",
+        other => other,
+    };
+    known.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn times_are_relative_and_absolute() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 11, 0, 0).unwrap();
+        let later = Utc.with_ymd_and_hms(2026, 12, 3, 14, 0, 0).unwrap();
+        assert_eq!(when(later, now), "in 3 h (Thu 03 Dec 14:00 UTC)");
+        assert_eq!(when(now, later), "3 h ago (Thu 03 Dec 11:00 UTC)");
+        assert_eq!(
+            sentence("you trained this model"),
+            "You trained this model."
+        );
+    }
+
+    #[test]
+    fn every_state_has_one_colour_and_a_word() {
+        assert_eq!(badge("approved").class, "ok");
+        assert_eq!(badge("denied").class, "bad");
+        assert_eq!(badge("step_up").class, "wait");
+        assert_eq!(badge("overdue").class, "urgent");
+        assert_eq!(badge("superseded").class, "stale");
+        assert_eq!(badge("no_go").word, "no go");
+    }
+}
