@@ -130,9 +130,15 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    output::line(format!("countersign: listening on http://{addr}"));
     output::line(format!(
-        "countersign: listening on http://{}",
-        listener.local_addr()?
+        "countersign: console at http://{addr}/console{}",
+        if args.demo {
+            " (sign in with one of the demo tokens above)"
+        } else {
+            " (sign in with an API token)"
+        }
     ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())

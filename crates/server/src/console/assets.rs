@@ -46,7 +46,7 @@ fn etags() -> &'static [String] {
 /// `GET /console/assets/{file}`.
 pub async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Response {
     let Some(i) = ASSETS.iter().position(|a| a.name == file) else {
-        return super::Refusal::new(
+        return super::page::Refusal::new(
             StatusCode::NOT_FOUND,
             countersign_core::problem::ProblemCode::RouteNotFound.as_str(),
             "There is no such file.",

@@ -2,9 +2,9 @@
 //! application query or command (the ones the API calls), and renders; a refusal is
 //! shown on the page in plain words, with what the person typed kept.
 
+use super::page::{render, Page, Refusal};
 use super::session::{Posted, Viewer};
 use super::view::{self, Chrome, InboxPage, ReviewDraftForm};
-use super::{render, Page, Refusal};
 use crate::app::unit::App as AppState;
 use crate::app::{self, AppError};
 use axum::extract::{Path, State};

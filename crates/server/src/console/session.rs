@@ -11,8 +11,8 @@
 //! The cookie is HttpOnly, SameSite=Lax, scoped to `/console`, and `Secure` when the
 //! request came over TLS (a proxy's `X-Forwarded-Proto: https`).
 
+use super::page::{render, Refusal, BASE};
 use super::view::SignInPage;
-use super::{render, Refusal, BASE};
 use crate::app::sessions::{self, NoSession};
 use crate::app::unit::App as AppState;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};

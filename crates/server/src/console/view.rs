@@ -4,7 +4,7 @@
 //! state badges (one colour and one word per state, everywhere), shortened digests,
 //! and times that are both relative and absolute.
 
-use super::Refusal;
+use super::page::{sentence, Refusal};
 use crate::app::approvals::ApprovalView;
 use crate::app::gate::GateReport;
 use crate::app::inbox::Inbox;
@@ -79,19 +79,6 @@ pub fn when(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         format!("{amount} ago")
     };
     format!("{rel} ({})", t.format("%a %d %b %H:%M UTC"))
-}
-
-/// A refusal's words as a sentence: capitalised, with a full stop.
-pub fn sentence(s: &str) -> String {
-    let mut c = s.chars();
-    let mut out: String = c
-        .next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default();
-    if !out.ends_with(['.', '!', '?']) {
-        out.push('.');
-    }
-    out
 }
 
 /// The frame every signed-in page shares: who is signed in, and the form token.
@@ -724,6 +711,39 @@ mod tests {
             sentence("you trained this model"),
             "You trained this model."
         );
+    }
+
+    #[test]
+    fn the_sign_in_page_and_inbox_lists_render_as_recorded() {
+        let page = SignInPage {
+            csrf: "0".repeat(32),
+            next: "/console/releases/rel_1".into(),
+            message: Some("Your session expired. Sign in again to continue.".into()),
+        };
+        insta::assert_snapshot!("sign_in", page.render().unwrap());
+        let now = Utc.with_ymd_and_hms(2026, 12, 3, 11, 0, 0).unwrap();
+        let items = InboxItems {
+            reviews: vec![ReviewRow {
+                href: "/console/releases/rel_1/review/security".into(),
+                title: "Support <assistant> v2".into(),
+                role: "security".into(),
+                revision: 2,
+                due: format!("due {}", when(now - chrono::Duration::hours(3), now)),
+                badge: badge("overdue"),
+            }],
+            approvals: vec![ApprovalRow {
+                href: "/console/approvals/apr_1".into(),
+                agent: "agt_1".into(),
+                action: "write".into(),
+                resource: "orders/42".into(),
+                system: "sys_1".into(),
+                time_left: format!("expires {}", when(now + chrono::Duration::minutes(10), now)),
+                badge: badge("step_up"),
+            }],
+            decisions: vec![],
+        };
+        // Titles are escaped; each state shows its word beside its colour.
+        insta::assert_snapshot!("inbox_items", items.render().unwrap());
     }
 
     #[test]

@@ -1,0 +1,72 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The console in a real browser (issue 12): `serve --demo` in a child process, and
+//! `tests/browser/console.mjs` (playwright-core driving Debian's Chromium, axe-core on
+//! every page) against it. `scripts/test` installs the npm packages; Chromium comes
+//! from Debian (`apt-get install -y chromium`). Screenshots land in
+//! `target/console-screenshots/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{demo_env, demo_var, serve_demo};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
+    let chromium =
+        std::env::var("COUNTERSIGN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: install Debian's Chromium (apt-get install -y chromium), or set COUNTERSIGN_CHROMIUM"
+    );
+    let browser_dir = repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "tests/browser has no node_modules: run scripts/test, which installs them (npm ci)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = serve_demo(dir.path());
+    let env = demo_env(dir.path());
+    let shots = repo_root().join("target/console-screenshots");
+    let out = Command::new("node")
+        .arg(browser_dir.join("console.mjs"))
+        .current_dir(&browser_dir)
+        .env("BASE_URL", &url)
+        .env("RELEASE", demo_var(&env, "CS_RELEASE"))
+        .env("MAYA", demo_var(&env, "CS_MAYA"))
+        .env("SAM", demo_var(&env, "CS_SAM"))
+        .env("SCREENSHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("console browser test passed"), "{stdout}");
+    // axe ran on every page the script visits.
+    for page in [
+        "sign-in",
+        "release",
+        "review refused",
+        "review",
+        "inbox (390 px)",
+    ] {
+        assert!(
+            stdout.contains(&format!("axe {page}:")),
+            "axe did not run on {page}: {stdout}"
+        );
+    }
+    for shot in ["inbox", "release", "review", "review-refused", "inbox-390"] {
+        assert!(
+            shots.join(format!("{shot}.png")).exists(),
+            "no screenshot {shot}"
+        );
+    }
+}
