@@ -5,10 +5,17 @@
 // keyboard alone, a segregation-of-duties refusal is shown in plain words, and the
 // inbox fits a 390 px wide screen. Screenshots go to $SCREENSHOTS.
 //
-// Env: BASE_URL, RELEASE, MAYA (the demo's submitter, mlops), SAM (security),
-// SCREENSHOTS (a directory), CHROMIUM (default /usr/bin/chromium).
+// Last, an agent waits in `countersign decide --wait` on a step-up; it shows in the
+// approver's open inbox within 2 seconds, he approves it from a 390 px screen, and
+// the agent wakes with ALLOW.
+//
+// Env: BASE_URL, RELEASE, MAYA (the demo's submitter, mlops), SAM (security), OLU (the
+// demo system's owner, who approves step-ups), COUNTERSIGN_BIN, BOT_DIR (holds
+// bot.key), AGENT, JIT (the agent's credential), SYSTEM, SCREENSHOTS (a directory),
+// CHROMIUM (default /usr/bin/chromium).
 import { chromium } from "playwright-core";
 import { readFileSync, mkdirSync } from "node:fs";
+import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -141,6 +148,56 @@ try {
   expect(width <= 390, `the inbox fits 390 px (scroll width ${width})`);
   await axe(phone, "inbox (390 px)");
   await shot(phone, "inbox-390");
+
+  // A step-up while the approver's inbox is open on his phone.
+  const olu = await newPage(390);
+  await signIn(olu, env("OLU"));
+  await olu.waitForSelector("#inbox");
+  const agent = spawn(
+    env("COUNTERSIGN_BIN"),
+    ["decide", "--system", env("SYSTEM"), "--action", "write", "--resource", "orders/4711",
+     "--arguments", '{"refund": 120, "currency": "EUR"}', "--risk-score", "40", "--confidence", "0.91",
+     "--ai-input", "customer asks for a refund of order 4711", "--ai-output", "refund 120 EUR on order 4711",
+     "--data-used", "orders/4711", "--impact", "120 EUR leaves the company", "--wait", "60"],
+    {
+      cwd: env("BOT_DIR"),
+      env: { ...process.env, COUNTERSIGN_SERVER: base, COUNTERSIGN_TOKEN: env("JIT"),
+             COUNTERSIGN_AGENT: env("AGENT"), COUNTERSIGN_AGENT_KEY: "bot.key" },
+    }
+  );
+  let agentOut = "";
+  const exited = new Promise((done) => agent.on("exit", (code) => done(code)));
+  const approvalId = await new Promise((found, failed) => {
+    const timer = setTimeout(() => failed(new Error(`the agent printed no approval request: ${agentOut}`)), 30000);
+    agent.stdout.on("data", (d) => {
+      agentOut += d;
+      const m = agentOut.match(/approval (apr_\w+)/);
+      if (m) { clearTimeout(timer); found(m[1]); }
+    });
+    agent.stderr.on("data", (d) => { agentOut += d; });
+  });
+  const asked = Date.now();
+  const link = `a[href="/console/approvals/${approvalId}"]`;
+  await olu.waitForSelector(link, { timeout: 2000 });
+  const shownAfter = Date.now() - asked;
+  console.log(`the step-up showed in the open inbox ${shownAfter} ms after the agent asked`);
+  expect(shownAfter <= 2000, `a new step-up shows within 2 seconds (${shownAfter} ms)`);
+  await Promise.all([olu.waitForNavigation(), olu.click(link)]);
+  await axe(olu, "approval (390 px)");
+  await shot(olu, "approval-390");
+  const pageWidth = await olu.evaluate(() => document.documentElement.scrollWidth);
+  expect(pageWidth <= 390, `the approval page fits 390 px (scroll width ${pageWidth})`);
+  const args = await olu.textContent("pre.verbatim");
+  expect(args && args.includes('"refund": 120'), `the exact arguments are shown (${args})`);
+  expect((await olu.textContent("body")).includes("refund 120 EUR on order 4711"), "what the AI produced is shown");
+  await olu.fill("#comment", "120 EUR is within the refund policy");
+  await Promise.all([olu.waitForNavigation(), olu.click('button[value="approve"]')]);
+  const answered = await olu.textContent("main");
+  expect(answered.includes("Approved by") && answered.includes("120 EUR is within the refund policy"),
+    "the approval page shows who approved, with the comment");
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r("timeout"), 30000))]);
+  expect(code === 0 && /ALLOW/.test(agentOut), `the waiting agent woke with allow (exit ${code}): ${agentOut}`);
+  await shot(olu, "approval-approved-390");
 } catch (e) {
   fail(e.stack || String(e));
 } finally {

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The console in a real browser (issue 12): `serve --demo` in a child process, and
 //! `tests/browser/console.mjs` (playwright-core driving Debian's Chromium, axe-core on
-//! every page) against it. `scripts/test` installs the npm packages; Chromium comes
+//! every page) against it: reviews, a segregation-of-duties refusal, and a step-up
+//! approved from a 390 px screen while the agent waits in `decide --wait`. `scripts/test` installs the npm packages; Chromium comes
 //! from Debian (`apt-get install -y chromium`). Screenshots land in
 //! `target/console-screenshots/`.
 
@@ -9,7 +10,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{demo_env, demo_var, serve_demo};
+use support::{demo_env, demo_var, promoted_release, refund_bot, serve_demo, Cli};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -31,6 +32,15 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
     let dir = tempfile::tempdir().unwrap();
     let (_server, url) = serve_demo(dir.path());
     let env = demo_env(dir.path());
+    let t = |k: &str| demo_var(&env, k);
+    // An agent with a write grant on the demo system, for the step-up part.
+    let cli = Cli {
+        dir: dir.path(),
+        server: url.clone(),
+        env: Vec::new(),
+    };
+    let rel = promoted_release(&cli, &t);
+    let bot = refund_bot(&cli, &t, &rel);
     let shots = repo_root().join("target/console-screenshots");
     let out = Command::new("node")
         .arg(browser_dir.join("console.mjs"))
@@ -39,6 +49,12 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         .env("RELEASE", demo_var(&env, "CS_RELEASE"))
         .env("MAYA", demo_var(&env, "CS_MAYA"))
         .env("SAM", demo_var(&env, "CS_SAM"))
+        .env("OLU", t("CS_OLU"))
+        .env("SYSTEM", t("CS_SYSTEM"))
+        .env("COUNTERSIGN_BIN", env!("CARGO_BIN_EXE_countersign"))
+        .env("BOT_DIR", dir.path())
+        .env("AGENT", &bot.agent)
+        .env("JIT", &bot.jit)
         .env("SCREENSHOTS", &shots)
         .env("CHROMIUM", &chromium)
         .output()
@@ -63,7 +79,14 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
             "axe did not run on {page}: {stdout}"
         );
     }
-    for shot in ["inbox", "release", "review", "review-refused", "inbox-390"] {
+    for shot in [
+        "inbox",
+        "release",
+        "review",
+        "review-refused",
+        "inbox-390",
+        "approval-390",
+    ] {
         assert!(
             shots.join(format!("{shot}.png")).exists(),
             "no screenshot {shot}"

@@ -7,80 +7,15 @@
 
 mod support;
 
-use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use support::{demo_env, demo_var, lines, serve_demo, Cli};
+use support::{
+    demo_env, demo_var, id, lines, promoted_release, refund_bot, serve_demo, Cli, RefundBot,
+};
 
 const ALLOW: i32 = 0;
 const DENY: i32 = 3;
 const PENDING: i32 = 4;
-
-fn id(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
-}
-
-/// A low-tier prompt release walked through its gate and promoted: mlops and
-/// operations review, the two evidence kinds the tier needs, the owner's go.
-fn promoted_release(cli: &Cli, t: &dyn Fn(&str) -> String) -> String {
-    let artifact = format!("sha256:{}", "ab".repeat(32));
-    let rel = cli.json(
-        &t("CS_MAYA"),
-        &[
-            "release",
-            "create",
-            "--title",
-            "Refund assistant prompt v1",
-            "--kind",
-            "prompt",
-            "--system",
-            &t("CS_SYSTEM"),
-            "--owner",
-            &t("CS_DANA_ID"),
-            "--artifact",
-            &artifact,
-        ],
-        0,
-    );
-    let rel = rel["release"]["id"].as_str().unwrap().to_owned();
-    cli.ok(&t("CS_MAYA"), &["release", "submit", &rel]);
-    for (who, role) in [("CS_NOAH", "mlops"), ("CS_OLU", "operations")] {
-        cli.ok(
-            &t(who),
-            &[
-                "release",
-                "review",
-                &rel,
-                "--role",
-                role,
-                "--verdict",
-                "approve",
-                "--all-yes",
-            ],
-        );
-    }
-    std::fs::write(cli.dir.join("tests.txt"), "all green\n").unwrap();
-    for kind in ["test_results", "rollback_plan"] {
-        cli.ok(
-            &t("CS_MAYA"),
-            &[
-                "release",
-                "evidence",
-                &rel,
-                "--kind",
-                kind,
-                "--file",
-                "tests.txt",
-            ],
-        );
-    }
-    cli.ok(&t("CS_DANA"), &["release", "decide", &rel, "--go"]);
-    cli.ok(&t("CS_OLU"), &["release", "promote", &rel]);
-    rel
-}
 
 fn write_args<'a>(system: &'a str, resource: &'a str, arguments: &'a str) -> Vec<&'a str> {
     vec![
@@ -125,73 +60,8 @@ fn i10_decide_step_up_and_approval_through_the_cli() {
     let olu = t("CS_OLU"); // the demo system's owner: step-ups are assigned to him
     let rel = promoted_release(&cli, &t);
 
-    // An agent with its own key, owned by Maya, registered against the promoted release.
-    let public_key = cli.ok("", &["agent", "keygen", "--out", "bot.key"]);
-    let agent = id(&cli.json(
-        &t("CS_MAYA"),
-        &[
-            "agent",
-            "register",
-            "--name",
-            "refund-bot",
-            "--owner",
-            &t("CS_MAYA_ID"),
-            "--use-case",
-            "refunds",
-            "--release",
-            &rel,
-            "--public-key",
-            public_key.trim(),
-        ],
-        0,
-    ));
-    let bot = Cli {
-        dir: dir.path(),
-        server: url,
-        env: vec![
-            ("COUNTERSIGN_AGENT".into(), agent.clone()),
-            ("COUNTERSIGN_AGENT_KEY".into(), "bot.key".into()),
-        ],
-    };
-    let grant = bot.json(
-        "",
-        &[
-            "grant",
-            "request",
-            "--system",
-            &sys,
-            "--action",
-            "read",
-            "--action",
-            "write",
-            "--resource",
-            "orders/*",
-        ],
-        0,
-    );
-    assert_eq!(grant["state"], "pending", "{grant}");
-    // `write` mutates production state: the system owner and the agent owner approve.
-    cli.ok(&olu, &["grant", "approve", &id(&grant)]);
-    let out = cli.ok(&t("CS_MAYA"), &["grant", "approve", &id(&grant)]);
-    assert!(out.contains("active"), "{out}");
+    let RefundBot { agent, bot, jit } = refund_bot(&cli, &t, &rel);
     let read_scope = format!("{sys}:read:orders/*");
-    let write_scope = format!("{sys}:write:orders/*");
-    let cred = bot.json(
-        "",
-        &[
-            "credential",
-            "issue",
-            "--task",
-            "ticket-4711",
-            "--scope",
-            &read_scope,
-            "--scope",
-            &write_scope,
-        ],
-        0,
-    );
-    // From here on the agent's token is its just-in-time credential.
-    let jit = cred["access_token"].as_str().unwrap().to_owned();
 
     // A low-risk read is allowed on its own: exit 0.
     let (code, out) = bot.run(

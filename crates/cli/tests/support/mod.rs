@@ -144,3 +144,153 @@ impl Cli<'_> {
             .unwrap()
     }
 }
+
+/// An object's `id` in a JSON answer.
+pub fn id(v: &serde_json::Value) -> String {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_owned()
+}
+
+/// A low-tier prompt release walked through its gate and promoted: mlops and
+/// operations review, the two evidence kinds the tier needs, the owner's go.
+pub fn promoted_release(cli: &Cli, t: &dyn Fn(&str) -> String) -> String {
+    let artifact = format!("sha256:{}", "ab".repeat(32));
+    let rel = cli.json(
+        &t("CS_MAYA"),
+        &[
+            "release",
+            "create",
+            "--title",
+            "Refund assistant prompt v1",
+            "--kind",
+            "prompt",
+            "--system",
+            &t("CS_SYSTEM"),
+            "--owner",
+            &t("CS_DANA_ID"),
+            "--artifact",
+            &artifact,
+        ],
+        0,
+    );
+    let rel = rel["release"]["id"].as_str().unwrap().to_owned();
+    cli.ok(&t("CS_MAYA"), &["release", "submit", &rel]);
+    for (who, role) in [("CS_NOAH", "mlops"), ("CS_OLU", "operations")] {
+        cli.ok(
+            &t(who),
+            &[
+                "release",
+                "review",
+                &rel,
+                "--role",
+                role,
+                "--verdict",
+                "approve",
+                "--all-yes",
+            ],
+        );
+    }
+    std::fs::write(cli.dir.join("tests.txt"), "all green\n").unwrap();
+    for kind in ["test_results", "rollback_plan"] {
+        cli.ok(
+            &t("CS_MAYA"),
+            &[
+                "release",
+                "evidence",
+                &rel,
+                "--kind",
+                kind,
+                "--file",
+                "tests.txt",
+            ],
+        );
+    }
+    cli.ok(&t("CS_DANA"), &["release", "decide", &rel, "--go"]);
+    cli.ok(&t("CS_OLU"), &["release", "promote", &rel]);
+    rel
+}
+
+/// The demo's refund agent: its id, the CLI as the agent, and its credential.
+pub struct RefundBot<'a> {
+    pub agent: String,
+    pub bot: Cli<'a>,
+    pub jit: String,
+}
+
+/// `refund-bot`, owned by Maya, registered against `rel` with its own key, granted
+/// read and write on the demo system's `orders/*` (approved by both owners), holding a
+/// just-in-time credential for task `ticket-4711`.
+pub fn refund_bot<'a>(cli: &Cli<'a>, t: &dyn Fn(&str) -> String, rel: &str) -> RefundBot<'a> {
+    let sys = t("CS_SYSTEM");
+    let olu = t("CS_OLU");
+    // An agent with its own key, owned by Maya, registered against the promoted release.
+    let public_key = cli.ok("", &["agent", "keygen", "--out", "bot.key"]);
+    let agent = id(&cli.json(
+        &t("CS_MAYA"),
+        &[
+            "agent",
+            "register",
+            "--name",
+            "refund-bot",
+            "--owner",
+            &t("CS_MAYA_ID"),
+            "--use-case",
+            "refunds",
+            "--release",
+            rel,
+            "--public-key",
+            public_key.trim(),
+        ],
+        0,
+    ));
+    let bot = Cli {
+        dir: cli.dir,
+        server: cli.server.clone(),
+        env: vec![
+            ("COUNTERSIGN_AGENT".into(), agent.clone()),
+            ("COUNTERSIGN_AGENT_KEY".into(), "bot.key".into()),
+        ],
+    };
+    let grant = bot.json(
+        "",
+        &[
+            "grant",
+            "request",
+            "--system",
+            &sys,
+            "--action",
+            "read",
+            "--action",
+            "write",
+            "--resource",
+            "orders/*",
+        ],
+        0,
+    );
+    assert_eq!(grant["state"], "pending", "{grant}");
+    // `write` mutates production state: the system owner and the agent owner approve.
+    cli.ok(&olu, &["grant", "approve", &id(&grant)]);
+    let out = cli.ok(&t("CS_MAYA"), &["grant", "approve", &id(&grant)]);
+    assert!(out.contains("active"), "{out}");
+    let read_scope = format!("{sys}:read:orders/*");
+    let write_scope = format!("{sys}:write:orders/*");
+    let cred = bot.json(
+        "",
+        &[
+            "credential",
+            "issue",
+            "--task",
+            "ticket-4711",
+            "--scope",
+            &read_scope,
+            "--scope",
+            &write_scope,
+        ],
+        0,
+    );
+    // From here on the agent's token is its just-in-time credential.
+    let jit = cred["access_token"].as_str().unwrap().to_owned();
+    RefundBot { agent, bot, jit }
+}

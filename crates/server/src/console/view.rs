@@ -666,10 +666,20 @@ pub fn approval_page(
             )
         },
         can_answer: pending && r.assignee == v.ctx.actor.id,
+        // A human answered: denied, or approved (and then perhaps used by the action).
         outcome: r.decided_by.as_ref().map(|by| {
+            let verdict = if a.state == "denied" {
+                "Denied"
+            } else {
+                "Approved"
+            };
+            let used = r
+                .used_by
+                .as_ref()
+                .map(|x| format!("; used by action {x}"))
+                .unwrap_or_default();
             format!(
-                "{} by {by}{}",
-                a.state,
+                "{verdict} by {by}{used}{}",
                 r.comment
                     .as_ref()
                     .map(|c| format!(": \u{201c}{c}\u{201d}"))
