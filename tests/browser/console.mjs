@@ -9,7 +9,8 @@
 // approver's open inbox within 2 seconds, he approves it from a 390 px screen, and
 // the agent wakes with ALLOW.
 //
-// Env: BASE_URL, RELEASE, MAYA (the demo's submitter, mlops), SAM (security), OLU (the
+// Env: BASE_URL, RELEASE, MAYA (the demo's submitter, mlops), SAM (security), DANA (the
+// release's decision owner), OLU (the
 // demo system's owner, who approves step-ups), COUNTERSIGN_BIN, BOT_DIR (holds
 // bot.key), AGENT, JIT (the agent's credential), SYSTEM, SCREENSHOTS (a directory),
 // CHROMIUM (default /usr/bin/chromium).
@@ -140,6 +141,17 @@ try {
   expect(sam.url().includes(`/console/releases/${release}?done=review`), `the review was recorded (${sam.url()})`);
   const row = await sam.textContent("table >> nth=1");
   expect(row && /security\s*✓\s*approve/.test(row), `the security review shows approved (${row})`);
+
+  // Dana owns the decision: go is disabled with the reason, each acceptable gap offers
+  // a risk acceptance.
+  const dana = await newPage();
+  await signIn(dana, env("DANA"));
+  await dana.goto(`${base}/console/releases/${release}`);
+  expect(await dana.isDisabled('button[value="go"]'), "go is disabled while the gate is not clear");
+  expect((await dana.textContent("#go-why")).includes("unmet"), "the reason go is disabled is shown");
+  expect((await dana.$$("form.accept")).length > 0, "acceptable gaps offer a risk acceptance");
+  await axe(dana, "release (owner)");
+  await shot(dana, "release-owner");
 
   // A phone-sized screen: the inbox fits 390 px without sideways scrolling.
   const phone = await newPage(390);

@@ -49,6 +49,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         .env("RELEASE", demo_var(&env, "CS_RELEASE"))
         .env("MAYA", demo_var(&env, "CS_MAYA"))
         .env("SAM", demo_var(&env, "CS_SAM"))
+        .env("DANA", t("CS_DANA"))
         .env("OLU", t("CS_OLU"))
         .env("SYSTEM", t("CS_SYSTEM"))
         .env("COUNTERSIGN_BIN", env!("CARGO_BIN_EXE_countersign"))
@@ -70,6 +71,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
     for page in [
         "sign-in",
         "release",
+        "release (owner)",
         "review refused",
         "review",
         "inbox (390 px)",

@@ -33,6 +33,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/sign-out", post(session::sign_out))
         .route("/releases/{id}", get(release))
+        .route("/releases/{id}/acceptances", post(accept_submit))
+        .route("/releases/{id}/decision", post(decision_submit))
         .route(
             "/releases/{id}/review/{role}",
             get(review_form).post(review_submit),

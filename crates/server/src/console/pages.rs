@@ -7,10 +7,11 @@ use super::session::{Posted, Viewer};
 use super::view::{self, Chrome, InboxPage, ReviewDraftForm};
 use crate::app::unit::App as AppState;
 use crate::app::{self, AppError};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use countersign_core::problem::ProblemCode;
+use countersign_core::release::Decision;
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{Digest, ReleaseId, Role};
 use std::collections::BTreeMap;
@@ -41,8 +42,18 @@ pub async fn inbox_items(State(app): State<AppState>, v: Viewer) -> Page {
     render(StatusCode::OK, &load_inbox(&app, &v).await?)
 }
 
-/// `GET /console/releases/{id}`.
-pub async fn release(State(app): State<AppState>, Path(id): Path<String>, v: Viewer) -> Page {
+#[derive(serde::Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+async fn release_view(
+    app: &AppState,
+    v: &Viewer,
+    id: String,
+    done: Option<String>,
+    refusal: Option<Refusal>,
+) -> Page {
     let ctx = v.ctx.clone();
     let (detail, report) = app
         .query(move |tx| {
@@ -54,7 +65,162 @@ pub async fn release(State(app): State<AppState>, Path(id): Path<String>, v: Vie
             })
         })
         .await?;
-    render(StatusCode::OK, &view::release_page(&v, detail, report))
+    let status = refusal.as_ref().map_or(StatusCode::OK, |r| r.status);
+    render(
+        status,
+        &view::release_page(v, detail, report, done, refusal),
+    )
+}
+
+/// `GET /console/releases/{id}`.
+pub async fn release(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+    v: Viewer,
+) -> Page {
+    release_view(&app, &v, id, view::done_notice(q.done.as_deref()), None).await
+}
+
+/// After a release command: back to the release page with its notice, or the page
+/// again with the refusal on it.
+async fn after_release_command(
+    app: &AppState,
+    v: &Viewer,
+    id: String,
+    outcome: Result<(), Refusal>,
+    done: &str,
+) -> Page {
+    match outcome {
+        Ok(()) => Ok(Redirect::to(&format!("/console/releases/{id}?done={done}")).into_response()),
+        Err(r) => release_view(app, v, id, None, Some(r)).await,
+    }
+}
+
+fn revision_field(form: &Posted) -> Result<u32, Refusal> {
+    form.get("revision")
+        .and_then(|r| r.parse().ok())
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::StaleRevision.as_str(),
+                "The form lost its revision; reload the page.",
+            )
+        })
+}
+
+/// `POST /console/releases/{id}/acceptances`: the owner accepts one named gap as risk.
+pub async fn accept_submit(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    form: Posted,
+) -> Page {
+    let parsed = (|| {
+        let revision = revision_field(&form)?;
+        let gap = form
+            .get("gap")
+            .and_then(|g| g.parse().ok())
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    ProblemCode::UnknownGap.as_str(),
+                    "The form does not name a gap; reload the page.",
+                )
+            })?;
+        let days: i64 = form
+            .get("days")
+            .and_then(|d| d.trim().parse().ok())
+            .filter(|d| (1..=365).contains(d))
+            .ok_or_else(|| {
+                Refusal::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    ProblemCode::InvalidExpiry.as_str(),
+                    "Accept a gap for 1 to 365 days.",
+                )
+            })?;
+        Ok(app::releases::NewAcceptance {
+            revision,
+            gap,
+            justification: form.get("justification").unwrap_or("").trim().to_owned(),
+            expires_at: form.viewer.ctx.now + chrono::Duration::days(days),
+        })
+    })();
+    let outcome = match parsed {
+        Err(r) => Err(r),
+        Ok(new) => {
+            let owned = id.clone();
+            app.command(form.viewer.ctx.clone(), None, 201, move |tx, ctx| {
+                Box::pin(async move {
+                    app::releases::accept_risk(tx, ctx, &ReleaseId(owned), new).await?;
+                    Ok(())
+                })
+            })
+            .await
+            .map(drop)
+            .map_err(Refusal::from)
+        }
+    };
+    after_release_command(&app, &form.viewer, id, outcome, "accept").await
+}
+
+/// `POST /console/releases/{id}/decision`: go, no-go, or block with a reason.
+pub async fn decision_submit(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    form: Posted,
+) -> Page {
+    let comment = form.get("comment").unwrap_or("").trim().to_owned();
+    let environment = form
+        .get("environment")
+        .unwrap_or("production")
+        .trim()
+        .to_owned();
+    let parsed = revision_field(&form).and_then(|revision| {
+        match form.get("decision") {
+            Some("block") => Ok((revision, None)),
+            Some(d) => enum_field::<Decision>(d)
+                .map(|d| (revision, Some(d)))
+                .ok_or(()),
+            None => Err(()),
+        }
+        .map_err(|()| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                ProblemCode::InvalidVerdict.as_str(),
+                "Choose go, no-go or block.",
+            )
+        })
+    });
+    let outcome = match parsed {
+        Err(r) => Err(r),
+        Ok((revision, decision)) => {
+            let owned = id.clone();
+            app.command(form.viewer.ctx.clone(), None, 201, move |tx, ctx| {
+                Box::pin(async move {
+                    let id = ReleaseId(owned);
+                    match decision {
+                        Some(decision) => {
+                            let new = app::releases::NewDecision {
+                                revision,
+                                decision,
+                                environment,
+                                comment,
+                            };
+                            app::releases::decide(tx, ctx, &id, new).await?;
+                        }
+                        None => {
+                            app::releases::block(tx, ctx, &id, revision, comment).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .map(drop)
+            .map_err(Refusal::from)
+        }
+    };
+    after_release_command(&app, &form.viewer, id, outcome, "decide").await
 }
 
 fn parse_role(role: &str) -> Result<Role, Refusal> {

@@ -230,6 +230,16 @@ pub struct GapRow {
     pub detail: String,
     pub badge: Badge,
     pub acceptable: &'static str,
+    /// Unmet and acceptable: the owner is offered a risk acceptance for it.
+    pub offer_acceptance: bool,
+}
+
+/// What the decision owner may do now.
+pub struct OwnerActions {
+    pub clear: bool,
+    /// Why go is not possible yet (shown beside the disabled button).
+    pub go_blocked: Option<String>,
+    pub blocking: usize,
 }
 
 pub struct RequestedRow {
@@ -287,6 +297,12 @@ pub struct ReleasePage {
     pub revisions: Vec<RevisionRow>,
     /// What is asked of the viewer, in one sentence.
     pub ask: String,
+    /// Set when the viewer owns the decision and the release is in review.
+    pub decide: Option<OwnerActions>,
+    pub csrf: String,
+    /// What the viewer just did, or why it was refused.
+    pub done: Option<String>,
+    pub refusal: Option<Refusal>,
 }
 
 fn bundle_fields(b: &countersign_core::release::Bundle) -> Vec<Field> {
@@ -345,7 +361,26 @@ fn bundle_fields(b: &countersign_core::release::Bundle) -> Vec<Field> {
     out
 }
 
-pub fn release_page(v: &Viewer, detail: ReleaseDetail, report: GateReport) -> ReleasePage {
+/// What a `?done=` after a console command says.
+pub fn done_notice(done: Option<&str>) -> Option<String> {
+    Some(
+        match done? {
+            "review" => "Your review was recorded in the ledger.",
+            "accept" => "Your risk acceptance was recorded in the ledger.",
+            "decide" => "Your decision was recorded in the ledger.",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+pub fn release_page(
+    v: &Viewer,
+    detail: ReleaseDetail,
+    report: GateReport,
+    done: Option<String>,
+    refusal: Option<Refusal>,
+) -> ReleasePage {
     let now = report.now;
     let me = &v.ctx.actor;
     let rel = &report.release;
@@ -383,6 +418,22 @@ pub fn release_page(v: &Viewer, detail: ReleaseDetail, report: GateReport) -> Re
             }
         })
         .collect();
+    let owns_open = rel.decision_owner == me.id && in_review;
+    let blocking = report.status.unmet().filter(|g| !g.acceptable).count();
+    let unmet = report.status.unmet().count();
+    let owner = owns_open.then(|| OwnerActions {
+        clear: report.status.clear,
+        go_blocked: (!report.status.clear).then(|| {
+            if blocking > 0 {
+                format!(
+                    "{unmet} requirement(s) unmet, {blocking} of which cannot be accepted as risk"
+                )
+            } else {
+                format!("{unmet} requirement(s) unmet: meet or accept each first")
+            }
+        }),
+        blocking,
+    });
     let ask = if rel.decision_owner == me.id {
         if report.status.clear {
             "You own this decision, and every requirement is met or accepted.".to_owned()
@@ -427,6 +478,7 @@ pub fn release_page(v: &Viewer, detail: ReleaseDetail, report: GateReport) -> Re
                 } else {
                     "cannot be accepted"
                 },
+                offer_acceptance: owns_open && g.acceptable && !g.accepted,
             })
             .collect(),
         requested: if excluded_me {
@@ -481,6 +533,10 @@ pub fn release_page(v: &Viewer, detail: ReleaseDetail, report: GateReport) -> Re
             })
             .collect(),
         ask,
+        decide: owner,
+        csrf: v.csrf.clone(),
+        done,
+        refusal,
     }
 }
 

@@ -381,3 +381,108 @@ async fn i10_a_step_up_is_approved_from_the_console() {
         );
     }
 }
+
+#[tokio::test]
+async fn i2_the_owner_accepts_a_gap_and_decides_from_the_console() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let cast = h.cast().await;
+        let rel = h.medium(&cast).await;
+        h.attach_required_evidence(&cast, &rel).await;
+        h.submit(&cast, &rel).await;
+        // Every review but operations': one acceptable gap is left.
+        for role in ["mlops", "security"] {
+            h.review_ok(cast.reviewer(role), &rel, role, "approve")
+                .await;
+        }
+        let path = format!("/console/releases/{}", rel.id);
+        let mut owner = Browser::new(&h);
+        assert_eq!(
+            owner.sign_in(&cast.owner.token).await.status,
+            StatusCode::SEE_OTHER
+        );
+        let inbox = owner.get("/console/inbox/items").await;
+        assert!(
+            inbox.html.contains(&path),
+            "the owner's inbox lists the release: {}",
+            inbox.html
+        );
+        let page = owner.get(&path).await;
+        assert!(
+            page.html.contains("Your decision on revision 1"),
+            "{}",
+            page.html
+        );
+        assert!(
+            page.html.contains("disabled aria-describedby=\"go-why\""),
+            "go is disabled while a gap is open"
+        );
+        assert!(page
+            .html
+            .contains("1 requirement(s) unmet: meet or accept each first"));
+        assert!(page
+            .html
+            .contains("Accept missing_review:operations as risk"));
+        let csrf = csrf_of(&page.html);
+
+        // Go while the gate is not clear: refused on the page, nothing written (I2).
+        let before = h.ledger_count().await;
+        let go = [
+            ("csrf", csrf.as_str()),
+            ("revision", "1"),
+            ("decision", "go"),
+            ("environment", "production"),
+            ("comment", "ship it"),
+        ];
+        let p = owner.post(&format!("{path}/decision"), &go).await;
+        assert_eq!(p.status, StatusCode::CONFLICT, "{}", p.html);
+        assert!(p.html.contains("gate-unmet"), "{}", p.html);
+        // An acceptance without a real justification is refused too.
+        let accept = |why: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("revision", "1".to_owned()),
+                ("gap", "missing_review:operations".to_owned()),
+                ("justification", why.to_owned()),
+                ("days", "14".to_owned()),
+            ]
+        };
+        let fields = accept("ok");
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p = owner.post(&format!("{path}/acceptances"), &fields).await;
+        assert!(p.status.is_client_error(), "{}", p.html);
+        assert!(
+            p.html.contains("justification of at least 10 characters"),
+            "{}",
+            p.html
+        );
+        assert_eq!(h.ledger_count().await, before);
+
+        // The acceptance, then go: one ledger entry each.
+        let fields = accept("operations signed off in the change board");
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p = owner.post(&format!("{path}/acceptances"), &fields).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+        assert_eq!(p.location, format!("{path}?done=accept"));
+        h.assert_one_entry(before, "risk.accept").await;
+        let page = owner.get(&format!("{path}?done=accept")).await;
+        assert!(page
+            .html
+            .contains("Your risk acceptance was recorded in the ledger."));
+        assert!(
+            !page.html.contains("disabled aria-describedby"),
+            "go is enabled now"
+        );
+
+        let before = h.ledger_count().await;
+        let p = owner.post(&format!("{path}/decision"), &go).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+        h.assert_one_entry(before, "release.decide").await;
+        assert_eq!(h.status_of(&cast.owner, &rel).await, "approved");
+        let page = owner.get(&path).await;
+        assert!(
+            !page.html.contains("Your decision on revision"),
+            "decided: no more buttons"
+        );
+    }
+}
