@@ -5,8 +5,8 @@
 use super::page::{render, Page, Refusal};
 use super::session::{Posted, Viewer};
 use super::view::{self, Chrome, InboxPage, ReviewDraftForm};
-use crate::app::unit::App as AppState;
-use crate::app::{self, AppError};
+use crate::app::unit::{App as AppState, Work};
+use crate::app::{self, AppError, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect};
@@ -14,7 +14,21 @@ use countersign_core::problem::ProblemCode;
 use countersign_core::release::Decision;
 use countersign_core::review::{Answer, Verdict};
 use countersign_core::{Digest, ReleaseId, Role};
+use countersign_store::Tx;
 use std::collections::BTreeMap;
+
+/// Runs one application command as the person who sent the form: one transaction
+/// and its ledger entry, through the same unit of work the API uses; a refusal comes
+/// back as the page's words.
+async fn run_command<F>(app: &AppState, form: &Posted, work: F) -> Result<(), Refusal>
+where
+    F: for<'a> FnOnce(&'a mut dyn Tx, &'a Ctx) -> Work<'a, ()> + Send,
+{
+    app.command(form.viewer.ctx.clone(), None, 200, work)
+        .await
+        .map(drop)
+        .map_err(Refusal::from)
+}
 
 async fn load_inbox(app: &AppState, v: &Viewer) -> Result<view::InboxItems, Refusal> {
     let ctx = v.ctx.clone();
@@ -149,15 +163,13 @@ pub async fn accept_submit(
         Err(r) => Err(r),
         Ok(new) => {
             let owned = id.clone();
-            app.command(form.viewer.ctx.clone(), None, 201, move |tx, ctx| {
+            run_command(&app, &form, move |tx, ctx| {
                 Box::pin(async move {
                     app::releases::accept_risk(tx, ctx, &ReleaseId(owned), new).await?;
                     Ok(())
                 })
             })
             .await
-            .map(drop)
-            .map_err(Refusal::from)
         }
     };
     after_release_command(&app, &form.viewer, id, outcome, "accept").await
@@ -195,7 +207,7 @@ pub async fn decision_submit(
         Err(r) => Err(r),
         Ok((revision, decision)) => {
             let owned = id.clone();
-            app.command(form.viewer.ctx.clone(), None, 201, move |tx, ctx| {
+            run_command(&app, &form, move |tx, ctx| {
                 Box::pin(async move {
                     let id = ReleaseId(owned);
                     match decision {
@@ -216,8 +228,6 @@ pub async fn decision_submit(
                 })
             })
             .await
-            .map(drop)
-            .map_err(Refusal::from)
         }
     };
     after_release_command(&app, &form.viewer, id, outcome, "decide").await
@@ -296,14 +306,13 @@ pub async fn review_submit(
         Err(r) => Err(r),
         Ok(new) => {
             let owned = id.clone();
-            app.command(form.viewer.ctx.clone(), None, 201, move |tx, ctx| {
+            run_command(&app, &form, move |tx, ctx| {
                 Box::pin(async move {
                     app::releases::review(tx, ctx, &ReleaseId(owned), new).await?;
                     Ok(())
                 })
             })
             .await
-            .map_err(Refusal::from)
         }
     };
     match outcome {
@@ -407,14 +416,13 @@ pub async fn approval_answer(
         Err(r) => Err(r),
         Ok(approve) => {
             let (owned, c) = (id.clone(), comment.clone());
-            app.command(form.viewer.ctx.clone(), None, 200, move |tx, ctx| {
+            run_command(&app, &form, move |tx, ctx| {
                 Box::pin(async move {
                     app::approvals::answer(tx, ctx, &owned, approve, c).await?;
                     Ok(())
                 })
             })
             .await
-            .map_err(Refusal::from)
         }
     };
     match outcome {
