@@ -152,6 +152,11 @@ try {
   expect((await dana.$$("form.accept")).length > 0, "acceptable gaps offer a risk acceptance");
   await axe(dana, "release (owner)");
   await shot(dana, "release-owner");
+  // Evidence opens inline, as text.
+  await Promise.all([dana.waitForNavigation(), dana.click(`a[href^="/console/releases/${release}/evidence/"]`)]);
+  expect(!!(await dana.$("pre.verbatim")), `the evidence is shown inline (${dana.url()})`);
+  await axe(dana, "evidence");
+  await shot(dana, "evidence");
 
   // A phone-sized screen: the inbox fits 390 px without sideways scrolling.
   const phone = await newPage(390);

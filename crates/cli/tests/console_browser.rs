@@ -72,6 +72,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "sign-in",
         "release",
         "release (owner)",
+        "evidence",
         "review refused",
         "review",
         "inbox (390 px)",

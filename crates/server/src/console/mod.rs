@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/sign-out", post(session::sign_out))
         .route("/releases/{id}", get(release))
         .route("/releases/{id}/acceptances", post(accept_submit))
+        .route("/releases/{id}/evidence/{digest}", get(evidence_preview))
         .route("/releases/{id}/decision", post(decision_submit))
         .route(
             "/releases/{id}/review/{role}",

@@ -362,15 +362,55 @@ fn review_params(
     })
 }
 
-/// `GET /console/evidence/{digest}`: an evidence document, as a download.
-pub async fn evidence(State(app): State<AppState>, Path(digest): Path<String>, _v: Viewer) -> Page {
-    let digest: Digest = digest.parse().map_err(|_| {
+/// `GET /console/releases/{id}/evidence/{digest}`: one evidence document of a
+/// release, shown inline when it is text.
+pub async fn evidence_preview(
+    State(app): State<AppState>,
+    Path((id, digest)): Path<(String, String)>,
+    v: Viewer,
+) -> Page {
+    let digest = parse_digest(&digest)?;
+    let wanted = digest.clone();
+    let (detail, bytes) = app
+        .query(move |tx| {
+            Box::pin(async move {
+                let detail = app::releases::detail(tx, &ReleaseId(id)).await?;
+                let bytes = app::releases::evidence_content(tx, &digest).await?;
+                Ok((detail, bytes))
+            })
+        })
+        .await?;
+    let e = detail
+        .evidence
+        .iter()
+        .rev()
+        .find(|e| e.digest == wanted)
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::NOT_FOUND,
+                ProblemCode::NotFound.as_str(),
+                "That document is not evidence of this release.",
+            )
+        })?;
+    render(
+        StatusCode::OK,
+        &view::evidence_page(&v, &detail.release, e, &bytes),
+    )
+}
+
+fn parse_digest(digest: &str) -> Result<Digest, Refusal> {
+    digest.parse().map_err(|_| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             ProblemCode::InvalidDigest.as_str(),
             "That is not a sha256 digest.",
         )
-    })?;
+    })
+}
+
+/// `GET /console/evidence/{digest}`: an evidence document, as a download.
+pub async fn evidence(State(app): State<AppState>, Path(digest): Path<String>, _v: Viewer) -> Page {
+    let digest = parse_digest(&digest)?;
     let bytes = app
         .query(move |tx| {
             Box::pin(async move { app::releases::evidence_content(tx, &digest).await })

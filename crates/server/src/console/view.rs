@@ -262,6 +262,7 @@ pub struct EvidenceRow {
     pub kind: String,
     pub name: String,
     pub href: String,
+    pub preview_href: String,
     pub digest: ShortDigest,
     pub size: u64,
     pub revision: u32,
@@ -512,6 +513,7 @@ pub fn release_page(
                 kind: e.kind.clone(),
                 name: e.name.clone(),
                 href: format!("/console/evidence/{}", e.digest),
+                preview_href: format!("/console/releases/{}/evidence/{}", rel.id, e.digest),
                 digest: digest(&e.digest),
                 size: e.size,
                 revision: e.revision,
@@ -546,6 +548,72 @@ fn answer_word(a: countersign_core::review::Answer) -> &'static str {
         Answer::Yes => "yes",
         Answer::No => "no",
         Answer::NotApplicable => "n/a",
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Evidence
+
+/// Largest document shown inline; larger ones are downloaded.
+const PREVIEW_LIMIT: usize = 256 * 1024;
+
+#[derive(Template)]
+#[template(path = "console/evidence.html")]
+pub struct EvidencePage {
+    pub chrome: Chrome,
+    pub release_href: String,
+    pub release_title: String,
+    pub kind: String,
+    pub name: String,
+    pub media_type: String,
+    pub digest: ShortDigest,
+    pub size: u64,
+    pub revision: u32,
+    pub download_href: String,
+    /// The document as text (JSON pretty-printed), when it is text and not too large.
+    pub text: Option<String>,
+}
+
+/// A document's bytes as text to show: UTF-8 without control characters (other than
+/// line breaks and tabs), JSON pretty-printed; `None` for anything else.
+pub fn preview_text(bytes: &[u8]) -> Option<String> {
+    if bytes.len() > PREVIEW_LIMIT {
+        return None;
+    }
+    let text = std::str::from_utf8(bytes).ok()?;
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return None;
+    }
+    Some(
+        serde_json::from_str::<serde_json::Value>(text)
+            .ok()
+            .filter(|v| v.is_object() || v.is_array())
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or_else(|| text.to_owned()),
+    )
+}
+
+pub fn evidence_page(
+    v: &Viewer,
+    release: &countersign_store::records::ReleaseRecord,
+    e: &countersign_store::records::EvidenceRecord,
+    bytes: &[u8],
+) -> EvidencePage {
+    EvidencePage {
+        chrome: Chrome::new(v, format!("{}: {}", e.kind, e.name)),
+        release_href: format!("/console/releases/{}", release.id),
+        release_title: release.title.clone(),
+        kind: e.kind.clone(),
+        name: e.name.clone(),
+        media_type: e.media_type.clone(),
+        digest: digest(&e.digest),
+        size: e.size,
+        revision: e.revision,
+        download_href: format!("/console/evidence/{}", e.digest),
+        text: preview_text(bytes),
     }
 }
 
@@ -810,6 +878,21 @@ mod tests {
         };
         // Titles are escaped; each state shows its word beside its colour.
         insta::assert_snapshot!("inbox_items", items.render().unwrap());
+    }
+
+    #[test]
+    fn text_and_json_are_previewed_and_binary_is_not() {
+        assert_eq!(
+            preview_text(b"# Threat model\n\n- spoofing").as_deref(),
+            Some("# Threat model\n\n- spoofing")
+        );
+        assert_eq!(
+            preview_text(br#"{"accuracy":0.93}"#).as_deref(),
+            Some("{\n  \"accuracy\": 0.93\n}")
+        );
+        assert_eq!(preview_text(&[0x89, b'P', b'N', b'G', 0, 1]), None);
+        assert_eq!(preview_text(b"a\x07bell"), None);
+        assert_eq!(preview_text(&vec![b'a'; PREVIEW_LIMIT + 1]), None);
     }
 
     #[test]

@@ -425,6 +425,32 @@ async fn i2_the_owner_accepts_a_gap_and_decides_from_the_console() {
             .contains("Accept missing_review:operations as risk"));
         let csrf = csrf_of(&page.html);
 
+        // Evidence is previewed inline, as text, with its download beside it.
+        let evidence = h.detail(&cast.owner, &rel).await["evidence"].clone();
+        let threat = evidence
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "threat_model")
+            .unwrap_or_else(|| panic!("{evidence}"));
+        let preview = format!("{path}/evidence/{}", threat["digest"].as_str().unwrap());
+        assert!(
+            page.html.contains(&preview),
+            "the release page links the preview"
+        );
+        let p = owner.get(&preview).await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+        assert!(
+            p.html
+                .contains("<pre class=\"verbatim\">threat_model document</pre>"),
+            "{}",
+            p.html
+        );
+        let p = owner
+            .get(&format!("{path}/evidence/sha256:{}", "0".repeat(64)))
+            .await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{}", p.html);
+
         // Go while the gate is not clear: refused on the page, nothing written (I2).
         let before = h.ledger_count().await;
         let go = [
