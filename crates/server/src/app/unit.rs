@@ -168,6 +168,26 @@ impl App {
         })
     }
 
+    /// A command whose caller shows the person what it recorded (the console): it
+    /// answers the sequence number of the last ledger entry the command wrote, read
+    /// inside the command's transaction (writers are serialized, so it is this
+    /// command's own entry).
+    pub async fn command_recorded<F>(&self, ctx: Ctx, work: F) -> Result<Option<u64>, AppError>
+    where
+        F: for<'a> FnOnce(&'a mut dyn Tx, &'a Ctx) -> Work<'a, ()> + Send + 'static,
+    {
+        let done = self
+            .command_then(ctx, None, 200, move |tx, ctx| {
+                Box::pin(async move {
+                    work(&mut *tx, ctx).await?;
+                    let head = tx.ledger_head().await?;
+                    Ok(((), head.map(|h| h.seq)))
+                })
+            })
+            .await?;
+        Ok(done.value.flatten())
+    }
+
     /// An agent's command: its client assertion is checked, and its `jti` recorded,
     /// inside the command's transaction, so a replayed assertion is refused.
     pub async fn agent_command<T, F>(

@@ -19,15 +19,25 @@ use std::collections::BTreeMap;
 
 /// Runs one application command as the person who sent the form: one transaction
 /// and its ledger entry, through the same unit of work the API uses; a refusal comes
-/// back as the page's words.
-async fn run_command<F>(app: &AppState, form: &Posted, work: F) -> Result<(), Refusal>
+/// back as the page's words. Answers the ledger entry it wrote, to show the person.
+async fn run_command<F>(app: &AppState, form: &Posted, work: F) -> Result<Entry, Refusal>
 where
-    F: for<'a> FnOnce(&'a mut dyn Tx, &'a Ctx) -> Work<'a, ()> + Send,
+    F: for<'a> FnOnce(&'a mut dyn Tx, &'a Ctx) -> Work<'a, ()> + Send + 'static,
 {
-    app.command(form.viewer.ctx.clone(), None, 200, work)
+    app.command_recorded(form.viewer.ctx.clone(), work)
         .await
-        .map(drop)
+        .map(Entry)
         .map_err(Refusal::from)
+}
+
+/// The ledger entry a console command wrote, carried to the page that follows.
+struct Entry(Option<u64>);
+
+impl Entry {
+    /// `&entry=N` for the redirect after the command.
+    fn query(&self) -> String {
+        self.0.map(|n| format!("&entry={n}")).unwrap_or_default()
+    }
 }
 
 async fn load_inbox(app: &AppState, v: &Viewer) -> Result<view::InboxItems, Refusal> {
@@ -59,6 +69,7 @@ pub async fn inbox_items(State(app): State<AppState>, v: Viewer) -> Page {
 #[derive(serde::Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
+    entry: Option<u64>,
 }
 
 async fn release_view(
@@ -93,7 +104,14 @@ pub async fn release(
     Query(q): Query<DoneQuery>,
     v: Viewer,
 ) -> Page {
-    release_view(&app, &v, id, view::done_notice(q.done.as_deref()), None).await
+    release_view(
+        &app,
+        &v,
+        id,
+        view::done_notice(q.done.as_deref(), q.entry),
+        None,
+    )
+    .await
 }
 
 /// After a release command: back to the release page with its notice, or the page
@@ -102,11 +120,14 @@ async fn after_release_command(
     app: &AppState,
     v: &Viewer,
     id: String,
-    outcome: Result<(), Refusal>,
+    outcome: Result<Entry, Refusal>,
     done: &str,
 ) -> Page {
     match outcome {
-        Ok(()) => Ok(Redirect::to(&format!("/console/releases/{id}?done={done}")).into_response()),
+        Ok(e) => Ok(
+            Redirect::to(&format!("/console/releases/{id}?done={done}{}", e.query()))
+                .into_response(),
+        ),
         Err(r) => release_view(app, v, id, None, Some(r)).await,
     }
 }
@@ -316,7 +337,10 @@ pub async fn review_submit(
         }
     };
     match outcome {
-        Ok(_) => Ok(Redirect::to(&format!("/console/releases/{id}?done=review")).into_response()),
+        Ok(e) => Ok(
+            Redirect::to(&format!("/console/releases/{id}?done=review{}", e.query()))
+                .into_response(),
+        ),
         Err(refusal) => {
             let report = review_context(&app, &form.viewer, id).await?;
             let checklist = form.viewer.ctx.profile.checklist(role);
@@ -428,12 +452,16 @@ pub async fn evidence(State(app): State<AppState>, Path(digest): Path<String>, _
 
 /// `GET /console/approvals/{id}`: what the approver needs to decide. The assignee's
 /// first opening is recorded (it counts for accountability).
-pub async fn approval(State(app): State<AppState>, Path(id): Path<String>, v: Viewer) -> Page {
+pub async fn approval(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<DoneQuery>,
+    v: Viewer,
+) -> Page {
     let a = app::approvals::open_for(&app, v.ctx.clone(), &id).await?;
-    render(
-        StatusCode::OK,
-        &view::approval_page(&v, &a, app.now(), String::new(), None),
-    )
+    let mut page = view::approval_page(&v, &a, app.now(), String::new(), None);
+    page.done = view::done_notice(q.done.as_deref(), q.entry);
+    render(StatusCode::OK, &page)
 }
 
 /// `POST /console/approvals/{id}`: approve or deny, with a comment.
@@ -466,7 +494,10 @@ pub async fn approval_answer(
         }
     };
     match outcome {
-        Ok(_) => Ok(Redirect::to(&format!("/console/approvals/{id}")).into_response()),
+        Ok(e) => Ok(
+            Redirect::to(&format!("/console/approvals/{id}?done=answer{}", e.query()))
+                .into_response(),
+        ),
         Err(refusal) => {
             let a = app::approvals::open_for(&app, form.viewer.ctx.clone(), &id)
                 .await

@@ -363,16 +363,18 @@ fn bundle_fields(b: &countersign_core::release::Bundle) -> Vec<Field> {
 }
 
 /// What a `?done=` after a console command says.
-pub fn done_notice(done: Option<&str>) -> Option<String> {
-    Some(
-        match done? {
-            "review" => "Your review was recorded in the ledger.",
-            "accept" => "Your risk acceptance was recorded in the ledger.",
-            "decide" => "Your decision was recorded in the ledger.",
-            _ => return None,
-        }
-        .to_owned(),
-    )
+pub fn done_notice(done: Option<&str>, entry: Option<u64>) -> Option<String> {
+    let what = match done? {
+        "review" => "Your review",
+        "accept" => "Your risk acceptance",
+        "decide" => "Your decision",
+        "answer" => "Your answer",
+        _ => return None,
+    };
+    Some(match entry {
+        Some(n) => format!("{what} was recorded in the ledger as entry {n}."),
+        None => format!("{what} was recorded in the ledger."),
+    })
 }
 
 pub fn release_page(
@@ -722,6 +724,8 @@ pub struct ApprovalPage {
     pub outcome: Option<String>,
     pub comment: String,
     pub refusal: Option<Refusal>,
+    /// What the viewer just did.
+    pub done: Option<String>,
 }
 
 fn pretty(v: &serde_json::Value) -> String {
@@ -812,6 +816,7 @@ pub fn approval_page(
         }),
         comment,
         refusal,
+        done: None,
     }
 }
 

@@ -262,11 +262,21 @@ async fn console_sign_in_review_and_refusals_on(backend: Backend) {
         .post(&review_path, &review_fields(&csrf, "1", &items, "approve"))
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    h.assert_one_entry(before, "review.record").await;
+    // The page that follows names the ledger entry the review wrote.
+    let seq = h.ledger_after(before).await[0].seq;
     assert_eq!(
         p.location,
-        format!("/console/releases/{}?done=review", rel.id)
+        format!("/console/releases/{}?done=review&entry={seq}", rel.id)
     );
-    h.assert_one_entry(before, "review.record").await;
+    let page = rb.get(&p.location).await;
+    assert!(
+        page.html.contains(&format!(
+            "Your review was recorded in the ledger as entry {seq}."
+        )),
+        "{}",
+        page.html
+    );
     let reviews = h.detail(&cast.owner, &rel).await["reviews"].clone();
     assert_eq!(reviews[0]["reviewer"], reviewer.id.as_str(), "{reviews}");
     assert_eq!(reviews[0]["role"], "mlops");
@@ -371,6 +381,8 @@ async fn i10_a_step_up_is_approved_from_the_console() {
             .await;
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
         h.assert_one_entry(before, "approval.approve").await;
+        let seq = h.ledger_after(before).await[0].seq;
+        assert_eq!(p.location, format!("{path}?done=answer&entry={seq}"));
         let (_, a) = h.get(&w.cast.owner, &format!("/v1/approvals/{apr}")).await;
         assert_eq!(a["state"], "approved", "{a}");
         assert_eq!(a["comment"], "refund is in policy");
@@ -489,12 +501,13 @@ async fn i2_the_owner_accepts_a_gap_and_decides_from_the_console() {
         let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let p = owner.post(&format!("{path}/acceptances"), &fields).await;
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
-        assert_eq!(p.location, format!("{path}?done=accept"));
         h.assert_one_entry(before, "risk.accept").await;
-        let page = owner.get(&format!("{path}?done=accept")).await;
-        assert!(page
-            .html
-            .contains("Your risk acceptance was recorded in the ledger."));
+        let seq = h.ledger_after(before).await[0].seq;
+        assert_eq!(p.location, format!("{path}?done=accept&entry={seq}"));
+        let page = owner.get(&p.location).await;
+        assert!(page.html.contains(&format!(
+            "Your risk acceptance was recorded in the ledger as entry {seq}."
+        )));
         assert!(
             !page.html.contains("disabled aria-describedby"),
             "go is enabled now"
