@@ -920,19 +920,9 @@ fn bundle(b: BundleArgs) -> Result<BundleWire> {
             BundleWire::deserialize(Value::Object(m))
                 .with_context(|| format!("{} is not a valid bundle", path.display()))?
         }
-        (None, Some(artifact_digest)) => BundleWire {
-            artifact_digest,
-            dataset_versions: BTreeSet::new(),
-            training_run_id: None,
-            trainer: None,
-            code_commit: None,
-            parameters: BTreeMap::new(),
-            prompt_package_digest: None,
-            runtime_policy_digest: None,
-            tool_permissions: BTreeSet::new(),
-            secret_scopes: BTreeSet::new(),
-            supersedes: None,
-        },
+        (None, Some(artifact_digest)) => BundleWire::from(
+            &countersign_core::release::Bundle::of_artifact(artifact_digest),
+        ),
         (None, None) => bail!(NO_ARTIFACT),
     };
     if !b.datasets.is_empty() {

@@ -289,14 +289,7 @@ fn i10_decide_step_up_and_approval_through_the_cli() {
         ],
         0,
     ));
-    let helper_cli = Cli {
-        dir: dir.path(),
-        server: bot.server.clone(),
-        env: vec![
-            ("COUNTERSIGN_AGENT".into(), helper.clone()),
-            ("COUNTERSIGN_AGENT_KEY".into(), "helper.key".into()),
-        ],
-    };
+    let helper_cli = cli.as_agent(&helper, "helper.key");
     let g = helper_cli.json(
         "",
         &[

@@ -105,6 +105,25 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// A bundle naming only its artifact; every other field empty.
+    pub fn of_artifact(artifact_digest: Digest) -> Self {
+        Bundle {
+            artifact_digest,
+            dataset_versions: BTreeSet::new(),
+            training_run_id: None,
+            trainer: None,
+            code_commit: None,
+            parameters: BTreeMap::new(),
+            prompt_package_digest: None,
+            runtime_policy_digest: None,
+            tool_permissions: BTreeSet::new(),
+            secret_scopes: BTreeSet::new(),
+            supersedes: None,
+        }
+    }
+}
+
+impl Bundle {
     /// The bundle digest: sha256 over the canonical JSON (see [`crate::canonical`]) of
     /// the bundle. Set-valued fields are sets (sorted, deduplicated); absent optional
     /// fields are omitted; empty sets and maps are encoded as `[]` and `{}`.

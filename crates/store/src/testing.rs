@@ -58,7 +58,6 @@ use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, User
 use rand::RngCore;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
-use std::collections::{BTreeMap, BTreeSet};
 
 /// The prefix of every database [`fresh_postgres_database`] creates.
 pub const TEST_DATABASE_PREFIX: &str = "cs_test_";
@@ -232,19 +231,7 @@ pub fn release(id: &str, system: &str, owner: &str, created_at: DateTime<Utc>) -
 
 /// A bundle naming only its artifact (the digest of `artifact`).
 pub fn bundle(artifact: &str) -> Bundle {
-    Bundle {
-        artifact_digest: digest(artifact),
-        dataset_versions: BTreeSet::new(),
-        training_run_id: None,
-        trainer: None,
-        code_commit: None,
-        parameters: BTreeMap::new(),
-        prompt_package_digest: None,
-        runtime_policy_digest: None,
-        tool_permissions: BTreeSet::new(),
-        secret_scopes: BTreeSet::new(),
-        supersedes: None,
-    }
+    Bundle::of_artifact(digest(artifact))
 }
 
 /// A bundle with lineage (datasets `ds:a@1` and `ds:b@7`, run `run-42` by `trainer`),

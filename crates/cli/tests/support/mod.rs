@@ -86,7 +86,7 @@ pub struct Cli<'a> {
     pub env: Vec<(String, String)>,
 }
 
-impl Cli<'_> {
+impl<'a> Cli<'a> {
     fn command(&self, token: &str, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_countersign"));
         c.current_dir(self.dir)
@@ -133,6 +133,18 @@ impl Cli<'_> {
         );
         serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("countersign {all:?}: {e}: {stdout}{stderr}"))
+    }
+
+    /// The CLI acting as `agent`, signing with the key file `key` (in `dir`).
+    pub fn as_agent(&self, agent: &str, key: &str) -> Cli<'a> {
+        Cli {
+            dir: self.dir,
+            server: self.server.clone(),
+            env: vec![
+                ("COUNTERSIGN_AGENT".into(), agent.to_owned()),
+                ("COUNTERSIGN_AGENT_KEY".into(), key.to_owned()),
+            ],
+        }
     }
 
     /// Starts a command in the background with its standard output piped.
@@ -245,14 +257,7 @@ pub fn refund_bot<'a>(cli: &Cli<'a>, t: &dyn Fn(&str) -> String, rel: &str) -> R
         ],
         0,
     ));
-    let bot = Cli {
-        dir: cli.dir,
-        server: cli.server.clone(),
-        env: vec![
-            ("COUNTERSIGN_AGENT".into(), agent.clone()),
-            ("COUNTERSIGN_AGENT_KEY".into(), "bot.key".into()),
-        ],
-    };
+    let bot = cli.as_agent(&agent, "bot.key");
     let grant = bot.json(
         "",
         &[

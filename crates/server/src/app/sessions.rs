@@ -6,12 +6,11 @@
 
 use super::auth::{authenticate, Unauthenticated};
 use super::unit::App;
-use super::users::hash_token;
+use super::users::{hash_token, random_hex};
 use super::{new_id, record, AppError, Ctx};
 use countersign_core::problem::ProblemCode;
 use countersign_core::session::{session_state, SessionState, SignInMethod, SESSION_LIFETIME};
 use countersign_store::records::SessionRecord;
-use rand::RngCore;
 use serde_json::json;
 
 /// A signed-in person: who, and the session that says so.
@@ -41,12 +40,6 @@ pub fn csrf_token(secret: &str) -> String {
     hash_token(&format!("csrf:{secret}"))
 }
 
-fn new_session_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
 /// Signs in with an API token: a new session for its holder, and the secret for the
 /// browser's cookie. A token that is unknown, or whose holder has no role, is refused.
 pub async fn sign_in_with_token(
@@ -64,7 +57,7 @@ pub async fn sign_in_with_token(
         ),
         Unauthenticated::Failed(e) => e,
     })?;
-    let secret = new_session_secret();
+    let secret = random_hex(32);
     let hash = hash_token(&secret);
     let done = app
         .command_then(ctx, None, 201, move |tx, ctx| {

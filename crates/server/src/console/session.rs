@@ -15,12 +15,12 @@ use super::page::{render, Refusal, BASE};
 use super::view::SignInPage;
 use crate::app::sessions::{self, NoSession};
 use crate::app::unit::App as AppState;
+use crate::app::users::random_hex;
 use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use countersign_core::problem::ProblemCode;
-use rand::RngCore;
 use serde::Deserialize;
 
 const SESSION_COOKIE: &str = "cs_session";
@@ -248,12 +248,6 @@ pub struct SignInQuery {
     why: Option<String>,
 }
 
-fn new_form_token() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
-}
-
 fn sign_in_form(
     headers: &HeaderMap,
     status: StatusCode,
@@ -262,7 +256,7 @@ fn sign_in_form(
 ) -> Response {
     let token = cookie(headers, SIGN_IN_COOKIE)
         .filter(|t| t.len() == 32)
-        .map_or_else(new_form_token, str::to_owned);
+        .map_or_else(|| random_hex(16), str::to_owned);
     let page = SignInPage {
         csrf: token.clone(),
         next: next.to_owned(),
