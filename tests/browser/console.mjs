@@ -5,11 +5,16 @@
 // keyboard alone, a segregation-of-duties refusal is shown in plain words, and the
 // inbox fits a 390 px wide screen. Screenshots go to $SCREENSHOTS.
 //
+// Sam, Dana and Olu sign in through a real OpenID Connect provider (oidc-provider,
+// started by the Rust test; ISSUER names it); Maya pastes her API token. Someone the
+// provider vouches for but countersign does not know, and someone whose email the
+// provider never verified, are refused with a page saying why.
+//
 // Last, an agent waits in `countersign decide --wait` on a step-up; it shows in the
 // approver's open inbox within 2 seconds, he approves it from a 390 px screen, and
 // the agent wakes with ALLOW.
 //
-// Env: BASE_URL, RELEASE, MAYA (the demo's submitter, mlops), SAM (security), DANA (the
+// Env: BASE_URL, ISSUER, RELEASE, MAYA (the demo's submitter, mlops), SAM (security), DANA (the
 // release's decision owner), OLU (the
 // demo system's owner, who approves step-ups), COUNTERSIGN_BIN, BOT_DIR (holds
 // bot.key), AGENT, JIT (the agent's credential), SYSTEM, SCREENSHOTS (a directory),
@@ -89,12 +94,41 @@ async function signIn(page, token, path = "/console") {
   expect(new URL(page.url()).pathname === path, `sign-in comes back to ${path} (${page.url()})`);
 }
 
+// Signs in through the identity provider as `login` (its development login form takes
+// any password) and comes back to `path`.
+async function signInWithProvider(page, login, path = "/console") {
+  await page.goto(base + path);
+  expect(page.url().includes("/console/sign-in"), `an anonymous visit to ${path} goes to sign-in (${page.url()})`);
+  await Promise.all([page.waitForNavigation(), page.click("#sign-in-provider")]);
+  expect(page.url().startsWith(env("ISSUER")), `the sign-in button goes to the provider (${page.url()})`);
+  await page.fill('input[name="login"]', login);
+  await page.fill('input[name="password"]', "any password");
+  await Promise.all([page.waitForURL((u) => u.href.startsWith(base), { timeout: 10000 }), page.click('button[type="submit"]')]);
+}
+
 try {
   // The sign-in page itself.
   const anon = await newPage();
   await anon.goto(base + "/console/sign-in");
   await axe(anon, "sign-in");
   await shot(anon, "sign-in");
+  expect((await anon.textContent("#sign-in-provider")).includes("Sign in with Test IdP"), "the sign-in page offers the provider");
+
+  // The provider vouches for Eve, but countersign has no account for her.
+  const eve = await newPage();
+  await signInWithProvider(eve, "eve");
+  const eveSays = await eve.textContent("main");
+  expect(eve.url().includes("/console/oidc/callback") && eveSays.includes("There is no countersign account for eve@elsewhere.example"),
+    `an unknown person is refused with a sentence (${eve.url()}: ${eveSays})`);
+  await axe(eve, "sign-in refused");
+  await shot(eve, "sign-in-refused");
+  // Mallory's provider says her email is Maya's but never verified it.
+  const mallory = await newPage();
+  await signInWithProvider(mallory, "mallory");
+  const mallorySays = await mallory.textContent("main");
+  expect(mallorySays.includes("did not send a verified email"), `an unverified email signs nobody in (${mallorySays})`);
+  await mallory.goto(base + "/console");
+  expect(mallory.url().includes("/console/sign-in"), "the refused person has no session");
 
   // Maya submitted the demo release, so she cannot review it (I4).
   const maya = await newPage();
@@ -117,9 +151,11 @@ try {
   await axe(maya, "review refused");
   await shot(maya, "review-refused");
 
-  // Sam reviews as security with the keyboard alone.
+  // Sam signs in through the provider and reviews as security with the keyboard alone.
   const sam = await newPage();
-  await signIn(sam, env("SAM"));
+  await signInWithProvider(sam, "sam");
+  expect(new URL(sam.url()).pathname === "/console", `the provider sends Sam back to the console (${sam.url()})`);
+  expect((await sam.textContent("body")).includes("Sam Okafor"), "Sam is signed in as himself");
   const reviewLink = `a[href="/console/releases/${release}/review/security"]`;
   await sam.waitForSelector(reviewLink, { timeout: 5000 });
   await shot(sam, "inbox");
@@ -145,8 +181,8 @@ try {
   // Dana owns the decision: go is disabled with the reason, each acceptable gap offers
   // a risk acceptance.
   const dana = await newPage();
-  await signIn(dana, env("DANA"));
-  await dana.goto(`${base}/console/releases/${release}`);
+  await signInWithProvider(dana, "dana", `/console/releases/${release}`);
+  expect(new URL(dana.url()).pathname === `/console/releases/${release}`, `sign-in comes back to the release (${dana.url()})`);
   expect(await dana.isDisabled('button[value="go"]'), "go is disabled while the gate is not clear");
   expect((await dana.textContent("#go-why")).includes("unmet"), "the reason go is disabled is shown");
   expect((await dana.$$("form.accept")).length > 0, "acceptable gaps offer a risk acceptance");
@@ -161,6 +197,7 @@ try {
   // A phone-sized screen: the inbox fits 390 px without sideways scrolling.
   const phone = await newPage(390);
   await signIn(phone, env("SAM"));
+  expect(new URL(phone.url()).pathname === "/console", "token sign-in still works beside the provider");
   const width = await phone.evaluate(() => document.documentElement.scrollWidth);
   expect(width <= 390, `the inbox fits 390 px (scroll width ${width})`);
   await axe(phone, "inbox (390 px)");
@@ -168,7 +205,7 @@ try {
 
   // A step-up while the approver's inbox is open on his phone.
   const olu = await newPage(390);
-  await signIn(olu, env("OLU"));
+  await signInWithProvider(olu, "olu");
   await olu.waitForSelector("#inbox");
   const agent = spawn(
     env("COUNTERSIGN_BIN"),

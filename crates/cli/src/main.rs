@@ -84,6 +84,8 @@ enum Command {
         /// variable names one file. A file that cannot be used refuses to start.
         #[arg(long = "ca-cert", value_name = "FILE", env = "COUNTERSIGN_CA_CERT")]
         ca_cert: Vec<PathBuf>,
+        #[command(flatten)]
+        sign_in: serve::SignInArgs,
     },
     /// Apply database migrations without serving.
     Migrate {
@@ -639,6 +641,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             deadline_interval,
             policies,
             ca_cert,
+            sign_in,
         } => {
             serve::serve(serve::ServeArgs {
                 db,
@@ -648,6 +651,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 deadline_interval,
                 policies,
                 ca_cert,
+                sign_in,
             })
             .await?;
         }

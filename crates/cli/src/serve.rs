@@ -24,6 +24,114 @@ pub struct ServeArgs {
     pub policies: Option<PathBuf>,
     /// CA files the webhook client trusts besides the system roots.
     pub ca_cert: Vec<PathBuf>,
+    pub sign_in: SignInArgs,
+}
+
+/// How people sign in to the console.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SignInArgs {
+    /// The URL people and the identity provider reach this server at (behind a proxy,
+    /// its https:// address). Default: http://<the address it listens on>.
+    #[arg(long, value_name = "URL", env = "COUNTERSIGN_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Sign people in to the console with this OpenID Connect provider (its issuer
+    /// URL, e.g. https://login.example.com/realms/acme). Needs --oidc-client-id.
+    #[arg(long, value_name = "URL", env = "COUNTERSIGN_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// This server's client id at the provider. Register the redirect URL
+    /// <public URL>/console/oidc/callback with it.
+    #[arg(long, value_name = "ID", env = "COUNTERSIGN_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// The client secret, for a confidential client (better given by the variable).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "COUNTERSIGN_OIDC_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub oidc_client_secret: Option<String>,
+    /// A scope to ask for besides openid (repeatable; default: email profile).
+    #[arg(long = "oidc-scope", value_name = "SCOPE")]
+    pub oidc_scopes: Vec<String>,
+    /// The ID token claim listing the person's groups (e.g. groups). When given, the
+    /// groups decide the person's countersign roles at every sign-in.
+    #[arg(long, value_name = "CLAIM", env = "COUNTERSIGN_OIDC_GROUPS_CLAIM")]
+    pub oidc_groups_claim: Option<String>,
+    /// GROUP=ROLE[,ROLE...]: the roles a group gives (repeatable). Without any, a
+    /// group named like a role (security, data-governance, ...) gives that role.
+    #[arg(long = "oidc-group", value_name = "GROUP=ROLES")]
+    pub oidc_groups: Vec<String>,
+    /// Create an account at first sign-in for someone the provider vouches for
+    /// (verified email) instead of refusing them.
+    #[arg(long)]
+    pub oidc_provision: bool,
+    /// The provider's name on the sign-in button (default: the issuer's host).
+    #[arg(long, value_name = "NAME")]
+    pub oidc_name: Option<String>,
+    /// The same settings as a TOML file (issuer, client_id, client_secret, scopes,
+    /// groups_claim, group_roles = { GROUP = [ROLES] }, provision, display_name),
+    /// instead of the --oidc-* flags.
+    #[arg(long, value_name = "FILE", env = "COUNTERSIGN_OIDC_CONFIG", conflicts_with_all = ["oidc_issuer", "oidc_client_id"])]
+    pub oidc_config: Option<PathBuf>,
+    /// Do not let anyone sign in to the console by pasting an API token (once the
+    /// identity provider is set up).
+    #[arg(long)]
+    pub no_token_sign_in: bool,
+}
+
+impl SignInArgs {
+    /// The OpenID Connect settings, if any; `public_url` is the server's own URL.
+    pub fn oidc_config(
+        &self,
+        public_url: &str,
+    ) -> Result<Option<countersign_server::oidc::OidcConfig>> {
+        use countersign_server::oidc::{OidcConfig, CALLBACK_PATH};
+        let mut config = if let Some(file) = &self.oidc_config {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the OIDC config {}", file.display()))?;
+            toml::from_str::<OidcConfig>(&text)
+                .with_context(|| format!("the OIDC config {} is not valid", file.display()))?
+        } else {
+            let (issuer, client_id) = match (&self.oidc_issuer, &self.oidc_client_id) {
+                (None, None) => return Ok(None),
+                (Some(i), Some(c)) => (i.clone(), c.clone()),
+                (Some(_), None) => bail!("--oidc-issuer needs --oidc-client-id"),
+                (None, Some(_)) => bail!("--oidc-client-id needs --oidc-issuer"),
+            };
+            let mut group_roles = std::collections::BTreeMap::new();
+            for g in &self.oidc_groups {
+                let (group, roles) = g
+                    .split_once('=')
+                    .with_context(|| format!("--oidc-group {g:?}: give GROUP=ROLE[,ROLE...]"))?;
+                let roles = roles
+                    .split(',')
+                    .map(|r| r.trim().parse::<countersign_core::Role>())
+                    .collect::<Result<std::collections::BTreeSet<_>, _>>()
+                    .map_err(|e| anyhow::anyhow!("--oidc-group {g:?}: {e}"))?;
+                group_roles.insert(group.trim().to_owned(), roles);
+            }
+            OidcConfig {
+                issuer,
+                client_id,
+                client_secret: self.oidc_client_secret.clone(),
+                redirect_url: String::new(),
+                scopes: if self.oidc_scopes.is_empty() {
+                    vec!["email".into(), "profile".into()]
+                } else {
+                    self.oidc_scopes.clone()
+                },
+                groups_claim: self.oidc_groups_claim.clone(),
+                group_roles,
+                provision: self.oidc_provision,
+                display_name: self.oidc_name.clone(),
+            }
+        };
+        if config.redirect_url.is_empty() {
+            config.redirect_url = format!("{}{CALLBACK_PATH}", public_url.trim_end_matches('/'));
+        }
+        config.validate().map_err(anyhow::Error::msg)?;
+        Ok(Some(config))
+    }
 }
 
 /// Loads the runtime policy set: the directory's, or the built-in example.
@@ -56,13 +164,37 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     // The webhook client, once, before anything else starts: a bad CA file refuses to start.
     let outbound = OutboundTls::with_ca_files(&args.ca_cert)?;
     let delivery_client = DeliveryClient::new(&outbound)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = args
+        .sign_in
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let oidc = match args.sign_in.oidc_config(&public_url)? {
+        None => None,
+        Some(config) => Some(Arc::new(
+            countersign_server::oidc::OidcClient::new(config, &outbound)
+                .map_err(anyhow::Error::msg)?,
+        )),
+    };
+    if args.sign_in.no_token_sign_in && oidc.is_none() {
+        bail!("--no-token-sign-in leaves no way to sign in to the console: configure an identity provider (--oidc-issuer and --oidc-client-id)");
+    }
+    let sign_in = countersign_server::app::sessions::SignInOptions {
+        token: !args.sign_in.no_token_sign_in,
+        oidc: oidc.clone(),
+    };
     let store = countersign_store::open(&args.db)
         .await
         .with_context(|| format!("cannot open database {}", args.db))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     tracing::info!(backend = store.backend(), db = %args.db, profile = %profile.name, digest = %profile.digest(), "store ready");
 
-    let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone());
+    let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone())
+        .with_sign_in(sign_in);
     let policies = state.runtime.policies();
     let bootstrap = countersign_server::app::auth::bootstrap(&state).await?;
     let admin_token = bootstrap.as_ref().map(|(_, t)| t.clone());
@@ -126,19 +258,33 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
         delivery_client,
         std::time::Duration::from_secs(2),
     ));
-    let app = countersign_server::app(state);
-    let listener = tokio::net::TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    output::line(format!("countersign: listening on http://{addr}"));
-    output::line(format!(
-        "countersign: console at http://{addr}/console{}",
-        if args.demo {
-            " (sign in with one of the demo tokens above)"
-        } else {
-            " (sign in with an API token)"
+    if let Some(o) = &oidc {
+        output::line(format!(
+            "countersign: console sign-in with {} (client {}, redirect URL {})",
+            o.config.issuer, o.config.client_id, o.config.redirect_url
+        ));
+        if let Err(e) = o.check().await {
+            output::line(format!(
+                "countersign: warning: {e}; sign-in will try again when someone signs in"
+            ));
         }
+    }
+    let app = countersign_server::app(state);
+    output::line(format!("countersign: listening on http://{addr}"));
+    let how = match (&oidc, !args.sign_in.no_token_sign_in, args.demo) {
+        (Some(o), false, _) => format!("sign in with {}", o.config.provider_name()),
+        (Some(o), true, true) => format!(
+            "sign in with {} or one of the demo tokens above",
+            o.config.provider_name()
+        ),
+        (Some(o), true, false) => {
+            format!("sign in with {} or an API token", o.config.provider_name())
+        }
+        (None, _, true) => "sign in with one of the demo tokens above".to_owned(),
+        (None, _, false) => "sign in with an API token".to_owned(),
+    };
+    output::line(format!(
+        "countersign: console at {public_url}/console ({how})"
     ));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())

@@ -1,8 +1,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The console in a real browser (issue 12): `serve --demo` in a child process, and
 //! `tests/browser/console.mjs` (playwright-core driving Debian's Chromium, axe-core on
-//! every page) against it: reviews, a segregation-of-duties refusal, and a step-up
-//! approved from a 390 px screen while the agent waits in `decide --wait`. `scripts/test` installs the npm packages; Chromium comes
+//! every page) against it: sign-in through a real OpenID Connect provider
+//! (`tests/browser/oidc-provider.mjs`, panva's oidc-provider from npm) and with a
+//! token, refusals of people the provider cannot vouch for, reviews, a
+//! segregation-of-duties refusal, and a step-up approved from a 390 px screen while
+//! the agent waits in `decide --wait`. `scripts/test` installs the npm packages; Chromium comes
 //! from Debian (`apt-get install -y chromium`). Screenshots land in
 //! `target/console-screenshots/`.
 
@@ -10,7 +13,33 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{demo_env, demo_var, promoted_release, refund_bot, serve_demo, Cli};
+use support::{
+    demo_env, demo_var, free_port, lines, promoted_release, refund_bot, serve_demo_at, Cli, Server,
+};
+
+/// Starts the test's OpenID Connect provider for a client redirecting to `redirect`;
+/// returns it and its issuer URL.
+fn start_provider(browser_dir: &Path, redirect: &str, secret: &str) -> (Server, String) {
+    let child = Command::new("node")
+        .arg(browser_dir.join("oidc-provider.mjs"))
+        .current_dir(browser_dir)
+        .env("REDIRECT_URI", redirect)
+        .env("CLIENT_SECRET", secret)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("node runs (install Node.js)");
+    let mut provider = Server(child);
+    let rx = lines(&mut provider.0);
+    loop {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the OpenID provider did not start");
+        if let Some(issuer) = line.strip_prefix("oidc-provider listening on ") {
+            return (provider, issuer.trim().to_owned());
+        }
+    }
+}
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -30,7 +59,35 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "tests/browser has no node_modules: run scripts/test, which installs them (npm ci)"
     );
     let dir = tempfile::tempdir().unwrap();
-    let (_server, url) = serve_demo(dir.path());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let secret = "test-client-secret";
+    let (_provider, issuer) = start_provider(
+        &browser_dir,
+        &format!("http://{listen}/console/oidc/callback"),
+        secret,
+    );
+    let (_server, url) = serve_demo_at(
+        dir.path(),
+        &listen,
+        &[
+            "--oidc-issuer",
+            &issuer,
+            "--oidc-client-id",
+            "countersign",
+            "--oidc-client-secret",
+            secret,
+            "--oidc-scope",
+            "email",
+            "--oidc-scope",
+            "profile",
+            "--oidc-scope",
+            "groups",
+            "--oidc-groups-claim",
+            "groups",
+            "--oidc-name",
+            "Test IdP",
+        ],
+    );
     let env = demo_env(dir.path());
     let t = |k: &str| demo_var(&env, k);
     // An agent with a write grant on the demo system, for the step-up part.
@@ -46,6 +103,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         .arg(browser_dir.join("console.mjs"))
         .current_dir(&browser_dir)
         .env("BASE_URL", &url)
+        .env("ISSUER", &issuer)
         .env("RELEASE", demo_var(&env, "CS_RELEASE"))
         .env("MAYA", demo_var(&env, "CS_MAYA"))
         .env("SAM", demo_var(&env, "CS_SAM"))
@@ -70,6 +128,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
     // axe ran on every page the script visits.
     for page in [
         "sign-in",
+        "sign-in refused",
         "release",
         "release (owner)",
         "evidence",
@@ -83,6 +142,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         );
     }
     for shot in [
+        "sign-in-refused",
         "inbox",
         "release",
         "review",

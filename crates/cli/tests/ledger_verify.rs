@@ -122,7 +122,8 @@ async fn i11_offline_verify_detects_tampering_and_exits_non_zero() {
     let other = countersign_ledger::LedgerKey::generate(&mut rand::rngs::OsRng)
         .public()
         .to_base64();
-    let (code, out) = verify(&db, &["--public-key", &other]);
+    // `=`: a base64url key may start with `-`, which would read as a flag.
+    let (code, out) = verify(&db, &[&format!("--public-key={other}")]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("checkpoint at seq 2"), "{out}");
 

@@ -284,8 +284,7 @@ fn i10_decide_step_up_and_approval_through_the_cli() {
             "refunds",
             "--release",
             &rel,
-            "--public-key",
-            helper_key.trim(),
+            &format!("--public-key={}", helper_key.trim()),
         ],
         0,
     ));

@@ -146,6 +146,7 @@ mod tests {
             required_evidence: ["threat_model".to_owned()].into(),
             veto_roles: [Role::Security].into(),
             eval_gates: vec![],
+            approval_max_auth_age_minutes: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod gate;
 pub mod grant;
 pub mod ids;
 pub mod lineage;
+pub mod oidc;
 pub mod problem;
 pub mod profile;
 pub mod release;

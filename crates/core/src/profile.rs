@@ -36,6 +36,11 @@ pub struct TierPolicy {
     /// Evaluation gates (I7): thresholds on named metrics of the latest eval report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub eval_gates: Vec<EvalGate>,
+    /// In the console, a review, risk acceptance, decision or step-up approval of a
+    /// release of this tier needs a sign-in at most this many minutes old; an older
+    /// one sends the person through their identity provider again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_max_auth_age_minutes: Option<u32>,
 }
 
 /// Conditions on a release's attributes; all given conditions must hold.
@@ -358,6 +363,9 @@ impl Profile {
             }
             if !names.insert(t.name.as_str()) {
                 return Err((f("name"), format!("duplicate tier {:?}", t.name)));
+            }
+            if t.approval_max_auth_age_minutes == Some(0) {
+                return err(f("approval_max_auth_age_minutes"), "must be at least 1");
             }
             if t.review_deadline_hours == 0 {
                 return err(f("review_deadline_hours"), "must be at least 1");

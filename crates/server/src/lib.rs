@@ -12,6 +12,7 @@ pub mod clock;
 pub mod console;
 pub mod demo;
 pub mod jwt;
+pub mod oidc;
 pub mod outbound;
 
 /// What every surface shares: the application and its unit of work.

@@ -58,6 +58,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         description: "console sessions",
         sql: include_str!("../migrations/sqlite/0005_sessions.sql"),
     },
+    Migration {
+        version: 6,
+        description: "identities at OpenID Connect providers",
+        sql: include_str!("../migrations/sqlite/0006_identities.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -85,6 +90,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 5,
         description: "console sessions",
         sql: include_str!("../migrations/postgres/0005_sessions.sql"),
+    },
+    Migration {
+        version: 6,
+        description: "identities at OpenID Connect providers",
+        sql: include_str!("../migrations/postgres/0006_identities.sql"),
     },
 ];
 
@@ -188,7 +198,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 5
+                known: 6
             })
         ));
     }

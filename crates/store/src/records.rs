@@ -54,6 +54,19 @@ pub struct SessionRecord {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+/// A person's identity at an OpenID Connect provider, linked to their user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityRecord {
+    /// The provider's issuer URL, exactly as its ID tokens name it.
+    pub issuer: String,
+    /// The provider's stable id of the person (`sub`).
+    pub subject: String,
+    pub user_id: UserId,
+    /// The verified email it was linked by, or provisioned with.
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SystemRecord {
     pub id: SystemId,

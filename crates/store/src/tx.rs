@@ -36,6 +36,17 @@ pub trait Tx: Send {
     async fn count_users(&mut self) -> Result<u64, StoreError>;
     async fn insert_token(&mut self, t: &TokenRecord) -> Result<(), StoreError>;
     async fn user_by_token_hash(&mut self, hash: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn user_by_email(&mut self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Writes the user's roles.
+    async fn update_user_roles(&mut self, u: &UserRecord) -> Result<(), StoreError>;
+
+    // Identities at OpenID Connect providers.
+    async fn insert_identity(&mut self, r: &IdentityRecord) -> Result<(), StoreError>;
+    async fn user_by_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<UserRecord>, StoreError>;
 
     // Console sessions.
     async fn insert_session(&mut self, r: &SessionRecord) -> Result<(), StoreError>;

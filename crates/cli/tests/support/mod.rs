@@ -38,9 +38,24 @@ pub fn serve_demo(dir: &Path) -> (Server, String) {
 
 /// `serve --demo` with more arguments, e.g. `--ca-cert FILE`.
 pub fn serve_demo_with(dir: &Path, extra: &[&str]) -> (Server, String) {
+    serve_demo_at(dir, "127.0.0.1:0", extra)
+}
+
+/// A loopback port nobody listens on now (for a server whose URL must be known
+/// before it starts, e.g. to register it with an identity provider).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `serve --demo` listening on `listen`, with more arguments.
+pub fn serve_demo_at(dir: &Path, listen: &str, extra: &[&str]) -> (Server, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_countersign"))
         .current_dir(dir)
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--demo", "--listen", listen])
         .args(extra)
         .env("COUNTERSIGN_LOG", "warn")
         .stdout(Stdio::piped())
@@ -252,8 +267,7 @@ pub fn refund_bot<'a>(cli: &Cli<'a>, t: &dyn Fn(&str) -> String, rel: &str) -> R
             "refunds",
             "--release",
             rel,
-            "--public-key",
-            public_key.trim(),
+            &format!("--public-key={}", public_key.trim()),
         ],
         0,
     ));

@@ -24,6 +24,7 @@ pub mod policies;
 pub mod releases;
 pub mod runtime;
 pub mod sessions;
+pub mod sign_in;
 pub mod sod;
 pub mod systems;
 pub mod unit;

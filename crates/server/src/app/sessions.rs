@@ -1,5 +1,6 @@
-//! Console sessions: signing in (with an API token today; OpenID Connect to come),
-//! resolving the browser's session cookie to the person behind it, and signing out.
+//! Console sessions: signing in (with an API token, or through the company's OpenID
+//! Connect provider), resolving the browser's session cookie to the person behind it,
+//! and signing out.
 //! A session lives in the database, so it works across replicas and ending it ends
 //! it everywhere; the browser holds only a random secret, the store only its sha256.
 //! Signing in and out are state changes, each with its one ledger entry (I11).
@@ -8,10 +9,15 @@ use super::auth::{authenticate, Unauthenticated};
 use super::unit::App;
 use super::users::{hash_token, random_hex};
 use super::{new_id, record, AppError, Ctx};
+use countersign_core::oidc::{roles_from_groups, Identity};
 use countersign_core::problem::ProblemCode;
 use countersign_core::session::{session_state, SessionState, SignInMethod, SESSION_LIFETIME};
-use countersign_store::records::SessionRecord;
+use countersign_core::UserId;
+use countersign_store::records::{IdentityRecord, SessionRecord, UserRecord};
+use countersign_store::Tx;
 use serde_json::json;
+
+pub use super::sign_in::SignInOptions;
 
 /// A signed-in person: who, and the session that says so.
 #[derive(Clone, Debug)]
@@ -46,6 +52,13 @@ pub async fn sign_in_with_token(
     app: &App,
     token: &str,
 ) -> Result<(SessionRecord, String), AppError> {
+    if !app.sign_in.token {
+        return Err(AppError::forbidden(
+            ProblemCode::TokenSignInOff,
+            "signing in with an API token is turned off on this server; sign in with your \
+             company's identity provider",
+        ));
+    }
     let ctx = authenticate(app, token.trim()).await.map_err(|e| match e {
         Unauthenticated::UnknownToken => AppError::forbidden(
             ProblemCode::Unauthenticated,
@@ -62,33 +75,209 @@ pub async fn sign_in_with_token(
     let done = app
         .command_then(ctx, None, 201, move |tx, ctx| {
             Box::pin(async move {
-                let session = SessionRecord {
-                    id: new_id("ses"),
-                    secret_hash: hash,
-                    user_id: ctx.actor.id.clone(),
-                    method: SignInMethod::Token,
-                    created_at: ctx.now,
-                    authenticated_at: ctx.now,
-                    expires_at: ctx.now + SESSION_LIFETIME,
-                    ended_at: None,
-                };
-                tx.insert_session(&session).await?;
-                record(
-                    tx,
-                    ctx,
-                    "session.start",
-                    &session.id,
-                    json!({"method": session.method, "expires_at": session.expires_at}),
-                )
-                .await?;
+                let session = start(tx, ctx, hash, SignInMethod::Token, ctx.now, json!({})).await?;
                 Ok(((), session))
             })
         })
         .await?;
-    let session = done.value.ok_or_else(|| AppError::Unavailable {
-        detail: "the session was not started".into(),
-    })?;
+    let session = done.value.ok_or_else(not_started)?;
     Ok((session, secret))
+}
+
+fn not_started() -> AppError {
+    AppError::Unavailable {
+        detail: "the session was not started".into(),
+    }
+}
+
+/// Writes a new session for `ctx.actor` and its `session.start` entry.
+async fn start(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    secret_hash: String,
+    method: SignInMethod,
+    authenticated_at: chrono::DateTime<chrono::Utc>,
+    mut detail: serde_json::Value,
+) -> Result<SessionRecord, AppError> {
+    let session = SessionRecord {
+        id: new_id("ses"),
+        secret_hash,
+        user_id: ctx.actor.id.clone(),
+        method,
+        created_at: ctx.now,
+        authenticated_at,
+        expires_at: ctx.now + SESSION_LIFETIME,
+        ended_at: None,
+    };
+    tx.insert_session(&session).await?;
+    if let Some(d) = detail.as_object_mut() {
+        d.insert("method".into(), json!(session.method));
+        d.insert("expires_at".into(), json!(session.expires_at));
+    }
+    record(tx, ctx, "session.start", &session.id, detail).await?;
+    Ok(session)
+}
+
+/// Who an identity from the provider is, before signing them in.
+enum Known {
+    /// Linked by the provider's `sub` at an earlier sign-in.
+    Linked(UserRecord),
+    /// A user with the identity's verified email; linked now.
+    ByEmail(UserRecord),
+    /// Nobody yet: provisioned now.
+    New(UserRecord),
+}
+
+fn sign_in_refused(detail: impl Into<String>) -> AppError {
+    AppError::forbidden(ProblemCode::UnknownPerson, detail)
+}
+
+/// Signs in the person the provider identified: the user linked to its `sub`, else
+/// the user with its verified email (linking the `sub` now), else — with just-in-time
+/// provisioning on — a new user; anyone else is refused. When the provider's groups
+/// give roles, they replace the person's roles at each sign-in (one `user.roles` entry
+/// when they change). A person left without a role is refused (after the change).
+pub async fn sign_in_with_identity(
+    app: &App,
+    id: Identity,
+) -> Result<(SessionRecord, String), AppError> {
+    let oidc = app.sign_in.oidc.clone().ok_or_else(|| {
+        AppError::forbidden(
+            ProblemCode::SignInFailed,
+            "no identity provider is configured",
+        )
+    })?;
+    let config = &oidc.config;
+    let (issuer, subject) = (id.issuer.clone(), id.subject.clone());
+    let email = id.verified_email().map(str::to_owned);
+    let found = app
+        .query(move |tx| {
+            Box::pin(async move {
+                if let Some(u) = tx.user_by_identity(&issuer, &subject).await? {
+                    return Ok(Some(Known::Linked(u)));
+                }
+                Ok(match email {
+                    Some(e) => tx.user_by_email(&e).await?.map(Known::ByEmail),
+                    None => None,
+                })
+            })
+        })
+        .await?;
+    let wanted_roles = config
+        .groups_claim
+        .as_ref()
+        .map(|_| roles_from_groups(&id.groups, &config.group_roles));
+    let now = app.now();
+    let known = match found {
+        Some(k) => k,
+        None if !config.provision => {
+            return Err(sign_in_refused(match id.verified_email() {
+                Some(e) => format!(
+                    "there is no countersign account for {e}; ask an admin to add you (with \
+                     this email), then sign in again"
+                ),
+                None => "your identity provider did not send a verified email, so countersign \
+                         cannot tell which account is yours; ask an admin"
+                    .to_owned(),
+            }));
+        }
+        None => {
+            let email = id.verified_email().ok_or_else(|| {
+                sign_in_refused(
+                    "your identity provider did not send a verified email, so no account can \
+                     be made for you; ask an admin",
+                )
+            })?;
+            Known::New(UserRecord {
+                id: UserId(new_id("usr")),
+                name: id.name.clone().unwrap_or_else(|| email.to_owned()),
+                email: email.to_owned(),
+                roles: wanted_roles.clone().unwrap_or_default(),
+                created_at: now,
+            })
+        }
+    };
+    let actor = match &known {
+        Known::Linked(u) | Known::ByEmail(u) | Known::New(u) => u.clone(),
+    };
+    let ctx = Ctx {
+        actor,
+        now,
+        profile: app.profile.clone(),
+    };
+    let secret = random_hex(32);
+    let hash = hash_token(&secret);
+    let authenticated_at = id.authenticated_at.min(now);
+    let done = app
+        .command_then(ctx, None, 201, move |tx, ctx| {
+            Box::pin(async move {
+                let mut user = ctx.actor.clone();
+                let link = IdentityRecord {
+                    issuer: id.issuer.clone(),
+                    subject: id.subject.clone(),
+                    user_id: user.id.clone(),
+                    email: user.email.clone(),
+                    created_at: ctx.now,
+                };
+                match &known {
+                    Known::Linked(_) => {}
+                    Known::ByEmail(_) => {
+                        tx.insert_identity(&link).await?;
+                        record(
+                            tx,
+                            ctx,
+                            "user.link_identity",
+                            user.id.as_str(),
+                            json!({"issuer": link.issuer, "subject": link.subject, "email": link.email}),
+                        )
+                        .await?;
+                    }
+                    Known::New(_) => {
+                        tx.insert_user(&user).await?;
+                        tx.insert_identity(&link).await?;
+                        let roles: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+                        record(
+                            tx,
+                            ctx,
+                            "user.provision",
+                            user.id.as_str(),
+                            json!({"email": user.email, "roles": roles, "issuer": link.issuer, "subject": link.subject}),
+                        )
+                        .await?;
+                    }
+                }
+                if let Some(roles) = wanted_roles.filter(|r| *r != user.roles) {
+                    let from: Vec<&str> = user.roles.iter().map(|r| r.as_str()).collect();
+                    let to: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                    record(
+                        tx,
+                        ctx,
+                        "user.roles",
+                        user.id.as_str(),
+                        json!({"from": from, "to": to, "source": link.issuer}),
+                    )
+                    .await?;
+                    user.roles = roles;
+                    tx.update_user_roles(&user).await?;
+                }
+                if user.roles.is_empty() {
+                    return Ok(((), None));
+                }
+                let detail = json!({"issuer": link.issuer, "subject": link.subject});
+                let session =
+                    start(tx, ctx, hash, SignInMethod::Oidc, authenticated_at, detail).await?;
+                Ok(((), Some(session)))
+            })
+        })
+        .await?;
+    match done.value.ok_or_else(not_started)? {
+        Some(session) => Ok((session, secret)),
+        None => Err(AppError::forbidden(
+            ProblemCode::MissingRole,
+            "your account holds no countersign role (your groups at the identity provider \
+             give none); ask an admin to grant one",
+        )),
+    }
 }
 
 /// The person signed in by the cookie secret `secret`, if its session is live.
@@ -147,4 +336,100 @@ pub async fn sign_out(app: &App, viewer: Viewer) -> Result<(), AppError> {
     })
     .await
     .map(drop)
+}
+
+/// What a console approval is of, for the recent-sign-in rule.
+#[derive(Clone, Debug)]
+pub enum Approving {
+    /// A review, risk acceptance or decision on a release.
+    Release(countersign_core::ReleaseId),
+    /// A step-up approval request (its agent's release decides the tier).
+    StepUp(String),
+}
+
+/// Refuses (`fresh-sign-in-required`) when the viewer signed in longer ago than the
+/// tier's `approval_max_auth_age_minutes` allows: the tier of the release's current
+/// revision, or for a step-up of the agent's release. Nothing named: no refusal here
+/// (the command itself says it does not exist).
+pub async fn require_recent_sign_in(
+    app: &App,
+    viewer: &Viewer,
+    of: Approving,
+) -> Result<(), AppError> {
+    let tier = app
+        .query(move |tx| {
+            Box::pin(async move {
+                let release = match of {
+                    Approving::Release(id) => id,
+                    Approving::StepUp(id) => {
+                        let Some(a) = tx.get_approval(&id).await? else {
+                            return Ok(None);
+                        };
+                        match tx.get_agent(&a.agent_id).await? {
+                            Some(agent) => agent.release_id,
+                            None => return Ok(None),
+                        }
+                    }
+                };
+                let Some(r) = tx.get_release(&release).await? else {
+                    return Ok(None);
+                };
+                Ok(tx
+                    .get_revision(&release, r.current_revision)
+                    .await?
+                    .map(|rev| rev.tier))
+            })
+        })
+        .await?;
+    let Some(tier) = tier else { return Ok(()) };
+    let limit = app
+        .profile
+        .tier(&tier)
+        .and_then(|t| t.approval_max_auth_age_minutes);
+    let now = app.now();
+    if countersign_core::oidc::needs_fresh_sign_in(viewer.session.authenticated_at, now, limit) {
+        return Err(AppError::forbidden(
+            ProblemCode::FreshSignInRequired,
+            format!(
+                "approving in the {tier} tier needs a sign-in at most {} minutes old, and \
+                 yours is older; sign in again, then repeat it",
+                limit.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh sign-in of the person already signed in: their session's sign-in time
+/// moves to the provider's (one `session.reauthenticate` entry).
+pub async fn reauthenticate(app: &App, viewer: Viewer, id: &Identity) -> Result<(), AppError> {
+    let mut session = viewer.session;
+    let at = id.authenticated_at.min(app.now());
+    let issuer = id.issuer.clone();
+    app.command(viewer.ctx, None, 200, move |tx, ctx| {
+        Box::pin(async move {
+            session.authenticated_at = at;
+            tx.update_session(&session).await?;
+            record(
+                tx,
+                ctx,
+                "session.reauthenticate",
+                &session.id,
+                json!({"authenticated_at": at, "issuer": issuer}),
+            )
+            .await?;
+            Ok(())
+        })
+    })
+    .await
+    .map(drop)
+}
+
+/// Whether `id` (from the provider) is the person `viewer` is signed in as.
+pub async fn is_viewer(app: &App, viewer: &Viewer, id: &Identity) -> Result<bool, AppError> {
+    let (issuer, subject) = (id.issuer.clone(), id.subject.clone());
+    let user = app
+        .query(move |tx| Box::pin(async move { Ok(tx.user_by_identity(&issuer, &subject).await?) }))
+        .await?;
+    Ok(user.is_some_and(|u| u.id == viewer.ctx.actor.id))
 }

@@ -13,6 +13,7 @@ use super::decide::commit::Committer;
 use super::idempotency::{self, Idempotency};
 use super::policies::{self, LoadedPolicies};
 use super::runtime::Runtime;
+use super::sign_in::SignInOptions;
 use super::{AgentCtx, AppError, Ctx};
 use crate::clock::Clock;
 use chrono::{DateTime, Utc};
@@ -38,6 +39,8 @@ pub struct App {
     pub runtime: Arc<Runtime>,
     /// The group committer for decisions.
     pub decisions: Committer,
+    /// How people may sign in to the console.
+    pub sign_in: Arc<SignInOptions>,
 }
 
 /// A committed command's answer, or the first answer to a retried request.
@@ -92,7 +95,14 @@ impl App {
             clock,
             runtime,
             decisions,
+            sign_in: Arc::new(SignInOptions::default()),
         }
+    }
+
+    /// The application with these console sign-in options.
+    pub fn with_sign_in(mut self, options: SignInOptions) -> Self {
+        self.sign_in = Arc::new(options);
+        self
     }
 
     /// Now, by the injected clock.

@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
             "/sign-in",
             get(session::sign_in_page).post(session::sign_in),
         )
+        .route("/sign-in/oidc", get(session::oidc_start))
+        .route("/oidc/callback", get(session::oidc_callback))
         .route("/sign-out", post(session::sign_out))
         .route("/releases/{id}", get(release))
         .route("/releases/{id}/acceptances", post(accept_submit))

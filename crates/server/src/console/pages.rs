@@ -2,14 +2,14 @@
 //! application query or command (the ones the API calls), and renders; a refusal is
 //! shown on the page in plain words, with what the person typed kept.
 
-use super::page::{render, Page, Refusal};
-use super::session::{Posted, Viewer};
+use super::page::{render, Page, Refusal, BASE};
+use super::session::{self, Posted, Viewer};
 use super::view::{self, Chrome, InboxPage, ReviewDraftForm};
 use crate::app::unit::{App as AppState, Work};
-use crate::app::{self, AppError, Ctx};
+use crate::app::{self, sessions, AppError, Ctx};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect};
+use axum::response::{IntoResponse, Redirect, Response};
 use countersign_core::problem::ProblemCode;
 use countersign_core::release::Decision;
 use countersign_core::review::{Answer, Verdict};
@@ -28,6 +28,18 @@ where
         .await
         .map(Entry)
         .map_err(Refusal::from)
+}
+
+/// Signs the viewer in again first when the release's tier wants a more recent
+/// sign-in (see [`session::recent_sign_in`]).
+async fn release_sign_in_recent(
+    app: &AppState,
+    form: &Posted,
+    id: &str,
+    back_to: &str,
+) -> Result<(), Response> {
+    let of = sessions::Approving::Release(ReleaseId(id.to_owned()));
+    session::recent_sign_in(app, &form.viewer, of, back_to).await
 }
 
 /// The ledger entry a console command wrote, carried to the page that follows.
@@ -150,6 +162,11 @@ pub async fn accept_submit(
     Path(id): Path<String>,
     form: Posted,
 ) -> Page {
+    if let Err(resp) =
+        release_sign_in_recent(&app, &form, &id, &format!("{BASE}/releases/{id}")).await
+    {
+        return Ok(resp);
+    }
     let parsed = (|| {
         let revision = revision_field(&form)?;
         let gap = form
@@ -202,6 +219,11 @@ pub async fn decision_submit(
     Path(id): Path<String>,
     form: Posted,
 ) -> Page {
+    if let Err(resp) =
+        release_sign_in_recent(&app, &form, &id, &format!("{BASE}/releases/{id}")).await
+    {
+        return Ok(resp);
+    }
     let comment = form.get("comment").unwrap_or("").trim().to_owned();
     let environment = form
         .get("environment")
@@ -311,6 +333,10 @@ pub async fn review_submit(
     form: Posted,
 ) -> Page {
     let role = parse_role(&role)?;
+    let back = format!("{BASE}/releases/{id}/review/{role}");
+    if let Err(resp) = release_sign_in_recent(&app, &form, &id, &back).await {
+        return Ok(resp);
+    }
     let draft = ReviewDraftForm {
         answers: form
             .fields
@@ -470,6 +496,11 @@ pub async fn approval_answer(
     Path(id): Path<String>,
     form: Posted,
 ) -> Page {
+    let of = sessions::Approving::StepUp(id.clone());
+    let back = format!("{BASE}/approvals/{id}");
+    if let Err(resp) = session::recent_sign_in(&app, &form.viewer, of, &back).await {
+        return Ok(resp);
+    }
     let comment = form.get("comment").unwrap_or("").trim().to_owned();
     let approve = match form.get("decision") {
         Some("approve") => Ok(true),

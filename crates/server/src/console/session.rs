@@ -6,7 +6,9 @@
 //! - [`Posted`] is a signed-in person's form: refused when the browser says it came
 //!   from another site (`Sec-Fetch-Site`, `Origin`), and unless it carries the
 //!   session's CSRF token.
-//! - Sign-in with an API token, and sign-out.
+//! - Sign-in through the company's OpenID Connect provider (authorization code with
+//!   PKCE; the flow's secrets wait in a ten-minute `cs_oidc` cookie), sign-in with an
+//!   API token (unless turned off), and sign-out.
 //!
 //! The cookie is HttpOnly, SameSite=Lax, scoped to `/console`, and `Secure` when the
 //! request came over TLS (a proxy's `X-Forwarded-Proto: https`).
@@ -26,6 +28,10 @@ use serde::Deserialize;
 const SESSION_COOKIE: &str = "cs_session";
 /// The sign-in form's own CSRF token, before there is a session (double submit).
 const SIGN_IN_COOKIE: &str = "cs_signin";
+/// An OpenID Connect sign-in under way: its state, nonce and PKCE verifier.
+const OIDC_COOKIE: &str = "cs_oidc";
+/// How long a sign-in at the provider may take.
+const OIDC_FLOW_SECONDS: i64 = 600;
 /// Largest console form.
 const FORM_LIMIT: usize = 64 * 1024;
 
@@ -249,6 +255,7 @@ pub struct SignInQuery {
 }
 
 fn sign_in_form(
+    app: &AppState,
     headers: &HeaderMap,
     status: StatusCode,
     next: &str,
@@ -261,6 +268,9 @@ fn sign_in_form(
         csrf: token.clone(),
         next: next.to_owned(),
         message,
+        provider: app.sign_in.oidc.as_ref().map(|o| o.config.provider_name()),
+        provider_href: format!("{BASE}/sign-in/oidc?next={}", urlencode(next)),
+        token: app.sign_in.token,
     };
     let mut resp = render(status, &page).unwrap_or_else(IntoResponse::into_response);
     resp.headers_mut().insert(
@@ -271,13 +281,21 @@ fn sign_in_form(
 }
 
 /// `GET /console/sign-in`: the sign-in page.
-pub async fn sign_in_page(headers: HeaderMap, Query(q): Query<SignInQuery>) -> Response {
+pub async fn sign_in_page(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Response {
     let message = match q.why.as_deref() {
         Some("expired") => Some("Your session expired. Sign in again to continue.".to_owned()),
         Some("ended") => Some("You were signed out. Sign in again to continue.".to_owned()),
+        Some("fresh") => {
+            Some("This approval needs a recent sign-in. Sign in again, then repeat it.".to_owned())
+        }
         _ => None,
     };
     sign_in_form(
+        &app,
         &headers,
         StatusCode::OK,
         &local_next(q.next.as_deref()),
@@ -308,6 +326,7 @@ pub async fn sign_in(State(app): State<AppState>, req: Request) -> Response {
     };
     if !form_ok {
         return sign_in_form(
+            &app,
             &headers,
             StatusCode::FORBIDDEN,
             &next,
@@ -317,6 +336,7 @@ pub async fn sign_in(State(app): State<AppState>, req: Request) -> Response {
     let token = field("token").unwrap_or("").trim();
     if token.is_empty() {
         return sign_in_form(
+            &app,
             &headers,
             StatusCode::BAD_REQUEST,
             &next,
@@ -324,23 +344,198 @@ pub async fn sign_in(State(app): State<AppState>, req: Request) -> Response {
         );
     }
     match sessions::sign_in_with_token(&app, token).await {
-        Ok((session, secret)) => {
-            let age = (session.expires_at - session.created_at).num_seconds();
-            let mut resp = Redirect::to(&next).into_response();
-            let h = resp.headers_mut();
-            h.append(
+        Ok((session, secret)) => signed_in(&headers, &session, &secret, &next, SIGN_IN_COOKIE),
+        Err(e) => {
+            let r = Refusal::from(e);
+            sign_in_form(&app, &headers, r.status, &next, Some(r.sentence))
+        }
+    }
+}
+
+/// The answer to a sign-in: the session cookie, the sign-in's own cookie cleared, and
+/// on to `next`.
+fn signed_in(
+    headers: &HeaderMap,
+    session: &countersign_store::records::SessionRecord,
+    secret: &str,
+    next: &str,
+    spent_cookie: &str,
+) -> Response {
+    let age = (session.expires_at - session.created_at).num_seconds();
+    let mut resp = Redirect::to(next).into_response();
+    let h = resp.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(headers, SESSION_COOKIE, secret, age),
+    );
+    h.append(header::SET_COOKIE, set_cookie(headers, spent_cookie, "", 0));
+    resp
+}
+
+/// Before a console approval: when the tier wants a more recent sign-in than the
+/// viewer's, the answer is a redirect that signs them in again (through the provider
+/// with `prompt=login` for a provider session, the sign-in page for a token one) and
+/// comes back to `back_to`, the page the form is on; nothing was sent.
+pub async fn recent_sign_in(
+    app: &AppState,
+    viewer: &Viewer,
+    of: sessions::Approving,
+    back_to: &str,
+) -> Result<(), Response> {
+    match sessions::require_recent_sign_in(app, viewer, of).await {
+        Ok(()) => Ok(()),
+        Err(crate::app::AppError::Forbidden {
+            code: ProblemCode::FreshSignInRequired,
+            ..
+        }) => {
+            let url = if viewer.session.method == countersign_core::session::SignInMethod::Oidc
+                && app.sign_in.oidc.is_some()
+            {
+                format!("{BASE}/sign-in/oidc?fresh=1&next={}", urlencode(back_to))
+            } else {
+                sign_in_url(back_to, Some("fresh"))
+            };
+            Err(Redirect::to(&url).into_response())
+        }
+        Err(e) => Err(Refusal::from(e).into_response()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OidcStartQuery {
+    next: Option<String>,
+    fresh: Option<String>,
+}
+
+/// `GET /console/sign-in/oidc`: off to the identity provider, the flow's secrets in
+/// a short-lived cookie.
+pub async fn oidc_start(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<OidcStartQuery>,
+) -> Response {
+    let next = local_next(q.next.as_deref());
+    let Some(oidc) = app.sign_in.oidc.clone() else {
+        return sign_in_form(
+            &app,
+            &headers,
+            StatusCode::NOT_FOUND,
+            &next,
+            Some("No identity provider is configured on this server.".into()),
+        );
+    };
+    let fresh = q.fresh.as_deref() == Some("1");
+    match oidc.begin(&next, fresh, app.now()).await {
+        Ok((flow, url)) => {
+            let mut resp = Redirect::to(&url).into_response();
+            resp.headers_mut().insert(
                 header::SET_COOKIE,
-                set_cookie(&headers, SESSION_COOKIE, &secret, age),
-            );
-            h.append(
-                header::SET_COOKIE,
-                set_cookie(&headers, SIGN_IN_COOKIE, "", 0),
+                set_cookie(&headers, OIDC_COOKIE, &flow.to_cookie(), OIDC_FLOW_SECONDS),
             );
             resp
         }
         Err(e) => {
+            tracing::warn!(error = %e, "cannot start an OpenID Connect sign-in");
+            sign_in_form(
+                &app,
+                &headers,
+                StatusCode::BAD_GATEWAY,
+                &next,
+                Some(format!(
+                    "Signing in with {} failed: {e}.",
+                    oidc.config.provider_name()
+                )),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct OidcCallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// `GET /console/oidc/callback`: the provider sends the browser back here.
+pub async fn oidc_callback(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<OidcCallbackQuery>,
+) -> Response {
+    let flow = cookie(&headers, OIDC_COOKIE).and_then(crate::oidc::Flow::from_cookie);
+    let next = flow
+        .as_ref()
+        .map_or(BASE.to_owned(), |f| local_next(Some(&f.next)));
+    let refuse = |status: StatusCode, message: String| {
+        let mut resp = sign_in_form(&app, &headers, status, &next, Some(message));
+        resp.headers_mut()
+            .append(header::SET_COOKIE, set_cookie(&headers, OIDC_COOKIE, "", 0));
+        resp
+    };
+    let Some(oidc) = app.sign_in.oidc.clone() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            "No identity provider is configured on this server.".into(),
+        );
+    };
+    let provider = oidc.config.provider_name();
+    if let Some(error) = q.error {
+        let why = q.error_description.unwrap_or(error);
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!("{provider} did not sign you in: {why}."),
+        );
+    }
+    let Some(flow) = flow else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "This sign-in was not started here, or took longer than ten minutes. Start again."
+                .into(),
+        );
+    };
+    let (code, state) = (q.code.unwrap_or_default(), q.state.unwrap_or_default());
+    let identity = match oidc.finish(&flow, &code, &state, app.now()).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "an OpenID Connect sign-in failed");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                format!("Signing in with {provider} failed: {e}."),
+            );
+        }
+    };
+    // A fresh sign-in of the person already signed in moves their session's sign-in time.
+    if flow.fresh {
+        if let Some(viewer) = match cookie(&headers, SESSION_COOKIE) {
+            Some(secret) => sessions::resolve(&app, secret).await.ok(),
+            None => None,
+        } {
+            if sessions::is_viewer(&app, &viewer, &identity)
+                .await
+                .unwrap_or(false)
+            {
+                return match sessions::reauthenticate(&app, viewer, &identity).await {
+                    Ok(()) => {
+                        let mut resp = Redirect::to(&next).into_response();
+                        resp.headers_mut()
+                            .append(header::SET_COOKIE, set_cookie(&headers, OIDC_COOKIE, "", 0));
+                        resp
+                    }
+                    Err(e) => {
+                        let r = Refusal::from(e);
+                        refuse(r.status, r.sentence)
+                    }
+                };
+            }
+        }
+    }
+    match sessions::sign_in_with_identity(&app, identity).await {
+        Ok((session, secret)) => signed_in(&headers, &session, &secret, &next, OIDC_COOKIE),
+        Err(e) => {
             let r = Refusal::from(e);
-            sign_in_form(&headers, r.status, &next, Some(r.sentence))
+            refuse(r.status, r.sentence)
         }
     }
 }

@@ -114,6 +114,12 @@ pub struct SignInPage {
     pub csrf: String,
     pub next: String,
     pub message: Option<String>,
+    /// The identity provider's name, when one is configured.
+    pub provider: Option<String>,
+    /// Where its button goes (the sign-in start, with `next`).
+    pub provider_href: String,
+    /// Whether the token form is offered.
+    pub token: bool,
 }
 
 // ---------------------------------------------------------------------------------
@@ -858,8 +864,18 @@ mod tests {
             csrf: "0".repeat(32),
             next: "/console/releases/rel_1".into(),
             message: Some("Your session expired. Sign in again to continue.".into()),
+            provider: None,
+            provider_href: String::new(),
+            token: true,
         };
         insta::assert_snapshot!("sign_in", page.render().unwrap());
+        let page = SignInPage {
+            provider: Some("Acme SSO".into()),
+            provider_href: "/console/sign-in/oidc?next=/console".into(),
+            message: None,
+            ..page
+        };
+        insta::assert_snapshot!("sign_in_oidc", page.render().unwrap());
         let now = Utc.with_ymd_and_hms(2026, 12, 3, 11, 0, 0).unwrap();
         let items = InboxItems {
             reviews: vec![ReviewRow {

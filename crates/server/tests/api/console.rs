@@ -5,10 +5,15 @@
 
 use crate::harness::*;
 use chrono::Duration;
+use countersign_core::oidc::Identity;
 use countersign_core::Role;
+use countersign_server::app::sessions::{self, SignInOptions};
+use countersign_server::oidc::{OidcClient, OidcConfig};
+use countersign_server::outbound::OutboundTls;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use std::sync::Arc;
 
 /// A browser: its own cookies, no redirect following, forms sent from the console's
 /// own origin unless told otherwise.
@@ -524,4 +529,327 @@ async fn i2_the_owner_accepts_a_gap_and_decides_from_the_console() {
             "decided: no more buttons"
         );
     }
+}
+
+// ---------- OpenID Connect: who a provider's identity signs in ----------
+
+const ISSUER: &str = "http://idp.test.example";
+
+fn oidc_options(token: bool, provision: bool) -> SignInOptions {
+    let config = OidcConfig {
+        issuer: ISSUER.into(),
+        client_id: "countersign".into(),
+        client_secret: None,
+        redirect_url: "http://127.0.0.1:1/console/oidc/callback".into(),
+        scopes: vec!["email".into(), "groups".into()],
+        groups_claim: Some("groups".into()),
+        group_roles: [
+            ("sec-team".to_owned(), [Role::Security].into()),
+            ("risk-team".to_owned(), [Role::Risk].into()),
+        ]
+        .into(),
+        provision,
+        display_name: Some("Test IdP".into()),
+    };
+    SignInOptions {
+        token,
+        oidc: Some(Arc::new(
+            OidcClient::new(config, &OutboundTls::system()).unwrap(),
+        )),
+    }
+}
+
+fn identity(sub: &str, email: &str, verified: bool, groups: &[&str]) -> Identity {
+    Identity {
+        issuer: ISSUER.into(),
+        subject: sub.into(),
+        email: Some(email.into()),
+        email_verified: verified,
+        name: Some("Someone".into()),
+        groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+        authenticated_at: start_time(),
+    }
+}
+
+async fn actions_after(h: &Harness, before: u64) -> Vec<String> {
+    h.ledger_after(before)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect()
+}
+
+async fn roles_of(h: &Harness, id: &str) -> Vec<String> {
+    let u = h.get_ok(&h.admin, &format!("/v1/users/{id}")).await;
+    u["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_providers_identity_signs_in_the_right_person_or_nobody() {
+    for backend in backends() {
+        a_providers_identity_signs_in_the_right_person_or_nobody_on(backend).await;
+    }
+}
+
+async fn a_providers_identity_signs_in_the_right_person_or_nobody_on(backend: Backend) {
+    let h = Harness::start_with_sign_in(backend, oidc_options(false, false)).await;
+    let sam = h.user("Sam", &["security"]).await;
+    let email = h.get_ok(&h.admin, &format!("/v1/users/{}", sam.id)).await["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // First sign-in: matched by verified email, and the provider's sub is linked.
+    let before = h.ledger_count().await;
+    let (session, _) = sessions::sign_in_with_identity(
+        &h.app,
+        identity("sub-sam", &email, true, &["sec-team", "unmapped"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.user_id.as_str(), sam.id);
+    assert_eq!(session.method.as_str(), "oidc");
+    assert_eq!(
+        actions_after(&h, before).await,
+        ["user.link_identity", "session.start"],
+        "the roles the groups give are the ones Sam has: no role change"
+    );
+
+    // Later, the provider's email changed: the linked sub still says it is Sam.
+    let before = h.ledger_count().await;
+    let (session, _) = sessions::sign_in_with_identity(
+        &h.app,
+        identity(
+            "sub-sam",
+            "sam@new-domain.example",
+            true,
+            &["sec-team", "risk-team"],
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(session.user_id.as_str(), sam.id);
+    assert_eq!(
+        actions_after(&h, before).await,
+        ["user.roles", "session.start"]
+    );
+    assert_eq!(roles_of(&h, &sam.id).await, ["security", "risk"]);
+
+    // The groups give no role any more: the change is kept, the sign-in refused.
+    let before = h.ledger_count().await;
+    let e = sessions::sign_in_with_identity(&h.app, identity("sub-sam", &email, true, &[]))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("holds no countersign role"), "{e}");
+    assert_eq!(actions_after(&h, before).await, ["user.roles"]);
+    assert!(roles_of(&h, &sam.id).await.is_empty());
+
+    // An email the provider did not verify matches nobody; nothing is written.
+    let maya = h.user("Maya", &["mlops"]).await;
+    let maya_email = h.get_ok(&h.admin, &format!("/v1/users/{}", maya.id)).await["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let before = h.ledger_count().await;
+    let e = sessions::sign_in_with_identity(
+        &h.app,
+        identity("sub-mallory", &maya_email, false, &["sec-team"]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("did not send a verified email"),
+        "{e}"
+    );
+    // Someone the provider vouches for but countersign does not know.
+    let e = sessions::sign_in_with_identity(
+        &h.app,
+        identity("sub-eve", "eve@elsewhere.example", true, &["sec-team"]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("there is no countersign account for eve@elsewhere.example"),
+        "{e}"
+    );
+    assert_eq!(h.ledger_count().await, before);
+
+    // With just-in-time provisioning, she gets an account with the roles her groups give.
+    let provisioning = h.app.clone().with_sign_in(oidc_options(false, true));
+    let (session, _) = sessions::sign_in_with_identity(
+        &provisioning,
+        identity("sub-eve", "eve@elsewhere.example", true, &["risk-team"]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        actions_after(&h, before).await,
+        ["user.provision", "session.start"]
+    );
+    assert_eq!(roles_of(&h, session.user_id.as_str()).await, ["risk"]);
+
+    // Token sign-in is off on this server: the page offers only the provider, and a
+    // pasted token is refused without a session.
+    let mut browser = Browser::new(&h);
+    let page = browser.get("/console/sign-in").await;
+    assert!(page.html.contains("Sign in with Test IdP"), "{}", page.html);
+    assert!(!page.html.contains("name=\"token\""), "{}", page.html);
+    // A script may still post the form (with the page's own double-submit token).
+    let signin_csrf = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "cs_signin")
+        .map(|(_, v)| v.clone())
+        .expect("the sign-in page sets its form token");
+    let before = h.ledger_count().await;
+    let p = browser
+        .post(
+            "/console/sign-in",
+            &[
+                ("csrf", &signin_csrf),
+                ("token", &maya.token),
+                ("next", "/console"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(p.html.contains("turned off"), "{}", p.html);
+    assert!(!p.set_cookies.iter().any(|c| c.starts_with("cs_session=")));
+    assert_eq!(h.ledger_count().await, before);
+
+    // A fresh sign-in at the provider moves an old session's sign-in time.
+    let cast = h.cast().await;
+    let rel = h.release(&cast, json!({"regulated": true})).await;
+    let owner_email = h
+        .get_ok(&h.admin, &format!("/v1/users/{}", cast.owner.id))
+        .await["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, secret) = sessions::sign_in_with_identity(
+        &h.app,
+        identity("sub-owner", &owner_email, true, &["risk-team"]),
+    )
+    .await
+    .unwrap();
+    h.advance(Duration::minutes(90));
+    let viewer = sessions::resolve(&h.app, &secret).await.unwrap();
+    let of = || sessions::Approving::Release(countersign_core::ReleaseId(rel.id.clone()));
+    let e = sessions::require_recent_sign_in(&h.app, &viewer, of())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("at most 60 minutes old"), "{e}");
+    let mut again = identity("sub-owner", &owner_email, true, &["risk-team"]);
+    again.authenticated_at = h.now();
+    assert!(sessions::is_viewer(&h.app, &viewer, &again).await.unwrap());
+    let before = h.ledger_count().await;
+    sessions::reauthenticate(&h.app, viewer, &again)
+        .await
+        .unwrap();
+    h.assert_one_entry(before, "session.reauthenticate").await;
+    let viewer = sessions::resolve(&h.app, &secret).await.unwrap();
+    sessions::require_recent_sign_in(&h.app, &viewer, of())
+        .await
+        .unwrap();
+    assert!(!sessions::is_viewer(
+        &h.app,
+        &viewer,
+        &identity("sub-eve", "eve@elsewhere.example", true, &[])
+    )
+    .await
+    .unwrap());
+
+    // Coming back from the provider without a sign-in started here is refused.
+    let p = browser.get("/console/oidc/callback?code=x&state=y").await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(p.html.contains("was not started here"), "{}", p.html);
+    let p = browser
+        .get("/console/oidc/callback?error=access_denied&error_description=The+user+cancelled")
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(
+        p.html
+            .contains("Test IdP did not sign you in: The user cancelled."),
+        "{}",
+        p.html
+    );
+}
+
+#[tokio::test]
+async fn approving_a_high_tier_release_needs_a_recent_sign_in() {
+    for backend in backends() {
+        approving_a_high_tier_release_needs_a_recent_sign_in_on(backend).await;
+    }
+}
+
+async fn approving_a_high_tier_release_needs_a_recent_sign_in_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
+    let cast = h.cast().await;
+    let rel = h.release(&cast, json!({"regulated": true})).await;
+    assert_eq!(h.gate(&cast.owner, &rel).await["tier"], "high");
+    h.submit(&cast, &rel).await;
+    let review_path = format!("/console/releases/{}/review/security", rel.id);
+    let items: Vec<String> = h
+        .profile
+        .checklist(Role::Security)
+        .iter()
+        .map(|c| format!("answer.{}", c.id))
+        .collect();
+
+    let mut sec = Browser::new(&h);
+    let p = sec.sign_in(&cast.reviewer("security").token).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    // The high tier allows a sign-in 60 minutes old (profiles/example.toml).
+    h.advance(Duration::minutes(61));
+    let page = sec.get(&review_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let csrf = csrf_of(&page.html);
+    let revision = rel.revision.to_string();
+    let fields = review_fields(&csrf, &revision, &items, "approve");
+    let before = h.ledger_count().await;
+    let p = sec.post(&review_path, &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert_eq!(
+        p.location,
+        format!("/console/sign-in?next={review_path}&why=fresh"),
+        "sent to sign in again, and back to the form"
+    );
+    assert_eq!(h.ledger_count().await, before, "nothing was recorded");
+    let page = sec.get(&p.location).await;
+    assert!(
+        page.html.contains("This approval needs a recent sign-in"),
+        "{}",
+        page.html
+    );
+
+    // Signed in again: the same form is accepted.
+    let p = sec.sign_in(&cast.reviewer("security").token).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    let page = sec.get(&review_path).await;
+    let csrf = csrf_of(&page.html);
+    let fields = review_fields(&csrf, &revision, &items, "approve");
+    let before = h.ledger_count().await;
+    let p = sec.post(&review_path, &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert!(p.location.contains("done=review"), "{}", p.location);
+    h.assert_one_entry(before, "review.record").await;
+
+    // A medium-tier release sets no limit: an old sign-in is enough.
+    let medium = h.medium(&cast).await;
+    h.submit(&cast, &medium).await;
+    h.advance(Duration::hours(5));
+    let path = format!("/console/releases/{}/review/security", medium.id);
+    let page = sec.get(&path).await;
+    let csrf = csrf_of(&page.html);
+    let revision = medium.revision.to_string();
+    let fields = review_fields(&csrf, &revision, &items, "approve");
+    let p = sec.post(&path, &fields).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+    assert!(p.location.contains("done=review"), "{}", p.location);
 }

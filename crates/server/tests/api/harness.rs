@@ -154,6 +154,8 @@ pub struct Harness {
     pub db_url: String,
     pub backend: Backend,
     pub admin: TestUser,
+    /// The application the server runs, for calling its commands directly.
+    pub app: AppState,
     seq: AtomicU64,
     server: tokio::task::JoinHandle<()>,
     _dir: TempDir,
@@ -209,6 +211,22 @@ impl Harness {
     /// A harness whose server runs the runtime policies of `policies` (a directory)
     /// instead of the built-in example set.
     pub async fn start_with(backend: Backend, policies: Option<std::path::PathBuf>) -> Harness {
+        Self::start_full(backend, policies, None).await
+    }
+
+    /// A harness whose console signs people in as `sign_in` says.
+    pub async fn start_with_sign_in(
+        backend: Backend,
+        sign_in: countersign_server::app::sessions::SignInOptions,
+    ) -> Harness {
+        Self::start_full(backend, None, Some(sign_in)).await
+    }
+
+    async fn start_full(
+        backend: Backend,
+        policies: Option<std::path::PathBuf>,
+        sign_in: Option<countersign_server::app::sessions::SignInOptions>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db_url = test_database_url(dir.path(), &backend).await;
         let store = countersign_store::open(&db_url)
@@ -239,6 +257,11 @@ impl Harness {
                 Some(d),
             ),
         };
+        let state = match sign_in {
+            Some(s) => state.with_sign_in(s),
+            None => state,
+        };
+        let app_state = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a loopback port");
@@ -258,6 +281,7 @@ impl Harness {
                 id: admin.id.to_string(),
                 token: secret,
             },
+            app: app_state,
             seq: AtomicU64::new(0),
             server,
             _dir: dir,

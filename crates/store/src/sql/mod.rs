@@ -322,6 +322,10 @@ delegate! {
     count_users() -> u64;
     insert_token(t: &TokenRecord) -> ();
     user_by_token_hash(hash: &str) -> Option<UserRecord>;
+    user_by_email(email: &str) -> Option<UserRecord>;
+    update_user_roles(u: &UserRecord) -> ();
+    insert_identity(r: &IdentityRecord) -> ();
+    user_by_identity(issuer: &str, subject: &str) -> Option<UserRecord>;
     insert_session(r: &SessionRecord) -> ();
     session_by_secret_hash(hash: &str) -> Option<SessionRecord>;
     update_session(r: &SessionRecord) -> ();

@@ -52,6 +52,39 @@ impl<C: Conn> SqlTx<C> {
         self.one(s, args![hash], user).await
     }
 
+    pub(super) async fn user_by_email(&mut self, email: &str) -> R<Option<UserRecord>> {
+        let s = sql!("SELECT * FROM users WHERE email = ?");
+        self.one(s, args![email], user).await
+    }
+
+    pub(super) async fn update_user_roles(&mut self, u: &UserRecord) -> R<()> {
+        let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
+        let s = sql!("UPDATE users SET roles = ? WHERE id = ?");
+        let a = args![to_json(&roles), u.id.as_str()];
+        self.exec(s, a, "update user roles").await.map(drop)
+    }
+
+    pub(super) async fn insert_identity(&mut self, r: &IdentityRecord) -> R<()> {
+        let s = sql!("INSERT INTO user_identities (issuer, subject, user_id, email, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let a = args![
+            &r.issuer,
+            &r.subject,
+            r.user_id.as_str(),
+            &r.email,
+            to_text(r.created_at)
+        ];
+        self.insert(s, a, "identity").await
+    }
+
+    pub(super) async fn user_by_identity(
+        &mut self,
+        issuer: &str,
+        subject: &str,
+    ) -> R<Option<UserRecord>> {
+        let s = sql!("SELECT users.* FROM users JOIN user_identities ON user_identities.user_id = users.id WHERE user_identities.issuer = ? AND user_identities.subject = ?");
+        self.one(s, args![issuer, subject], user).await
+    }
+
     pub(super) async fn insert_session(&mut self, r: &SessionRecord) -> R<()> {
         let s = sql!("INSERT INTO console_sessions (id, secret_hash, user_id, method, created_at, authenticated_at, expires_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![

@@ -1,0 +1,14 @@
+-- countersign schema, version 6 (SQLite): people's identities at an OpenID Connect
+-- provider (issue 12). A person signed in through a provider is matched by the
+-- provider's `sub` once linked here; the first sign-in links it (by verified email,
+-- or by just-in-time provisioning).
+
+CREATE TABLE user_identities (
+    issuer      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    user_id     TEXT NOT NULL REFERENCES users(id),
+    email       TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);
+CREATE INDEX user_identities_user ON user_identities (user_id);
