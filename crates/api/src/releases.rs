@@ -369,6 +369,16 @@ pub struct ProfileView {
     pub profile: serde_json::Value,
 }
 
+/// Withdraw the go of the current revision before promotion: the release is in review
+/// again. Decision owner only.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawParams {
+    pub revision: u32,
+    /// Why (at least 10 characters); recorded in the ledger.
+    pub reason: String,
+}
+
 /// Block the current revision: a no-go with a reason. Decision owner only.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

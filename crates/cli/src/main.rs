@@ -20,7 +20,7 @@ use countersign_api::{
     DeliveryLogView, DeployParams, DeploymentView, EvaluationView, EvidenceView, GateView,
     LedgerEntryView, ProfileView, RegisterDatasetParams, RegisterRunParams, ReleaseDetailView,
     ReleaseView, ReleaseWithRevisionView, ReviewParams, ReviewView, ReviseParams, RevisionParams,
-    RunView, SystemView, TokenView, UserView, WebhookView,
+    RunView, SystemView, TokenView, UserView, WebhookView, WithdrawParams,
 };
 use countersign_core::release::Decision;
 use countersign_core::review::Answer;
@@ -570,6 +570,16 @@ enum ReleaseCmd {
     /// Block the current revision: no-go with a reason, e.g. to end an escalation (decision owner).
     Block {
         id: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        revision: Option<u32>,
+    },
+    /// Withdraw the go of the current revision before it is promoted: the release is in
+    /// review again and cannot be promoted until a new go (decision owner).
+    Withdraw {
+        id: String,
+        /// Why (at least 10 characters); recorded in the ledger.
         #[arg(long)]
         reason: String,
         #[arg(long)]
@@ -1198,6 +1208,15 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
             let revision = current_revision(&c, &id, revision).await?;
             let body = BlockParams { revision, reason };
             output::show::<DecisionView>(f, &c.post(&path(&id, "/block"), &body).await?);
+        }
+        ReleaseCmd::Withdraw {
+            id,
+            reason,
+            revision,
+        } => {
+            let revision = current_revision(&c, &id, revision).await?;
+            let body = WithdrawParams { revision, reason };
+            output::show::<DecisionView>(f, &c.post(&path(&id, "/withdraw"), &body).await?);
         }
         ReleaseCmd::Retire {
             id,

@@ -187,6 +187,9 @@ stable_strings! {
         /// Approved for the decision's environment; refused while a gap is unaccepted.
         Go = "go",
         NoGo = "no_go",
+        /// The owner withdrew the go before promotion; the revision is in review
+        /// again and the next decision replaces this one (the ledger keeps both).
+        Withdrawn = "withdrawn",
     }
 }
 
@@ -210,6 +213,8 @@ pub enum Transition {
     Submit,
     DecideGo,
     DecideNoGo,
+    /// The owner takes back a go before promotion.
+    Withdraw,
     Promote,
     Rollback,
     Retire,
@@ -222,6 +227,7 @@ impl Transition {
             Transition::Submit => "submit",
             Transition::DecideGo => "decide go",
             Transition::DecideNoGo => "decide no-go",
+            Transition::Withdraw => "withdraw the go of",
             Transition::Promote => "promote",
             Transition::Rollback => "roll back",
             Transition::Retire => "retire",
@@ -251,6 +257,7 @@ pub fn next_status(
         (S::Draft, T::Submit) => S::InReview,
         (S::InReview, T::DecideGo) => S::Approved,
         (S::InReview, T::DecideNoGo) => S::Rejected,
+        (S::Approved, T::Withdraw) => S::InReview,
         (S::Approved, T::Promote) => S::Promoted,
         (S::Promoted, T::Rollback) => S::RolledBack,
         (S::Promoted, T::Retire) => S::Retired,
@@ -304,7 +311,7 @@ mod tests {
 
     #[test]
     fn decisions_and_deployment_actions_keep_their_strings() {
-        crate::codes::assert_stable(Decision::ALL, &["go", "no_go"]);
+        crate::codes::assert_stable(Decision::ALL, &["go", "no_go", "withdrawn"]);
         crate::codes::assert_stable(DeploymentAction::ALL, &["promote", "rollback", "retire"]);
     }
 
@@ -321,5 +328,9 @@ mod tests {
         assert!(next_status(S::Promoted, T::Revise).is_err());
         assert!(next_status(S::RolledBack, T::Promote).is_err());
         assert!(next_status(S::Retired, T::Submit).is_err());
+        // A go is withdrawn only before promotion.
+        assert_eq!(next_status(S::Approved, T::Withdraw), Ok(S::InReview));
+        assert!(next_status(S::Promoted, T::Withdraw).is_err());
+        assert!(next_status(S::InReview, T::Withdraw).is_err());
     }
 }

@@ -103,6 +103,9 @@ pub trait Tx: Send {
         release: &ReleaseId,
     ) -> Result<Vec<AcceptanceRecord>, StoreError>;
     async fn insert_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError>;
+    /// Replaces a revision's standing decision (by id): a withdrawn go, or the new
+    /// decision that follows a withdrawal. One row per revision stays the rule.
+    async fn update_decision(&mut self, d: &DecisionRecord) -> Result<(), StoreError>;
     async fn list_decisions(
         &mut self,
         release: &ReleaseId,

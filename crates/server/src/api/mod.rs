@@ -182,6 +182,7 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(documented!(evaluation))
             // Deadlines (I5).
             .routes(documented!(block))
+            .routes(documented!(withdraw))
             // Webhooks.
             .routes(documented!(create_webhook, list_webhooks))
             .routes(documented!(webhook_deliveries))

@@ -402,6 +402,27 @@ pub async fn block(
     .await
 }
 
+/// Withdraw the go of the current revision before it is promoted: the release is in
+/// review again, and promotion is refused until a new go. Decision owner only.
+#[utoipa::path(post, path = "/v1/releases/{id}/withdraw", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = WithdrawParams,
+    responses((status = 201, body = DecisionView), (status = 409, body = Problem)))]
+pub async fn withdraw(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<WithdrawParams>,
+) -> ApiResult {
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let (_, d) =
+                app::releases::withdraw(tx, ctx, &ReleaseId(id), body.revision, body.reason)
+                    .await?;
+            Ok(DecisionView::view(&d))
+        })
+    })
+    .await
+}
+
 async fn deploy(
     s: AppState,
     id: String,

@@ -593,6 +593,13 @@ pub async fn decide(
         match d.decision {
             Decision::Go => Transition::DecideGo,
             Decision::NoGo => Transition::DecideNoGo,
+            Decision::Withdrawn => {
+                return Err(AppError::invalid(
+                    ProblemCode::InvalidVerdict,
+                    "a go is withdrawn with its own command (POST /v1/releases/{id}/withdraw, \
+                     with a reason), not as a decision",
+                ))
+            }
         },
     )?;
     check_owner(&parties(tx, &release, revision.number).await?).map_err(AppError::Segregation)?;
@@ -603,7 +610,7 @@ pub async fn decide(
         });
     }
     let decision = DecisionRecord {
-        id: new_id("dec"),
+        id: replaced_decision_id(tx, id, d.revision).await?,
         release_id: id.clone(),
         revision: d.revision,
         decision: d.decision,
@@ -616,7 +623,7 @@ pub async fn decide(
     release.status = status;
     release.environment = (d.decision == Decision::Go).then(|| decision.environment.clone());
     release.updated_at = ctx.now;
-    tx.insert_decision(&decision).await?;
+    put_decision(tx, &decision).await?;
     tx.update_release(&release).await?;
     let accepted: Vec<String> = report
         .status
@@ -650,6 +657,105 @@ pub async fn decide(
     Ok((release, decision))
 }
 
+/// The revision's standing decision, if any (one row per revision).
+async fn standing_decision(
+    tx: &mut dyn Tx,
+    id: &ReleaseId,
+    revision: u32,
+) -> Result<Option<DecisionRecord>, AppError> {
+    Ok(tx
+        .list_decisions(id)
+        .await?
+        .into_iter()
+        .find(|d| d.revision == revision))
+}
+
+/// The id a new decision on `revision` is stored under: the withdrawn go's it
+/// replaces, or a new one.
+async fn replaced_decision_id(
+    tx: &mut dyn Tx,
+    id: &ReleaseId,
+    revision: u32,
+) -> Result<String, AppError> {
+    Ok(match standing_decision(tx, id, revision).await? {
+        Some(d) if d.decision == Decision::Withdrawn => d.id,
+        _ => new_id("dec"),
+    })
+}
+
+/// Stores a revision's decision: replacing its withdrawn go, or as its first.
+async fn put_decision(tx: &mut dyn Tx, d: &DecisionRecord) -> Result<(), AppError> {
+    match standing_decision(tx, &d.release_id, d.revision).await? {
+        Some(old) if old.id == d.id => tx.update_decision(d).await?,
+        _ => tx.insert_decision(d).await?,
+    }
+    Ok(())
+}
+
+/// The decision owner withdraws the go of the current revision before it is promoted:
+/// the release is in review again (the go becomes a `withdrawn` decision, one
+/// `release.withdraw` entry; the owner's next decision replaces it), and promotion is
+/// refused until a new go.
+pub async fn withdraw(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    revision_no: u32,
+    reason: String,
+) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
+    let release = load_release(tx, id).await?;
+    require_owner(ctx, &release)?;
+    if reason.trim().len() < 10 {
+        return Err(AppError::invalid(
+            ProblemCode::InvalidReason,
+            "withdrawing a go needs a reason of at least 10 characters",
+        ));
+    }
+    let (mut release, revision) = load_current(tx, id, revision_no).await?;
+    let status = transition(&release, Transition::Withdraw)?;
+    let standing = standing_decision(tx, id, revision_no).await?;
+    let decision = DecisionRecord {
+        id: standing.map_or_else(|| new_id("dec"), |d| d.id),
+        release_id: id.clone(),
+        revision: revision_no,
+        decision: Decision::Withdrawn,
+        environment: release.environment.clone().unwrap_or_default(),
+        comment: reason.trim().to_owned(),
+        decided_by: ctx.actor.id.clone(),
+        bundle_digest: revision.bundle_digest.clone(),
+        created_at: ctx.now,
+    };
+    release.status = status;
+    release.environment = None;
+    release.updated_at = ctx.now;
+    put_decision(tx, &decision).await?;
+    tx.update_release(&release).await?;
+    events::emit(
+        tx,
+        ctx.now,
+        "decided",
+        id.as_str(),
+        json!({
+            "release": id, "revision": decision.revision, "decision": decision.decision.as_str(),
+            "environment": decision.environment, "reason": decision.comment, "decided_by": decision.decided_by,
+        }),
+    )
+    .await?;
+    record(
+        tx,
+        ctx,
+        "release.withdraw",
+        id.as_str(),
+        json!({
+            "decision": decision.decision.as_str(), "revision": decision.revision,
+            "bundle_digest": decision.bundle_digest, "environment": decision.environment,
+            "reason": decision.comment,
+        }),
+    )
+    .await?;
+    Ok((release, decision))
+}
+
 /// The decision owner blocks the current revision: a no-go with a reason, the answer
 /// to an escalation the owner will not accept (I5).
 pub async fn block(
@@ -677,7 +783,7 @@ pub async fn block(
         .map(|(e, _)| e.role.to_string())
         .collect();
     let decision = DecisionRecord {
-        id: new_id("dec"),
+        id: replaced_decision_id(tx, id, revision_no).await?,
         release_id: id.clone(),
         revision: revision_no,
         decision: Decision::NoGo,
@@ -690,7 +796,7 @@ pub async fn block(
     release.status = status;
     release.environment = None;
     release.updated_at = ctx.now;
-    tx.insert_decision(&decision).await?;
+    put_decision(tx, &decision).await?;
     tx.update_release(&release).await?;
     events::emit(
         tx,

@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/releases/{id}/acceptances", post(accept_submit))
         .route("/releases/{id}/evidence/{digest}", get(evidence_preview))
         .route("/releases/{id}/decision", post(decision_submit))
+        .route("/releases/{id}/withdraw", post(withdraw_submit))
         .route(
             "/releases/{id}/review/{role}",
             get(review_form).post(review_submit),

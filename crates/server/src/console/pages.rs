@@ -276,6 +276,34 @@ pub async fn decision_submit(
     after_release_command(&app, &form.viewer, id, outcome, "decide").await
 }
 
+/// `POST /console/releases/{id}/withdraw`: the owner takes back a go before promotion.
+pub async fn withdraw_submit(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    form: Posted,
+) -> Page {
+    if let Err(resp) =
+        release_sign_in_recent(&app, &form, &id, &format!("{BASE}/releases/{id}")).await
+    {
+        return Ok(resp);
+    }
+    let reason = form.get("reason").unwrap_or("").trim().to_owned();
+    let outcome = match revision_field(&form) {
+        Err(r) => Err(r),
+        Ok(revision) => {
+            let owned = id.clone();
+            run_command(&app, &form, move |tx, ctx| {
+                Box::pin(async move {
+                    app::releases::withdraw(tx, ctx, &ReleaseId(owned), revision, reason).await?;
+                    Ok(())
+                })
+            })
+            .await
+        }
+    };
+    after_release_command(&app, &form.viewer, id, outcome, "withdraw").await
+}
+
 fn parse_role(role: &str) -> Result<Role, Refusal> {
     role.parse().map_err(|_| {
         Refusal::new(

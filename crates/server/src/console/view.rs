@@ -306,6 +306,9 @@ pub struct ReleasePage {
     pub ask: String,
     /// Set when the viewer owns the decision and the release is in review.
     pub decide: Option<OwnerActions>,
+    /// Set when the viewer owns the decision and its go awaits promotion: the go can
+    /// be withdrawn (for this environment).
+    pub withdraw: Option<String>,
     pub csrf: String,
     /// What the viewer just did, or why it was refused.
     pub done: Option<String>,
@@ -374,6 +377,7 @@ pub fn done_notice(done: Option<&str>, entry: Option<u64>) -> Option<String> {
         "review" => "Your review",
         "accept" => "Your risk acceptance",
         "decide" => "Your decision",
+        "withdraw" => "Your withdrawal of the go",
         "answer" => "Your answer",
         _ => return None,
     };
@@ -544,6 +548,9 @@ pub fn release_page(
             .collect(),
         ask,
         decide: owner,
+        withdraw: (rel.decision_owner == me.id
+            && rel.status == countersign_core::release::ReleaseStatus::Approved)
+            .then(|| rel.environment.clone().unwrap_or_default()),
         csrf: v.csrf.clone(),
         done,
         refusal,

@@ -528,6 +528,43 @@ async fn i2_the_owner_accepts_a_gap_and_decides_from_the_console() {
             !page.html.contains("Your decision on revision"),
             "decided: no more buttons"
         );
+
+        // Before promotion the owner may withdraw the go: back in review, one entry.
+        assert!(page.html.contains("Withdraw your go"), "{}", page.html);
+        let csrf = csrf_of(&page.html);
+        let revision = rel.revision.to_string();
+        let before = h.ledger_count().await;
+        let p = owner
+            .post(
+                &format!("{path}/withdraw"),
+                &[
+                    ("csrf", &csrf),
+                    ("revision", &revision),
+                    ("reason", "short"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.html);
+        assert!(p.html.contains("at least 10 characters"), "{}", p.html);
+        assert_eq!(h.ledger_count().await, before);
+        let reason = "the rollback drill failed this morning";
+        let p = owner
+            .post(
+                &format!("{path}/withdraw"),
+                &[("csrf", &csrf), ("revision", &revision), ("reason", reason)],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+        h.assert_one_entry(before, "release.withdraw").await;
+        assert_eq!(h.status_of(&cast.owner, &rel).await, "in_review");
+        let page = owner.get(&p.location).await;
+        assert!(page
+            .html
+            .contains("Your withdrawal of the go was recorded in the ledger"));
+        assert!(
+            page.html.contains("Your decision on revision"),
+            "decide again"
+        );
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::harness::*;
 use chrono::Duration;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn path(rel: &Rel, action: &str) -> String {
     format!("/v1/releases/{}/{action}", rel.id)
@@ -382,4 +382,105 @@ async fn decision_environment_must_be_well_formed_on(backend: Backend) {
     )
     .await;
     assert_eq!(h.status_of(&cast.owner, &rel).await, "in_review");
+}
+
+#[tokio::test]
+async fn the_owner_withdraws_a_go_before_promotion() {
+    for backend in backends() {
+        the_owner_withdraws_a_go_before_promotion_on(backend).await;
+    }
+}
+
+async fn the_owner_withdraws_a_go_before_promotion_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
+    let cast = h.cast().await;
+    let rel = h.release(&cast, json!({})).await;
+    h.attach_required_evidence(&cast, &rel).await;
+    h.submit(&cast, &rel).await;
+    h.approve_missing_reviews(&cast, &rel).await;
+    let mlops = cast.reviewer("mlops");
+    let body =
+        json!({"revision": rel.revision, "reason": "the on-call rotation is not staffed yet"});
+
+    // Nothing to withdraw before a go; a go is not withdrawn as a decision.
+    h.refused(
+        &cast.owner,
+        &path(&rel, "withdraw"),
+        &body,
+        StatusCode::CONFLICT,
+        "illegal-transition",
+    )
+    .await;
+    h.refused(
+        &cast.owner,
+        &path(&rel, "decision"),
+        &h.decision_body(&rel, "withdrawn"),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-verdict",
+    )
+    .await;
+    h.go_ok(&cast, &rel).await;
+    assert!(h.allowed(&cast.owner, &rel.artifact, "production").await);
+
+    // Only the owner, only with a reason.
+    h.refused(
+        mlops,
+        &path(&rel, "withdraw"),
+        &body,
+        StatusCode::FORBIDDEN,
+        "not-decision-owner",
+    )
+    .await;
+    h.refused(
+        &cast.owner,
+        &path(&rel, "withdraw"),
+        &json!({"revision": rel.revision, "reason": "no"}),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-reason",
+    )
+    .await;
+
+    // Withdrawn: in review again, the gate check says no, promotion is refused.
+    let d = h
+        .command(
+            &cast.owner,
+            &path(&rel, "withdraw"),
+            &body,
+            "release.withdraw",
+        )
+        .await;
+    assert_eq!(d["decision"], "withdrawn");
+    assert_eq!(h.status_of(&cast.owner, &rel).await, "in_review");
+    assert!(!h.allowed(&cast.owner, &rel.artifact, "production").await);
+    h.refused(
+        mlops,
+        &path(&rel, "promote"),
+        &json!({"revision": rel.revision, "reason": "scheduled change"}),
+        StatusCode::CONFLICT,
+        "illegal-transition",
+    )
+    .await;
+    let kinds = |d: Value| -> Vec<String> {
+        d["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["decision"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(kinds(h.detail(&cast.owner, &rel).await), ["withdrawn"]);
+
+    // A new go replaces the withdrawn one (the ledger keeps both), then promotion; a
+    // promoted release's go cannot be withdrawn.
+    h.go_ok(&cast, &rel).await;
+    assert_eq!(kinds(h.detail(&cast.owner, &rel).await), ["go"]);
+    h.deploy_ok(mlops, &rel, "promote").await;
+    h.refused(
+        &cast.owner,
+        &path(&rel, "withdraw"),
+        &body,
+        StatusCode::CONFLICT,
+        "illegal-transition",
+    )
+    .await;
 }

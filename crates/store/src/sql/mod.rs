@@ -354,6 +354,7 @@ delegate! {
     insert_acceptance(a: &AcceptanceRecord) -> ();
     list_acceptances(release: &ReleaseId) -> Vec<AcceptanceRecord>;
     insert_decision(d: &DecisionRecord) -> ();
+    update_decision(d: &DecisionRecord) -> ();
     list_decisions(release: &ReleaseId) -> Vec<DecisionRecord>;
     insert_deployment(d: &DeploymentRecord) -> ();
     list_deployments(release: &ReleaseId) -> Vec<DeploymentRecord>;

@@ -223,6 +223,20 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "decision for this revision").await
     }
 
+    pub(super) async fn update_decision(&mut self, d: &DecisionRecord) -> R<()> {
+        let s = sql!("UPDATE decisions SET decision = ?, environment = ?, comment = ?, decided_by = ?, bundle_digest = ?, created_at = ? WHERE id = ?");
+        let a = args![
+            d.decision.as_str(),
+            &d.environment,
+            &d.comment,
+            d.decided_by.as_str(),
+            d.bundle_digest.as_str(),
+            to_text(d.created_at),
+            &d.id,
+        ];
+        self.exec(s, a, "update decision").await.map(drop)
+    }
+
     pub(super) async fn list_decisions(
         &mut self,
         release_id: &ReleaseId,
