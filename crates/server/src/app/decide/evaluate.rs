@@ -18,6 +18,7 @@ use chrono::{DateTime, Duration, Timelike, Utc};
 use countersign_core::grant::{mutates, scope_within, valid_action, Scope, State};
 use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
+use countersign_core::runtime::{ActionDecision, ApprovalState, ReviewState};
 use countersign_core::{Digest, SystemId};
 use countersign_ledger::EntryDraft;
 use countersign_policy::{Outcome, Request};
@@ -204,7 +205,7 @@ pub fn evaluate(
         arguments: input.arguments.clone(),
         context,
         risk_score: input.context.risk_score,
-        decision: "deny".into(),
+        decision: ActionDecision::Deny,
         reasons: Vec::new(),
         policies: Vec::new(),
         policy_digest: None,
@@ -328,9 +329,9 @@ pub fn evaluate(
             consume: None,
         },
         Outcome::Allow => {
-            action.decision = "allow".into();
+            action.decision = ActionDecision::Allow;
             action.approval_id = None;
-            action.review_state = Some("pending".into());
+            action.review_state = Some(ReviewState::Pending);
             DecisionWrite {
                 action,
                 new_approval: None,
@@ -342,7 +343,7 @@ pub fn evaluate(
                 Some(reason) => deny(action, reason),
                 None => {
                     let by = a.and_then(|a| a.decided_by.as_ref()).map(|u| u.to_string());
-                    action.decision = "allow".into();
+                    action.decision = ActionDecision::Allow;
                     action
                         .reasons
                         .push(format!("approved by {} in {id}", by.unwrap_or_default()));
@@ -381,7 +382,7 @@ pub fn evaluate(
                     assignee,
                     approver_role: role,
                     policies: action.policies.clone(),
-                    state: "pending".into(),
+                    state: ApprovalState::Pending,
                     created_at: now,
                     expires_at: now + Duration::minutes(minutes),
                     first_opened_at: None,
@@ -391,7 +392,7 @@ pub fn evaluate(
                     used_by: None,
                     used_at: None,
                 };
-                action.decision = "step_up".into();
+                action.decision = ActionDecision::StepUp;
                 action.approval_id = Some(approval.id.clone());
                 DecisionWrite {
                     action,
@@ -423,40 +424,39 @@ fn approval_refusal(
         ));
     }
     match effective_state(a, now) {
-        "approved" => None,
-        "pending" => Some(format!(
+        ApprovalState::Approved => None,
+        ApprovalState::Pending => Some(format!(
             "approval request {id} is still waiting for {}",
             a.assignee
         )),
-        "denied" => Some(format!(
+        ApprovalState::Denied => Some(format!(
             "approval request {id} was denied by {}",
             a.assignee
         )),
-        "expired" => Some(format!(
+        ApprovalState::Expired => Some(format!(
             "approval request {id} expired unanswered at {}",
             a.expires_at.to_rfc3339()
         )),
-        "used" => Some(format!(
+        ApprovalState::Used => Some(format!(
             "approval request {id} was already used; an approval is single-use"
         )),
-        other => Some(format!("approval request {id} is {other}")),
     }
 }
 
 /// The state at `now`: a pending request past its expiry is expired even before the
 /// expiry job writes it.
-pub fn effective_state(a: &ApprovalRecord, now: DateTime<Utc>) -> &str {
-    if a.state == "pending" && a.expires_at <= now {
-        "expired"
+pub fn effective_state(a: &ApprovalRecord, now: DateTime<Utc>) -> ApprovalState {
+    if a.state == ApprovalState::Pending && a.expires_at <= now {
+        ApprovalState::Expired
     } else {
-        &a.state
+        a.state
     }
 }
 
 /// Turns a decision that relied on an approval into a deny, when the committer finds
 /// the approval used (or no longer approved) inside the write.
 pub fn refuse_reuse(action: &mut ActionRecord, approval: &str) {
-    action.decision = "deny".into();
+    action.decision = ActionDecision::Deny;
     action.review_state = None;
     action.reasons.push(format!(
         "approval request {approval} was already used; an approval is single-use"
