@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use countersign_core::agent::AgentStatus;
 use countersign_core::delivery::{AttemptOutcome, DeliveryState};
 use countersign_core::gap::GapKey;
-use countersign_core::grant::Terms;
+use countersign_core::grant::{Facts, State, Terms};
 use countersign_core::release::{
     Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
 };
@@ -219,6 +219,23 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
+    /// What core's grant rules need to know of this grant ([`countersign_core::grant::state`],
+    /// [`countersign_core::grant::check_use`]).
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            terms: &self.terms,
+            system_owner_approved: self.system_owner_approved_by.is_some(),
+            agent_owner_approved: self.agent_owner_approved_by.is_some(),
+            certified_at: self.certified_at,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+
+    /// The grant's state at `now` under a recertification cadence (I8).
+    pub fn state(&self, now: DateTime<Utc>, recertify_every_days: u32) -> State {
+        countersign_core::grant::state(&self.facts(), now, recertify_every_days)
+    }
+
     /// A grant as requested: no approval, certification or revocation yet.
     pub fn requested(id: GrantId, agent_id: AgentId, terms: Terms, at: DateTime<Utc>) -> Self {
         GrantRecord {

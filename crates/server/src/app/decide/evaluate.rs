@@ -2,20 +2,20 @@
 //! the policy set, the approval it names, fresh ids and the time in; the records to
 //! write out. No IO, no clock, no randomness.
 //!
-//! Order of checks, each of which denies on failure, before any policy runs: the
-//! task is the credential's; the credential's scopes cover `system:action:resource`;
-//! an active grant covers it; the grant's time window holds now; the risk score is
-//! within the grant's maximum. Then the Cedar policy set decides; anything it cannot
+//! Order of checks, each of which denies on failure, before any policy runs
+//! (`countersign_core::grant::check_use`): the task is the credential's; the
+//! credential's scopes cover `system:action:resource`; an active grant covers it; the
+//! grant's time window holds now; the risk score is within the grant's maximum. Then
+//! the Cedar policy set decides; anything it cannot
 //! evaluate denies. A step_up creates an approval request for a named human; an
 //! approved, unused request bound to the same action digest turns the step_up into an
 //! allow, once.
 
-use super::super::grants::state_of;
 use super::super::policies::LoadedPolicies;
 use super::super::runtime::Principal;
 use super::super::AppError;
 use chrono::{DateTime, Duration, Timelike, Utc};
-use countersign_core::grant::{mutates, scope_within, valid_action, Scope, State};
+use countersign_core::grant::{check_use, mutates, valid_action, Asked, Facts, Held, Scope};
 use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::runtime::{ActionDecision, ApprovalState, ReviewState};
@@ -225,69 +225,25 @@ pub fn evaluate(
     };
 
     // Grants and time windows before policy.
-    if task != p.credential.task {
-        return deny(
-            action,
-            format!(
-                "the credential was issued for task {:?}, not {task:?}",
-                p.credential.task
-            ),
-        );
-    }
     let scope = Scope {
         system: input.system.clone(),
         action: input.action.clone(),
         resource: input.resource.clone(),
     };
-    let in_credential = p
-        .credential
-        .scopes
-        .iter()
-        .filter_map(|s| s.parse::<Scope>().ok())
-        .any(|outer| scope_within(&scope, &outer));
-    if !in_credential {
-        return deny(
-            action,
-            format!("no grant: the credential does not cover {scope}"),
-        );
-    }
-    let every = profile.grants.recertify_every_days;
-    let covering: Vec<&GrantRecord> = p
-        .grants
-        .iter()
-        .filter(|g| state_of(g, now, every) == State::Active && g.terms.covers(&scope))
-        .collect();
-    if covering.is_empty() {
-        return deny(action, format!("no grant: no active grant covers {scope}"));
-    }
-    let in_window: Vec<&&GrantRecord> = covering
-        .iter()
-        .filter(|g| g.terms.constraints.window.is_none_or(|w| w.contains(now)))
-        .collect();
-    if in_window.is_empty() {
-        let windows: Vec<String> = covering
-            .iter()
-            .filter_map(|g| g.terms.constraints.window)
-            .map(|w| format!("{:02}:00-{:02}:00 UTC", w.start_hour, w.end_hour))
-            .collect();
-        return deny(
-            action,
-            format!(
-                "outside the grant's time window ({}); it is {} UTC",
-                windows.join(", "),
-                now.format("%H:%M")
-            ),
-        );
-    }
     let risk = input.context.risk_score;
-    let within_risk = in_window
-        .iter()
-        .any(|g| g.terms.constraints.max_risk_score.is_none_or(|m| risk <= m));
-    if !within_risk {
-        return deny(
-            action,
-            format!("risk score {risk} exceeds every covering grant's maximum"),
-        );
+    let grants: Vec<Facts<'_>> = p.grants.iter().map(GrantRecord::facts).collect();
+    let asked = Asked {
+        task: &task,
+        scope: &scope,
+        risk_score: risk,
+    };
+    let held = Held {
+        task: &p.credential.task,
+        scopes: &p.credential.scopes,
+    };
+    let every = profile.grants.recertify_every_days;
+    if let Err(refusal) = check_use(&asked, &held, &grants, now, every) {
+        return deny(action, refusal.to_string());
     }
 
     // Runtime policy.
