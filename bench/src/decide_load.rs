@@ -123,13 +123,12 @@ async fn main() -> Result<()> {
                 i += 1;
                 let start = Instant::now();
                 let decision = match mode {
-                    Mode::InProcess => {
-                        decide::run(&state, &principal, input(i), None)
-                            .await?
-                            .write
-                            .action
-                            .decision
-                    }
+                    Mode::InProcess => decide::run(&state, &principal, input(i), None)
+                        .await?
+                        .write
+                        .action
+                        .decision
+                        .to_string(),
                     Mode::Http => {
                         let body = json!({"action": "read", "system": "sys_bench",
                                           "resource": format!("orders/{i}"),

@@ -41,7 +41,9 @@ impl UnknownCode {
 ///
 /// serde reads and writes each variant as its string (`#[serde(rename)]` from the table);
 /// `as_str`, `parse` (an `Option`, like the crate's other enums), `FromStr` (an
-/// [`UnknownCode`] naming the kind), `Display` and `ALL` (declaration order) follow it.
+/// [`UnknownCode`] naming the kind), `Display` and `ALL` (declaration order) follow it,
+/// and a variant compares equal to its string (`PartialEq<str>` both ways), so a test
+/// can say `assert_eq!(rec.state, "approved")`.
 macro_rules! stable_strings {
     (
         $(#[$meta:meta])*
@@ -92,6 +94,30 @@ macro_rules! stable_strings {
                 f.write_str(self.as_str())
             }
         }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.as_str()
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.as_str()
+            }
+        }
     };
 }
 
@@ -99,13 +125,14 @@ pub(crate) use stable_strings;
 
 /// Checks, for a test, that `all` (a `stable_strings!` enum's `ALL`) spells exactly
 /// `expected` (today's strings, in declaration order), and that every variant
-/// round-trips through `as_str`/`FromStr` and serde.
+/// round-trips through `as_str`/`FromStr` and serde and equals its string.
 #[cfg(test)]
 pub(crate) fn assert_stable<T>(all: &[T], expected: &[&str])
 where
     T: Copy
         + std::fmt::Debug
         + PartialEq
+        + for<'a> PartialEq<&'a str>
         + std::fmt::Display
         + std::str::FromStr<Err = UnknownCode>
         + serde::Serialize
@@ -116,6 +143,8 @@ where
     for &v in all {
         let s = v.to_string();
         assert_eq!(s.parse::<T>(), Ok(v));
+        assert_eq!(v, s.as_str());
+        assert_ne!(v, "no-such-code");
         let json = serde_json::to_value(v).unwrap();
         assert_eq!(json, serde_json::Value::String(s));
         assert_eq!(serde_json::from_value::<T>(json).unwrap(), v);

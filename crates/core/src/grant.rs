@@ -8,8 +8,9 @@
 //! when not recertified within the profile's cadence.
 //!
 //! A scope is `system:action:resource`; a credential's scopes must each be covered by
-//! an active grant ([`Grant::covers`]), and a delegated credential's scopes must each be
-//! within its delegator's ([`scope_within`]).
+//! an active grant ([`Terms::covers`]), and a delegated credential's scopes must each be
+//! within its delegator's ([`scope_within`]). A runtime request is checked against its
+//! credential and the agent's grants before any policy runs ([`check_use`]).
 
 use crate::ids::SystemId;
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -348,6 +349,120 @@ pub fn attenuate(requested: &BTreeSet<Scope>, outer: &BTreeSet<Scope>) -> Result
     Ok(())
 }
 
+/// What a runtime decision asks: the task it is for, the scope it would act on and
+/// its declared risk score.
+#[derive(Clone, Copy, Debug)]
+pub struct Asked<'a> {
+    pub task: &'a str,
+    pub scope: &'a Scope,
+    pub risk_score: u32,
+}
+
+/// The credential a request was asked with: its task and its scopes as issued
+/// (`system:action:resource`; one that does not parse covers nothing).
+#[derive(Clone, Copy, Debug)]
+pub struct Held<'a> {
+    pub task: &'a str,
+    pub scopes: &'a [String],
+}
+
+/// Why a runtime request is refused before any policy runs. The messages are the
+/// deny reasons an agent reads.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UseRefusal {
+    /// The request names a task other than the credential's.
+    #[error("the credential was issued for task {credential:?}, not {asked:?}")]
+    OtherTask { credential: String, asked: String },
+    /// No scope of the credential covers the request's.
+    #[error("no grant: the credential does not cover {0}")]
+    NotInCredential(Scope),
+    /// No grant active at the time covers the scope.
+    #[error("no grant: no active grant covers {0}")]
+    NoActiveGrant(Scope),
+    /// Every covering grant has a time window, and none holds at `at`.
+    #[error(
+        "outside the grant's time window ({}); it is {} UTC",
+        windows_text(.windows),
+        .at.format("%H:%M")
+    )]
+    OutsideWindow {
+        /// The covering grants' windows, in the order of the grants.
+        windows: Vec<HourWindow>,
+        at: DateTime<Utc>,
+    },
+    /// The risk score is above the maximum of every covering grant in its window.
+    #[error("risk score {0} exceeds every covering grant's maximum")]
+    RiskTooHigh(u32),
+}
+
+fn windows_text(windows: &[HourWindow]) -> String {
+    windows
+        .iter()
+        .map(|w| format!("{:02}:00-{:02}:00 UTC", w.start_hour, w.end_hour))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether a request may go on to policy (I8, I9), checked in this order: the task is
+/// the credential's; the credential's scopes cover the request's; a grant active at
+/// `now` covers it; one of those grants' time windows holds at `now` (a grant without
+/// a window always holds); and one grant in its window allows the risk score (a grant
+/// without a maximum allows any).
+pub fn check_use(
+    asked: &Asked<'_>,
+    held: &Held<'_>,
+    grants: &[Facts<'_>],
+    now: DateTime<Utc>,
+    recertify_every_days: u32,
+) -> Result<(), UseRefusal> {
+    if asked.task != held.task {
+        return Err(UseRefusal::OtherTask {
+            credential: held.task.to_owned(),
+            asked: asked.task.to_owned(),
+        });
+    }
+    let in_credential = held
+        .scopes
+        .iter()
+        .filter_map(|s| s.parse::<Scope>().ok())
+        .any(|outer| scope_within(asked.scope, &outer));
+    if !in_credential {
+        return Err(UseRefusal::NotInCredential(asked.scope.clone()));
+    }
+    let covering: Vec<&Terms> = grants
+        .iter()
+        .filter(|g| {
+            state(g, now, recertify_every_days) == State::Active && g.terms.covers(asked.scope)
+        })
+        .map(|g| g.terms)
+        .collect();
+    if covering.is_empty() {
+        return Err(UseRefusal::NoActiveGrant(asked.scope.clone()));
+    }
+    let in_window: Vec<&Terms> = covering
+        .iter()
+        .copied()
+        .filter(|t| t.constraints.window.is_none_or(|w| w.contains(now)))
+        .collect();
+    if in_window.is_empty() {
+        return Err(UseRefusal::OutsideWindow {
+            windows: covering
+                .iter()
+                .filter_map(|t| t.constraints.window)
+                .collect(),
+            at: now,
+        });
+    }
+    let risk = asked.risk_score;
+    if !in_window
+        .iter()
+        .any(|t| t.constraints.max_risk_score.is_none_or(|m| risk <= m))
+    {
+        return Err(UseRefusal::RiskTooHigh(risk));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,5 +603,171 @@ mod tests {
             end_hour: 5,
         });
         assert!(w.validate(now).is_err());
+    }
+
+    /// An approved, certified grant of `terms`, for [`check_use`].
+    fn active(terms: &Terms) -> Facts<'_> {
+        Facts {
+            terms,
+            system_owner_approved: true,
+            agent_owner_approved: true,
+            certified_at: Some(t(0)),
+            revoked: false,
+        }
+    }
+
+    fn check(
+        task: &str,
+        scope_text: &str,
+        risk: u32,
+        scopes: &[&str],
+        grants: &[Facts<'_>],
+        now: DateTime<Utc>,
+    ) -> Result<(), UseRefusal> {
+        let scope = scope(scope_text);
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let asked = Asked {
+            task,
+            scope: &scope,
+            risk_score: risk,
+        };
+        let held = Held {
+            task: "refunds",
+            scopes: &scopes,
+        };
+        check_use(&asked, &held, grants, now, 90)
+    }
+
+    #[test]
+    fn i8_a_request_within_an_active_grant_passes() {
+        let mut g = terms(&["read"]);
+        g.constraints = Constraints {
+            window: Some(HourWindow {
+                start_hour: 1,
+                end_hour: 5,
+            }),
+            max_risk_score: Some(30),
+        };
+        let ok = check(
+            "refunds",
+            "sys_a:read:orders/7",
+            30,
+            &["sys_a:read:orders/*"],
+            &[active(&g)],
+            t(2),
+        );
+        assert_eq!(ok, Ok(()));
+    }
+
+    #[test]
+    fn i9_another_task_is_refused() {
+        let g = terms(&["read"]);
+        let e = check(
+            "billing",
+            "sys_a:read:orders/7",
+            0,
+            &["sys_a:read:orders/*"],
+            &[active(&g)],
+            t(2),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the credential was issued for task \"refunds\", not \"billing\""
+        );
+    }
+
+    #[test]
+    fn i9_a_scope_outside_the_credential_is_refused() {
+        let g = terms(&["read"]);
+        let e = check(
+            "refunds",
+            "sys_a:read:invoices/7",
+            0,
+            &["sys_a:read:orders/*", "not a scope"],
+            &[active(&g)],
+            t(2),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no grant: the credential does not cover sys_a:read:invoices/7"
+        );
+    }
+
+    #[test]
+    fn i8_without_an_active_covering_grant_is_refused() {
+        let read = terms(&["read"]);
+        let write = terms(&["write"]);
+        let mut revoked = active(&read);
+        revoked.revoked = true;
+        let e = check(
+            "refunds",
+            "sys_a:read:orders/7",
+            0,
+            &["sys_a:read:orders/*"],
+            &[revoked, active(&write)],
+            t(2),
+        )
+        .unwrap_err();
+        assert_eq!(e, UseRefusal::NoActiveGrant(scope("sys_a:read:orders/7")));
+        assert_eq!(
+            e.to_string(),
+            "no grant: no active grant covers sys_a:read:orders/7"
+        );
+    }
+
+    #[test]
+    fn i8_outside_every_covering_window_is_refused() {
+        let mut day = terms(&["read"]);
+        day.constraints.window = Some(HourWindow {
+            start_hour: 9,
+            end_hour: 17,
+        });
+        let mut night = terms(&["read"]);
+        night.constraints.window = Some(HourWindow {
+            start_hour: 22,
+            end_hour: 6,
+        });
+        let now = t(7) + Duration::minutes(30);
+        let e = check(
+            "refunds",
+            "sys_a:read:orders/7",
+            0,
+            &["sys_a:read:orders/*"],
+            &[active(&day), active(&night)],
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "outside the grant's time window (09:00-17:00 UTC, 22:00-06:00 UTC); it is 07:30 UTC"
+        );
+    }
+
+    #[test]
+    fn i8_a_risk_above_every_covering_maximum_is_refused() {
+        let mut low = terms(&["read"]);
+        low.constraints.max_risk_score = Some(20);
+        // A grant without a maximum allows any risk, but only inside its window.
+        let mut closed = terms(&["read"]);
+        closed.constraints.window = Some(HourWindow {
+            start_hour: 9,
+            end_hour: 10,
+        });
+        let e = check(
+            "refunds",
+            "sys_a:read:orders/7",
+            21,
+            &["sys_a:read:orders/*"],
+            &[active(&low), active(&closed)],
+            t(2),
+        )
+        .unwrap_err();
+        assert_eq!(e, UseRefusal::RiskTooHigh(21));
+        assert_eq!(
+            e.to_string(),
+            "risk score 21 exceeds every covering grant's maximum"
+        );
     }
 }

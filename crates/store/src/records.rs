@@ -1,14 +1,20 @@
 //! What the store persists, as domain-level records. Rows are decoded into these in
-//! each backend; wire views live in the server crate.
+//! each backend; wire views live in the server crate. Codes and states are core's
+//! enums, stored as their stable strings (in columns and in JSON documents alike); a
+//! stored string that names no variant is a [`crate::StoreError::Corrupt`].
 
 use chrono::{DateTime, Utc};
 use countersign_core::agent::AgentStatus;
+use countersign_core::delivery::{AttemptOutcome, DeliveryState};
 use countersign_core::gap::GapKey;
-use countersign_core::grant::Terms;
+use countersign_core::grant::{Facts, State, Terms};
 use countersign_core::release::{
     Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
 };
 use countersign_core::review::{Answer, Verdict};
+use countersign_core::runtime::{
+    ActionDecision, ApprovalState, OutcomeStatus, PostReviewVerdict, ReviewState,
+};
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,6 +232,23 @@ pub struct GrantRecord {
 }
 
 impl GrantRecord {
+    /// What core's grant rules need to know of this grant ([`countersign_core::grant::state`],
+    /// [`countersign_core::grant::check_use`]).
+    pub fn facts(&self) -> Facts<'_> {
+        Facts {
+            terms: &self.terms,
+            system_owner_approved: self.system_owner_approved_by.is_some(),
+            agent_owner_approved: self.agent_owner_approved_by.is_some(),
+            certified_at: self.certified_at,
+            revoked: self.revoked_at.is_some(),
+        }
+    }
+
+    /// The grant's state at `now` under a recertification cadence (I8).
+    pub fn state(&self, now: DateTime<Utc>, recertify_every_days: u32) -> State {
+        countersign_core::grant::state(&self.facts(), now, recertify_every_days)
+    }
+
     /// A grant as requested: no approval, certification or revocation yet.
     pub fn requested(id: GrantId, agent_id: AgentId, terms: Terms, at: DateTime<Utc>) -> Self {
         GrantRecord {
@@ -383,9 +406,8 @@ pub struct EventRecord {
 pub struct DeliveryRecord {
     pub webhook_id: String,
     pub event_id: String,
-    /// `pending`, `delivered` or `dead` (attempts exhausted): a
-    /// [`countersign_core::delivery::DeliveryState`] string.
-    pub state: String,
+    /// Pending, delivered, or dead (attempts exhausted).
+    pub state: DeliveryState,
     pub attempts: u32,
     /// A pending delivery is due at this time (also the lease of a claimed one).
     pub next_attempt_at: DateTime<Utc>,
@@ -403,8 +425,7 @@ pub struct AttemptRecord {
     /// The receiver's HTTP status, 0 when there was no response.
     pub status_code: u16,
     pub error: String,
-    /// `delivered`, `retry` or `dead`: a [`countersign_core::delivery::AttemptOutcome`] string.
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
 }
 
 // Runtime decisions, step-up approvals and the action log (issue 6). Both records are
@@ -433,8 +454,7 @@ pub struct ActionRecord {
     /// Confidence, risk score, data classes, AI input (or its digest), impact.
     pub context: serde_json::Value,
     pub risk_score: u32,
-    /// `allow`, `deny` or `step_up`: a [`countersign_core::runtime::ActionDecision`] string.
-    pub decision: String,
+    pub decision: ActionDecision,
     pub reasons: Vec<String>,
     /// Ids of the policies that determined it.
     pub policies: Vec<String>,
@@ -443,9 +463,8 @@ pub struct ActionRecord {
     /// the approval consumed.
     pub approval_id: Option<String>,
     pub decided_at: DateTime<Utc>,
-    /// `pending` when it awaits post-action review by the system owner, then `reviewed`:
-    /// a [`countersign_core::runtime::ReviewState`] string.
-    pub review_state: Option<String>,
+    /// Pending when it awaits post-action review by the system owner, then reviewed.
+    pub review_state: Option<ReviewState>,
     pub review: Option<PostReview>,
     /// The final outcome the agent reported.
     pub outcome: Option<ActionOutcome>,
@@ -456,17 +475,14 @@ pub struct ActionRecord {
 pub struct PostReview {
     pub by: UserId,
     pub at: DateTime<Utc>,
-    /// `ok` or `flagged`: a [`countersign_core::runtime::PostReviewVerdict`] string.
-    pub verdict: String,
+    pub verdict: PostReviewVerdict,
     pub comment: String,
 }
 
 /// What finally happened, as reported by the agent.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionOutcome {
-    /// `succeeded`, `failed` or `abandoned`: a [`countersign_core::runtime::OutcomeStatus`]
-    /// string.
-    pub status: String,
+    pub status: OutcomeStatus,
     pub detail: serde_json::Value,
     pub at: DateTime<Utc>,
 }
@@ -492,9 +508,7 @@ pub struct ApprovalRecord {
     /// The role a policy named, if any (otherwise the system owner).
     pub approver_role: Option<String>,
     pub policies: Vec<String>,
-    /// `pending`, `approved`, `denied`, `expired` or `used`: a
-    /// [`countersign_core::runtime::ApprovalState`] string.
-    pub state: String,
+    pub state: ApprovalState,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub first_opened_at: Option<DateTime<Utc>>,
@@ -512,7 +526,7 @@ pub struct ActionFilter {
     pub agent: Option<AgentId>,
     pub system: Option<SystemId>,
     pub task: Option<String>,
-    pub review_state: Option<String>,
+    pub review_state: Option<ReviewState>,
     pub limit: u32,
 }
 
@@ -520,7 +534,7 @@ pub struct ActionFilter {
 #[derive(Clone, Debug, Default)]
 pub struct ApprovalFilter {
     pub assignee: Option<UserId>,
-    pub state: Option<String>,
+    pub state: Option<ApprovalState>,
     pub agent: Option<AgentId>,
     pub limit: u32,
 }
@@ -534,4 +548,40 @@ pub struct ContextViewRecord {
     pub subject: String,
     pub user: UserId,
     pub first_opened_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[test]
+    fn documents_hold_codes_as_their_stable_strings() {
+        let mut a = testing::action("a", "ag", "t", ActionDecision::StepUp, testing::at(0));
+        a.review_state = Some(ReviewState::Reviewed);
+        a.review = Some(PostReview {
+            by: UserId("owner".into()),
+            at: testing::at(1),
+            verdict: PostReviewVerdict::Flagged,
+            comment: "why".into(),
+        });
+        a.outcome = Some(ActionOutcome {
+            status: OutcomeStatus::Abandoned,
+            detail: serde_json::Value::Null,
+            at: testing::at(2),
+        });
+        let doc = serde_json::to_string(&a).unwrap();
+        for part in [
+            r#""decision":"step_up""#,
+            r#""review_state":"reviewed""#,
+            r#""verdict":"flagged""#,
+            r#""status":"abandoned""#,
+        ] {
+            assert!(doc.contains(part), "{part} in {doc}");
+        }
+        let mut ap = testing::approval("ap", "a", "owner", testing::at(60));
+        ap.state = ApprovalState::Used;
+        let doc = serde_json::to_string(&ap).unwrap();
+        assert!(doc.contains(r#""state":"used""#), "{doc}");
+    }
 }

@@ -10,6 +10,7 @@ use crate::time::from_text;
 use crate::StoreError;
 use chrono::{DateTime, Utc};
 use countersign_core::agent::AgentStatus;
+use countersign_core::delivery::{AttemptOutcome, DeliveryState};
 use countersign_core::gap::GapKey;
 use countersign_core::release::{Decision, DeploymentAction, ReleaseKind, ReleaseStatus};
 use countersign_core::review::Verdict;
@@ -390,10 +391,11 @@ pub(crate) fn event(row: &impl Columns) -> Result<EventRecord, StoreError> {
 }
 
 pub(crate) fn delivery(row: &impl Columns) -> Result<DeliveryRecord, StoreError> {
+    let state = row.text("state")?;
     Ok(DeliveryRecord {
         webhook_id: row.text("webhook_id")?,
         event_id: row.text("event_id")?,
-        state: row.text("state")?,
+        state: DeliveryState::parse(&state).ok_or_else(|| corrupt("deliveries.state", &state))?,
         attempts: u32_col(row, "attempts")?,
         next_attempt_at: time(row, "next_attempt_at")?,
         updated_at: time(row, "updated_at")?,
@@ -452,6 +454,7 @@ pub(crate) fn credential(row: &impl Columns) -> Result<CredentialRecord, StoreEr
 
 pub(crate) fn attempt(row: &impl Columns) -> Result<AttemptRecord, StoreError> {
     let code = row.int("status_code")?;
+    let outcome = row.text("outcome")?;
     Ok(AttemptRecord {
         id: row.text("id")?,
         webhook_id: row.text("webhook_id")?,
@@ -460,11 +463,13 @@ pub(crate) fn attempt(row: &impl Columns) -> Result<AttemptRecord, StoreError> {
         at: time(row, "at")?,
         status_code: u16::try_from(code).map_err(|_| corrupt("status_code", &code.to_string()))?,
         error: row.text("error")?,
-        outcome: row.text("outcome")?,
+        outcome: AttemptOutcome::parse(&outcome)
+            .ok_or_else(|| corrupt("delivery_attempts.outcome", &outcome))?,
     })
 }
 
-/// A JSON document column (`body`) of the actions and approvals tables.
+/// A JSON document column (`body`) of the actions and approvals tables. A state or
+/// code in it that names no variant fails to decode: a [`StoreError::Corrupt`].
 pub(crate) fn document<T: serde::de::DeserializeOwned>(
     row: &impl Columns,
 ) -> Result<T, StoreError> {

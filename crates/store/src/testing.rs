@@ -48,12 +48,14 @@ use crate::records::*;
 use crate::StoreError;
 use chrono::{DateTime, Duration, Utc};
 use countersign_core::agent::AgentStatus;
+use countersign_core::delivery::{AttemptOutcome, DeliveryState};
 use countersign_core::gap::{GapCode, GapKey};
 use countersign_core::grant::{Constraints, Terms};
 use countersign_core::release::{
     Attributes, Bundle, Decision, DeploymentAction, ReleaseKind, ReleaseStatus,
 };
 use countersign_core::review::{Answer, Verdict};
+use countersign_core::runtime::{ActionDecision, ApprovalState, ReviewState};
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, Role, SystemId, UserId};
 use rand::RngCore;
 use serde_json::json;
@@ -582,7 +584,7 @@ pub fn delivery(webhook: &str, event: &str, next_attempt_at: DateTime<Utc>) -> D
     DeliveryRecord {
         webhook_id: webhook.into(),
         event_id: event.into(),
-        state: "pending".into(),
+        state: DeliveryState::Pending,
         attempts: 0,
         next_attempt_at,
         updated_at: at(2),
@@ -612,9 +614,9 @@ pub fn attempt(
             String::new()
         },
         outcome: if (200..300).contains(&status_code) {
-            "delivered".into()
+            AttemptOutcome::Delivered
         } else {
-            "retry".into()
+            AttemptOutcome::Retry
         },
     }
 }
@@ -626,7 +628,7 @@ pub fn action(
     id: &str,
     agent: &str,
     task: &str,
-    decision: &str,
+    decision: ActionDecision,
     decided_at: DateTime<Utc>,
 ) -> ActionRecord {
     ActionRecord {
@@ -642,13 +644,13 @@ pub fn action(
         arguments: json!({"amount": 12, "nested": {"z": 1, "a": [1, 2]}}),
         context: json!({"risk_score": 20, "ai_input": "refund order 42"}),
         risk_score: 20,
-        decision: decision.into(),
+        decision,
         reasons: vec!["permitted by allow-low-risk-reads".into()],
         policies: vec!["allow-low-risk-reads".into()],
         policy_digest: Some(digest("policies")),
         approval_id: None,
         decided_at,
-        review_state: (decision == "allow").then(|| "pending".to_owned()),
+        review_state: (decision == ActionDecision::Allow).then_some(ReviewState::Pending),
         review: None,
         outcome: None,
     }
@@ -676,7 +678,7 @@ pub fn approval(
         assignee: UserId(assignee.into()),
         approver_role: None,
         policies: vec!["step-up-production-writes".into()],
-        state: "pending".into(),
+        state: ApprovalState::Pending,
         created_at: expires_at - Duration::seconds(60),
         expires_at,
         first_opened_at: None,

@@ -41,7 +41,7 @@ pub fn action_decision_view(w: &app::decide::evaluate::DecisionWrite) -> ActionD
     let a = &w.action;
     ActionDecisionView {
         id: a.id.clone(),
-        decision: a.decision.clone(),
+        decision: a.decision.to_string(),
         reasons: a.reasons.clone(),
         policies: a.policies.clone(),
         policy_digest: a.policy_digest.clone(),
@@ -62,7 +62,7 @@ impl View<app::approvals::ApprovalView> for ApprovalView {
         let a = v.approval;
         ApprovalView {
             id: a.id,
-            state: v.state,
+            state: v.state.to_string(),
             action_id: a.action_id,
             agent: a.agent_id,
             system: a.system_id,
@@ -102,22 +102,22 @@ impl View<ActionRecord> for ActionView {
             arguments: a.arguments,
             context: a.context,
             risk_score: a.risk_score,
-            decision: a.decision,
+            decision: a.decision.to_string(),
             reasons: a.reasons,
             policies: a.policies,
             policy_digest: a.policy_digest,
             approval_id: a.approval_id,
             approval: None,
             decided_at: a.decided_at,
-            review_state: a.review_state,
+            review_state: a.review_state.map(|s| s.to_string()),
             review: a.review.map(|r| PostReviewView {
                 by: r.by,
                 at: r.at,
-                verdict: r.verdict,
+                verdict: r.verdict.to_string(),
                 comment: r.comment,
             }),
             outcome: a.outcome.map(|o| OutcomeView {
-                status: o.status,
+                status: o.status.to_string(),
                 detail: o.detail,
                 at: o.at,
             }),
@@ -131,7 +131,7 @@ pub fn linked_action_view(v: app::actions::ActionView, now: DateTime<Utc>) -> Ac
     out.delegation = v.delegation;
     out.approval = v.approval.map(|a| {
         ApprovalView::view(app::approvals::ApprovalView {
-            state: app::decide::evaluate::effective_state(&a, now).to_owned(),
+            state: app::decide::evaluate::effective_state(&a, now),
             approval: a,
             action: Some(v.action),
         })

@@ -31,7 +31,7 @@ pub fn delivery_log_view(
             .into_iter()
             .map(|d| DeliveryView {
                 event_id: d.event_id,
-                state: d.state,
+                state: d.state.to_string(),
                 attempts: d.attempts,
                 next_attempt_at: d.next_attempt_at,
             })
@@ -44,7 +44,7 @@ pub fn delivery_log_view(
                 at: a.at,
                 status_code: a.status_code,
                 error: a.error,
-                outcome: a.outcome,
+                outcome: a.outcome.to_string(),
             })
             .collect(),
     }

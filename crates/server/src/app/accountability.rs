@@ -8,6 +8,7 @@ use super::{AppError, Ctx};
 use chrono::{DateTime, Utc};
 use countersign_core::profile::AccountabilityPolicy;
 use countersign_core::review::Verdict;
+use countersign_core::runtime::ApprovalState;
 use countersign_core::{Role, UserId};
 use countersign_store::records::ApprovalFilter;
 use countersign_store::Tx;
@@ -147,7 +148,7 @@ pub async fn report(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Vec<Signals>, AppError
             continue;
         };
         step_ups.entry(by).or_default().push(Sample {
-            approved: a.state == "approved" || a.state == "used",
+            approved: matches!(a.state, ApprovalState::Approved | ApprovalState::Used),
             assigned_at: Some(a.created_at),
             opened_at: a.first_opened_at.filter(|o| *o <= at),
             decided_at: at,

@@ -7,6 +7,7 @@ use super::unit::App;
 use super::{record, record_agent_at, AppError, Ctx};
 use chrono::{DateTime, Utc};
 use countersign_core::problem::ProblemCode;
+use countersign_core::runtime::{ActionDecision, OutcomeStatus, PostReviewVerdict, ReviewState};
 use countersign_core::{AgentId, Role, SystemId};
 use countersign_store::records::{
     ActionFilter, ActionOutcome, ActionRecord, ApprovalRecord, PostReview,
@@ -115,11 +116,17 @@ pub struct ActionQuery {
 /// The log, newest first, filtered by agent, system, task or review state. Auditors
 /// see everything; others see the actions of their agents and systems.
 pub async fn list(tx: &mut dyn Tx, ctx: &Ctx, q: ActionQuery) -> Result<Vec<ActionView>, AppError> {
+    let review_state = match q.review.as_deref().map(ReviewState::parse) {
+        None => None,
+        Some(Some(s)) => Some(s),
+        // A review state no action can be in matches none.
+        Some(None) => return Ok(Vec::new()),
+    };
     let filter = ActionFilter {
         agent: q.agent,
         system: q.system,
         task: q.task,
-        review_state: q.review,
+        review_state,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
     };
     let auditor = AUDITORS.iter().any(|r| ctx.actor.has_role(*r));
@@ -158,7 +165,7 @@ pub async fn review_queue(
         .collect();
     let rows = tx
         .list_actions(&ActionFilter {
-            review_state: Some("pending".into()),
+            review_state: Some(ReviewState::Pending),
             limit: 10_000,
             ..Default::default()
         })
@@ -190,29 +197,29 @@ pub async fn review(
             ),
         ));
     }
-    if verdict != "ok" && verdict != "flagged" {
+    let Some(verdict) = PostReviewVerdict::parse(&verdict) else {
         return Err(AppError::invalid(
             ProblemCode::InvalidVerdict,
             "verdict must be ok or flagged",
         ));
-    }
-    if verdict == "flagged" && comment.trim().is_empty() {
+    };
+    if verdict == PostReviewVerdict::Flagged && comment.trim().is_empty() {
         return Err(AppError::invalid(
             ProblemCode::MissingComment,
             "flagging an action needs a comment",
         ));
     }
-    if a.review_state.as_deref() != Some("pending") {
+    if a.review_state != Some(ReviewState::Pending) {
         return Err(AppError::conflict(
             ProblemCode::NotInReviewQueue,
             format!("action {id} is not waiting for a post-action review"),
         ));
     }
-    a.review_state = Some("reviewed".into());
+    a.review_state = Some(ReviewState::Reviewed);
     a.review = Some(PostReview {
         by: ctx.actor.id.clone(),
         at: ctx.now,
-        verdict: verdict.clone(),
+        verdict,
         comment: comment.clone(),
     });
     tx.update_action(&a).await?;
@@ -244,13 +251,13 @@ pub async fn report_outcome(
             id: id.to_owned(),
         });
     }
-    if !["succeeded", "failed", "abandoned"].contains(&status.as_str()) {
+    let Some(status) = OutcomeStatus::parse(&status) else {
         return Err(AppError::invalid(
             ProblemCode::InvalidOutcome,
             "status must be succeeded, failed or abandoned",
         ));
-    }
-    if a.decision != "allow" {
+    };
+    if a.decision != ActionDecision::Allow {
         return Err(AppError::conflict(
             ProblemCode::ActionNotAllowed,
             format!(
@@ -270,7 +277,7 @@ pub async fn report_outcome(
         ));
     }
     a.outcome = Some(ActionOutcome {
-        status: status.clone(),
+        status,
         detail: detail.clone(),
         at: now,
     });

@@ -10,6 +10,7 @@ use super::unit::App;
 use super::{record, AppError, Ctx};
 use chrono::{DateTime, Utc};
 use countersign_core::problem::ProblemCode;
+use countersign_core::runtime::ApprovalState;
 use countersign_core::{AgentId, Role, UserId};
 use countersign_ledger::EntryDraft;
 use countersign_store::records::{ActionRecord, ApprovalFilter, ApprovalRecord, ContextViewRecord};
@@ -20,14 +21,14 @@ use serde_json::json;
 #[derive(Clone, Debug)]
 pub struct ApprovalView {
     pub approval: ApprovalRecord,
-    /// The state now (a pending request past its expiry is `expired`).
-    pub state: String,
+    /// The state now (a pending request past its expiry is expired).
+    pub state: ApprovalState,
     pub action: Option<ActionRecord>,
 }
 
 fn view(a: ApprovalRecord, action: Option<ActionRecord>, now: DateTime<Utc>) -> ApprovalView {
     ApprovalView {
-        state: effective_state(&a, now).to_owned(),
+        state: effective_state(&a, now),
         approval: a,
         action,
     }
@@ -122,32 +123,34 @@ pub async fn list(
     ctx: &Ctx,
     q: ApprovalQuery,
 ) -> Result<Vec<ApprovalView>, AppError> {
+    // `None`: every state; `Some(None)`: a state no request can be in.
+    let state = match q.state.as_deref() {
+        None => Some(Some(ApprovalState::Pending)),
+        Some("all") => None,
+        Some(other) => Some(ApprovalState::parse(other)),
+    };
     let mut filter = ApprovalFilter {
         assignee: Some(q.assignee.unwrap_or_else(|| ctx.actor.id.clone())),
-        state: match q.state.as_deref() {
-            None => Some("pending".into()),
-            Some("all") => None,
-            Some(other) => Some(other.to_owned()),
-        },
+        state: state.flatten(),
         agent: q.agent,
         limit: q.limit.unwrap_or(100),
     };
     if filter.assignee.as_ref() != Some(&ctx.actor.id) {
         ctx.require_any(READERS)?;
     }
+    if state == Some(None) {
+        return Ok(Vec::new());
+    }
     filter.limit = filter.limit.clamp(1, 500);
     // Expired-but-unwritten requests count as expired, not pending.
-    let want = filter.state.clone();
-    if want.as_deref() == Some("expired") {
+    let want = filter.state;
+    if want == Some(ApprovalState::Expired) {
         filter.state = None;
     }
     let rows = tx.list_approvals(&filter).await?;
     let mut out = Vec::with_capacity(rows.len());
     for a in rows {
-        if want
-            .as_deref()
-            .is_some_and(|w| effective_state(&a, ctx.now) != w)
-        {
+        if want.is_some_and(|w| effective_state(&a, ctx.now) != w) {
             continue;
         }
         // The view carries the decision's reasons, so the list shows why each waits.
@@ -179,8 +182,8 @@ pub async fn answer(
         ));
     }
     match effective_state(&a, ctx.now) {
-        "pending" => {}
-        "expired" => {
+        ApprovalState::Pending => {}
+        ApprovalState::Expired => {
             return Err(AppError::conflict(
                 ProblemCode::ApprovalExpired,
                 format!(
@@ -196,7 +199,11 @@ pub async fn answer(
             ))
         }
     }
-    a.state = if approve { "approved" } else { "denied" }.into();
+    a.state = if approve {
+        ApprovalState::Approved
+    } else {
+        ApprovalState::Denied
+    };
     a.decided_by = Some(ctx.actor.id.clone());
     a.decided_at = Some(ctx.now);
     a.comment = Some(comment.clone());
@@ -260,7 +267,7 @@ pub async fn wait_for_agent(
     loop {
         changes.borrow_and_update();
         let v = read().await?;
-        if v.state != "pending" {
+        if v.state != ApprovalState::Pending {
             return Ok(v);
         }
         let until_expiry = (v.approval.expires_at - app.now())
@@ -287,7 +294,7 @@ pub async fn expire_due(app: &App) -> Result<usize, AppError> {
                 let due = tx.due_approvals(now, 500).await?;
                 let mut drafts = Vec::with_capacity(due.len());
                 for mut a in due {
-                    a.state = "expired".into();
+                    a.state = ApprovalState::Expired;
                     tx.update_approval(&a).await?;
                     drafts.push(EntryDraft {
                         at: now,

@@ -503,7 +503,7 @@ pub async fn active_credential(
             let live = tx
                 .get_grant(gid)
                 .await?
-                .is_some_and(|g| grants::state_of(&g, now, every) == State::Active);
+                .is_some_and(|g| g.state(now, every) == State::Active);
             if !live {
                 return Ok(None);
             }

@@ -5,6 +5,7 @@
 
 use super::{new_id, AppError};
 use chrono::{DateTime, Utc};
+use countersign_core::delivery::DeliveryState;
 use countersign_store::records::{DeliveryRecord, EventRecord};
 use countersign_store::Tx;
 
@@ -40,7 +41,7 @@ pub async fn emit(
             tx.insert_delivery(&DeliveryRecord {
                 webhook_id: hook.id,
                 event_id: event.id.clone(),
-                state: "pending".into(),
+                state: DeliveryState::Pending,
                 attempts: 0,
                 next_attempt_at: now,
                 updated_at: now,

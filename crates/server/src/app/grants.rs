@@ -36,21 +36,6 @@ pub struct GrantView {
     pub recertify_by: Option<DateTime<Utc>>,
 }
 
-/// The state of a grant at `now` under the profile's cadence.
-pub fn state_of(g: &GrantRecord, now: DateTime<Utc>, recertify_every_days: u32) -> State {
-    grant::state(
-        &grant::Facts {
-            terms: &g.terms,
-            system_owner_approved: g.system_owner_approved_by.is_some(),
-            agent_owner_approved: g.agent_owner_approved_by.is_some(),
-            certified_at: g.certified_at,
-            revoked: g.revoked_at.is_some(),
-        },
-        now,
-        recertify_every_days,
-    )
-}
-
 async fn view(
     tx: &mut dyn Tx,
     g: GrantRecord,
@@ -60,7 +45,7 @@ async fn view(
     let agent = agents::get(tx, &g.agent_id).await?;
     let system = super::systems::get(tx, &g.terms.system).await?;
     Ok(GrantView {
-        state: state_of(&g, now, every),
+        state: g.state(now, every),
         recertify_by: g.certified_at.map(|c| grant::recertify_by(c, every)),
         system_owner: system.owner,
         agent_owner: agent.owner,
@@ -178,14 +163,14 @@ pub async fn approve(tx: &mut dyn Tx, ctx: &Ctx, id: &GrantId) -> Result<GrantVi
     let facts_with_cert = {
         let mut g = v.grant.clone();
         g.certified_at = Some(ctx.now);
-        state_of(&g, ctx.now, every)
+        g.state(ctx.now, every)
     };
     if facts_with_cert == State::Active {
         v.grant.certified_at = Some(ctx.now);
         v.grant.certified_by = Some(me.clone());
     }
     tx.update_grant(&v.grant).await?;
-    v.state = state_of(&v.grant, ctx.now, every);
+    v.state = v.grant.state(ctx.now, every);
     v.recertify_by = v.grant.certified_at.map(|c| grant::recertify_by(c, every));
     let mut payload =
         json!({"approved_as": as_, "agent": v.grant.agent_id, "system": v.grant.terms.system});
@@ -224,7 +209,7 @@ pub async fn recertify(tx: &mut dyn Tx, ctx: &Ctx, id: &GrantId) -> Result<Grant
     v.grant.certified_at = Some(ctx.now);
     v.grant.certified_by = Some(ctx.actor.id.clone());
     tx.update_grant(&v.grant).await?;
-    v.state = state_of(&v.grant, ctx.now, every);
+    v.state = v.grant.state(ctx.now, every);
     v.recertify_by = Some(grant::recertify_by(ctx.now, every));
     let mut payload = json!({"recertify_by": v.recertify_by, "agent": v.grant.agent_id, "system": v.grant.terms.system});
     merge(&mut payload, accountability(&v));
@@ -326,7 +311,7 @@ pub async fn active_for(
         .list_grants(Some(&agent.id))
         .await?
         .into_iter()
-        .filter(|g| state_of(g, now, every) == State::Active)
+        .filter(|g| g.state(now, every) == State::Active)
         .collect())
 }
 

@@ -18,6 +18,7 @@ use super::unit::App;
 use super::{new_id, record, AppError, Ctx};
 use crate::outbound::{error_chain, OutboundError, OutboundTls};
 use chrono::Duration;
+use countersign_core::delivery::{AttemptOutcome, DeliveryState};
 use countersign_core::problem::ProblemCode;
 use countersign_core::Role;
 use countersign_store::records::{AttemptRecord, DeliveryRecord, WebhookRecord};
@@ -238,14 +239,14 @@ pub async fn deliver_due_once(app: &App, client: &DeliveryClient) -> Result<Deli
         d.updated_at = now;
         let outcome = if ok {
             run.delivered += 1;
-            d.state = "delivered".into();
-            "delivered"
+            d.state = DeliveryState::Delivered;
+            AttemptOutcome::Delivered
         } else if d.attempts >= MAX_ATTEMPTS {
-            d.state = "dead".into();
-            "dead"
+            d.state = DeliveryState::Dead;
+            AttemptOutcome::Dead
         } else {
             d.next_attempt_at = now + backoff(d.attempts);
-            "retry"
+            AttemptOutcome::Retry
         };
         let attempt = AttemptRecord {
             id: new_id("att"),
@@ -259,7 +260,7 @@ pub async fn deliver_due_once(app: &App, client: &DeliveryClient) -> Result<Deli
             } else {
                 format!("HTTP {status_code}")
             },
-            outcome: outcome.into(),
+            outcome,
         };
         let delivery = d.clone();
         app.job(move |tx, _| {
@@ -270,7 +271,7 @@ pub async fn deliver_due_once(app: &App, client: &DeliveryClient) -> Result<Deli
         })
         .await?;
         if !ok {
-            tracing::warn!(webhook = %d.webhook_id, event = %d.event_id, attempt = d.attempts, outcome, "webhook delivery failed");
+            tracing::warn!(webhook = %d.webhook_id, event = %d.event_id, attempt = d.attempts, outcome = outcome.as_str(), "webhook delivery failed");
         }
     }
     Ok(run)

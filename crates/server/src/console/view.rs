@@ -194,7 +194,7 @@ pub fn inbox_items(inbox: Inbox, now: DateTime<Utc>) -> InboxItems {
                 resource: a.approval.resource.clone(),
                 system: a.approval.system_id.to_string(),
                 time_left: format!("expires {}", when(a.approval.expires_at, now)),
-                badge: badge(&a.state),
+                badge: badge(a.state.as_str()),
             })
             .collect(),
         decisions: inbox
@@ -774,7 +774,7 @@ pub fn approval_page(
         chrome: Chrome::new(v, format!("Step-up: {} {}", r.action, r.resource)),
         id: r.id.clone(),
         action_href: format!("/console/approvals/{}", r.id),
-        badge: badge(if pending { "step_up" } else { &a.state }),
+        badge: badge(if pending { "step_up" } else { a.state.as_str() }),
         agent: r.agent_id.to_string(),
         owner: a
             .action

@@ -5,6 +5,7 @@ use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
 use chrono::{DateTime, Utc};
+use countersign_core::delivery::DeliveryState;
 
 impl<C: Conn> SqlTx<C> {
     pub(super) async fn insert_webhook(&mut self, w: &WebhookRecord) -> R<()> {
@@ -52,7 +53,7 @@ impl<C: Conn> SqlTx<C> {
         let a = args![
             &d.webhook_id,
             &d.event_id,
-            &d.state,
+            d.state.as_str(),
             i64::from(d.attempts),
             to_text(d.next_attempt_at),
             to_text(d.updated_at),
@@ -64,7 +65,7 @@ impl<C: Conn> SqlTx<C> {
     pub(super) async fn update_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
         let s = sql!("UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE webhook_id = ? AND event_id = ?");
         let a = args![
-            &d.state,
+            d.state.as_str(),
             i64::from(d.attempts),
             to_text(d.next_attempt_at),
             to_text(d.updated_at),
@@ -79,8 +80,9 @@ impl<C: Conn> SqlTx<C> {
         now: DateTime<Utc>,
         limit: u32,
     ) -> R<Vec<DeliveryRecord>> {
-        let s = sql!("SELECT * FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, {ord} LIMIT ?");
-        self.all(s, args![to_text(now), i64::from(limit)], delivery)
+        let s = sql!("SELECT * FROM deliveries WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, {ord} LIMIT ?");
+        let pending = DeliveryState::Pending.as_str();
+        self.all(s, args![pending, to_text(now), i64::from(limit)], delivery)
             .await
     }
 
@@ -99,7 +101,7 @@ impl<C: Conn> SqlTx<C> {
             to_text(a.at),
             i64::from(a.status_code),
             &a.error,
-            &a.outcome,
+            a.outcome.as_str(),
         ];
         self.insert(s, v, "delivery attempt id").await
     }

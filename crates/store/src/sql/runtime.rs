@@ -6,6 +6,7 @@ use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
 use chrono::{DateTime, Utc};
+use countersign_core::runtime::{ApprovalState, ReviewState};
 
 /// The head of every action insert: one row, or many in group commit.
 macro_rules! insert_actions {
@@ -36,7 +37,7 @@ impl<C: Conn> SqlTx<C> {
 
     pub(super) async fn update_action(&mut self, a: &ActionRecord) -> R<()> {
         let s = sql!("UPDATE actions SET review_state = ?, body = ? WHERE id = ?");
-        let v = args![&a.review_state, to_json(a), &a.id];
+        let v = args![a.review_state.map(ReviewState::as_str), to_json(a), &a.id];
         self.exec(s, v, "update action").await.map(drop)
     }
 
@@ -52,7 +53,7 @@ impl<C: Conn> SqlTx<C> {
             f.agent.as_ref().map(|a| a.as_str()),
             f.system.as_ref().map(|s| s.as_str()),
             f.task.as_deref(),
-            f.review_state.as_deref(),
+            f.review_state.map(ReviewState::as_str),
             i64::from(f.limit),
         ];
         self.all(s, v, document).await
@@ -65,7 +66,7 @@ impl<C: Conn> SqlTx<C> {
             &a.action_id,
             a.agent_id.as_str(),
             a.assignee.as_str(),
-            &a.state,
+            a.state.as_str(),
             to_text(a.created_at),
             to_text(a.expires_at),
             to_json(a),
@@ -75,9 +76,13 @@ impl<C: Conn> SqlTx<C> {
 
     pub(super) async fn update_approval(&mut self, a: &ApprovalRecord) -> R<()> {
         let s = sql!("UPDATE approvals SET state = ?, body = ? WHERE id = ?");
-        self.exec(s, args![&a.state, to_json(a), &a.id], "update approval")
-            .await
-            .map(drop)
+        self.exec(
+            s,
+            args![a.state.as_str(), to_json(a), &a.id],
+            "update approval",
+        )
+        .await
+        .map(drop)
     }
 
     pub(super) async fn get_approval(&mut self, id: &str) -> R<Option<ApprovalRecord>> {
@@ -89,7 +94,7 @@ impl<C: Conn> SqlTx<C> {
         let s = sql!("SELECT body FROM approvals WHERE (CAST(?1 AS TEXT) IS NULL OR assignee_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) AND (CAST(?3 AS TEXT) IS NULL OR agent_id = ?3) ORDER BY created_at DESC, {ord} DESC LIMIT ?4");
         let v = args![
             f.assignee.as_ref().map(|a| a.as_str()),
-            f.state.as_deref(),
+            f.state.map(ApprovalState::as_str),
             f.agent.as_ref().map(|a| a.as_str()),
             i64::from(f.limit),
         ];
@@ -101,8 +106,9 @@ impl<C: Conn> SqlTx<C> {
         now: DateTime<Utc>,
         limit: u32,
     ) -> R<Vec<ApprovalRecord>> {
-        let s = sql!("SELECT body FROM approvals WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at, {ord} LIMIT ?");
-        self.all(s, args![to_text(now), i64::from(limit)], document)
+        let s = sql!("SELECT body FROM approvals WHERE state = ? AND expires_at <= ? ORDER BY expires_at, {ord} LIMIT ?");
+        let pending = ApprovalState::Pending.as_str();
+        self.all(s, args![pending, to_text(now), i64::from(limit)], document)
             .await
     }
 
@@ -129,8 +135,8 @@ fn push_action<'a>(v: &mut Vec<Arg<'a>>, a: &'a ActionRecord) {
         Arg::Str(a.agent_id.as_str()),
         Arg::Str(a.system_id.as_str()),
         Arg::Str(&a.task),
-        Arg::Str(&a.decision),
-        a.review_state.as_deref().into(),
+        Arg::Str(a.decision.as_str()),
+        a.review_state.map(ReviewState::as_str).into(),
         Arg::String(to_text(a.decided_at)),
         Arg::String(to_json(a)),
     ]);

@@ -3,10 +3,12 @@
 
 use crate::assert_conflict;
 use crate::fixtures::*;
+use crate::TestDb;
+use countersign_core::runtime::{ApprovalState, OutcomeStatus, PostReviewVerdict, ReviewState};
 use countersign_core::{AgentId, UserId};
 use countersign_store::records::*;
 use countersign_store::testing::{self, at as t};
-use countersign_store::Store;
+use countersign_store::{Store, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -16,9 +18,10 @@ conformance!(
     context_views_record_the_first_opening_only,
     insert_actions_writes_every_row_across_statements,
 );
+database_tests!(an_unknown_decision_or_approval_state_is_corrupt,);
 
 fn action(id: &str, agent: &str, task: &str, decision: &str, at: i64) -> ActionRecord {
-    testing::action(id, agent, task, decision, t(at))
+    testing::action(id, agent, task, decision.parse().unwrap(), t(at))
 }
 
 fn approval(id: &str, action_id: &str, assignee: &str, expires: i64) -> ApprovalRecord {
@@ -69,7 +72,7 @@ async fn actions_round_trip_and_filter(store: Arc<dyn Store>) {
         ["act3", "act1"]
     );
     let queue = ActionFilter {
-        review_state: Some("pending".into()),
+        review_state: Some(ReviewState::Pending),
         ..all.clone()
     };
     assert_eq!(ids(tx.list_actions(&queue).await.unwrap()), ["act1"]);
@@ -81,15 +84,15 @@ async fn actions_round_trip_and_filter(store: Arc<dyn Store>) {
 
     // Review and outcome are written back; the queue empties.
     let mut a = a;
-    a.review_state = Some("reviewed".into());
+    a.review_state = Some(ReviewState::Reviewed);
     a.review = Some(PostReview {
         by: UserId("owner".into()),
         at: t(60),
-        verdict: "ok".into(),
+        verdict: PostReviewVerdict::Ok,
         comment: "fine".into(),
     });
     a.outcome = Some(ActionOutcome {
-        status: "succeeded".into(),
+        status: OutcomeStatus::Succeeded,
         detail: json!({"refund_id": "r-1"}),
         at: t(55),
     });
@@ -135,12 +138,12 @@ async fn approvals_round_trip_and_expire(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(due, ["apr1"]);
     let mut a = approval("apr1", "act1", "owner", 100);
-    a.state = "expired".into();
+    a.state = ApprovalState::Expired;
     tx.update_approval(&a).await.unwrap();
     assert!(tx.due_approvals(t(150), 10).await.unwrap().is_empty());
     let pending = ApprovalFilter {
         assignee: Some(UserId("owner".into())),
-        state: Some("pending".into()),
+        state: Some(ApprovalState::Pending),
         agent: None,
         limit: 10,
     };
@@ -202,4 +205,37 @@ async fn insert_actions_writes_every_row_across_statements(store: Arc<dyn Store>
     // One duplicate id refuses the batch.
     let dup = [&records[7]];
     assert_conflict(tx.insert_actions(&dup).await, "action id");
+}
+
+/// The documents hold each code as its stable string; one that names no variant is a
+/// decode error, not a panic.
+async fn an_unknown_decision_or_approval_state_is_corrupt(db: Arc<TestDb>) {
+    let store = countersign_store::open(&db.url).await.unwrap();
+    seed_agents(&store).await;
+    let mut tx = store.write().await.unwrap();
+    tx.insert_action(&action("act1", "ag1", "refunds", "step_up", 50))
+        .await
+        .unwrap();
+    tx.insert_approval(&approval("apr1", "act1", "owner", 100))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    drop(store);
+
+    db.exec("UPDATE actions SET body = REPLACE(body, '\"decision\":\"step_up\"', '\"decision\":\"maybe\"')")
+        .await;
+    db.exec(
+        "UPDATE approvals SET body = REPLACE(body, '\"state\":\"pending\"', '\"state\":\"lost\"')",
+    )
+    .await;
+    let store = countersign_store::open(&db.url).await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert!(matches!(
+        tx.get_action("act1").await,
+        Err(StoreError::Corrupt { column: "body", .. })
+    ));
+    assert!(matches!(
+        tx.get_approval("apr1").await,
+        Err(StoreError::Corrupt { column: "body", .. })
+    ));
 }

@@ -8,6 +8,7 @@ use super::super::idempotency::{self, Idempotency};
 use super::super::runtime::Runtime;
 use super::super::AppError;
 use super::evaluate::{entry_for, refuse_reuse, DecisionWrite};
+use countersign_core::runtime::ApprovalState;
 use countersign_core::UserId;
 use countersign_store::records::ActionRecord;
 use countersign_store::Store;
@@ -154,8 +155,8 @@ async fn commit_batch(
     for w in &mut writes {
         if let Some(id) = w.consume.clone() {
             let usable = match tx.get_approval(&id).await? {
-                Some(mut a) if a.state == "approved" && a.used_by.is_none() => {
-                    a.state = "used".into();
+                Some(mut a) if a.state == ApprovalState::Approved && a.used_by.is_none() => {
+                    a.state = ApprovalState::Used;
                     a.used_by = Some(w.action.id.clone());
                     a.used_at = Some(w.action.decided_at);
                     tx.update_approval(&a).await?;

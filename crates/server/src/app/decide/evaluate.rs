@@ -2,22 +2,23 @@
 //! the policy set, the approval it names, fresh ids and the time in; the records to
 //! write out. No IO, no clock, no randomness.
 //!
-//! Order of checks, each of which denies on failure, before any policy runs: the
-//! task is the credential's; the credential's scopes cover `system:action:resource`;
-//! an active grant covers it; the grant's time window holds now; the risk score is
-//! within the grant's maximum. Then the Cedar policy set decides; anything it cannot
+//! Order of checks, each of which denies on failure, before any policy runs
+//! (`countersign_core::grant::check_use`): the task is the credential's; the
+//! credential's scopes cover `system:action:resource`; an active grant covers it; the
+//! grant's time window holds now; the risk score is within the grant's maximum. Then
+//! the Cedar policy set decides; anything it cannot
 //! evaluate denies. A step_up creates an approval request for a named human; an
 //! approved, unused request bound to the same action digest turns the step_up into an
 //! allow, once.
 
-use super::super::grants::state_of;
 use super::super::policies::LoadedPolicies;
 use super::super::runtime::Principal;
 use super::super::AppError;
 use chrono::{DateTime, Duration, Timelike, Utc};
-use countersign_core::grant::{mutates, scope_within, valid_action, Scope, State};
+use countersign_core::grant::{check_use, mutates, valid_action, Asked, Facts, Held, Scope};
 use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
+use countersign_core::runtime::{ActionDecision, ApprovalState, ReviewState};
 use countersign_core::{Digest, SystemId};
 use countersign_ledger::EntryDraft;
 use countersign_policy::{Outcome, Request};
@@ -204,7 +205,7 @@ pub fn evaluate(
         arguments: input.arguments.clone(),
         context,
         risk_score: input.context.risk_score,
-        decision: "deny".into(),
+        decision: ActionDecision::Deny,
         reasons: Vec::new(),
         policies: Vec::new(),
         policy_digest: None,
@@ -224,69 +225,25 @@ pub fn evaluate(
     };
 
     // Grants and time windows before policy.
-    if task != p.credential.task {
-        return deny(
-            action,
-            format!(
-                "the credential was issued for task {:?}, not {task:?}",
-                p.credential.task
-            ),
-        );
-    }
     let scope = Scope {
         system: input.system.clone(),
         action: input.action.clone(),
         resource: input.resource.clone(),
     };
-    let in_credential = p
-        .credential
-        .scopes
-        .iter()
-        .filter_map(|s| s.parse::<Scope>().ok())
-        .any(|outer| scope_within(&scope, &outer));
-    if !in_credential {
-        return deny(
-            action,
-            format!("no grant: the credential does not cover {scope}"),
-        );
-    }
-    let every = profile.grants.recertify_every_days;
-    let covering: Vec<&GrantRecord> = p
-        .grants
-        .iter()
-        .filter(|g| state_of(g, now, every) == State::Active && g.terms.covers(&scope))
-        .collect();
-    if covering.is_empty() {
-        return deny(action, format!("no grant: no active grant covers {scope}"));
-    }
-    let in_window: Vec<&&GrantRecord> = covering
-        .iter()
-        .filter(|g| g.terms.constraints.window.is_none_or(|w| w.contains(now)))
-        .collect();
-    if in_window.is_empty() {
-        let windows: Vec<String> = covering
-            .iter()
-            .filter_map(|g| g.terms.constraints.window)
-            .map(|w| format!("{:02}:00-{:02}:00 UTC", w.start_hour, w.end_hour))
-            .collect();
-        return deny(
-            action,
-            format!(
-                "outside the grant's time window ({}); it is {} UTC",
-                windows.join(", "),
-                now.format("%H:%M")
-            ),
-        );
-    }
     let risk = input.context.risk_score;
-    let within_risk = in_window
-        .iter()
-        .any(|g| g.terms.constraints.max_risk_score.is_none_or(|m| risk <= m));
-    if !within_risk {
-        return deny(
-            action,
-            format!("risk score {risk} exceeds every covering grant's maximum"),
-        );
+    let grants: Vec<Facts<'_>> = p.grants.iter().map(GrantRecord::facts).collect();
+    let asked = Asked {
+        task: &task,
+        scope: &scope,
+        risk_score: risk,
+    };
+    let held = Held {
+        task: &p.credential.task,
+        scopes: &p.credential.scopes,
+    };
+    let every = profile.grants.recertify_every_days;
+    if let Err(refusal) = check_use(&asked, &held, &grants, now, every) {
+        return deny(action, refusal.to_string());
     }
 
     // Runtime policy.
@@ -328,9 +285,9 @@ pub fn evaluate(
             consume: None,
         },
         Outcome::Allow => {
-            action.decision = "allow".into();
+            action.decision = ActionDecision::Allow;
             action.approval_id = None;
-            action.review_state = Some("pending".into());
+            action.review_state = Some(ReviewState::Pending);
             DecisionWrite {
                 action,
                 new_approval: None,
@@ -342,7 +299,7 @@ pub fn evaluate(
                 Some(reason) => deny(action, reason),
                 None => {
                     let by = a.and_then(|a| a.decided_by.as_ref()).map(|u| u.to_string());
-                    action.decision = "allow".into();
+                    action.decision = ActionDecision::Allow;
                     action
                         .reasons
                         .push(format!("approved by {} in {id}", by.unwrap_or_default()));
@@ -381,7 +338,7 @@ pub fn evaluate(
                     assignee,
                     approver_role: role,
                     policies: action.policies.clone(),
-                    state: "pending".into(),
+                    state: ApprovalState::Pending,
                     created_at: now,
                     expires_at: now + Duration::minutes(minutes),
                     first_opened_at: None,
@@ -391,7 +348,7 @@ pub fn evaluate(
                     used_by: None,
                     used_at: None,
                 };
-                action.decision = "step_up".into();
+                action.decision = ActionDecision::StepUp;
                 action.approval_id = Some(approval.id.clone());
                 DecisionWrite {
                     action,
@@ -423,40 +380,39 @@ fn approval_refusal(
         ));
     }
     match effective_state(a, now) {
-        "approved" => None,
-        "pending" => Some(format!(
+        ApprovalState::Approved => None,
+        ApprovalState::Pending => Some(format!(
             "approval request {id} is still waiting for {}",
             a.assignee
         )),
-        "denied" => Some(format!(
+        ApprovalState::Denied => Some(format!(
             "approval request {id} was denied by {}",
             a.assignee
         )),
-        "expired" => Some(format!(
+        ApprovalState::Expired => Some(format!(
             "approval request {id} expired unanswered at {}",
             a.expires_at.to_rfc3339()
         )),
-        "used" => Some(format!(
+        ApprovalState::Used => Some(format!(
             "approval request {id} was already used; an approval is single-use"
         )),
-        other => Some(format!("approval request {id} is {other}")),
     }
 }
 
 /// The state at `now`: a pending request past its expiry is expired even before the
 /// expiry job writes it.
-pub fn effective_state(a: &ApprovalRecord, now: DateTime<Utc>) -> &str {
-    if a.state == "pending" && a.expires_at <= now {
-        "expired"
+pub fn effective_state(a: &ApprovalRecord, now: DateTime<Utc>) -> ApprovalState {
+    if a.state == ApprovalState::Pending && a.expires_at <= now {
+        ApprovalState::Expired
     } else {
-        &a.state
+        a.state
     }
 }
 
 /// Turns a decision that relied on an approval into a deny, when the committer finds
 /// the approval used (or no longer approved) inside the write.
 pub fn refuse_reuse(action: &mut ActionRecord, approval: &str) {
-    action.decision = "deny".into();
+    action.decision = ActionDecision::Deny;
     action.review_state = None;
     action.reasons.push(format!(
         "approval request {approval} was already used; an approval is single-use"

@@ -17,6 +17,7 @@ use super::unit::App;
 use super::{new_id, AppError};
 use chrono::{DateTime, Utc};
 use commit::{Committed, DecisionKey};
+use countersign_core::runtime::ActionDecision;
 use countersign_store::Tx;
 use evaluate::{evaluate, validate, DecideInput, DecisionIds, DecisionWrite};
 use std::collections::BTreeMap;
@@ -82,8 +83,8 @@ pub async fn recorded(tx: &mut dyn Tx, action_id: &str) -> Result<DecisionWrite,
             what: "action",
             id: action_id.to_owned(),
         })?;
-    let new_approval = match (&action.approval_id, action.decision.as_str()) {
-        (Some(id), "step_up") => tx.get_approval(id).await?,
+    let new_approval = match (&action.approval_id, action.decision) {
+        (Some(id), ActionDecision::StepUp) => tx.get_approval(id).await?,
         _ => None,
     };
     Ok(DecisionWrite {
