@@ -9,8 +9,8 @@ use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::release::{Attributes, Bundle, ReleaseKind};
 use countersign_core::{Digest, Role, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::UserRecord;
-use countersign_store::Tx;
 use std::sync::Arc;
 
 /// A seeded user and the token printed for it.

@@ -1,7 +1,8 @@
 //! Persistence for countersign: one [`Store`] trait, one implementation per backend.
 //!
 //! Every command runs in one write transaction ([`Store::write`]) that carries its
-//! state change and its ledger entry ([`Tx::append`]); dropping a [`Tx`] without
+//! state change and its ledger entry ([`LedgerTx::append`]); [`Tx`] is every area's
+//! trait together (callers `use countersign_store::prelude::*;`); dropping a [`Tx`] without
 //! [`Tx::commit`] rolls everything back, so a failed ledger append leaves no change.
 //! Writers are serialized, so the ledger is one linear chain.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -22,7 +23,19 @@ pub use migrate::MigrationStatus;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 use std::sync::Arc;
-pub use tx::{Store, Tx};
+pub use tx::{
+    AgentsTx, CredentialsTx, DeadlinesTx, IdempotencyTx, LedgerTx, LineageTx, OutboxTx, ReleasesTx,
+    RuntimeTx, Store, SystemsTx, Tx, UsersTx,
+};
+
+/// Everything a caller of the store names: [`Store`], [`Tx`] and every area trait
+/// (`use countersign_store::prelude::*;`).
+pub mod prelude {
+    pub use crate::tx::{
+        AgentsTx, CredentialsTx, DeadlinesTx, IdempotencyTx, LedgerTx, LineageTx, OutboxTx,
+        ReleasesTx, RuntimeTx, Store, SystemsTx, Tx, UsersTx,
+    };
+}
 
 /// Whether `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
 pub fn is_postgres_url(url: &str) -> bool {

@@ -1,5 +1,8 @@
 //! The store's interface: [`Store`] opens transactions, [`Tx`] reads and writes typed
-//! records inside one. Each backend implements them; everything above the store uses
+//! records inside one, through one trait per area ([`UsersTx`], [`SystemsTx`],
+//! [`ReleasesTx`], [`LineageTx`], [`DeadlinesTx`], [`OutboxTx`], [`AgentsTx`],
+//! [`CredentialsTx`], [`RuntimeTx`], [`IdempotencyTx`], [`LedgerTx`]), which [`Tx`]
+//! requires all of. Each backend implements them; everything above the store uses
 //! only these traits.
 
 use crate::records::*;
@@ -24,12 +27,31 @@ pub trait Store: Send + Sync + 'static {
     fn ledger_public_key(&self) -> LedgerPublicKey;
 }
 
-/// One transaction. Reads and writes see the transaction's own changes.
+/// One transaction: every area's reads and writes (one trait per area, as in `sql/`
+/// and the conformance suite), and `commit`. Reads and writes see the transaction's
+/// own changes; dropping it without `commit` rolls everything back. Callers name the
+/// traits with `use countersign_store::prelude::*;`.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx:
+    UsersTx
+    + SystemsTx
+    + ReleasesTx
+    + LineageTx
+    + DeadlinesTx
+    + OutboxTx
+    + AgentsTx
+    + CredentialsTx
+    + RuntimeTx
+    + IdempotencyTx
+    + LedgerTx
+    + Send
+{
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
 
-    // Users and tokens.
+/// Users, their API tokens and console sessions.
+#[async_trait]
+pub trait UsersTx: Send {
     async fn insert_user(&mut self, u: &UserRecord) -> Result<(), StoreError>;
     async fn get_user(&mut self, id: &UserId) -> Result<Option<UserRecord>, StoreError>;
     async fn list_users(&mut self) -> Result<Vec<UserRecord>, StoreError>;
@@ -56,13 +78,20 @@ pub trait Tx: Send {
     ) -> Result<Option<SessionRecord>, StoreError>;
     /// Writes authenticated_at, expires_at and ended_at.
     async fn update_session(&mut self, r: &SessionRecord) -> Result<(), StoreError>;
+}
 
-    // Systems.
+/// AI systems and their owners.
+#[async_trait]
+pub trait SystemsTx: Send {
     async fn insert_system(&mut self, s: &SystemRecord) -> Result<(), StoreError>;
     async fn get_system(&mut self, id: &SystemId) -> Result<Option<SystemRecord>, StoreError>;
     async fn list_systems(&mut self) -> Result<Vec<SystemRecord>, StoreError>;
+}
 
-    // Releases and revisions.
+/// Releases and their revisions, and what is recorded per revision: reviews,
+/// evidence (its content in blobs), risk acceptances, decisions and deployments.
+#[async_trait]
+pub trait ReleasesTx: Send {
     async fn insert_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
     /// Writes status, current revision, environment and updated_at.
     async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
@@ -85,10 +114,10 @@ pub trait Tx: Send {
         &mut self,
         artifact: &Digest,
     ) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError>;
-
-    // Reviews, evidence, acceptances, decisions, deployments: all per revision.
     async fn insert_review(&mut self, r: &ReviewRecord) -> Result<(), StoreError>;
     async fn list_reviews(&mut self, release: &ReleaseId) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Every review of every release, oldest first (accountability signals).
+    async fn list_all_reviews(&mut self) -> Result<Vec<ReviewRecord>, StoreError>;
     /// Stores content under its digest if it is not there yet.
     async fn put_blob(&mut self, digest: &Digest, content: &[u8]) -> Result<(), StoreError>;
     async fn get_blob(&mut self, digest: &Digest) -> Result<Option<Vec<u8>>, StoreError>;
@@ -115,8 +144,11 @@ pub trait Tx: Send {
         &mut self,
         release: &ReleaseId,
     ) -> Result<Vec<DeploymentRecord>, StoreError>;
+}
 
-    // Lineage (I6): datasets and training runs.
+/// Lineage (I6): datasets and training runs.
+#[async_trait]
+pub trait LineageTx: Send {
     async fn insert_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
     /// Writes approved_by and approved_at.
     async fn approve_dataset(&mut self, d: &DatasetRecord) -> Result<(), StoreError>;
@@ -130,8 +162,11 @@ pub trait Tx: Send {
     async fn get_training_run(&mut self, id: &str)
         -> Result<Option<TrainingRunRecord>, StoreError>;
     async fn list_training_runs(&mut self) -> Result<Vec<TrainingRunRecord>, StoreError>;
+}
 
-    // Deadlines (I5).
+/// Deadlines (I5): escalations of overdue reviews.
+#[async_trait]
+pub trait DeadlinesTx: Send {
     /// Inserts an escalation; a second one for the same release, revision and role is a
     /// [`StoreError::Conflict`].
     async fn insert_escalation(&mut self, e: &EscalationRecord) -> Result<(), StoreError>;
@@ -139,8 +174,11 @@ pub trait Tx: Send {
         &mut self,
         release: &ReleaseId,
     ) -> Result<Vec<EscalationRecord>, StoreError>;
+}
 
-    // Webhooks and the event outbox.
+/// Webhooks and the event outbox: events, deliveries and delivery attempts.
+#[async_trait]
+pub trait OutboxTx: Send {
     async fn insert_webhook(&mut self, w: &WebhookRecord) -> Result<(), StoreError>;
     async fn get_webhook(&mut self, id: &str) -> Result<Option<WebhookRecord>, StoreError>;
     async fn list_webhooks(&mut self) -> Result<Vec<WebhookRecord>, StoreError>;
@@ -158,24 +196,11 @@ pub trait Tx: Send {
     async fn list_deliveries(&mut self, webhook: &str) -> Result<Vec<DeliveryRecord>, StoreError>;
     async fn insert_attempt(&mut self, a: &AttemptRecord) -> Result<(), StoreError>;
     async fn list_attempts(&mut self, webhook: &str) -> Result<Vec<AttemptRecord>, StoreError>;
+}
 
-    // Ledger.
-    /// Appends the next entry and re-signs the head, in this transaction.
-    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;
-    /// Entries with `seq > after`, in order, at most `limit`.
-    async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
-    async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
-    async fn ledger_count(&mut self) -> Result<u64, StoreError>;
-
-    // Idempotency.
-    async fn get_idempotency(
-        &mut self,
-        actor: &UserId,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
-    async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError>;
-
-    // Agents, grants and credentials (issue 5).
+/// Agents, their grants (I8) and the client assertion ids they used.
+#[async_trait]
+pub trait AgentsTx: Send {
     async fn insert_agent(&mut self, a: &AgentRecord) -> Result<(), StoreError>;
     async fn get_agent(&mut self, id: &AgentId) -> Result<Option<AgentRecord>, StoreError>;
     async fn list_agents(&mut self) -> Result<Vec<AgentRecord>, StoreError>;
@@ -203,6 +228,11 @@ pub trait Tx: Send {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+}
+
+/// Credential signing keys and issued credentials (I9).
+#[async_trait]
+pub trait CredentialsTx: Send {
     async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> Result<(), StoreError>;
     /// Every credential signing key, oldest first.
     async fn list_credential_keys(&mut self) -> Result<Vec<CredentialKeyRecord>, StoreError>;
@@ -216,8 +246,12 @@ pub trait Tx: Send {
         filter: &RevokeFilter,
         how: &Revocation,
     ) -> Result<u64, StoreError>;
+}
 
-    // Runtime decisions, approvals and the action log (issue 6).
+/// Runtime decisions (the action log), step-up approval requests and first
+/// openings of a context (I10).
+#[async_trait]
+pub trait RuntimeTx: Send {
     async fn insert_action(&mut self, a: &ActionRecord) -> Result<(), StoreError>;
     /// Inserts many actions in as few statements as the backend allows (group commit).
     async fn insert_actions(&mut self, actions: &[&ActionRecord]) -> Result<(), StoreError>;
@@ -249,8 +283,29 @@ pub trait Tx: Send {
     async fn record_view(&mut self, v: &ContextViewRecord) -> Result<bool, StoreError>;
     /// Every first opening of one kind (`release` or `approval`).
     async fn list_views(&mut self, kind: &str) -> Result<Vec<ContextViewRecord>, StoreError>;
+}
+
+/// Stored answers to writes made with an `Idempotency-Key`.
+#[async_trait]
+pub trait IdempotencyTx: Send {
+    async fn get_idempotency(
+        &mut self,
+        actor: &UserId,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> Result<(), StoreError>;
+}
+
+/// The ledger (I11): appending entries and re-signing the head, in the
+/// transaction of the state change; reading entries and the signed head.
+#[async_trait]
+pub trait LedgerTx: Send {
+    /// Appends the next entry and re-signs the head, in this transaction.
+    async fn append(&mut self, draft: EntryDraft) -> Result<Entry, StoreError>;
     /// Appends entries in order and signs the head once (group commit).
     async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Result<Vec<Entry>, StoreError>;
-    /// Every review of every release, oldest first (accountability signals).
-    async fn list_all_reviews(&mut self) -> Result<Vec<ReviewRecord>, StoreError>;
+    /// Entries with `seq > after`, in order, at most `limit`.
+    async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
+    async fn ledger_count(&mut self) -> Result<u64, StoreError>;
 }

@@ -10,8 +10,8 @@ use countersign_core::profile::AccountabilityPolicy;
 use countersign_core::review::Verdict;
 use countersign_core::runtime::ApprovalState;
 use countersign_core::{Role, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::ApprovalFilter;
-use countersign_store::Tx;
 use std::collections::BTreeMap;
 
 /// One decision, reduced to what the signals need.

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use countersign_core::problem::ProblemCode;
 use countersign_core::runtime::{ActionDecision, OutcomeStatus, PostReviewVerdict, ReviewState};
 use countersign_core::{AgentId, Role, SystemId};
+use countersign_store::prelude::*;
 use countersign_store::records::{
     ActionFilter, ActionOutcome, ActionRecord, ApprovalRecord, PostReview,
 };
-use countersign_store::Tx;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;

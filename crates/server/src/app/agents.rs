@@ -11,8 +11,8 @@ use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{AgentId, ReleaseId, Role, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::{AgentRecord, Revocation, RevokeFilter};
-use countersign_store::Tx;
 use serde_json::{json, Value};
 use std::sync::Arc;
 

@@ -13,8 +13,8 @@ use countersign_core::problem::ProblemCode;
 use countersign_core::runtime::ApprovalState;
 use countersign_core::{AgentId, Role, UserId};
 use countersign_ledger::EntryDraft;
+use countersign_store::prelude::*;
 use countersign_store::records::{ActionRecord, ApprovalFilter, ApprovalRecord, ContextViewRecord};
-use countersign_store::Tx;
 use serde_json::json;
 
 /// An approval request with the decision that created it.

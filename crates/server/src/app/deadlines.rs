@@ -18,8 +18,9 @@ use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::{ReleaseId, Role};
 use countersign_ledger::EntryDraft;
+use countersign_store::prelude::*;
 use countersign_store::records::{EscalationRecord, ReleaseRecord, RevisionRecord};
-use countersign_store::{StoreError, Tx};
+use countersign_store::StoreError;
 use serde_json::json;
 
 /// The ledger actor of background jobs.

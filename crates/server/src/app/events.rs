@@ -6,8 +6,8 @@
 use super::{new_id, AppError};
 use chrono::{DateTime, Utc};
 use countersign_core::delivery::DeliveryState;
+use countersign_store::prelude::*;
 use countersign_store::records::{DeliveryRecord, EventRecord};
-use countersign_store::Tx;
 
 /// Every event type a webhook may subscribe to.
 pub const EVENT_KINDS: &[&str] = &[

@@ -11,10 +11,10 @@ use countersign_core::profile::Profile;
 use countersign_core::release::ReleaseStatus;
 use countersign_core::sod::{excluded_reviewers, Exclusion};
 use countersign_core::{ReleaseId, Role};
+use countersign_store::prelude::*;
 use countersign_store::records::{
     EscalationRecord, EvidenceRecord, ReleaseRecord, ReviewRecord, RevisionRecord,
 };
-use countersign_store::Tx;
 use std::collections::BTreeSet;
 
 /// A review the gate waits for, with its due time once the revision is submitted.

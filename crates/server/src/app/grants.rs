@@ -10,8 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use countersign_core::grant::{self, Approver, Constraints, State, Terms};
 use countersign_core::problem::ProblemCode;
 use countersign_core::{GrantId, Role, SystemId, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::{AgentRecord, GrantRecord, Revocation, RevokeFilter};
-use countersign_store::Tx;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

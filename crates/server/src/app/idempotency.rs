@@ -9,8 +9,8 @@ use super::AppError;
 use chrono::{DateTime, Utc};
 use countersign_core::problem::ProblemCode;
 use countersign_core::UserId;
+use countersign_store::prelude::*;
 use countersign_store::records::IdempotencyRecord;
-use countersign_store::Tx;
 
 /// A request's key and the fingerprint of the request it came with.
 #[derive(Clone, Debug, PartialEq, Eq)]

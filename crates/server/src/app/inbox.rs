@@ -8,8 +8,8 @@ use super::{AppError, Ctx};
 use chrono::{DateTime, Utc};
 use countersign_core::release::ReleaseStatus;
 use countersign_core::Role;
+use countersign_store::prelude::*;
 use countersign_store::records::ReleaseRecord;
-use countersign_store::Tx;
 
 /// A review one of the person's roles owes on a release's current revision.
 #[derive(Clone, Debug)]

@@ -12,8 +12,8 @@ use countersign_core::release::{ReleaseKind, ReleaseStatus};
 use countersign_core::retrain::{self, Baseline, RetrainInput};
 use countersign_core::ReleaseId;
 use countersign_core::{Role, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::{DatasetRecord, ReleaseRecord, RevisionRecord, TrainingRunRecord};
-use countersign_store::Tx;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 

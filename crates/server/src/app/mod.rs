@@ -35,8 +35,8 @@ use chrono::{DateTime, Utc};
 use countersign_core::profile::Profile;
 use countersign_core::{ReleaseId, Role};
 use countersign_ledger::EntryDraft;
+use countersign_store::prelude::*;
 use countersign_store::records::{ReleaseRecord, RevisionRecord, UserRecord};
-use countersign_store::Tx;
 pub use error::AppError;
 use std::sync::Arc;
 

@@ -16,8 +16,8 @@ use countersign_core::release::{
 use countersign_core::review::{validate_review, Answer, ReviewDraft, Verdict};
 use countersign_core::sod::{check_owner, check_reviewer, Parties, Shaping};
 use countersign_core::{ReleaseId, Role, SystemId, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::*;
-use countersign_store::Tx;
 use serde_json::json;
 use std::collections::BTreeMap;
 

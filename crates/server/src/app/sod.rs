@@ -3,8 +3,8 @@
 
 use super::{lineage, AppError};
 use countersign_core::sod::{Parties, Shaping};
+use countersign_store::prelude::*;
 use countersign_store::records::{ReleaseRecord, RevisionRecord};
-use countersign_store::Tx;
 
 /// Everyone who shaped revisions `1..=upto` of a release (I4): its creator, and each
 /// revision's author, submitter and the trainer of its bound training run.

@@ -3,8 +3,8 @@
 use super::{new_id, record, users, AppError, Ctx};
 use countersign_core::problem::ProblemCode;
 use countersign_core::{Role, SystemId, UserId};
+use countersign_store::prelude::*;
 use countersign_store::records::SystemRecord;
-use countersign_store::Tx;
 use serde_json::json;
 
 pub struct NewSystem {

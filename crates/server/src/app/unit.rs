@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use chrono::{DateTime, Utc};
 use countersign_core::problem::ProblemCode;
 use countersign_core::profile::Profile;
-use countersign_store::{Store, Tx};
+use countersign_store::prelude::*;
 use serde::Serialize;
 use std::future::Future;
 use std::pin::Pin;

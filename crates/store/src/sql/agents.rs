@@ -4,6 +4,8 @@ use super::{args, sql, Conn, Sql, SqlTx, R};
 use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
+use crate::tx::{AgentsTx, CredentialsTx};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use countersign_core::{AgentId, GrantId, ReleaseId};
 
@@ -18,8 +20,9 @@ macro_rules! revoke {
     };
 }
 
-impl<C: Conn> SqlTx<C> {
-    pub(super) async fn insert_agent(&mut self, a: &AgentRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> AgentsTx for SqlTx<C> {
+    async fn insert_agent(&mut self, a: &AgentRecord) -> R<()> {
         let s = sql!("INSERT INTO agents (id, name, owner_id, use_case, environment, release_id, public_key, status, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             a.id.as_str(),
@@ -38,28 +41,28 @@ impl<C: Conn> SqlTx<C> {
             .await
     }
 
-    pub(super) async fn get_agent(&mut self, id: &AgentId) -> R<Option<AgentRecord>> {
+    async fn get_agent(&mut self, id: &AgentId) -> R<Option<AgentRecord>> {
         let s = sql!("SELECT * FROM agents WHERE id = ?");
         self.one(s, args![id.as_str()], agent).await
     }
 
-    pub(super) async fn list_agents(&mut self) -> R<Vec<AgentRecord>> {
+    async fn list_agents(&mut self) -> R<Vec<AgentRecord>> {
         let s = sql!("SELECT * FROM agents ORDER BY created_at, {ord}");
         self.all(s, args![], agent).await
     }
 
-    pub(super) async fn agents_by_release(&mut self, release: &ReleaseId) -> R<Vec<AgentRecord>> {
+    async fn agents_by_release(&mut self, release: &ReleaseId) -> R<Vec<AgentRecord>> {
         let s = sql!("SELECT * FROM agents WHERE release_id = ? ORDER BY created_at, {ord}");
         self.all(s, args![release.as_str()], agent).await
     }
 
-    pub(super) async fn update_agent(&mut self, a: &AgentRecord) -> R<()> {
+    async fn update_agent(&mut self, a: &AgentRecord) -> R<()> {
         let s = sql!("UPDATE agents SET status = ?, updated_at = ? WHERE id = ?");
         let v = args![a.status.as_str(), to_text(a.updated_at), a.id.as_str()];
         self.exec(s, v, "update agent").await.map(drop)
     }
 
-    pub(super) async fn insert_grant(&mut self, g: &GrantRecord) -> R<()> {
+    async fn insert_grant(&mut self, g: &GrantRecord) -> R<()> {
         let s = sql!("INSERT INTO grants (id, agent_id, system_id, terms, expires_at, requested_at, system_owner_approved_by, system_owner_approved_at, agent_owner_approved_by, agent_owner_approved_at, certified_by, certified_at, revoked_by, revoked_at, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             g.id.as_str(),
@@ -81,12 +84,12 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, v, "grant id").await
     }
 
-    pub(super) async fn get_grant(&mut self, id: &GrantId) -> R<Option<GrantRecord>> {
+    async fn get_grant(&mut self, id: &GrantId) -> R<Option<GrantRecord>> {
         let s = sql!("SELECT * FROM grants WHERE id = ?");
         self.one(s, args![id.as_str()], grant).await
     }
 
-    pub(super) async fn list_grants(&mut self, agent_id: Option<&AgentId>) -> R<Vec<GrantRecord>> {
+    async fn list_grants(&mut self, agent_id: Option<&AgentId>) -> R<Vec<GrantRecord>> {
         match agent_id {
             Some(a) => {
                 let s =
@@ -100,7 +103,7 @@ impl<C: Conn> SqlTx<C> {
         }
     }
 
-    pub(super) async fn update_grant(&mut self, g: &GrantRecord) -> R<()> {
+    async fn update_grant(&mut self, g: &GrantRecord) -> R<()> {
         let s = sql!("UPDATE grants SET system_owner_approved_by = ?, system_owner_approved_at = ?, agent_owner_approved_by = ?, agent_owner_approved_at = ?, certified_by = ?, certified_at = ?, revoked_by = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?");
         let v = args![
             g.system_owner_approved_by.as_ref().map(|u| u.as_str()),
@@ -117,7 +120,7 @@ impl<C: Conn> SqlTx<C> {
         self.exec(s, v, "update grant").await.map(drop)
     }
 
-    pub(super) async fn use_assertion(
+    async fn use_assertion(
         &mut self,
         agent_id: &AgentId,
         jti: &str,
@@ -131,8 +134,11 @@ impl<C: Conn> SqlTx<C> {
         let v = args![agent_id.as_str(), jti, to_text(expires_at)];
         self.insert(s, v, "client assertion jti").await
     }
+}
 
-    pub(super) async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> CredentialsTx for SqlTx<C> {
+    async fn insert_credential_key(&mut self, k: &CredentialKeyRecord) -> R<()> {
         let s = sql!("INSERT INTO credential_keys (kid, public_key, secret_key, created_at, retired_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &k.kid,
@@ -144,18 +150,18 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, v, "credential key id").await
     }
 
-    pub(super) async fn list_credential_keys(&mut self) -> R<Vec<CredentialKeyRecord>> {
+    async fn list_credential_keys(&mut self) -> R<Vec<CredentialKeyRecord>> {
         let s = sql!("SELECT * FROM credential_keys ORDER BY created_at, {ord}");
         self.all(s, args![], credential_key).await
     }
 
-    pub(super) async fn update_credential_key(&mut self, k: &CredentialKeyRecord) -> R<()> {
+    async fn update_credential_key(&mut self, k: &CredentialKeyRecord) -> R<()> {
         let s = sql!("UPDATE credential_keys SET retired_at = ? WHERE kid = ?");
         let v = args![k.retired_at.map(to_text), &k.kid];
         self.exec(s, v, "update credential key").await.map(drop)
     }
 
-    pub(super) async fn insert_credential(&mut self, c: &CredentialRecord) -> R<()> {
+    async fn insert_credential(&mut self, c: &CredentialRecord) -> R<()> {
         let s = sql!("INSERT INTO credentials (jti, kid, agent_id, subject, owner_id, task, scopes, grant_ids, release_id, parent_jti, depth, issued_at, expires_at, revoked_at, revoked_by, revoke_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &c.jti,
@@ -184,16 +190,12 @@ impl<C: Conn> SqlTx<C> {
         Ok(())
     }
 
-    pub(super) async fn get_credential(&mut self, jti: &str) -> R<Option<CredentialRecord>> {
+    async fn get_credential(&mut self, jti: &str) -> R<Option<CredentialRecord>> {
         let s = sql!("SELECT * FROM credentials WHERE jti = ?");
         self.one(s, args![jti], credential).await
     }
 
-    pub(super) async fn revoke_credentials(
-        &mut self,
-        filter: &RevokeFilter,
-        how: &Revocation,
-    ) -> R<u64> {
+    async fn revoke_credentials(&mut self, filter: &RevokeFilter, how: &Revocation) -> R<u64> {
         let (s, id): (&'static Sql, &str) = match filter {
             RevokeFilter::Jti(j) => (revoke!("jti = ?4"), j.as_str()),
             RevokeFilter::Agent(a) => (revoke!("(agent_id = ?4 OR subject = ?4)"), a.as_str()),

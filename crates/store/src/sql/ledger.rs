@@ -5,12 +5,15 @@ use super::{args, sql, Arg, Conn, SqlTx, R};
 use crate::error::query;
 use crate::rows::*;
 use crate::time::to_text;
+use crate::tx::LedgerTx;
 use crate::StoreError;
+use async_trait::async_trait;
 use chrono::Utc;
 use countersign_ledger::{chain_next, Entry, EntryDraft, Head, LedgerKey, SignedHead};
 
-impl<C: Conn> SqlTx<C> {
-    pub(super) async fn append(&mut self, draft: EntryDraft) -> R<Entry> {
+#[async_trait]
+impl<C: Conn> LedgerTx for SqlTx<C> {
+    async fn append(&mut self, draft: EntryDraft) -> R<Entry> {
         let mut entries = self.append_batch(vec![draft]).await?;
         entries.pop().ok_or(StoreError::Corrupt {
             column: "ledger",
@@ -20,7 +23,7 @@ impl<C: Conn> SqlTx<C> {
 
     /// Hot path (group commit): chains every draft, inserts them with one multi-row
     /// INSERT per 500 entries, and signs the head once.
-    pub(super) async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> R<Vec<Entry>> {
+    async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> R<Vec<Entry>> {
         let key = self.key.clone().ok_or(StoreError::Corrupt {
             column: "ledger",
             reason: "append on a read-only transaction".into(),
@@ -67,18 +70,18 @@ impl<C: Conn> SqlTx<C> {
         Ok(out)
     }
 
-    pub(super) async fn ledger_page(&mut self, after: u64, limit: u32) -> R<Vec<Entry>> {
+    async fn ledger_page(&mut self, after: u64, limit: u32) -> R<Vec<Entry>> {
         let s = sql!("SELECT * FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?");
         self.all(s, args![i64_of(after), i64::from(limit)], entry)
             .await
     }
 
-    pub(super) async fn ledger_head(&mut self) -> R<Option<SignedHead>> {
+    async fn ledger_head(&mut self) -> R<Option<SignedHead>> {
         let s = sql!("SELECT seq, hash, key_id, signature FROM ledger_head WHERE id = 1");
         self.one(s, args![], signed_head).await
     }
 
-    pub(super) async fn ledger_count(&mut self) -> R<u64> {
+    async fn ledger_count(&mut self) -> R<u64> {
         let s = sql!("SELECT COUNT(*) AS n FROM ledger_entries");
         Ok(self.one(s, args![], count).await?.unwrap_or(0))
     }

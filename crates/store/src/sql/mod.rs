@@ -6,7 +6,9 @@
 //! statement a static [`Sql`] that renders it once per [`Dialect`] and caches the text,
 //! so the hot path never re-parses. Each backend implements [`Conn`] (run a statement
 //! with [`Arg`]s, fetch rows, commit); [`SqlTx`] over a [`Conn`] is the one [`Tx`]
-//! implementation, its methods in one module per area.
+//! implementation: each area trait ([`crate::tx`]) is implemented in its area's module
+//! (`users`: users, systems, idempotency; `releases`: releases, lineage, deadlines;
+//! `outbox`; `agents`: agents, credentials; `runtime`; `ledger`), `commit` here.
 
 mod agents;
 mod ledger;
@@ -18,13 +20,10 @@ mod users;
 pub(crate) use ledger::load_or_create_key;
 
 use crate::error::query;
-use crate::records::*;
 use crate::rows::Columns;
 use crate::{StoreError, Tx};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
-use countersign_ledger::{Entry, EntryDraft, LedgerKey, SignedHead};
+use countersign_ledger::LedgerKey;
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
@@ -298,123 +297,12 @@ impl<C: Conn> SqlTx<C> {
     }
 }
 
-/// Implements [`Tx`] for [`SqlTx`]: each method calls the inherent method of the same
-/// name, written in its area's module (one trait impl cannot span modules).
-macro_rules! delegate {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        #[async_trait]
-        impl<C: Conn> Tx for SqlTx<C> {
-            async fn commit(self: Box<Self>) -> R<()> {
-                self.conn.finish().await.map_err(query("commit"))
-            }
-            $(async fn $name(&mut self, $($arg: $ty),*) -> R<$ret> {
-                SqlTx::$name(self, $($arg),*).await
-            })*
-        }
-    };
-}
-
-delegate! {
-    // users.rs
-    insert_user(u: &UserRecord) -> ();
-    get_user(id: &UserId) -> Option<UserRecord>;
-    list_users() -> Vec<UserRecord>;
-    count_users() -> u64;
-    insert_token(t: &TokenRecord) -> ();
-    user_by_token_hash(hash: &str) -> Option<UserRecord>;
-    user_by_email(email: &str) -> Option<UserRecord>;
-    update_user_roles(u: &UserRecord) -> ();
-    insert_identity(r: &IdentityRecord) -> ();
-    user_by_identity(issuer: &str, subject: &str) -> Option<UserRecord>;
-    insert_session(r: &SessionRecord) -> ();
-    session_by_secret_hash(hash: &str) -> Option<SessionRecord>;
-    update_session(r: &SessionRecord) -> ();
-    insert_system(s: &SystemRecord) -> ();
-    get_system(id: &SystemId) -> Option<SystemRecord>;
-    list_systems() -> Vec<SystemRecord>;
-    get_idempotency(actor: &UserId, key: &str) -> Option<IdempotencyRecord>;
-    put_idempotency(r: &IdempotencyRecord) -> ();
-    // releases.rs
-    insert_release(r: &ReleaseRecord) -> ();
-    update_release(r: &ReleaseRecord) -> ();
-    get_release(id: &ReleaseId) -> Option<ReleaseRecord>;
-    list_releases() -> Vec<ReleaseRecord>;
-    insert_revision(r: &RevisionRecord) -> ();
-    update_revision(r: &RevisionRecord) -> ();
-    get_revision(release: &ReleaseId, number: u32) -> Option<RevisionRecord>;
-    list_revisions(release: &ReleaseId) -> Vec<RevisionRecord>;
-    revisions_by_artifact(artifact: &Digest) -> Vec<(ReleaseRecord, RevisionRecord)>;
-    insert_review(r: &ReviewRecord) -> ();
-    list_reviews(release: &ReleaseId) -> Vec<ReviewRecord>;
-    list_all_reviews() -> Vec<ReviewRecord>;
-    put_blob(digest: &Digest, content: &[u8]) -> ();
-    get_blob(digest: &Digest) -> Option<Vec<u8>>;
-    insert_evidence(e: &EvidenceRecord) -> ();
-    list_evidence(release: &ReleaseId) -> Vec<EvidenceRecord>;
-    insert_acceptance(a: &AcceptanceRecord) -> ();
-    list_acceptances(release: &ReleaseId) -> Vec<AcceptanceRecord>;
-    insert_decision(d: &DecisionRecord) -> ();
-    update_decision(d: &DecisionRecord) -> ();
-    list_decisions(release: &ReleaseId) -> Vec<DecisionRecord>;
-    insert_deployment(d: &DeploymentRecord) -> ();
-    list_deployments(release: &ReleaseId) -> Vec<DeploymentRecord>;
-    insert_escalation(e: &EscalationRecord) -> ();
-    list_escalations(release: &ReleaseId) -> Vec<EscalationRecord>;
-    insert_dataset(d: &DatasetRecord) -> ();
-    approve_dataset(d: &DatasetRecord) -> ();
-    get_dataset(name: &str, version: &str) -> Option<DatasetRecord>;
-    list_datasets() -> Vec<DatasetRecord>;
-    insert_training_run(r: &TrainingRunRecord) -> ();
-    get_training_run(id: &str) -> Option<TrainingRunRecord>;
-    list_training_runs() -> Vec<TrainingRunRecord>;
-    // outbox.rs
-    insert_webhook(w: &WebhookRecord) -> ();
-    get_webhook(id: &str) -> Option<WebhookRecord>;
-    list_webhooks() -> Vec<WebhookRecord>;
-    insert_event(e: &EventRecord) -> ();
-    get_event(id: &str) -> Option<EventRecord>;
-    insert_delivery(d: &DeliveryRecord) -> ();
-    update_delivery(d: &DeliveryRecord) -> ();
-    due_deliveries(now: DateTime<Utc>, limit: u32) -> Vec<DeliveryRecord>;
-    list_deliveries(webhook: &str) -> Vec<DeliveryRecord>;
-    insert_attempt(a: &AttemptRecord) -> ();
-    list_attempts(webhook: &str) -> Vec<AttemptRecord>;
-    // ledger.rs
-    append(draft: EntryDraft) -> Entry;
-    append_batch(drafts: Vec<EntryDraft>) -> Vec<Entry>;
-    ledger_page(after: u64, limit: u32) -> Vec<Entry>;
-    ledger_head() -> Option<SignedHead>;
-    ledger_count() -> u64;
-    // agents.rs
-    insert_agent(a: &AgentRecord) -> ();
-    get_agent(id: &AgentId) -> Option<AgentRecord>;
-    list_agents() -> Vec<AgentRecord>;
-    agents_by_release(release: &ReleaseId) -> Vec<AgentRecord>;
-    update_agent(a: &AgentRecord) -> ();
-    insert_grant(g: &GrantRecord) -> ();
-    get_grant(id: &GrantId) -> Option<GrantRecord>;
-    list_grants(agent: Option<&AgentId>) -> Vec<GrantRecord>;
-    update_grant(g: &GrantRecord) -> ();
-    use_assertion(agent: &AgentId, jti: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> ();
-    insert_credential_key(k: &CredentialKeyRecord) -> ();
-    list_credential_keys() -> Vec<CredentialKeyRecord>;
-    update_credential_key(k: &CredentialKeyRecord) -> ();
-    insert_credential(c: &CredentialRecord) -> ();
-    get_credential(jti: &str) -> Option<CredentialRecord>;
-    revoke_credentials(filter: &RevokeFilter, how: &Revocation) -> u64;
-    // runtime.rs
-    insert_action(a: &ActionRecord) -> ();
-    insert_actions(actions: &[&ActionRecord]) -> ();
-    update_action(a: &ActionRecord) -> ();
-    get_action(id: &str) -> Option<ActionRecord>;
-    list_actions(filter: &ActionFilter) -> Vec<ActionRecord>;
-    insert_approval(a: &ApprovalRecord) -> ();
-    update_approval(a: &ApprovalRecord) -> ();
-    get_approval(id: &str) -> Option<ApprovalRecord>;
-    list_approvals(filter: &ApprovalFilter) -> Vec<ApprovalRecord>;
-    due_approvals(now: DateTime<Utc>, limit: u32) -> Vec<ApprovalRecord>;
-    record_view(v: &ContextViewRecord) -> bool;
-    list_views(kind: &str) -> Vec<ContextViewRecord>;
+/// The rest of [`Tx`]; each area's trait is implemented in its area's module.
+#[async_trait]
+impl<C: Conn> Tx for SqlTx<C> {
+    async fn commit(self: Box<Self>) -> R<()> {
+        self.conn.finish().await.map_err(query("commit"))
+    }
 }
 
 #[cfg(test)]

@@ -4,11 +4,14 @@ use super::{args, sql, Conn, SqlTx, R};
 use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
+use crate::tx::OutboxTx;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use countersign_core::delivery::DeliveryState;
 
-impl<C: Conn> SqlTx<C> {
-    pub(super) async fn insert_webhook(&mut self, w: &WebhookRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> OutboxTx for SqlTx<C> {
+    async fn insert_webhook(&mut self, w: &WebhookRecord) -> R<()> {
         let s = sql!("INSERT INTO webhooks (id, url, events, secret, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &w.id,
@@ -21,17 +24,17 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "webhook id").await
     }
 
-    pub(super) async fn get_webhook(&mut self, id: &str) -> R<Option<WebhookRecord>> {
+    async fn get_webhook(&mut self, id: &str) -> R<Option<WebhookRecord>> {
         let s = sql!("SELECT * FROM webhooks WHERE id = ?");
         self.one(s, args![id], webhook).await
     }
 
-    pub(super) async fn list_webhooks(&mut self) -> R<Vec<WebhookRecord>> {
+    async fn list_webhooks(&mut self) -> R<Vec<WebhookRecord>> {
         let s = sql!("SELECT * FROM webhooks ORDER BY created_at, {ord}");
         self.all(s, args![], webhook).await
     }
 
-    pub(super) async fn insert_event(&mut self, e: &EventRecord) -> R<()> {
+    async fn insert_event(&mut self, e: &EventRecord) -> R<()> {
         let s = sql!("INSERT INTO events (id, kind, subject, payload, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &e.id,
@@ -43,12 +46,12 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "event id").await
     }
 
-    pub(super) async fn get_event(&mut self, id: &str) -> R<Option<EventRecord>> {
+    async fn get_event(&mut self, id: &str) -> R<Option<EventRecord>> {
         self.one(sql!("SELECT * FROM events WHERE id = ?"), args![id], event)
             .await
     }
 
-    pub(super) async fn insert_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
+    async fn insert_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
         let s = sql!("INSERT INTO deliveries (webhook_id, event_id, state, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.webhook_id,
@@ -62,7 +65,7 @@ impl<C: Conn> SqlTx<C> {
             .await
     }
 
-    pub(super) async fn update_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
+    async fn update_delivery(&mut self, d: &DeliveryRecord) -> R<()> {
         let s = sql!("UPDATE deliveries SET state = ?, attempts = ?, next_attempt_at = ?, updated_at = ? WHERE webhook_id = ? AND event_id = ?");
         let a = args![
             d.state.as_str(),
@@ -75,23 +78,19 @@ impl<C: Conn> SqlTx<C> {
         self.exec(s, a, "update delivery").await.map(drop)
     }
 
-    pub(super) async fn due_deliveries(
-        &mut self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> R<Vec<DeliveryRecord>> {
+    async fn due_deliveries(&mut self, now: DateTime<Utc>, limit: u32) -> R<Vec<DeliveryRecord>> {
         let s = sql!("SELECT * FROM deliveries WHERE state = ? AND next_attempt_at <= ? ORDER BY next_attempt_at, {ord} LIMIT ?");
         let pending = DeliveryState::Pending.as_str();
         self.all(s, args![pending, to_text(now), i64::from(limit)], delivery)
             .await
     }
 
-    pub(super) async fn list_deliveries(&mut self, webhook_id: &str) -> R<Vec<DeliveryRecord>> {
+    async fn list_deliveries(&mut self, webhook_id: &str) -> R<Vec<DeliveryRecord>> {
         let s = sql!("SELECT * FROM deliveries WHERE webhook_id = ? ORDER BY {ord}");
         self.all(s, args![webhook_id], delivery).await
     }
 
-    pub(super) async fn insert_attempt(&mut self, a: &AttemptRecord) -> R<()> {
+    async fn insert_attempt(&mut self, a: &AttemptRecord) -> R<()> {
         let s = sql!("INSERT INTO delivery_attempts (id, webhook_id, event_id, attempt, at, status_code, error, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &a.id,
@@ -106,7 +105,7 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, v, "delivery attempt id").await
     }
 
-    pub(super) async fn list_attempts(&mut self, webhook_id: &str) -> R<Vec<AttemptRecord>> {
+    async fn list_attempts(&mut self, webhook_id: &str) -> R<Vec<AttemptRecord>> {
         let s = sql!("SELECT * FROM delivery_attempts WHERE webhook_id = ? ORDER BY at, {ord}");
         self.all(s, args![webhook_id], attempt).await
     }

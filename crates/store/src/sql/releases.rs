@@ -6,10 +6,13 @@ use super::{args, sql, Conn, SqlTx, R};
 use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
+use crate::tx::{DeadlinesTx, LineageTx, ReleasesTx};
+use async_trait::async_trait;
 use countersign_core::{Digest, ReleaseId};
 
-impl<C: Conn> SqlTx<C> {
-    pub(super) async fn insert_release(&mut self, r: &ReleaseRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> ReleasesTx for SqlTx<C> {
+    async fn insert_release(&mut self, r: &ReleaseRecord) -> R<()> {
         let s = sql!("INSERT INTO releases (id, title, kind, system_id, decision_owner, created_by, attributes, status, current_revision, environment, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             r.id.as_str(),
@@ -28,7 +31,7 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "release id").await
     }
 
-    pub(super) async fn update_release(&mut self, r: &ReleaseRecord) -> R<()> {
+    async fn update_release(&mut self, r: &ReleaseRecord) -> R<()> {
         let s = sql!("UPDATE releases SET status = ?, current_revision = ?, environment = ?, updated_at = ?, decision_owner = ?, attributes = ? WHERE id = ?");
         let a = args![
             r.status.as_str(),
@@ -42,17 +45,17 @@ impl<C: Conn> SqlTx<C> {
         self.exec(s, a, "update release").await.map(drop)
     }
 
-    pub(super) async fn get_release(&mut self, id: &ReleaseId) -> R<Option<ReleaseRecord>> {
+    async fn get_release(&mut self, id: &ReleaseId) -> R<Option<ReleaseRecord>> {
         let s = sql!("SELECT * FROM releases WHERE id = ?");
         self.one(s, args![id.as_str()], release).await
     }
 
-    pub(super) async fn list_releases(&mut self) -> R<Vec<ReleaseRecord>> {
+    async fn list_releases(&mut self) -> R<Vec<ReleaseRecord>> {
         let s = sql!("SELECT * FROM releases ORDER BY created_at DESC, {ord} DESC");
         self.all(s, args![], release).await
     }
 
-    pub(super) async fn insert_revision(&mut self, r: &RevisionRecord) -> R<()> {
+    async fn insert_revision(&mut self, r: &RevisionRecord) -> R<()> {
         let s = sql!("INSERT INTO revisions (release_id, number, bundle, bundle_digest, artifact_digest, tier, matched_rules, profile_digest, created_by, created_at, submitted_by, submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             r.release_id.as_str(),
@@ -71,7 +74,7 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "revision number").await
     }
 
-    pub(super) async fn update_revision(&mut self, r: &RevisionRecord) -> R<()> {
+    async fn update_revision(&mut self, r: &RevisionRecord) -> R<()> {
         let s = sql!("UPDATE revisions SET submitted_by = ?, submitted_at = ? WHERE release_id = ? AND number = ?");
         let a = args![
             r.submitted_by.as_ref().map(|u| u.as_str()),
@@ -82,7 +85,7 @@ impl<C: Conn> SqlTx<C> {
         self.exec(s, a, "update revision").await.map(drop)
     }
 
-    pub(super) async fn get_revision(
+    async fn get_revision(
         &mut self,
         release_id: &ReleaseId,
         number: u32,
@@ -92,15 +95,12 @@ impl<C: Conn> SqlTx<C> {
             .await
     }
 
-    pub(super) async fn list_revisions(
-        &mut self,
-        release_id: &ReleaseId,
-    ) -> R<Vec<RevisionRecord>> {
+    async fn list_revisions(&mut self, release_id: &ReleaseId) -> R<Vec<RevisionRecord>> {
         let s = sql!("SELECT * FROM revisions WHERE release_id = ? ORDER BY number");
         self.all(s, args![release_id.as_str()], revision).await
     }
 
-    pub(super) async fn revisions_by_artifact(
+    async fn revisions_by_artifact(
         &mut self,
         artifact: &Digest,
     ) -> R<Vec<(ReleaseRecord, RevisionRecord)>> {
@@ -115,7 +115,7 @@ impl<C: Conn> SqlTx<C> {
         Ok(out)
     }
 
-    pub(super) async fn insert_review(&mut self, r: &ReviewRecord) -> R<()> {
+    async fn insert_review(&mut self, r: &ReviewRecord) -> R<()> {
         let s = sql!("INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &r.id,
@@ -133,18 +133,18 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "review for this role and revision").await
     }
 
-    pub(super) async fn list_reviews(&mut self, release_id: &ReleaseId) -> R<Vec<ReviewRecord>> {
+    async fn list_reviews(&mut self, release_id: &ReleaseId) -> R<Vec<ReviewRecord>> {
         let s =
             sql!("SELECT * FROM reviews WHERE release_id = ? ORDER BY revision, created_at, {ord}");
         self.all(s, args![release_id.as_str()], review).await
     }
 
-    pub(super) async fn list_all_reviews(&mut self) -> R<Vec<ReviewRecord>> {
+    async fn list_all_reviews(&mut self) -> R<Vec<ReviewRecord>> {
         let s = sql!("SELECT * FROM reviews ORDER BY created_at, {ord}");
         self.all(s, args![], review).await
     }
 
-    pub(super) async fn put_blob(&mut self, d: &Digest, content: &[u8]) -> R<()> {
+    async fn put_blob(&mut self, d: &Digest, content: &[u8]) -> R<()> {
         let s = sql!("INSERT INTO blobs (digest, size, content) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING");
         let size = i64::try_from(content.len()).unwrap_or(i64::MAX);
         self.exec(s, args![d.as_str(), size, content], "put blob")
@@ -152,12 +152,12 @@ impl<C: Conn> SqlTx<C> {
             .map(drop)
     }
 
-    pub(super) async fn get_blob(&mut self, d: &Digest) -> R<Option<Vec<u8>>> {
+    async fn get_blob(&mut self, d: &Digest) -> R<Option<Vec<u8>>> {
         let s = sql!("SELECT content FROM blobs WHERE digest = ?");
         self.one(s, args![d.as_str()], |r| r.bytes("content")).await
     }
 
-    pub(super) async fn insert_evidence(&mut self, e: &EvidenceRecord) -> R<()> {
+    async fn insert_evidence(&mut self, e: &EvidenceRecord) -> R<()> {
         let s = sql!("INSERT INTO evidence (id, release_id, revision, kind, name, media_type, digest, size, attached_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &e.id,
@@ -174,14 +174,14 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "evidence id").await
     }
 
-    pub(super) async fn list_evidence(&mut self, release_id: &ReleaseId) -> R<Vec<EvidenceRecord>> {
+    async fn list_evidence(&mut self, release_id: &ReleaseId) -> R<Vec<EvidenceRecord>> {
         let s = sql!(
             "SELECT * FROM evidence WHERE release_id = ? ORDER BY revision, created_at, {ord}"
         );
         self.all(s, args![release_id.as_str()], evidence).await
     }
 
-    pub(super) async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> R<()> {
+    async fn insert_acceptance(&mut self, a: &AcceptanceRecord) -> R<()> {
         let s = sql!("INSERT INTO acceptances (id, release_id, revision, gap, justification, expires_at, accepted_by, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &a.id,
@@ -197,17 +197,14 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, v, "acceptance id").await
     }
 
-    pub(super) async fn list_acceptances(
-        &mut self,
-        release_id: &ReleaseId,
-    ) -> R<Vec<AcceptanceRecord>> {
+    async fn list_acceptances(&mut self, release_id: &ReleaseId) -> R<Vec<AcceptanceRecord>> {
         let s = sql!(
             "SELECT * FROM acceptances WHERE release_id = ? ORDER BY revision, created_at, {ord}"
         );
         self.all(s, args![release_id.as_str()], acceptance).await
     }
 
-    pub(super) async fn insert_decision(&mut self, d: &DecisionRecord) -> R<()> {
+    async fn insert_decision(&mut self, d: &DecisionRecord) -> R<()> {
         let s = sql!("INSERT INTO decisions (id, release_id, revision, decision, environment, comment, decided_by, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.id,
@@ -223,7 +220,7 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "decision for this revision").await
     }
 
-    pub(super) async fn update_decision(&mut self, d: &DecisionRecord) -> R<()> {
+    async fn update_decision(&mut self, d: &DecisionRecord) -> R<()> {
         let s = sql!("UPDATE decisions SET decision = ?, environment = ?, comment = ?, decided_by = ?, bundle_digest = ?, created_at = ? WHERE id = ?");
         let a = args![
             d.decision.as_str(),
@@ -237,17 +234,14 @@ impl<C: Conn> SqlTx<C> {
         self.exec(s, a, "update decision").await.map(drop)
     }
 
-    pub(super) async fn list_decisions(
-        &mut self,
-        release_id: &ReleaseId,
-    ) -> R<Vec<DecisionRecord>> {
+    async fn list_decisions(&mut self, release_id: &ReleaseId) -> R<Vec<DecisionRecord>> {
         let s = sql!(
             "SELECT * FROM decisions WHERE release_id = ? ORDER BY revision, created_at, {ord}"
         );
         self.all(s, args![release_id.as_str()], decision).await
     }
 
-    pub(super) async fn insert_deployment(&mut self, d: &DeploymentRecord) -> R<()> {
+    async fn insert_deployment(&mut self, d: &DeploymentRecord) -> R<()> {
         let s = sql!("INSERT INTO deployments (id, release_id, revision, action, environment, reason, actor, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.id,
@@ -262,16 +256,16 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "deployment id").await
     }
 
-    pub(super) async fn list_deployments(
-        &mut self,
-        release_id: &ReleaseId,
-    ) -> R<Vec<DeploymentRecord>> {
+    async fn list_deployments(&mut self, release_id: &ReleaseId) -> R<Vec<DeploymentRecord>> {
         let s = sql!("SELECT * FROM deployments WHERE release_id = ? ORDER BY created_at, {ord}");
         self.all(s, args![release_id.as_str()], deployment).await
     }
+}
 
+#[async_trait]
+impl<C: Conn> DeadlinesTx for SqlTx<C> {
     /// A second escalation for the same release, revision and role is a conflict (I5).
-    pub(super) async fn insert_escalation(&mut self, e: &EscalationRecord) -> R<()> {
+    async fn insert_escalation(&mut self, e: &EscalationRecord) -> R<()> {
         let s = sql!("INSERT INTO escalations (id, release_id, revision, role, due_at, escalated_to, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &e.id,
@@ -286,17 +280,17 @@ impl<C: Conn> SqlTx<C> {
             .await
     }
 
-    pub(super) async fn list_escalations(
-        &mut self,
-        release: &ReleaseId,
-    ) -> R<Vec<EscalationRecord>> {
+    async fn list_escalations(&mut self, release: &ReleaseId) -> R<Vec<EscalationRecord>> {
         let s = sql!("SELECT * FROM escalations WHERE release_id = ? ORDER BY created_at, {ord}");
         self.all(s, args![release.as_str()], escalation).await
     }
 
     // Lineage (I6): datasets and training runs.
+}
 
-    pub(super) async fn insert_dataset(&mut self, d: &DatasetRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> LineageTx for SqlTx<C> {
+    async fn insert_dataset(&mut self, d: &DatasetRecord) -> R<()> {
         let s = sql!("INSERT INTO datasets (name, version, digest, source, classification, permitted_uses, registered_by, created_at, approved_by, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &d.name,
@@ -313,7 +307,7 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "dataset name and version").await
     }
 
-    pub(super) async fn approve_dataset(&mut self, d: &DatasetRecord) -> R<()> {
+    async fn approve_dataset(&mut self, d: &DatasetRecord) -> R<()> {
         let s = sql!(
             "UPDATE datasets SET approved_by = ?, approved_at = ? WHERE name = ? AND version = ?"
         );
@@ -326,21 +320,17 @@ impl<C: Conn> SqlTx<C> {
         self.exec(s, a, "approve dataset").await.map(drop)
     }
 
-    pub(super) async fn get_dataset(
-        &mut self,
-        name: &str,
-        version: &str,
-    ) -> R<Option<DatasetRecord>> {
+    async fn get_dataset(&mut self, name: &str, version: &str) -> R<Option<DatasetRecord>> {
         let s = sql!("SELECT * FROM datasets WHERE name = ? AND version = ?");
         self.one(s, args![name, version], dataset).await
     }
 
-    pub(super) async fn list_datasets(&mut self) -> R<Vec<DatasetRecord>> {
+    async fn list_datasets(&mut self) -> R<Vec<DatasetRecord>> {
         let s = sql!("SELECT * FROM datasets ORDER BY created_at, {ord}");
         self.all(s, args![], dataset).await
     }
 
-    pub(super) async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> R<()> {
+    async fn insert_training_run(&mut self, r: &TrainingRunRecord) -> R<()> {
         let s = sql!("INSERT INTO training_runs (id, code_commit, datasets, parameters, trainer, artifact_digest, registered_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &r.id,
@@ -355,12 +345,12 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "training run id").await
     }
 
-    pub(super) async fn get_training_run(&mut self, id: &str) -> R<Option<TrainingRunRecord>> {
+    async fn get_training_run(&mut self, id: &str) -> R<Option<TrainingRunRecord>> {
         let s = sql!("SELECT * FROM training_runs WHERE id = ?");
         self.one(s, args![id], training_run).await
     }
 
-    pub(super) async fn list_training_runs(&mut self) -> R<Vec<TrainingRunRecord>> {
+    async fn list_training_runs(&mut self) -> R<Vec<TrainingRunRecord>> {
         let s = sql!("SELECT * FROM training_runs ORDER BY created_at, {ord}");
         self.all(s, args![], training_run).await
     }

@@ -5,6 +5,8 @@ use super::{args, sql, Arg, Conn, SqlTx, R};
 use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
+use crate::tx::RuntimeTx;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use countersign_core::runtime::{ApprovalState, ReviewState};
 
@@ -15,8 +17,9 @@ macro_rules! insert_actions {
     };
 }
 
-impl<C: Conn> SqlTx<C> {
-    pub(super) async fn insert_action(&mut self, a: &ActionRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> RuntimeTx for SqlTx<C> {
+    async fn insert_action(&mut self, a: &ActionRecord) -> R<()> {
         let s = sql!(
             insert_actions!(),
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -27,7 +30,7 @@ impl<C: Conn> SqlTx<C> {
     }
 
     /// Hot path (the runtime committer): one multi-row INSERT per 500 actions.
-    pub(super) async fn insert_actions(&mut self, actions: &[&ActionRecord]) -> R<()> {
+    async fn insert_actions(&mut self, actions: &[&ActionRecord]) -> R<()> {
         let mut v = Vec::with_capacity(actions.len() * 8);
         for a in actions {
             push_action(&mut v, a);
@@ -35,18 +38,18 @@ impl<C: Conn> SqlTx<C> {
         self.insert_rows(insert_actions!(), 8, v, "action id").await
     }
 
-    pub(super) async fn update_action(&mut self, a: &ActionRecord) -> R<()> {
+    async fn update_action(&mut self, a: &ActionRecord) -> R<()> {
         let s = sql!("UPDATE actions SET review_state = ?, body = ? WHERE id = ?");
         let v = args![a.review_state.map(ReviewState::as_str), to_json(a), &a.id];
         self.exec(s, v, "update action").await.map(drop)
     }
 
-    pub(super) async fn get_action(&mut self, id: &str) -> R<Option<ActionRecord>> {
+    async fn get_action(&mut self, id: &str) -> R<Option<ActionRecord>> {
         let s = sql!("SELECT body FROM actions WHERE id = ?");
         self.one(s, args![id], document).await
     }
 
-    pub(super) async fn list_actions(&mut self, f: &ActionFilter) -> R<Vec<ActionRecord>> {
+    async fn list_actions(&mut self, f: &ActionFilter) -> R<Vec<ActionRecord>> {
         // CAST so PostgreSQL knows the type of a parameter that may be NULL.
         let s = sql!("SELECT body FROM actions WHERE (CAST(?1 AS TEXT) IS NULL OR agent_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR system_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR task = ?3) AND (CAST(?4 AS TEXT) IS NULL OR review_state = ?4) ORDER BY decided_at DESC, {ord} DESC LIMIT ?5");
         let v = args![
@@ -59,7 +62,7 @@ impl<C: Conn> SqlTx<C> {
         self.all(s, v, document).await
     }
 
-    pub(super) async fn insert_approval(&mut self, a: &ApprovalRecord) -> R<()> {
+    async fn insert_approval(&mut self, a: &ApprovalRecord) -> R<()> {
         let s = sql!("INSERT INTO approvals (id, action_id, agent_id, assignee_id, state, created_at, expires_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let v = args![
             &a.id,
@@ -74,7 +77,7 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, v, "approval id").await
     }
 
-    pub(super) async fn update_approval(&mut self, a: &ApprovalRecord) -> R<()> {
+    async fn update_approval(&mut self, a: &ApprovalRecord) -> R<()> {
         let s = sql!("UPDATE approvals SET state = ?, body = ? WHERE id = ?");
         self.exec(
             s,
@@ -85,12 +88,12 @@ impl<C: Conn> SqlTx<C> {
         .map(drop)
     }
 
-    pub(super) async fn get_approval(&mut self, id: &str) -> R<Option<ApprovalRecord>> {
+    async fn get_approval(&mut self, id: &str) -> R<Option<ApprovalRecord>> {
         let s = sql!("SELECT body FROM approvals WHERE id = ?");
         self.one(s, args![id], document).await
     }
 
-    pub(super) async fn list_approvals(&mut self, f: &ApprovalFilter) -> R<Vec<ApprovalRecord>> {
+    async fn list_approvals(&mut self, f: &ApprovalFilter) -> R<Vec<ApprovalRecord>> {
         let s = sql!("SELECT body FROM approvals WHERE (CAST(?1 AS TEXT) IS NULL OR assignee_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) AND (CAST(?3 AS TEXT) IS NULL OR agent_id = ?3) ORDER BY created_at DESC, {ord} DESC LIMIT ?4");
         let v = args![
             f.assignee.as_ref().map(|a| a.as_str()),
@@ -101,18 +104,14 @@ impl<C: Conn> SqlTx<C> {
         self.all(s, v, document).await
     }
 
-    pub(super) async fn due_approvals(
-        &mut self,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> R<Vec<ApprovalRecord>> {
+    async fn due_approvals(&mut self, now: DateTime<Utc>, limit: u32) -> R<Vec<ApprovalRecord>> {
         let s = sql!("SELECT body FROM approvals WHERE state = ? AND expires_at <= ? ORDER BY expires_at, {ord} LIMIT ?");
         let pending = ApprovalState::Pending.as_str();
         self.all(s, args![pending, to_text(now), i64::from(limit)], document)
             .await
     }
 
-    pub(super) async fn record_view(&mut self, v: &ContextViewRecord) -> R<bool> {
+    async fn record_view(&mut self, v: &ContextViewRecord) -> R<bool> {
         let s = sql!("INSERT INTO context_views (kind, subject, user_id, first_opened_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &v.kind,
@@ -123,7 +122,7 @@ impl<C: Conn> SqlTx<C> {
         Ok(self.exec(s, a, "context view").await? == 1)
     }
 
-    pub(super) async fn list_views(&mut self, kind: &str) -> R<Vec<ContextViewRecord>> {
+    async fn list_views(&mut self, kind: &str) -> R<Vec<ContextViewRecord>> {
         let s = sql!("SELECT * FROM context_views WHERE kind = ? ORDER BY first_opened_at");
         self.all(s, args![kind], context_view).await
     }

@@ -4,10 +4,13 @@ use super::{args, sql, Conn, SqlTx, R};
 use crate::records::*;
 use crate::rows::*;
 use crate::time::to_text;
+use crate::tx::{IdempotencyTx, SystemsTx, UsersTx};
+use async_trait::async_trait;
 use countersign_core::{SystemId, UserId};
 
-impl<C: Conn> SqlTx<C> {
-    pub(super) async fn insert_user(&mut self, u: &UserRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> UsersTx for SqlTx<C> {
+    async fn insert_user(&mut self, u: &UserRecord) -> R<()> {
         let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
         let s = sql!("INSERT INTO users (id, name, email, roles, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
@@ -20,22 +23,22 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "user email").await
     }
 
-    pub(super) async fn get_user(&mut self, id: &UserId) -> R<Option<UserRecord>> {
+    async fn get_user(&mut self, id: &UserId) -> R<Option<UserRecord>> {
         let s = sql!("SELECT * FROM users WHERE id = ?");
         self.one(s, args![id.as_str()], user).await
     }
 
-    pub(super) async fn list_users(&mut self) -> R<Vec<UserRecord>> {
+    async fn list_users(&mut self) -> R<Vec<UserRecord>> {
         let s = sql!("SELECT * FROM users ORDER BY created_at, {ord}");
         self.all(s, args![], user).await
     }
 
-    pub(super) async fn count_users(&mut self) -> R<u64> {
+    async fn count_users(&mut self) -> R<u64> {
         let s = sql!("SELECT COUNT(*) AS n FROM users");
         Ok(self.one(s, args![], count).await?.unwrap_or(0))
     }
 
-    pub(super) async fn insert_token(&mut self, k: &TokenRecord) -> R<()> {
+    async fn insert_token(&mut self, k: &TokenRecord) -> R<()> {
         let s = sql!("INSERT INTO api_tokens (id, user_id, token_hash, label, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &k.id,
@@ -47,24 +50,24 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "token").await
     }
 
-    pub(super) async fn user_by_token_hash(&mut self, hash: &str) -> R<Option<UserRecord>> {
+    async fn user_by_token_hash(&mut self, hash: &str) -> R<Option<UserRecord>> {
         let s = sql!("SELECT users.* FROM users JOIN api_tokens ON api_tokens.user_id = users.id WHERE api_tokens.token_hash = ?");
         self.one(s, args![hash], user).await
     }
 
-    pub(super) async fn user_by_email(&mut self, email: &str) -> R<Option<UserRecord>> {
+    async fn user_by_email(&mut self, email: &str) -> R<Option<UserRecord>> {
         let s = sql!("SELECT * FROM users WHERE email = ?");
         self.one(s, args![email], user).await
     }
 
-    pub(super) async fn update_user_roles(&mut self, u: &UserRecord) -> R<()> {
+    async fn update_user_roles(&mut self, u: &UserRecord) -> R<()> {
         let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
         let s = sql!("UPDATE users SET roles = ? WHERE id = ?");
         let a = args![to_json(&roles), u.id.as_str()];
         self.exec(s, a, "update user roles").await.map(drop)
     }
 
-    pub(super) async fn insert_identity(&mut self, r: &IdentityRecord) -> R<()> {
+    async fn insert_identity(&mut self, r: &IdentityRecord) -> R<()> {
         let s = sql!("INSERT INTO user_identities (issuer, subject, user_id, email, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &r.issuer,
@@ -76,16 +79,12 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "identity").await
     }
 
-    pub(super) async fn user_by_identity(
-        &mut self,
-        issuer: &str,
-        subject: &str,
-    ) -> R<Option<UserRecord>> {
+    async fn user_by_identity(&mut self, issuer: &str, subject: &str) -> R<Option<UserRecord>> {
         let s = sql!("SELECT users.* FROM users JOIN user_identities ON user_identities.user_id = users.id WHERE user_identities.issuer = ? AND user_identities.subject = ?");
         self.one(s, args![issuer, subject], user).await
     }
 
-    pub(super) async fn insert_session(&mut self, r: &SessionRecord) -> R<()> {
+    async fn insert_session(&mut self, r: &SessionRecord) -> R<()> {
         let s = sql!("INSERT INTO console_sessions (id, secret_hash, user_id, method, created_at, authenticated_at, expires_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &r.id,
@@ -100,12 +99,12 @@ impl<C: Conn> SqlTx<C> {
         self.insert(s, a, "session").await
     }
 
-    pub(super) async fn session_by_secret_hash(&mut self, hash: &str) -> R<Option<SessionRecord>> {
+    async fn session_by_secret_hash(&mut self, hash: &str) -> R<Option<SessionRecord>> {
         let s = sql!("SELECT * FROM console_sessions WHERE secret_hash = ?");
         self.one(s, args![hash], session).await
     }
 
-    pub(super) async fn update_session(&mut self, r: &SessionRecord) -> R<()> {
+    async fn update_session(&mut self, r: &SessionRecord) -> R<()> {
         let s = sql!("UPDATE console_sessions SET authenticated_at = ?, expires_at = ?, ended_at = ? WHERE id = ?");
         let a = args![
             to_text(r.authenticated_at),
@@ -115,8 +114,11 @@ impl<C: Conn> SqlTx<C> {
         ];
         self.exec(s, a, "update session").await.map(drop)
     }
+}
 
-    pub(super) async fn insert_system(&mut self, s: &SystemRecord) -> R<()> {
+#[async_trait]
+impl<C: Conn> SystemsTx for SqlTx<C> {
+    async fn insert_system(&mut self, s: &SystemRecord) -> R<()> {
         let q = sql!("INSERT INTO systems (id, name, description, owner_id, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             s.id.as_str(),
@@ -128,26 +130,25 @@ impl<C: Conn> SqlTx<C> {
         self.insert(q, a, "system name").await
     }
 
-    pub(super) async fn get_system(&mut self, id: &SystemId) -> R<Option<SystemRecord>> {
+    async fn get_system(&mut self, id: &SystemId) -> R<Option<SystemRecord>> {
         let s = sql!("SELECT * FROM systems WHERE id = ?");
         self.one(s, args![id.as_str()], system).await
     }
 
-    pub(super) async fn list_systems(&mut self) -> R<Vec<SystemRecord>> {
+    async fn list_systems(&mut self) -> R<Vec<SystemRecord>> {
         let s = sql!("SELECT * FROM systems ORDER BY created_at, {ord}");
         self.all(s, args![], system).await
     }
+}
 
-    pub(super) async fn get_idempotency(
-        &mut self,
-        actor: &UserId,
-        key: &str,
-    ) -> R<Option<IdempotencyRecord>> {
+#[async_trait]
+impl<C: Conn> IdempotencyTx for SqlTx<C> {
+    async fn get_idempotency(&mut self, actor: &UserId, key: &str) -> R<Option<IdempotencyRecord>> {
         let s = sql!("SELECT * FROM idempotency WHERE actor = ? AND key = ?");
         self.one(s, args![actor.as_str(), key], idempotency).await
     }
 
-    pub(super) async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> R<()> {
+    async fn put_idempotency(&mut self, r: &IdempotencyRecord) -> R<()> {
         let s = sql!("INSERT INTO idempotency (actor, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             r.actor.as_str(),

@@ -11,10 +11,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use countersign_ledger::{verify_all, Entry};
+use countersign_store::prelude::*;
 use countersign_store::testing::{
     drop_postgres_database, fresh_postgres_database, postgres_database_name,
 };
-use countersign_store::{Store, StoreError, Tx};
+use countersign_store::StoreError;
 use std::future::Future;
 use std::sync::Arc;
 

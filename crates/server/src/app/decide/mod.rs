@@ -18,7 +18,7 @@ use super::{new_id, AppError};
 use chrono::{DateTime, Utc};
 use commit::{Committed, DecisionKey};
 use countersign_core::runtime::ActionDecision;
-use countersign_store::Tx;
+use countersign_store::prelude::*;
 use evaluate::{evaluate, validate, DecideInput, DecisionIds, DecisionWrite};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use super::super::{record, AppError, Ctx};
 use super::{load_next, LoadedPolicies};
 use countersign_core::Role;
 use countersign_ledger::EntryDraft;
-use countersign_store::Tx;
+use countersign_store::prelude::*;
 use serde_json::json;
 
 /// Loads the set again from the running set's directory; records a change (the same
