@@ -130,6 +130,14 @@ pub struct AnswerParams {
     pub comment: String,
 }
 
+/// Take back an approval its action has not used yet.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeApprovalParams {
+    /// Why it no longer stands (required); recorded in the ledger.
+    pub reason: String,
+}
+
 #[derive(Debug, Serialize, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use countersign_api::{
     ActionContextParams, ActionDecisionView, ActionRequestParams, ActionView, AnswerParams,
     ApprovalView, EmptyParams, OutcomeParams, PolicySetView, PolicyView, PostReviewParams,
-    SignalsView,
+    RevokeApprovalParams, SignalsView,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -186,6 +186,11 @@ pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
             &c.post(&path(&id, "/deny"), &AnswerParams { comment })
                 .await?,
         ),
+        ApprovalCmd::Revoke { id, reason } => output::show::<ApprovalView>(
+            f,
+            &c.post(&path(&id, "/revoke"), &RevokeApprovalParams { reason })
+                .await?,
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -355,7 +360,7 @@ pub(crate) enum ApprovalCmd {
     /// Approval requests assigned to you (others' need admin, security, risk or compliance).
     List {
         #[arg(long, default_value = "pending",
-              value_parser = ["pending", "approved", "denied", "expired", "used", "all"])]
+              value_parser = ["pending", "approved", "denied", "expired", "used", "revoked", "all"])]
         state: String,
         /// Another user's requests (a user id).
         #[arg(long)]
@@ -373,7 +378,7 @@ pub(crate) enum ApprovalCmd {
         id: String,
     },
     /// As the agent (its credential in COUNTERSIGN_TOKEN), wait for the human's answer.
-    /// Exit 0 approved; 3 denied, expired or used; 4 still pending.
+    /// Exit 0 approved; 3 denied, expired, used or revoked; 4 still pending.
     Wait {
         /// The approval request (apr_…).
         id: String,
@@ -396,6 +401,15 @@ pub(crate) enum ApprovalCmd {
         /// Why (required).
         #[arg(long)]
         comment: String,
+    },
+    /// Revoke an approval the action has not used yet: the agent's retry is denied
+    /// (the assignee).
+    Revoke {
+        /// The approval request (apr_…).
+        id: String,
+        /// Why it no longer stands (required).
+        #[arg(long)]
+        reason: String,
     },
 }
 

@@ -30,6 +30,9 @@ stable_strings! {
         Expired = "expired",
         /// Approved and consumed by the one action it was for (single use).
         Used = "used",
+        /// Approved, then taken back by its approver before the action used it; the
+        /// action is denied.
+        Revoked = "revoked",
     }
 }
 
@@ -76,7 +79,9 @@ mod tests {
     fn approval_states_keep_their_strings() {
         assert_stable(
             ApprovalState::ALL,
-            &["pending", "approved", "denied", "expired", "used"],
+            &[
+                "pending", "approved", "denied", "expired", "used", "revoked",
+            ],
         );
     }
 

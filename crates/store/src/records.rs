@@ -518,6 +518,11 @@ pub struct ApprovalRecord {
     /// The action that used the approval (single use).
     pub used_by: Option<String>,
     pub used_at: Option<DateTime<Utc>>,
+    /// When the approver took an unused approval back, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_reason: Option<String>,
 }
 
 /// Filters for listing actions; `None` means any.

@@ -687,6 +687,8 @@ pub fn approval(
         comment: None,
         used_by: None,
         used_at: None,
+        revoked_at: None,
+        revoke_reason: None,
     }
 }
 

@@ -164,6 +164,7 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(documented!(get_approval))
             .routes(documented!(approve_approval))
             .routes(documented!(deny_approval))
+            .routes(documented!(revoke_approval))
             .routes(documented!(list_actions))
             .routes(documented!(get_action))
             .routes(documented!(report_outcome))

@@ -270,6 +270,25 @@ pub async fn deny_approval(
     answer_step_up(s, id, cmd, false).await
 }
 
+/// Revoke an approval the action has not used yet: the agent's retry is denied. The
+/// assignee only, with a reason.
+#[utoipa::path(post, path = "/v1/approvals/{id}/revoke", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path)),
+    request_body = RevokeApprovalParams,
+    responses((status = 200, body = ApprovalView), (status = 409, body = Problem)))]
+pub async fn revoke_approval(
+    State(s): State<AppState>,
+    PathId(id): PathId,
+    cmd: Cmd<RevokeApprovalParams>,
+) -> ApiResult {
+    cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
+        Box::pin(async move {
+            let v = app::approvals::revoke(tx, ctx, &id, body.reason).await?;
+            Ok(ApprovalView::view(v))
+        })
+    })
+    .await
+}
+
 async fn answer_step_up(
     s: AppState,
     id: String,

@@ -82,6 +82,63 @@ pub async fn opens_first_time(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<bo
     Ok(a.assignee == ctx.actor.id && a.first_opened_at.is_none())
 }
 
+/// The approver takes back an approval the action has not used yet: the request is
+/// `revoked`, and the agent's retry is denied (one `approval.revoke` entry). Only its
+/// assignee, with a reason; a used, denied, expired or pending request is refused.
+pub async fn revoke(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &str,
+    reason: String,
+) -> Result<ApprovalView, AppError> {
+    let mut a = load(tx, id).await?;
+    if a.assignee != ctx.actor.id {
+        return Err(AppError::forbidden(
+            ProblemCode::NotAssignee,
+            format!("approval request {id} is assigned to {}", a.assignee),
+        ));
+    }
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.len() > 4000 {
+        return Err(AppError::invalid(
+            ProblemCode::MissingComment,
+            "revoking an approval needs a reason (1-4000 characters)",
+        ));
+    }
+    let state = effective_state(&a, ctx.now);
+    if state != ApprovalState::Approved {
+        let detail = match state {
+            ApprovalState::Used => format!(
+                "approval request {id} was already used by action {}; only an unused approval \
+                 can be revoked",
+                a.used_by.as_deref().unwrap_or("?")
+            ),
+            other => format!(
+                "approval request {id} is {other}; only an approved, unused approval can be \
+                 revoked"
+            ),
+        };
+        return Err(AppError::conflict(ProblemCode::ApprovalAnswered, detail));
+    }
+    a.state = ApprovalState::Revoked;
+    a.revoked_at = Some(ctx.now);
+    a.revoke_reason = Some(reason.clone());
+    tx.update_approval(&a).await?;
+    record(
+        tx,
+        ctx,
+        "approval.revoke",
+        &a.id,
+        json!({
+            "action_id": a.action_id, "action_digest": a.action_digest,
+            "agent": a.agent_id, "reason": reason,
+        }),
+    )
+    .await?;
+    let action = tx.get_action(&a.action_id).await?;
+    Ok(view(a, action, ctx.now))
+}
+
 /// Which approval requests to list; every field has a default.
 #[derive(Clone, Debug, Default)]
 pub struct ApprovalQuery {

@@ -45,6 +45,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/evidence/{digest}", get(evidence))
         .route("/approvals/{id}", get(approval).post(approval_answer))
+        .route("/approvals/{id}/revoke", post(approval_revoke))
         .route("/assets/{file}", get(assets::serve))
         .fallback(page_not_found)
         .layer(axum::middleware::map_response(security_headers));

@@ -518,6 +518,38 @@ pub async fn approval(
     render(StatusCode::OK, &page)
 }
 
+/// `POST /console/approvals/{id}/revoke`: the approver takes back an unused approval.
+pub async fn approval_revoke(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    form: Posted,
+) -> Page {
+    let reason = form.get("reason").unwrap_or("").trim().to_owned();
+    let owned = id.clone();
+    let outcome = run_command(&app, &form, move |tx, ctx| {
+        Box::pin(async move {
+            app::approvals::revoke(tx, ctx, &owned, reason).await?;
+            Ok(())
+        })
+    })
+    .await;
+    match outcome {
+        Ok(e) => Ok(
+            Redirect::to(&format!("/console/approvals/{id}?done=revoke{}", e.query()))
+                .into_response(),
+        ),
+        Err(refusal) => {
+            let a = app::approvals::open_for(&app, form.viewer.ctx.clone(), &id)
+                .await
+                .map_err(|e: AppError| Refusal::from(e))?;
+            render(
+                refusal.status,
+                &view::approval_page(&form.viewer, &a, app.now(), String::new(), Some(refusal)),
+            )
+        }
+    }
+}
+
 /// `POST /console/approvals/{id}`: approve or deny, with a comment.
 pub async fn approval_answer(
     State(app): State<AppState>,

@@ -13,6 +13,7 @@ use crate::app::sessions::Viewer;
 use askama::Template;
 use chrono::{DateTime, Utc};
 use countersign_core::profile::ChecklistItem;
+use countersign_core::runtime::ApprovalState;
 use countersign_core::{Digest, Role};
 
 /// A state shown as a badge: its class sets the colour, and the word (with an icon
@@ -379,6 +380,7 @@ pub fn done_notice(done: Option<&str>, entry: Option<u64>) -> Option<String> {
         "decide" => "Your decision",
         "withdraw" => "Your withdrawal of the go",
         "answer" => "Your answer",
+        "revoke" => "Your revocation",
         _ => return None,
     };
     Some(match entry {
@@ -734,6 +736,8 @@ pub struct ApprovalPage {
     pub time_left: String,
     /// The viewer is the assignee and the request still waits.
     pub can_answer: bool,
+    /// The viewer approved it and the action has not used it yet: it can be revoked.
+    pub revoke_href: Option<String>,
     pub outcome: Option<String>,
     pub comment: String,
     pub refusal: Option<Refusal>,
@@ -769,7 +773,7 @@ pub fn approval_page(
                 .collect()
         })
         .unwrap_or_default();
-    let pending = a.state == "pending";
+    let pending = a.state == ApprovalState::Pending;
     ApprovalPage {
         chrome: Chrome::new(v, format!("Step-up: {} {}", r.action, r.resource)),
         id: r.id.clone(),
@@ -807,18 +811,20 @@ pub fn approval_page(
             )
         },
         can_answer: pending && r.assignee == v.ctx.actor.id,
+        revoke_href: (a.state == ApprovalState::Approved && r.assignee == v.ctx.actor.id)
+            .then(|| format!("/console/approvals/{}/revoke", r.id)),
         // A human answered: denied, or approved (and then perhaps used by the action).
         outcome: r.decided_by.as_ref().map(|by| {
-            let verdict = if a.state == "denied" {
+            let verdict = if a.state == ApprovalState::Denied {
                 "Denied"
             } else {
                 "Approved"
             };
-            let used = r
-                .used_by
-                .as_ref()
-                .map(|x| format!("; used by action {x}"))
-                .unwrap_or_default();
+            let used = match (&r.used_by, &r.revoke_reason) {
+                (Some(x), _) => format!("; used by action {x}"),
+                (None, Some(why)) => format!("; then revoked (\u{201c}{why}\u{201d})"),
+                (None, None) => String::new(),
+            };
             format!(
                 "{verdict} by {by}{used}{}",
                 r.comment

@@ -396,6 +396,29 @@ async fn i10_a_step_up_is_approved_from_the_console() {
             !page.html.contains("name=\"decision\""),
             "answered: no buttons"
         );
+
+        // Unused, it can be taken back: one entry, and the page says so.
+        assert!(page.html.contains("Revoke this approval"), "{}", page.html);
+        let csrf = csrf_of(&page.html);
+        let before = h.ledger_count().await;
+        let p = owner
+            .post(
+                &format!("{path}/revoke"),
+                &[("csrf", &csrf), ("reason", "the customer called back")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
+        h.assert_one_entry(before, "approval.revoke").await;
+        let (_, a) = h.get(&w.cast.owner, &format!("/v1/approvals/{apr}")).await;
+        assert_eq!(a["state"], "revoked", "{a}");
+        let page = owner.get(&p.location).await;
+        assert!(
+            page.html.contains("Your revocation was recorded"),
+            "{}",
+            page.html
+        );
+        assert!(page.html.contains("then revoked"), "{}", page.html);
+        assert!(!page.html.contains("Revoke this approval"));
     }
 }
 

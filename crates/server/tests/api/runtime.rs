@@ -489,6 +489,106 @@ async fn i10_an_approval_for_one_action_does_not_authorise_a_different_one() {
     }
 }
 
+#[tokio::test]
+async fn i10_an_unused_approval_can_be_revoked_and_the_action_is_denied() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let sys = w.cast.system.clone();
+        let t = credential(
+            &h,
+            &w,
+            &["write"],
+            json!({}),
+            &scope(&sys, "write", "orders/*"),
+        )
+        .await;
+        let d = decide(&h, &t, write_body(&w, 10)).await;
+        let apr = d["approval"]["id"].as_str().unwrap().to_owned();
+        let revoke = format!("/v1/approvals/{apr}/revoke");
+        let reason = json!({"reason": "the customer withdrew the refund request"});
+        // Nothing to revoke while it waits.
+        h.refused(
+            &w.cast.owner,
+            &revoke,
+            &reason,
+            StatusCode::CONFLICT,
+            "approval-answered",
+        )
+        .await;
+        h.command(
+            &w.cast.owner,
+            &format!("/v1/approvals/{apr}/approve"),
+            &json!({"comment": "ten euros is fine"}),
+            "approval.approve",
+        )
+        .await;
+        // Only its approver, and only with a reason.
+        let other = h.user("Other", &["operations"]).await;
+        h.refused(
+            &other,
+            &revoke,
+            &reason,
+            StatusCode::FORBIDDEN,
+            "not-assignee",
+        )
+        .await;
+        h.refused(
+            &w.cast.owner,
+            &revoke,
+            &json!({"reason": " "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing-comment",
+        )
+        .await;
+        let v = h
+            .command(&w.cast.owner, &revoke, &reason, "approval.revoke")
+            .await;
+        assert_eq!(v["state"], "revoked", "{v}");
+        // The agent's retry with it is denied, and says why.
+        let mut exact = write_body(&w, 10);
+        exact["approval_id"] = json!(apr);
+        let r = decide(&h, &t, exact).await;
+        assert_eq!(r["decision"], "deny", "{r}");
+        assert!(
+            r["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x.as_str().unwrap().contains("was revoked")),
+            "{r}"
+        );
+        assert_eq!(wait(&h, &t, &apr, 0).await["state"], "revoked");
+
+        // A used approval cannot be revoked.
+        let d = decide(&h, &t, write_body(&w, 11)).await;
+        let used = d["approval"]["id"].as_str().unwrap().to_owned();
+        h.command(
+            &w.cast.owner,
+            &format!("/v1/approvals/{used}/approve"),
+            &json!({"comment": "eleven euros is fine"}),
+            "approval.approve",
+        )
+        .await;
+        let mut exact = write_body(&w, 11);
+        exact["approval_id"] = json!(used);
+        assert_eq!(decide(&h, &t, exact).await["decision"], "allow");
+        let body = h
+            .refused(
+                &w.cast.owner,
+                &format!("/v1/approvals/{used}/revoke"),
+                &reason,
+                StatusCode::CONFLICT,
+                "approval-answered",
+            )
+            .await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("already used"),
+            "{body}"
+        );
+    }
+}
+
 async fn decide_keyed(h: &Harness, token: &str, key: &str, body: &Value) -> Reply {
     h.send(
         h.request(Method::POST, "/v1/decide")

@@ -347,6 +347,8 @@ pub fn evaluate(
                     comment: None,
                     used_by: None,
                     used_at: None,
+                    revoked_at: None,
+                    revoke_reason: None,
                 };
                 action.decision = ActionDecision::StepUp;
                 action.approval_id = Some(approval.id.clone());
@@ -395,6 +397,10 @@ fn approval_refusal(
         )),
         ApprovalState::Used => Some(format!(
             "approval request {id} was already used; an approval is single-use"
+        )),
+        ApprovalState::Revoked => Some(format!(
+            "approval request {id} was revoked by {} before it was used",
+            a.assignee
         )),
     }
 }
