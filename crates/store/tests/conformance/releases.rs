@@ -116,11 +116,25 @@ async fn per_revision_records_round_trip(store: Arc<dyn Store>) {
         tx.list_acceptances(&rel_id).await.unwrap(),
         vec![acceptance]
     );
-    assert_eq!(tx.list_decisions(&rel_id).await.unwrap(), vec![go]);
+    assert_eq!(tx.list_decisions(&rel_id).await.unwrap(), vec![go.clone()]);
     assert_eq!(
         tx.list_deployments(&rel_id).await.unwrap(),
         deployments.to_vec()
     );
+    drop(tx);
+
+    // A withdrawn go is replaced in place: still one decision row per revision.
+    let withdrawn = countersign_store::records::DecisionRecord {
+        decision: countersign_core::release::Decision::Withdrawn,
+        comment: "the rollback drill failed".into(),
+        created_at: t(9),
+        ..go.clone()
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.update_decision(&withdrawn).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.list_decisions(&rel_id).await.unwrap(), vec![withdrawn]);
     let other = ReleaseId("other".into());
     assert!(tx.list_reviews(&other).await.unwrap().is_empty());
     assert!(tx.list_evidence(&other).await.unwrap().is_empty());

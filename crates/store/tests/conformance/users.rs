@@ -9,8 +9,61 @@ use std::sync::Arc;
 conformance!(
     users_and_tokens_round_trip,
     sessions_round_trip,
+    identities_link_users_and_roles_change,
     systems_round_trip,
 );
+
+async fn identities_link_users_and_roles_change(store: Arc<dyn Store>) {
+    let sam = user("u-s", "sam@example.com", &[Role::Security], 5);
+    let maya = user("u-m", "maya@example.com", &[Role::Mlops], 5);
+    let link = |issuer: &str, subject: &str, u: &countersign_store::records::UserRecord| {
+        countersign_store::records::IdentityRecord {
+            issuer: issuer.into(),
+            subject: subject.into(),
+            user_id: u.id.clone(),
+            email: u.email.clone(),
+            created_at: t(6),
+        }
+    };
+    let mut tx = store.write().await.unwrap();
+    tx.insert_user(&sam).await.unwrap();
+    tx.insert_user(&maya).await.unwrap();
+    tx.insert_identity(&link("https://idp.a", "s-1", &sam))
+        .await
+        .unwrap();
+    // One person per subject at an issuer; the same subject elsewhere is someone else.
+    assert!(matches!(
+        tx.insert_identity(&link("https://idp.a", "s-1", &maya))
+            .await,
+        Err(countersign_store::StoreError::Conflict { .. })
+    ));
+    tx.insert_identity(&link("https://idp.b", "s-1", &maya))
+        .await
+        .unwrap();
+    let mut changed = sam.clone();
+    changed.roles = [Role::Security, Role::Risk].into();
+    tx.update_user_roles(&changed).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.user_by_identity("https://idp.a", "s-1").await.unwrap(),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        tx.user_by_identity("https://idp.b", "s-1").await.unwrap(),
+        Some(maya.clone())
+    );
+    assert_eq!(
+        tx.user_by_identity("https://idp.a", "s-2").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        tx.user_by_email("sam@example.com").await.unwrap(),
+        Some(changed)
+    );
+    assert_eq!(tx.user_by_email("SAM@example.com").await.unwrap(), None);
+}
 
 async fn users_and_tokens_round_trip(store: Arc<dyn Store>) {
     let admin = user("u-b", "b@example.com", &Role::ALL, 5);
