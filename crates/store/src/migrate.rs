@@ -32,71 +32,32 @@ pub struct MigrationStatus {
     pub current: i64,
 }
 
-pub(crate) const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "initial schema",
-        sql: include_str!("../migrations/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "lineage, escalations, webhooks and the event outbox",
-        sql: include_str!("../migrations/sqlite/0002_gate.sql"),
-    },
-    Migration {
-        version: 3,
-        description: "agents, grants and credentials",
-        sql: include_str!("../migrations/sqlite/0003_agents.sql"),
-    },
-    Migration {
-        version: 4,
-        description: "runtime decisions, approval requests and the action log",
-        sql: include_str!("../migrations/sqlite/0004_actions.sql"),
-    },
-    Migration {
-        version: 5,
-        description: "console sessions",
-        sql: include_str!("../migrations/sqlite/0005_sessions.sql"),
-    },
-    Migration {
-        version: 6,
-        description: "identities at OpenID Connect providers",
-        sql: include_str!("../migrations/sqlite/0006_identities.sql"),
-    },
-];
+/// The migrations of both backends from one list, so their versions and descriptions
+/// cannot drift apart: version, file stem (the same under `migrations/sqlite` and
+/// `migrations/postgres`), description.
+macro_rules! migrations {
+    ($($version:literal $file:literal $description:literal;)*) => {
+        pub(crate) const SQLITE: &[Migration] = &[$(Migration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!("../migrations/sqlite/", $file, ".sql")),
+        },)*];
+        pub(crate) const POSTGRES: &[Migration] = &[$(Migration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!("../migrations/postgres/", $file, ".sql")),
+        },)*];
+    };
+}
 
-pub(crate) const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        description: "initial schema",
-        sql: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        description: "lineage, escalations, webhooks and the event outbox",
-        sql: include_str!("../migrations/postgres/0002_gate.sql"),
-    },
-    Migration {
-        version: 3,
-        description: "agents, grants and credentials",
-        sql: include_str!("../migrations/postgres/0003_agents.sql"),
-    },
-    Migration {
-        version: 4,
-        description: "runtime decisions, approval requests and the action log",
-        sql: include_str!("../migrations/postgres/0004_actions.sql"),
-    },
-    Migration {
-        version: 5,
-        description: "console sessions",
-        sql: include_str!("../migrations/postgres/0005_sessions.sql"),
-    },
-    Migration {
-        version: 6,
-        description: "identities at OpenID Connect providers",
-        sql: include_str!("../migrations/postgres/0006_identities.sql"),
-    },
-];
+migrations! {
+    1 "0001_init" "initial schema";
+    2 "0002_gate" "lineage, escalations, webhooks and the event outbox";
+    3 "0003_agents" "agents, grants and credentials";
+    4 "0004_actions" "runtime decisions, approval requests and the action log";
+    5 "0005_sessions" "console sessions";
+    6 "0006_identities" "identities at OpenID Connect providers";
+}
 
 /// Checks the rows of `schema_migrations` (version, checksum) against the migrations
 /// this binary knows, and returns the current schema version.
