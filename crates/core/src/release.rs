@@ -235,6 +235,48 @@ impl Transition {
     }
 }
 
+/// One field that differs between two bundles: its value in each (none when unset).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// The fields that differ from bundle `a` to bundle `b`, by field name. A value is
+/// its string, or its compact JSON; an unset, empty list or empty map is none.
+pub fn bundle_changes(a: &Bundle, b: &Bundle) -> Vec<FieldChange> {
+    fn fields(b: &Bundle) -> BTreeMap<String, serde_json::Value> {
+        match serde_json::to_value(b) {
+            Ok(serde_json::Value::Object(m)) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        }
+    }
+    fn shown(v: Option<&serde_json::Value>) -> Option<String> {
+        use serde_json::Value as V;
+        match v? {
+            V::Null => None,
+            V::Array(a) if a.is_empty() => None,
+            V::Object(o) if o.is_empty() => None,
+            V::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+    let (before, after) = (fields(a), fields(b));
+    let names: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let (x, y) = (shown(before.get(name)), shown(after.get(name)));
+            (x != y).then(|| FieldChange {
+                field: name.clone(),
+                before: x,
+                after: y,
+            })
+        })
+        .collect()
+}
+
 /// A transition the state machine does not allow from the current state.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot {} a release that is {from}", transition.as_str())]
@@ -284,6 +326,26 @@ mod tests {
             secret_scopes: BTreeSet::new(),
             supersedes: None,
         }
+    }
+
+    #[test]
+    fn bundle_changes_name_each_changed_field_only() {
+        let a = bundle();
+        assert!(bundle_changes(&a, &a).is_empty());
+        let mut b = bundle();
+        b.artifact_digest = Digest::of(b"model v2");
+        b.code_commit = None;
+        b.tool_permissions = ["refunds.write".to_owned()].into();
+        let changes = bundle_changes(&a, &b);
+        let names: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            names,
+            ["artifact_digest", "code_commit", "tool_permissions"]
+        );
+        assert_eq!(changes[1].before.as_deref(), Some("abc123"));
+        assert_eq!(changes[1].after, None);
+        assert_eq!(changes[2].before, None);
+        assert_eq!(changes[2].after.as_deref(), Some(r#"["refunds.write"]"#));
     }
 
     #[test]

@@ -82,6 +82,9 @@ pub async fn inbox_items(State(app): State<AppState>, v: Viewer) -> Page {
 pub struct DoneQuery {
     done: Option<String>,
     entry: Option<u64>,
+    /// The two revisions the release page compares (default: the last two).
+    from: Option<u32>,
+    to: Option<u32>,
 }
 
 async fn release_view(
@@ -90,6 +93,7 @@ async fn release_view(
     id: String,
     done: Option<String>,
     refusal: Option<Refusal>,
+    compare: (Option<u32>, Option<u32>),
 ) -> Page {
     let ctx = v.ctx.clone();
     let (detail, report) = app
@@ -105,7 +109,7 @@ async fn release_view(
     let status = refusal.as_ref().map_or(StatusCode::OK, |r| r.status);
     render(
         status,
-        &view::release_page(v, detail, report, done, refusal),
+        &view::release_page(v, detail, report, done, refusal, compare),
     )
 }
 
@@ -122,6 +126,7 @@ pub async fn release(
         id,
         view::done_notice(q.done.as_deref(), q.entry),
         None,
+        (q.from, q.to),
     )
     .await
 }
@@ -140,7 +145,7 @@ async fn after_release_command(
             Redirect::to(&format!("/console/releases/{id}?done={done}{}", e.query()))
                 .into_response(),
         ),
-        Err(r) => release_view(app, v, id, None, Some(r)).await,
+        Err(r) => release_view(app, v, id, None, Some(r), (None, None)).await,
     }
 }
 

@@ -282,6 +282,15 @@ pub struct RevisionRow {
     pub badge: Badge,
 }
 
+/// Two revisions side by side: every bundle field that differs, and the tier.
+pub struct RevisionDiff {
+    pub from: u32,
+    pub to: u32,
+    pub changes: Vec<countersign_core::release::FieldChange>,
+    /// The tiers, when they differ.
+    pub tiers: Option<(String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "console/release.html")]
 pub struct ReleasePage {
@@ -303,6 +312,8 @@ pub struct ReleasePage {
     pub excluded: Vec<ExcludedRow>,
     pub evidence: Vec<EvidenceRow>,
     pub revisions: Vec<RevisionRow>,
+    /// With two revisions or more: what changed between the compared two.
+    pub diff: Option<RevisionDiff>,
     /// What is asked of the viewer, in one sentence.
     pub ask: String,
     /// Set when the viewer owns the decision and the release is in review.
@@ -395,8 +406,10 @@ pub fn release_page(
     report: GateReport,
     done: Option<String>,
     refusal: Option<Refusal>,
+    compare: (Option<u32>, Option<u32>),
 ) -> ReleasePage {
     let now = report.now;
+    let diff = revision_diff(&detail.revisions, compare);
     let me = &v.ctx.actor;
     let rel = &report.release;
     let excluded_me = report.excluded.iter().any(|x| x.user == me.id);
@@ -533,6 +546,7 @@ pub fn release_page(
                 revision: e.revision,
             })
             .collect(),
+        diff,
         revisions: detail
             .revisions
             .iter()
@@ -557,6 +571,28 @@ pub fn release_page(
         done,
         refusal,
     }
+}
+
+/// The compared pair: the requested revisions, else the last two; none with fewer than
+/// two revisions or a number that does not exist.
+fn revision_diff(
+    revisions: &[countersign_store::records::RevisionRecord],
+    (from, to): (Option<u32>, Option<u32>),
+) -> Option<RevisionDiff> {
+    let last = revisions.iter().map(|r| r.number).max()?;
+    let to = to.unwrap_or(last);
+    let from = from.unwrap_or(to.saturating_sub(1));
+    let find = |n: u32| revisions.iter().find(|r| r.number == n);
+    let (a, b) = (find(from)?, find(to)?);
+    if a.number == b.number {
+        return None;
+    }
+    Some(RevisionDiff {
+        from,
+        to,
+        changes: countersign_core::release::bundle_changes(&a.bundle, &b.bundle),
+        tiers: (a.tier != b.tier).then(|| (a.tier.clone(), b.tier.clone())),
+    })
 }
 
 fn answer_word(a: countersign_core::review::Answer) -> &'static str {

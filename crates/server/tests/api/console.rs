@@ -913,3 +913,57 @@ async fn approving_a_high_tier_release_needs_a_recent_sign_in_on(backend: Backen
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.html);
     assert!(p.location.contains("done=review"), "{}", p.location);
 }
+
+#[tokio::test]
+async fn the_release_page_compares_two_revisions_field_by_field() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let cast = h.cast().await;
+        let rel = h.medium(&cast).await;
+        let old = rel.artifact.clone();
+        let new = h.artifact();
+        let mut bundle = h.bundle(&new);
+        bundle["code_commit"] = json!("f00dfeed");
+        h.command(
+            &cast.author,
+            &format!("/v1/releases/{}/revisions", rel.id),
+            &json!({"based_on_revision": 1, "bundle": bundle}),
+            "release.revise",
+        )
+        .await;
+        let mut owner = Browser::new(&h);
+        owner.sign_in(&cast.owner.token).await;
+        let path = format!("/console/releases/{}", rel.id);
+        let page = owner.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(
+            page.html
+                .contains("What changed from revision 1 to revision 2"),
+            "{}",
+            page.html
+        );
+        let row = |field: &str| {
+            let at = page
+                .html
+                .find(&format!("<code>{field}</code>"))
+                .unwrap_or_else(|| panic!("no {field} row: {}", page.html));
+            page.html[at..at + page.html[at..].find("</tr>").unwrap()].to_owned()
+        };
+        let artifact = row("artifact_digest");
+        assert!(
+            artifact.contains(&old) && artifact.contains(&new),
+            "{artifact}"
+        );
+        assert!(row("code_commit").contains("f00dfeed"));
+        assert!(
+            !page.html.contains("<code>dataset_versions</code>"),
+            "unchanged fields are left out"
+        );
+        // The same revision twice, or one that does not exist: nothing to compare.
+        let page = owner.get(&format!("{path}?from=2&to=2")).await;
+        assert!(!page.html.contains("What changed"));
+        let page = owner.get(&format!("{path}?from=1&to=9")).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(!page.html.contains("What changed"));
+    }
+}
