@@ -657,6 +657,26 @@ pub async fn decide(
     Ok((release, decision))
 }
 
+/// Refuses unless the actor owns the release's decision and gives a reason of at
+/// least 10 characters for `doing` (blocking, withdrawing a go).
+async fn owner_with_reason(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    id: &ReleaseId,
+    reason: &str,
+    doing: &str,
+) -> Result<(), AppError> {
+    let release = load_release(tx, id).await?;
+    require_owner(ctx, &release)?;
+    if reason.trim().len() < 10 {
+        return Err(AppError::invalid(
+            ProblemCode::InvalidReason,
+            format!("{doing} needs a reason of at least 10 characters"),
+        ));
+    }
+    Ok(())
+}
+
 /// The revision's standing decision, if any (one row per revision).
 async fn standing_decision(
     tx: &mut dyn Tx,
@@ -703,14 +723,7 @@ pub async fn withdraw(
     revision_no: u32,
     reason: String,
 ) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
-    let release = load_release(tx, id).await?;
-    require_owner(ctx, &release)?;
-    if reason.trim().len() < 10 {
-        return Err(AppError::invalid(
-            ProblemCode::InvalidReason,
-            "withdrawing a go needs a reason of at least 10 characters",
-        ));
-    }
+    owner_with_reason(tx, ctx, id, &reason, "withdrawing a go").await?;
     let (mut release, revision) = load_current(tx, id, revision_no).await?;
     let status = transition(&release, Transition::Withdraw)?;
     let standing = standing_decision(tx, id, revision_no).await?;
@@ -765,14 +778,7 @@ pub async fn block(
     revision_no: u32,
     reason: String,
 ) -> Result<(ReleaseRecord, DecisionRecord), AppError> {
-    let release = load_release(tx, id).await?;
-    require_owner(ctx, &release)?;
-    if reason.trim().len() < 10 {
-        return Err(AppError::invalid(
-            ProblemCode::InvalidReason,
-            "blocking needs a reason of at least 10 characters",
-        ));
-    }
+    owner_with_reason(tx, ctx, id, &reason, "blocking").await?;
     let (mut release, revision) = load_current(tx, id, revision_no).await?;
     let status = transition(&release, Transition::DecideNoGo)?;
     let report = evaluate_revision(tx, ctx, &release, &revision).await?;

@@ -31,15 +31,18 @@ where
 }
 
 /// Signs the viewer in again first when the release's tier wants a more recent
-/// sign-in (see [`session::recent_sign_in`]).
+/// sign-in (see [`session::recent_sign_in`]), coming back to `back_to` (default: the
+/// release page).
 async fn release_sign_in_recent(
     app: &AppState,
     form: &Posted,
     id: &str,
-    back_to: &str,
+    back_to: Option<&str>,
 ) -> Result<(), Response> {
     let of = sessions::Approving::Release(ReleaseId(id.to_owned()));
-    session::recent_sign_in(app, &form.viewer, of, back_to).await
+    let release_page = format!("{BASE}/releases/{id}");
+    let back = back_to.unwrap_or(&release_page);
+    session::recent_sign_in(app, &form.viewer, of, back).await
 }
 
 /// The ledger entry a console command wrote, carried to the page that follows.
@@ -167,9 +170,7 @@ pub async fn accept_submit(
     Path(id): Path<String>,
     form: Posted,
 ) -> Page {
-    if let Err(resp) =
-        release_sign_in_recent(&app, &form, &id, &format!("{BASE}/releases/{id}")).await
-    {
+    if let Err(resp) = release_sign_in_recent(&app, &form, &id, None).await {
         return Ok(resp);
     }
     let parsed = (|| {
@@ -224,9 +225,7 @@ pub async fn decision_submit(
     Path(id): Path<String>,
     form: Posted,
 ) -> Page {
-    if let Err(resp) =
-        release_sign_in_recent(&app, &form, &id, &format!("{BASE}/releases/{id}")).await
-    {
+    if let Err(resp) = release_sign_in_recent(&app, &form, &id, None).await {
         return Ok(resp);
     }
     let comment = form.get("comment").unwrap_or("").trim().to_owned();
@@ -287,9 +286,7 @@ pub async fn withdraw_submit(
     Path(id): Path<String>,
     form: Posted,
 ) -> Page {
-    if let Err(resp) =
-        release_sign_in_recent(&app, &form, &id, &format!("{BASE}/releases/{id}")).await
-    {
+    if let Err(resp) = release_sign_in_recent(&app, &form, &id, None).await {
         return Ok(resp);
     }
     let reason = form.get("reason").unwrap_or("").trim().to_owned();
@@ -367,7 +364,7 @@ pub async fn review_submit(
 ) -> Page {
     let role = parse_role(&role)?;
     let back = format!("{BASE}/releases/{id}/review/{role}");
-    if let Err(resp) = release_sign_in_recent(&app, &form, &id, &back).await {
+    if let Err(resp) = release_sign_in_recent(&app, &form, &id, Some(&back)).await {
         return Ok(resp);
     }
     let draft = ReviewDraftForm {
