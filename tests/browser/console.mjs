@@ -178,6 +178,15 @@ try {
   const row = await sam.textContent("table >> nth=1");
   expect(row && /security\s*✓\s*approve/.test(row), `the security review shows approved (${row})`);
 
+  // Noah, the other MLOps engineer, reviews as mlops (Maya may not).
+  const noah = await newPage();
+  await signIn(noah, env("NOAH"), `/console/releases/${release}/review/mlops`);
+  await axe(noah, "review (noah)");
+  for (const radio of await noah.$$('input[type=radio][value="yes"]')) await radio.check();
+  await noah.check('input[name=verdict][value=approve]');
+  await Promise.all([noah.waitForNavigation(), noah.click("form.review button[type=submit]")]);
+  expect(noah.url().includes("done=review"), `Noah's review was recorded (${noah.url()})`);
+
   // Dana owns the decision: go is disabled with the reason, each acceptable gap offers
   // a risk acceptance.
   const dana = await newPage();
@@ -193,6 +202,23 @@ try {
   expect(!!(await dana.$("pre.verbatim")), `the evidence is shown inline (${dana.url()})`);
   await axe(dana, "evidence");
   await shot(dana, "evidence");
+  // Operations has not reviewed: Dana accepts that gap as risk, and go is possible.
+  await dana.goto(`${base}/console/releases/${release}`);
+  const gapForm = 'form.accept:has(input[name="gap"][value="missing_review:operations"])';
+  const opened = await dana.$(`details:has(${gapForm}) > summary`);
+  if (opened) await opened.click();
+  await dana.fill(`${gapForm} textarea[name="justification"]`, "operations signed off in the change board");
+  await Promise.all([dana.waitForNavigation(), dana.click(`${gapForm} button[type="submit"]`)]);
+  expect((await dana.textContent("main")).includes("Your risk acceptance was recorded in the ledger as entry"),
+    "the risk acceptance names its ledger entry");
+  expect(!(await dana.isDisabled('button[value="go"]')), "go is enabled once every gap is met or accepted");
+  await dana.fill("#decision-comment", "ship behind the flag");
+  await Promise.all([dana.waitForNavigation(), dana.click('button[value="go"]')]);
+  expect((await dana.textContent("main")).includes("Your decision was recorded in the ledger as entry"),
+    `the go was recorded (${dana.url()})`);
+  expect((await dana.textContent("body")).includes("Withdraw your go"), "before promotion the go can be withdrawn");
+  await axe(dana, "release (go)");
+  await shot(dana, "release-go");
 
   // A phone-sized screen: the inbox fits 390 px without sideways scrolling.
   const phone = await newPage(390);

@@ -98,6 +98,30 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
     };
     let rel = promoted_release(&cli, &t);
     let bot = refund_bot(&cli, &t, &rel);
+    // The demo release's two missing documents, so the owner can walk it to go in the
+    // browser: a threat model and an eval report that passes the medium tier's gates.
+    let demo = demo_var(&env, "CS_RELEASE");
+    std::fs::write(
+        dir.path().join("threat-model.md"),
+        "# Threat model\nPrompt injection: tool allow-list.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("eval.json"),
+        r#"{"format": "countersign.eval/v1", "run_id": "run-1", "results": [
+  {"metric": "accuracy", "value": 0.94, "dataset": "support-tickets@2026-10", "slice": "all"},
+  {"metric": "toxicity", "value": 0.002, "dataset": "support-tickets@2026-10", "slice": "all"}]}"#,
+    )
+    .unwrap();
+    for (who, kind, file) in [
+        ("CS_SAM", "threat_model", "threat-model.md"),
+        ("CS_NOAH", "eval_report", "eval.json"),
+    ] {
+        cli.ok(
+            &t(who),
+            &["release", "evidence", &demo, "--kind", kind, "--file", file],
+        );
+    }
     let shots = repo_root().join("target/console-screenshots");
     let out = Command::new("node")
         .arg(browser_dir.join("console.mjs"))
@@ -107,6 +131,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         .env("RELEASE", demo_var(&env, "CS_RELEASE"))
         .env("MAYA", demo_var(&env, "CS_MAYA"))
         .env("SAM", demo_var(&env, "CS_SAM"))
+        .env("NOAH", t("CS_NOAH"))
         .env("DANA", t("CS_DANA"))
         .env("OLU", t("CS_OLU"))
         .env("SYSTEM", t("CS_SYSTEM"))
@@ -134,6 +159,8 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "evidence",
         "review refused",
         "review",
+        "review (noah)",
+        "release (go)",
         "inbox (390 px)",
     ] {
         assert!(
@@ -147,6 +174,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "release",
         "review",
         "review-refused",
+        "release-go",
         "inbox-390",
         "approval-390",
     ] {
