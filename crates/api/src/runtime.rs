@@ -90,11 +90,16 @@ pub struct ActionDecisionView {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalView {
     pub id: String,
-    /// `pending`, `approved`, `denied`, `expired` or `used`.
+    /// `pending`, `approved`, `denied`, `expired`, `used` or `revoked`.
     pub state: String,
     pub action_id: String,
     #[schema(value_type = String)]
     pub agent: AgentId,
+    /// The delegation chain the action was asked under, from the task's root agent to
+    /// `agent` (just `agent` when not delegated). Given when one request is shown.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<String>)]
+    pub delegation: Vec<AgentId>,
     #[schema(value_type = String)]
     pub system: SystemId,
     pub action: String,

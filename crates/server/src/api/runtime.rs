@@ -65,6 +65,7 @@ impl View<app::approvals::ApprovalView> for ApprovalView {
             state: v.state.to_string(),
             action_id: a.action_id,
             agent: a.agent_id,
+            delegation: v.delegation,
             system: a.system_id,
             action: a.action,
             resource: a.resource,
@@ -134,6 +135,7 @@ pub fn linked_action_view(v: app::actions::ActionView, now: DateTime<Utc>) -> Ac
             state: app::decide::evaluate::effective_state(&a, now),
             approval: a,
             action: Some(v.action),
+            delegation: Vec::new(),
         })
     });
     out

@@ -24,6 +24,9 @@ pub struct ApprovalView {
     /// The state now (a pending request past its expiry is expired).
     pub state: ApprovalState,
     pub action: Option<ActionRecord>,
+    /// The delegation chain the action was asked under, root agent first; filled when
+    /// one request is opened (empty in lists and answers).
+    pub delegation: Vec<AgentId>,
 }
 
 fn view(a: ApprovalRecord, action: Option<ActionRecord>, now: DateTime<Utc>) -> ApprovalView {
@@ -31,6 +34,7 @@ fn view(a: ApprovalRecord, action: Option<ActionRecord>, now: DateTime<Utc>) -> 
         state: effective_state(&a, now),
         approval: a,
         action,
+        delegation: Vec::new(),
     }
 }
 
@@ -73,7 +77,14 @@ pub async fn open(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ApprovalView, 
         .await?;
     }
     let action = tx.get_action(&a.action_id).await?;
-    Ok(view(a, action, ctx.now))
+    let delegation = match &action {
+        Some(x) => super::credentials::delegation_chain(tx, &x.jti, &x.agent_id).await?,
+        None => vec![a.agent_id.clone()],
+    };
+    Ok(ApprovalView {
+        delegation,
+        ..view(a, action, ctx.now)
+    })
 }
 
 /// Whether `open` would write (the assignee opening for the first time).

@@ -757,6 +757,8 @@ pub struct ApprovalPage {
     pub action_href: String,
     pub badge: Badge,
     pub agent: String,
+    /// The delegation chain, root agent first, when the agent acts for another.
+    pub delegation: Option<String>,
     pub owner: String,
     pub system: String,
     pub action: String,
@@ -816,6 +818,13 @@ pub fn approval_page(
         action_href: format!("/console/approvals/{}", r.id),
         badge: badge(if pending { "step_up" } else { a.state.as_str() }),
         agent: r.agent_id.to_string(),
+        delegation: (a.delegation.len() > 1).then(|| {
+            a.delegation
+                .iter()
+                .map(|x| x.as_str())
+                .collect::<Vec<_>>()
+                .join(" \u{2192} ")
+        }),
         owner: a
             .action
             .as_ref()

@@ -57,7 +57,7 @@ async fn register(
     .await
 }
 
-async fn agent(h: &Harness, owner: &TestUser, rel: &Rel) -> TestAgent {
+pub(crate) async fn agent(h: &Harness, owner: &TestUser, rel: &Rel) -> TestAgent {
     let sk = fresh_key();
     let before = h.ledger_count().await;
     let (status, a) = register(h, owner, rel, "production", &sk).await;
@@ -164,7 +164,7 @@ pub async fn token_ok(h: &Harness, a: &TestAgent, scope: &str) -> Value {
     r.body
 }
 
-async fn exchange(h: &Harness, a: &TestAgent, subject: &Value, scope: &str) -> Reply {
+pub(crate) async fn exchange(h: &Harness, a: &TestAgent, subject: &Value, scope: &str) -> Reply {
     exchange_for(h, a, subject, scope, Some("task-42")).await
 }
 

@@ -589,6 +589,67 @@ async fn i10_an_unused_approval_can_be_revoked_and_the_action_is_denied() {
     }
 }
 
+#[tokio::test]
+async fn i10_an_approval_request_shows_whom_a_delegated_agent_acts_for() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let sys = w.cast.system.clone();
+        let a_token = credential(
+            &h,
+            &w,
+            &["write"],
+            json!({}),
+            &scope(&sys, "write", "orders/*"),
+        )
+        .await;
+        // Agent B, with its own write grant (both owners approve), acts for A.
+        let b_owner = h.user("Delegate Owner", &["operations"]).await;
+        let b = crate::agents::agent(&h, &b_owner, &w.rel).await;
+        let g = crate::agents::request_grant(
+            &h,
+            &b,
+            &sys,
+            &["write"],
+            &["orders/*"],
+            Duration::days(30),
+        )
+        .await;
+        let g = approve(&h, &w.cast.owner, &g).await;
+        let g = if g["state"] == "active" {
+            g
+        } else {
+            approve(&h, &b_owner, &g).await
+        };
+        assert_eq!(g["state"], "active", "{g}");
+        let r = crate::agents::exchange(
+            &h,
+            &b,
+            &json!({"access_token": a_token}),
+            &scope(&sys, "write", "orders/42"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let b_token = r.body["access_token"].as_str().unwrap().to_owned();
+        let d = decide(&h, &b_token, write_body(&w, 10)).await;
+        assert_eq!(d["decision"], "step_up", "{d}");
+        let apr = d["approval"]["id"].as_str().unwrap().to_owned();
+        // Opened by its approver, the request names the chain, root agent first.
+        let v = h
+            .get_ok(&w.cast.owner, &format!("/v1/approvals/{apr}"))
+            .await;
+        assert_eq!(v["agent"], b.id.as_str());
+        assert_eq!(v["delegation"], json!([w.agent.id, b.id]), "{v}");
+        // A request of an agent acting for itself names only it.
+        let d = decide(&h, &a_token, write_body(&w, 11)).await;
+        let own = d["approval"]["id"].as_str().unwrap().to_owned();
+        let v = h
+            .get_ok(&w.cast.owner, &format!("/v1/approvals/{own}"))
+            .await;
+        assert_eq!(v["delegation"], json!([w.agent.id]), "{v}");
+    }
+}
+
 async fn decide_keyed(h: &Harness, token: &str, key: &str, body: &Value) -> Reply {
     h.send(
         h.request(Method::POST, "/v1/decide")
