@@ -359,7 +359,9 @@ async fn i10_a_step_up_is_approved_from_the_console() {
         assert!(page.html.contains("&#34;refund&#34;: 120"), "{}", page.html);
         assert!(page.html.contains("refund 120 EUR on order 42"));
         assert!(page.html.contains("money leaves the company"));
-        assert!(page.html.contains("not delegated: the agent acts for itself"));
+        assert!(page
+            .html
+            .contains("not delegated: the agent acts for itself"));
         h.assert_one_entry(before, "approval.open").await;
 
         // No comment: refused on the page, nothing written.
