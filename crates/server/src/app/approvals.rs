@@ -47,6 +47,18 @@ async fn load(tx: &mut dyn Tx, id: &str) -> Result<ApprovalRecord, AppError> {
         })
 }
 
+/// The request, when the actor is its assignee (who alone answers or revokes it).
+async fn load_assigned(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ApprovalRecord, AppError> {
+    let a = load(tx, id).await?;
+    if a.assignee != ctx.actor.id {
+        return Err(AppError::forbidden(
+            ProblemCode::NotAssignee,
+            format!("approval request {id} is assigned to {}", a.assignee),
+        ));
+    }
+    Ok(a)
+}
+
 /// Who may read an approval request's context: its assignee, and auditors of the
 /// runtime (admin, security, risk, compliance).
 const READERS: &[Role] = &[Role::Admin, Role::Security, Role::Risk, Role::Compliance];
@@ -102,13 +114,7 @@ pub async fn revoke(
     id: &str,
     reason: String,
 ) -> Result<ApprovalView, AppError> {
-    let mut a = load(tx, id).await?;
-    if a.assignee != ctx.actor.id {
-        return Err(AppError::forbidden(
-            ProblemCode::NotAssignee,
-            format!("approval request {id} is assigned to {}", a.assignee),
-        ));
-    }
+    let mut a = load_assigned(tx, ctx, id).await?;
     let reason = reason.trim().to_owned();
     if reason.is_empty() || reason.len() > 4000 {
         return Err(AppError::invalid(
@@ -236,13 +242,7 @@ pub async fn answer(
     approve: bool,
     comment: String,
 ) -> Result<ApprovalView, AppError> {
-    let mut a = load(tx, id).await?;
-    if a.assignee != ctx.actor.id {
-        return Err(AppError::forbidden(
-            ProblemCode::NotAssignee,
-            format!("approval request {id} is assigned to {}", a.assignee),
-        ));
-    }
+    let mut a = load_assigned(tx, ctx, id).await?;
     if comment.trim().is_empty() || comment.len() > 4000 {
         return Err(AppError::invalid(
             ProblemCode::MissingComment,

@@ -520,6 +520,33 @@ pub async fn approval(
     render(StatusCode::OK, &page)
 }
 
+/// After an approval command: back to the request with its notice, or the request
+/// again with the refusal on it (and what the person typed).
+async fn after_approval_command(
+    app: &AppState,
+    form: &Posted,
+    id: String,
+    outcome: Result<Entry, Refusal>,
+    done: &str,
+    comment: String,
+) -> Page {
+    match outcome {
+        Ok(e) => Ok(
+            Redirect::to(&format!("/console/approvals/{id}?done={done}{}", e.query()))
+                .into_response(),
+        ),
+        Err(refusal) => {
+            let a = app::approvals::open_for(app, form.viewer.ctx.clone(), &id)
+                .await
+                .map_err(|e: AppError| Refusal::from(e))?;
+            render(
+                refusal.status,
+                &view::approval_page(&form.viewer, &a, app.now(), comment, Some(refusal)),
+            )
+        }
+    }
+}
+
 /// `POST /console/approvals/{id}/revoke`: the approver takes back an unused approval.
 pub async fn approval_revoke(
     State(app): State<AppState>,
@@ -535,21 +562,7 @@ pub async fn approval_revoke(
         })
     })
     .await;
-    match outcome {
-        Ok(e) => Ok(
-            Redirect::to(&format!("/console/approvals/{id}?done=revoke{}", e.query()))
-                .into_response(),
-        ),
-        Err(refusal) => {
-            let a = app::approvals::open_for(&app, form.viewer.ctx.clone(), &id)
-                .await
-                .map_err(|e: AppError| Refusal::from(e))?;
-            render(
-                refusal.status,
-                &view::approval_page(&form.viewer, &a, app.now(), String::new(), Some(refusal)),
-            )
-        }
-    }
+    after_approval_command(&app, &form, id, outcome, "revoke", String::new()).await
 }
 
 /// `POST /console/approvals/{id}`: approve or deny, with a comment.
@@ -586,19 +599,5 @@ pub async fn approval_answer(
             .await
         }
     };
-    match outcome {
-        Ok(e) => Ok(
-            Redirect::to(&format!("/console/approvals/{id}?done=answer{}", e.query()))
-                .into_response(),
-        ),
-        Err(refusal) => {
-            let a = app::approvals::open_for(&app, form.viewer.ctx.clone(), &id)
-                .await
-                .map_err(|e: AppError| Refusal::from(e))?;
-            render(
-                refusal.status,
-                &view::approval_page(&form.viewer, &a, app.now(), comment, Some(refusal)),
-            )
-        }
-    }
+    after_approval_command(&app, &form, id, outcome, "answer", comment).await
 }
