@@ -190,6 +190,10 @@ pub struct ReviewParams {
     pub conditions: Option<String>,
     #[serde(default)]
     pub comment: Option<String>,
+    /// The first 8 hex characters of the revision's bundle digest, when the tier's
+    /// `confirm_digest` friction rule asks the reviewer to type them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_digest: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use countersign_core::{AgentId, Digest, SystemId, UserId};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
 /// The context a decision and a human approver need.
@@ -133,6 +134,10 @@ pub struct ApprovalView {
 pub struct AnswerParams {
     /// Why: what was checked.
     pub comment: String,
+    /// The first 8 hex characters of the action digest, when the tier's
+    /// `confirm_digest` friction rule asks the approver to type them (approving only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_digest: Option<String>,
 }
 
 /// Take back an approval its action has not used yet.
@@ -274,6 +279,10 @@ pub struct SignalsView {
     pub median_seconds_from_assignment: Option<i64>,
     pub median_seconds_from_open: Option<i64>,
     pub decided_without_opening: u32,
+    /// How many of the approvals were accepted under each friction rule (the tier's
+    /// `min_review_seconds`, `require_opened_evidence`, `confirm_digest`), by rule.
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub friction_enforced: BTreeMap<String, u32>,
     /// Non-empty when the reviewer looks like a rubber stamp by the profile's thresholds.
     pub flags: Vec<String>,
     pub flagged: bool,

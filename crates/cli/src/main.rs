@@ -494,6 +494,10 @@ enum ReleaseCmd {
         comment: Option<String>,
         #[arg(long)]
         revision: Option<u32>,
+        /// The first 8 hex characters of the revision's bundle digest (`release
+        /// show`), when the tier's `confirm_digest` friction rule asks for them.
+        #[arg(long, value_name = "HEX")]
+        confirm_digest: Option<String>,
     },
     /// Attach an evidence document to the current revision.
     Evidence {
@@ -1088,6 +1092,7 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
             conditions,
             comment,
             revision,
+            confirm_digest,
         } => {
             let role_wire: Role = wire("role", &role)?;
             let verdict = wire("verdict", &verdict)?;
@@ -1113,6 +1118,7 @@ async fn release(cmd: ReleaseCmd, conn: Conn) -> Result<()> {
                 answers: map,
                 conditions,
                 comment,
+                confirm_digest,
             };
             output::show::<ReviewView>(f, &c.post(&path(&id, "/reviews"), &body).await?);
         }

@@ -176,16 +176,24 @@ pub async fn approval(cmd: ApprovalCmd, conn: Conn) -> Result<ExitCode> {
             output::show::<ApprovalView>(f, &v);
             return Ok(approval_code(&v));
         }
-        ApprovalCmd::Approve { id, comment } => output::show::<ApprovalView>(
-            f,
-            &c.post(&path(&id, "/approve"), &AnswerParams { comment })
-                .await?,
-        ),
-        ApprovalCmd::Deny { id, comment } => output::show::<ApprovalView>(
-            f,
-            &c.post(&path(&id, "/deny"), &AnswerParams { comment })
-                .await?,
-        ),
+        ApprovalCmd::Approve {
+            id,
+            comment,
+            confirm_digest,
+        } => {
+            let body = AnswerParams {
+                comment,
+                confirm_digest,
+            };
+            output::show::<ApprovalView>(f, &c.post(&path(&id, "/approve"), &body).await?)
+        }
+        ApprovalCmd::Deny { id, comment } => {
+            let body = AnswerParams {
+                comment,
+                confirm_digest: None,
+            };
+            output::show::<ApprovalView>(f, &c.post(&path(&id, "/deny"), &body).await?)
+        }
         ApprovalCmd::Revoke { id, reason } => output::show::<ApprovalView>(
             f,
             &c.post(&path(&id, "/revoke"), &RevokeApprovalParams { reason })
@@ -393,6 +401,10 @@ pub(crate) enum ApprovalCmd {
         /// What you checked (required).
         #[arg(long)]
         comment: String,
+        /// The first 8 hex characters of the action digest (`approval show`), when
+        /// the tier's `confirm_digest` friction rule asks for them.
+        #[arg(long, value_name = "HEX")]
+        confirm_digest: Option<String>,
     },
     /// Deny: the action does not run (the assignee).
     Deny {

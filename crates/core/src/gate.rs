@@ -147,6 +147,7 @@ mod tests {
             veto_roles: [Role::Security].into(),
             eval_gates: vec![],
             approval_max_auth_age_minutes: None,
+            friction: Default::default(),
         }
     }
 

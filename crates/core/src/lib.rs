@@ -15,6 +15,8 @@
 //! * [`delivery`]: webhook delivery states and attempt outcomes.
 //! * [`lineage`]: lineage validation (I6).
 //! * [`eval`]: evaluation gates and eval report parsing (I7).
+//! * [`friction`]: friction against rubber-stamping (time with the context, opened
+//!   evidence, a typed digest).
 //! * [`retrain`]: a retrain stays inside its promoted baseline's approved scope.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -23,6 +25,7 @@ pub mod canonical;
 pub mod codes;
 pub mod delivery;
 pub mod eval;
+pub mod friction;
 pub mod gap;
 pub mod gate;
 pub mod grant;

@@ -27,6 +27,12 @@ stable_strings! {
         EnvironmentNotApproved = "environment-not-approved",
         EvidenceClosed = "evidence-closed",
         FreshSignInRequired = "fresh-sign-in-required",
+        /// A friction rule (see [`crate::friction`]): the digest was not typed right.
+        FrictionConfirmDigest = "friction-confirm-digest",
+        /// A friction rule: too little time with the context since first opening it.
+        FrictionMinReviewSeconds = "friction-min-review-seconds",
+        /// A friction rule: a required evidence document was not opened.
+        FrictionRequireOpenedEvidence = "friction-require-opened-evidence",
         GapNotAcceptable = "gap-not-acceptable",
         GateUnmet = "gate-unmet",
         GrantNotCertifiable = "grant-not-certifiable",

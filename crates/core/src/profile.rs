@@ -7,6 +7,7 @@
 
 use crate::canonical::Digest;
 use crate::eval::EvalGate;
+use crate::friction::Friction;
 use crate::release::{Attributes, ReleaseKind, MAX_AUTONOMY_LEVEL};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,9 @@ pub struct TierPolicy {
     /// one sends the person through their identity provider again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_max_auth_age_minutes: Option<u32>,
+    /// Friction against rubber-stamping approvals of this tier.
+    #[serde(default, skip_serializing_if = "Friction::is_empty")]
+    pub friction: Friction,
 }
 
 /// Conditions on a release's attributes; all given conditions must hold.
@@ -366,6 +370,15 @@ impl Profile {
             }
             if t.approval_max_auth_age_minutes == Some(0) {
                 return err(f("approval_max_auth_age_minutes"), "must be at least 1");
+            }
+            if t.friction
+                .min_review_seconds
+                .is_some_and(|s| s == 0 || s > 86_400)
+            {
+                return err(
+                    f("friction.min_review_seconds"),
+                    "must be between 1 and 86400 (a day)",
+                );
             }
             if t.review_deadline_hours == 0 {
                 return err(f("review_deadline_hours"), "must be at least 1");

@@ -57,6 +57,7 @@ migrations! {
     4 "0004_actions" "runtime decisions, approval requests and the action log";
     5 "0005_sessions" "console sessions";
     6 "0006_identities" "identities at OpenID Connect providers";
+    7 "0007_friction" "friction rules on reviews; the ledger by subject";
 }
 
 /// Checks the rows of `schema_migrations` (version, checksum) against the migrations
@@ -159,7 +160,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 6
+                known: 7
             })
         ));
     }

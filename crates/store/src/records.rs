@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use countersign_core::agent::AgentStatus;
 use countersign_core::delivery::{AttemptOutcome, DeliveryState};
+pub use countersign_core::friction::Rule as FrictionRule;
 use countersign_core::gap::GapKey;
 use countersign_core::grant::{Facts, State, Terms};
 use countersign_core::release::{
@@ -127,6 +128,8 @@ pub struct ReviewRecord {
     pub comment: Option<String>,
     pub bundle_digest: Digest,
     pub created_at: DateTime<Utc>,
+    /// The friction rules the review was accepted under.
+    pub friction: Vec<FrictionRule>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -523,6 +526,9 @@ pub struct ApprovalRecord {
     pub revoked_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_reason: Option<String>,
+    /// The friction rules the approval was accepted under.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub friction: Vec<FrictionRule>,
 }
 
 /// Filters for listing actions; `None` means any.

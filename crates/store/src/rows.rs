@@ -197,6 +197,7 @@ pub(crate) fn review(row: &impl Columns) -> Result<ReviewRecord, StoreError> {
         comment: row.opt_text("comment")?,
         bundle_digest: digest(row, "bundle_digest")?,
         created_at: time(row, "created_at")?,
+        friction: json(row, "friction")?,
     })
 }
 

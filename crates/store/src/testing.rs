@@ -302,6 +302,7 @@ pub fn review(id: &str, release: &str, revision: u32, role: Role, reviewer: &str
         comment: None,
         bundle_digest: digest("bundle"),
         created_at: at(100),
+        friction: vec![FrictionRule::MinReviewSeconds, FrictionRule::ConfirmDigest],
     }
 }
 
@@ -689,6 +690,7 @@ pub fn approval(
         used_at: None,
         revoked_at: None,
         revoke_reason: None,
+        friction: vec![],
     }
 }
 

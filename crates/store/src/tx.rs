@@ -281,6 +281,13 @@ pub trait RuntimeTx: Send {
     /// Records a first opening; returns false (and changes nothing) when this user
     /// had already opened it.
     async fn record_view(&mut self, v: &ContextViewRecord) -> Result<bool, StoreError>;
+    /// When `user` first opened one subject of one kind, if ever.
+    async fn get_view(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        user: &UserId,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Every first opening of one kind (`release` or `approval`).
     async fn list_views(&mut self, kind: &str) -> Result<Vec<ContextViewRecord>, StoreError>;
 }
@@ -306,6 +313,14 @@ pub trait LedgerTx: Send {
     async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Result<Vec<Entry>, StoreError>;
     /// Entries with `seq > after`, in order, at most `limit`.
     async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    /// One subject's entries, newest first: those with `seq` below `before` (all
+    /// when `None`), at most `limit`.
+    async fn ledger_by_subject(
+        &mut self,
+        subject: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<Vec<Entry>, StoreError>;
     async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
     async fn ledger_count(&mut self) -> Result<u64, StoreError>;
 }

@@ -197,24 +197,16 @@ pub async fn list_releases(State(s): State<AppState>, Auth(_): Auth) -> ApiResul
     ok(v)
 }
 
-/// A release with every revision, review, evidence, acceptance, decision and deployment. Any role.
+/// A release with every revision, review, evidence, acceptance, decision and deployment. The caller's first opening of the current revision is recorded (friction rules and accountability count from it). Any role.
 #[utoipa::path(get, path = "/v1/releases/{id}", tag = "releases", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = ReleaseDetailView)))]
 pub async fn get_release(
     State(s): State<AppState>,
-    Auth(_): Auth,
+    Auth(ctx): Auth,
     PathId(id): PathId,
 ) -> ApiResult {
-    let v = s
-        .query(move |tx| {
-            Box::pin(async move {
-                Ok(ReleaseDetailView::view(
-                    app::releases::detail(tx, &ReleaseId(id)).await?,
-                ))
-            })
-        })
-        .await?;
-    ok(v)
+    let d = app::releases::read_for(&s, &ctx, ReleaseId(id)).await?;
+    ok(ReleaseDetailView::view(d))
 }
 
 /// Change the bundle (or attributes): a new revision, back to draft; nothing approved before counts (I3). Role: mlops.
@@ -283,6 +275,7 @@ pub async fn review(
                 answers: p.answers,
                 conditions: p.conditions,
                 comment: p.comment,
+                confirm_digest: p.confirm_digest,
             };
             let r = app::releases::review(tx, ctx, &ReleaseId(id), new).await?;
             Ok(ReviewView::view(&r))
@@ -319,19 +312,15 @@ pub async fn attach_evidence(
     answer(answered)
 }
 
-/// Download an evidence document byte for byte. Any role.
+/// Download an evidence document byte for byte. The caller's first opening is recorded (the `require_opened_evidence` friction rule counts it). Any role.
 #[utoipa::path(get, path = "/v1/evidence/{digest}", tag = "releases", security(("bearer" = [])), params(("digest" = String, Path)),
     responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>)))]
 pub async fn download_evidence(
     State(s): State<AppState>,
-    Auth(_): Auth,
+    Auth(ctx): Auth,
     PathDigest(digest): PathDigest,
 ) -> ApiResult {
-    let bytes = s
-        .query(move |tx| {
-            Box::pin(async move { app::releases::evidence_content(tx, &digest).await })
-        })
-        .await?;
+    let bytes = app::releases::read_evidence_for(&s, &ctx, digest).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 

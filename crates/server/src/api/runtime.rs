@@ -136,6 +136,7 @@ pub fn linked_action_view(v: app::actions::ActionView, now: DateTime<Utc>) -> Ac
             approval: a,
             action: Some(v.action),
             delegation: Vec::new(),
+            friction: Default::default(),
         })
     });
     out
@@ -152,6 +153,11 @@ impl View<app::accountability::Signals> for SignalsView {
             median_seconds_from_assignment: s.median_seconds_from_assignment,
             median_seconds_from_open: s.median_seconds_from_open,
             decided_without_opening: s.decided_without_opening,
+            friction_enforced: s
+                .friction_enforced
+                .iter()
+                .map(|(r, n)| (r.as_str().to_owned(), *n))
+                .collect(),
             flagged: !s.flags.is_empty(),
             flags: s.flags,
         }
@@ -299,7 +305,9 @@ async fn answer_step_up(
 ) -> ApiResult {
     cmd.run(&s, StatusCode::OK, move |body, tx, ctx| {
         Box::pin(async move {
-            let v = app::approvals::answer(tx, ctx, &id, approve, body.comment).await?;
+            let v =
+                app::approvals::answer(tx, ctx, &id, approve, body.comment, body.confirm_digest)
+                    .await?;
             Ok(ApprovalView::view(v))
         })
     })

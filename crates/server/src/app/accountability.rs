@@ -2,10 +2,11 @@
 //! and step-up approvals: time from assignment (and from first opening the context)
 //! to decision, approval rate, decisions made without opening the context; and a
 //! flag on reviewers who look like rubber stamps by the profile's `[accountability]`
-//! thresholds.
+//! thresholds; and how many approvals each friction rule was enforced on.
 
 use super::{AppError, Ctx};
 use chrono::{DateTime, Utc};
+use countersign_core::friction::Rule;
 use countersign_core::profile::AccountabilityPolicy;
 use countersign_core::review::Verdict;
 use countersign_core::runtime::ApprovalState;
@@ -21,6 +22,8 @@ pub struct Sample {
     pub assigned_at: Option<DateTime<Utc>>,
     pub opened_at: Option<DateTime<Utc>>,
     pub decided_at: DateTime<Utc>,
+    /// The friction rules the decision was accepted under.
+    pub friction: Vec<Rule>,
 }
 
 /// One reviewer's signals for one kind of decision.
@@ -35,6 +38,8 @@ pub struct Signals {
     pub median_seconds_from_assignment: Option<i64>,
     pub median_seconds_from_open: Option<i64>,
     pub decided_without_opening: u32,
+    /// Per friction rule, how many decisions were accepted under it.
+    pub friction_enforced: BTreeMap<Rule, u32>,
     pub flags: Vec<String>,
 }
 
@@ -70,6 +75,10 @@ pub fn signals(
     );
     let unopened =
         u32::try_from(samples.iter().filter(|s| s.opened_at.is_none()).count()).unwrap_or(0);
+    let mut friction_enforced = BTreeMap::new();
+    for r in samples.iter().flat_map(|s| &s.friction) {
+        *friction_enforced.entry(*r).or_insert(0) += 1;
+    }
     let mut flags = Vec::new();
     if decisions >= policy.min_decisions {
         let quick = from_open
@@ -100,6 +109,7 @@ pub fn signals(
         median_seconds_from_assignment: from_assignment,
         median_seconds_from_open: from_open,
         decided_without_opening: unopened,
+        friction_enforced,
         flags,
     }
 }
@@ -125,8 +135,9 @@ pub async fn report(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Vec<Signals>, AppError
                 .and_then(|rev| rev.submitted_at);
             submitted.insert(key.clone(), at);
         }
+        let subject = super::friction::revision_subject(&r.release_id, r.revision);
         let opened = views
-            .get(&(r.release_id.to_string(), r.reviewer.clone()))
+            .get(&(subject, r.reviewer.clone()))
             .copied()
             .filter(|o| *o <= r.created_at);
         reviews.entry(r.reviewer.clone()).or_default().push(Sample {
@@ -134,6 +145,7 @@ pub async fn report(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Vec<Signals>, AppError
             assigned_at: submitted.get(&key).copied().flatten(),
             opened_at: opened,
             decided_at: r.created_at,
+            friction: r.friction.clone(),
         });
     }
     let mut step_ups: BTreeMap<UserId, Vec<Sample>> = BTreeMap::new();
@@ -152,6 +164,7 @@ pub async fn report(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Vec<Signals>, AppError
             assigned_at: Some(a.created_at),
             opened_at: a.first_opened_at.filter(|o| *o <= at),
             decided_at: at,
+            friction: a.friction.clone(),
         });
     }
     let mut out = Vec::new();
@@ -179,6 +192,11 @@ mod tests {
             assigned_at: Some(t(0)),
             opened_at: opened.map(t),
             decided_at: t(decided),
+            friction: if approved {
+                vec![Rule::MinReviewSeconds]
+            } else {
+                vec![]
+            },
         }
     }
 
@@ -196,6 +214,11 @@ mod tests {
         assert_eq!(sig.median_seconds_from_open, Some(5));
         assert_eq!(sig.flags.len(), 1, "{:?}", sig.flags);
         assert!(sig.flags[0].starts_with("rubber-stamp"));
+        assert_eq!(
+            sig.friction_enforced,
+            [(Rule::MinReviewSeconds, 6)].into(),
+            "every approval counted under the rule it met"
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct ApprovalView {
     /// The delegation chain the action was asked under, root agent first; filled when
     /// one request is opened (empty in lists and answers).
     pub delegation: Vec<AgentId>,
+    /// The friction rules on approving it, for the person who opened it (filled when
+    /// one request is opened by its assignee while it waits).
+    pub friction: super::friction::Status,
 }
 
 fn view(a: ApprovalRecord, action: Option<ActionRecord>, now: DateTime<Utc>) -> ApprovalView {
@@ -35,6 +38,7 @@ fn view(a: ApprovalRecord, action: Option<ActionRecord>, now: DateTime<Utc>) -> 
         approval: a,
         action,
         delegation: Vec::new(),
+        friction: Default::default(),
     }
 }
 
@@ -93,8 +97,15 @@ pub async fn open(tx: &mut dyn Tx, ctx: &Ctx, id: &str) -> Result<ApprovalView, 
         Some(x) => super::credentials::delegation_chain(tx, &x.jti, &x.agent_id).await?,
         None => vec![a.agent_id.clone()],
     };
+    let friction =
+        if a.assignee == ctx.actor.id && effective_state(&a, ctx.now) == ApprovalState::Pending {
+            super::friction::step_up_status(tx, ctx, &a).await?
+        } else {
+            Default::default()
+        };
     Ok(ApprovalView {
         delegation,
+        friction,
         ..view(a, action, ctx.now)
     })
 }
@@ -241,6 +252,7 @@ pub async fn answer(
     id: &str,
     approve: bool,
     comment: String,
+    confirm_digest: Option<String>,
 ) -> Result<ApprovalView, AppError> {
     let mut a = load_assigned(tx, ctx, id).await?;
     if comment.trim().is_empty() || comment.len() > 4000 {
@@ -267,6 +279,10 @@ pub async fn answer(
             ))
         }
     }
+    // Friction slows approving only; a denial is always welcome at once.
+    if approve {
+        a.friction = super::friction::check_step_up(tx, ctx, &a, confirm_digest.as_deref()).await?;
+    }
     a.state = if approve {
         ApprovalState::Approved
     } else {
@@ -292,6 +308,7 @@ pub async fn answer(
             "agent": a.agent_id,
             "comment": comment,
             "context_opened": a.first_opened_at.is_some(),
+            "friction": a.friction,
         }),
     )
     .await?;

@@ -14,6 +14,7 @@ pub mod deadlines;
 pub mod decide;
 pub mod error;
 pub mod events;
+pub mod friction;
 pub mod gate;
 pub mod grants;
 pub mod idempotency;

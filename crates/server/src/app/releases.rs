@@ -1,8 +1,10 @@
 //! The release gate's commands: create, revise, submit, review, attach evidence,
 //! accept risk, decide, promote, roll back, retire.
 
+use super::friction::Opening;
 use super::gate::{evaluate_revision, GateReport};
 use super::sod::{add_revision, parties};
+use super::unit::App;
 use super::{
     events, lineage, load_current, load_release, new_id, record, systems, users, AppError, Ctx,
 };
@@ -282,6 +284,9 @@ pub struct NewReview {
     pub answers: BTreeMap<String, Answer>,
     pub conditions: Option<String>,
     pub comment: Option<String>,
+    /// The first hex characters of the bundle digest, typed by the reviewer (the
+    /// tier's `confirm_digest` friction rule).
+    pub confirm_digest: Option<String>,
 }
 
 pub async fn review(
@@ -337,6 +342,13 @@ pub async fn review(
         comment: r.comment,
     };
     validate_review(ctx.profile.checklist(r.role), &draft).map_err(AppError::Review)?;
+    // Friction slows approving only; a rejection is always welcome at once.
+    let friction = if draft.verdict == Verdict::Reject {
+        vec![]
+    } else {
+        super::friction::check_revision(tx, ctx, &revision, tier, r.confirm_digest.as_deref())
+            .await?
+    };
     let review = ReviewRecord {
         id: new_id("rev"),
         release_id: id.clone(),
@@ -349,6 +361,7 @@ pub async fn review(
         comment: draft.comment,
         bundle_digest: revision.bundle_digest.clone(),
         created_at: ctx.now,
+        friction,
     };
     tx.insert_review(&review).await?;
     record(
@@ -359,7 +372,7 @@ pub async fn review(
         json!({
             "review": review.id, "revision": review.revision, "bundle_digest": review.bundle_digest,
             "role": review.role, "verdict": review.verdict.as_str(), "answers": review.answers,
-            "conditions": review.conditions,
+            "conditions": review.conditions, "friction": review.friction,
         }),
     )
     .await?;
@@ -946,6 +959,27 @@ pub struct ReleaseDetail {
 /// Every release, newest first. Any role.
 pub async fn list(tx: &mut dyn Tx) -> Result<Vec<ReleaseRecord>, AppError> {
     Ok(tx.list_releases().await?)
+}
+
+/// A person reads a release: its detail; their first opening of the current
+/// revision is recorded (see [`super::friction`]).
+pub async fn read_for(app: &App, ctx: &Ctx, id: ReleaseId) -> Result<ReleaseDetail, AppError> {
+    let d = app
+        .query(move |tx| Box::pin(async move { detail(tx, &id).await }))
+        .await?;
+    let opening = Opening::Revision(d.release.id.clone(), d.release.current_revision);
+    super::friction::open_for(app, ctx, opening).await?;
+    Ok(d)
+}
+
+/// A person reads an evidence document; their first opening is recorded.
+pub async fn read_evidence_for(app: &App, ctx: &Ctx, digest: Digest) -> Result<Vec<u8>, AppError> {
+    let d = digest.clone();
+    let bytes = app
+        .query(move |tx| Box::pin(async move { evidence_content(tx, &d).await }))
+        .await?;
+    super::friction::open_for(app, ctx, Opening::Evidence(digest)).await?;
+    Ok(bytes)
 }
 
 pub async fn detail(tx: &mut dyn Tx, id: &ReleaseId) -> Result<ReleaseDetail, AppError> {

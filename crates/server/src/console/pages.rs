@@ -99,15 +99,10 @@ async fn release_view(
     compare: (Option<u32>, Option<u32>),
 ) -> Page {
     let ctx = v.ctx.clone();
-    let (detail, report) = app
-        .query(move |tx| {
-            Box::pin(async move {
-                let id = ReleaseId(id);
-                let detail = app::releases::detail(tx, &id).await?;
-                let report = app::gate::status(tx, &ctx, &id, None).await?;
-                Ok((detail, report))
-            })
-        })
+    let detail = app::releases::read_for(app, &ctx, ReleaseId(id)).await?;
+    let id = detail.release.id.clone();
+    let report = app
+        .query(move |tx| Box::pin(async move { app::gate::status(tx, &ctx, &id, None).await }))
         .await?;
     let status = refusal.as_ref().map_or(StatusCode::OK, |r| r.status);
     render(
@@ -316,17 +311,32 @@ fn parse_role(role: &str) -> Result<Role, Refusal> {
     })
 }
 
+/// The gate and the friction rules of the release's current revision, for the
+/// reviewer; opening the review form counts as opening the revision.
 async fn review_context(
     app: &AppState,
     v: &Viewer,
     id: String,
-) -> Result<app::gate::GateReport, Refusal> {
+) -> Result<(app::gate::GateReport, app::friction::Status), Refusal> {
     let ctx = v.ctx.clone();
-    Ok(app
+    let (report, current) = app
         .query(move |tx| {
-            Box::pin(async move { app::gate::status(tx, &ctx, &ReleaseId(id), None).await })
+            Box::pin(async move {
+                let report = app::gate::status(tx, &ctx, &ReleaseId(id), None).await?;
+                let current = report.release.current_revision;
+                Ok((report, current))
+            })
         })
-        .await?)
+        .await?;
+    let opening = app::friction::Opening::Revision(report.release.id.clone(), current);
+    app::friction::open_for(app, &v.ctx, opening).await?;
+    let (ctx, id) = (v.ctx.clone(), report.release.id.clone());
+    let friction = app
+        .query(move |tx| {
+            Box::pin(async move { app::friction::revision_status(tx, &ctx, &id).await })
+        })
+        .await?;
+    Ok((report, friction))
 }
 
 /// `GET /console/releases/{id}/review/{role}`: the role's checklist, item by item.
@@ -336,13 +346,14 @@ pub async fn review_form(
     v: Viewer,
 ) -> Page {
     let role = parse_role(&role)?;
-    let report = review_context(&app, &v, id).await?;
+    let (report, friction) = review_context(&app, &v, id).await?;
     let checklist = v.ctx.profile.checklist(role);
     render(
         StatusCode::OK,
         &view::review_page(
             &v,
             &report,
+            &friction,
             role,
             checklist,
             ReviewDraftForm::default(),
@@ -376,6 +387,7 @@ pub async fn review_submit(
         verdict: form.get("verdict").unwrap_or("").to_owned(),
         conditions: form.get("conditions").unwrap_or("").trim().to_owned(),
         comment: form.get("comment").unwrap_or("").trim().to_owned(),
+        confirm_digest: form.get("confirm_digest").unwrap_or("").trim().to_owned(),
     };
     let revision: Option<u32> = form.get("revision").and_then(|r| r.parse().ok());
     let new = review_params(role, revision, &draft);
@@ -398,12 +410,19 @@ pub async fn review_submit(
                 .into_response(),
         ),
         Err(refusal) => {
-            let report = review_context(&app, &form.viewer, id).await?;
+            let status = refusal.status;
+            let (report, friction) = review_context(&app, &form.viewer, id).await?;
             let checklist = form.viewer.ctx.profile.checklist(role);
-            render(
-                refusal.status,
-                &view::review_page(&form.viewer, &report, role, checklist, draft, Some(refusal)),
-            )
+            let page = view::review_page(
+                &form.viewer,
+                &report,
+                &friction,
+                role,
+                checklist,
+                draft,
+                Some(refusal),
+            );
+            render(status, &page)
         }
     }
 }
@@ -439,6 +458,7 @@ fn review_params(
         answers,
         conditions: opt(&d.conditions),
         comment: opt(&d.comment),
+        confirm_digest: opt(&d.confirm_digest),
     })
 }
 
@@ -451,15 +471,17 @@ pub async fn evidence_preview(
 ) -> Page {
     let digest = parse_digest(&digest)?;
     let wanted = digest.clone();
-    let (detail, bytes) = app
-        .query(move |tx| {
-            Box::pin(async move {
-                let detail = app::releases::detail(tx, &ReleaseId(id)).await?;
-                let bytes = app::releases::evidence_content(tx, &digest).await?;
-                Ok((detail, bytes))
-            })
-        })
+    let detail = app
+        .query(move |tx| Box::pin(async move { app::releases::detail(tx, &ReleaseId(id)).await }))
         .await?;
+    if !detail.evidence.iter().any(|e| e.digest == wanted) {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound.as_str(),
+            "That document is not evidence of this release.",
+        ));
+    }
+    let bytes = app::releases::read_evidence_for(&app, &v.ctx, digest).await?;
     let e = detail
         .evidence
         .iter()
@@ -489,13 +511,9 @@ fn parse_digest(digest: &str) -> Result<Digest, Refusal> {
 }
 
 /// `GET /console/evidence/{digest}`: an evidence document, as a download.
-pub async fn evidence(State(app): State<AppState>, Path(digest): Path<String>, _v: Viewer) -> Page {
+pub async fn evidence(State(app): State<AppState>, Path(digest): Path<String>, v: Viewer) -> Page {
     let digest = parse_digest(&digest)?;
-    let bytes = app
-        .query(move |tx| {
-            Box::pin(async move { app::releases::evidence_content(tx, &digest).await })
-        })
-        .await?;
+    let bytes = app::releases::read_evidence_for(&app, &v.ctx, digest).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/octet-stream"),
@@ -515,7 +533,7 @@ pub async fn approval(
     v: Viewer,
 ) -> Page {
     let a = app::approvals::open_for(&app, v.ctx.clone(), &id).await?;
-    let mut page = view::approval_page(&v, &a, app.now(), String::new(), None);
+    let mut page = view::approval_page(&v, &a, app.now(), Default::default(), None);
     page.done = view::done_notice(q.done.as_deref(), q.entry);
     render(StatusCode::OK, &page)
 }
@@ -528,7 +546,7 @@ async fn after_approval_command(
     id: String,
     outcome: Result<Entry, Refusal>,
     done: &str,
-    comment: String,
+    draft: view::ApprovalDraft,
 ) -> Page {
     match outcome {
         Ok(e) => Ok(
@@ -541,7 +559,7 @@ async fn after_approval_command(
                 .map_err(|e: AppError| Refusal::from(e))?;
             render(
                 refusal.status,
-                &view::approval_page(&form.viewer, &a, app.now(), comment, Some(refusal)),
+                &view::approval_page(&form.viewer, &a, app.now(), draft, Some(refusal)),
             )
         }
     }
@@ -562,7 +580,7 @@ pub async fn approval_revoke(
         })
     })
     .await;
-    after_approval_command(&app, &form, id, outcome, "revoke", String::new()).await
+    after_approval_command(&app, &form, id, outcome, "revoke", Default::default()).await
 }
 
 /// `POST /console/approvals/{id}`: approve or deny, with a comment.
@@ -576,7 +594,10 @@ pub async fn approval_answer(
     if let Err(resp) = session::recent_sign_in(&app, &form.viewer, of, &back).await {
         return Ok(resp);
     }
-    let comment = form.get("comment").unwrap_or("").trim().to_owned();
+    let draft = view::ApprovalDraft {
+        comment: form.get("comment").unwrap_or("").trim().to_owned(),
+        confirm_digest: form.get("confirm_digest").unwrap_or("").trim().to_owned(),
+    };
     let approve = match form.get("decision") {
         Some("approve") => Ok(true),
         Some("deny") => Ok(false),
@@ -589,15 +610,16 @@ pub async fn approval_answer(
     let outcome = match approve {
         Err(r) => Err(r),
         Ok(approve) => {
-            let (owned, c) = (id.clone(), comment.clone());
+            let (owned, c) = (id.clone(), draft.comment.clone());
+            let typed = (!draft.confirm_digest.is_empty()).then(|| draft.confirm_digest.clone());
             run_command(&app, &form, move |tx, ctx| {
                 Box::pin(async move {
-                    app::approvals::answer(tx, ctx, &owned, approve, c).await?;
+                    app::approvals::answer(tx, ctx, &owned, approve, c, typed).await?;
                     Ok(())
                 })
             })
             .await
         }
     };
-    after_approval_command(&app, &form, id, outcome, "answer", comment).await
+    after_approval_command(&app, &form, id, outcome, "answer", draft).await
 }

@@ -6,12 +6,14 @@
 
 use super::page::{sentence, Refusal};
 use crate::app::approvals::ApprovalView;
+use crate::app::friction::Status as FrictionStatus;
 use crate::app::gate::GateReport;
 use crate::app::inbox::Inbox;
 use crate::app::releases::ReleaseDetail;
 use crate::app::sessions::Viewer;
 use askama::Template;
 use chrono::{DateTime, Utc};
+use countersign_core::friction::Rule as FrictionRule;
 use countersign_core::profile::ChecklistItem;
 use countersign_core::runtime::ApprovalState;
 use countersign_core::{Digest, Role};
@@ -695,6 +697,7 @@ pub struct ReviewPage {
     pub conditions: String,
     pub comment: String,
     pub refusal: Option<Refusal>,
+    pub friction: FrictionView,
 }
 
 /// What the reviewer typed so far, kept when a refusal sends the form back.
@@ -704,11 +707,13 @@ pub struct ReviewDraftForm {
     pub verdict: String,
     pub conditions: String,
     pub comment: String,
+    pub confirm_digest: String,
 }
 
 pub fn review_page(
     v: &Viewer,
     report: &GateReport,
+    friction: &FrictionStatus,
     role: Role,
     checklist: &[ChecklistItem],
     draft: ReviewDraftForm,
@@ -743,6 +748,88 @@ pub fn review_page(
         conditions: draft.conditions,
         comment: draft.comment,
         refusal,
+        friction: friction_view(friction, v.ctx.now, Some(&rel.id), draft.confirm_digest),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Friction against rubber-stamping
+
+/// The friction rules beside an approve control: what the tier asks, what is not met
+/// yet (the control is disabled until it is), and the digest field when asked.
+#[derive(Clone, Debug, Default)]
+pub struct FrictionView {
+    pub rules: Vec<String>,
+    pub unmet: Vec<String>,
+    pub blocks: bool,
+    /// The code of the first unmet rule.
+    pub code: String,
+    /// When waiting alone meets the rules (RFC 3339), for the script to enable the
+    /// control then.
+    pub ready_at: Option<String>,
+    /// Only the time rule is unmet.
+    pub only_time: bool,
+    pub confirm_digest: bool,
+    /// `bundle` or `action`.
+    pub digest_label: &'static str,
+    /// What the person typed, kept when the form comes back refused.
+    pub typed: String,
+    /// Links to the required documents not opened yet (name, href).
+    pub to_open: Vec<(String, String)>,
+}
+
+fn rule_words(r: FrictionRule, seconds: Option<u32>) -> String {
+    match r {
+        FrictionRule::MinReviewSeconds => format!(
+            "spend at least {} s with it after first opening it",
+            seconds.unwrap_or_default()
+        ),
+        FrictionRule::RequireOpenedEvidence => "open every required evidence document".into(),
+        FrictionRule::ConfirmDigest => format!(
+            "type the first {} characters of the digest you approve",
+            countersign_core::friction::CONFIRM_HEX_LEN
+        ),
+    }
+}
+
+/// `release`: where the documents to open are (`None` for a step-up).
+pub fn friction_view(
+    s: &FrictionStatus,
+    now: DateTime<Utc>,
+    release: Option<&countersign_core::ReleaseId>,
+    typed: String,
+) -> FrictionView {
+    let ready_at = s.unmet.iter().find_map(|u| u.ready_at());
+    FrictionView {
+        rules: s
+            .rules
+            .iter()
+            .map(|r| rule_words(*r, s.min_review_seconds))
+            .collect(),
+        unmet: s.unmet.iter().map(|u| u.sentence(now)).collect(),
+        blocks: s.blocks(),
+        code: s
+            .unmet
+            .first()
+            .map(|u| u.code().as_str().to_owned())
+            .unwrap_or_default(),
+        ready_at: ready_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        only_time: ready_at.is_some() && s.unmet.len() == 1,
+        confirm_digest: s.rules.contains(&FrictionRule::ConfirmDigest),
+        digest_label: if release.is_some() {
+            "bundle"
+        } else {
+            "action"
+        },
+        typed,
+        to_open: release
+            .map(|id| {
+                s.to_open
+                    .iter()
+                    .map(|(name, d)| (name.clone(), format!("/console/releases/{id}/evidence/{d}")))
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -781,6 +868,7 @@ pub struct ApprovalPage {
     pub refusal: Option<Refusal>,
     /// What the viewer just did.
     pub done: Option<String>,
+    pub friction: FrictionView,
 }
 
 fn pretty(v: &serde_json::Value) -> String {
@@ -790,11 +878,18 @@ fn pretty(v: &serde_json::Value) -> String {
     }
 }
 
+/// What the approver typed, kept when a refusal sends the form back.
+#[derive(Clone, Debug, Default)]
+pub struct ApprovalDraft {
+    pub comment: String,
+    pub confirm_digest: String,
+}
+
 pub fn approval_page(
     v: &Viewer,
     a: &ApprovalView,
     now: DateTime<Utc>,
-    comment: String,
+    draft: ApprovalDraft,
     refusal: Option<Refusal>,
 ) -> ApprovalPage {
     let r = &a.approval;
@@ -878,9 +973,10 @@ pub fn approval_page(
                     .unwrap_or_default()
             )
         }),
-        comment,
+        comment: draft.comment,
         refusal,
         done: None,
+        friction: friction_view(&a.friction, now, None, draft.confirm_digest),
     }
 }
 

@@ -263,6 +263,7 @@ async fn console_sign_in_review_and_refusals_on(backend: Backend) {
     assert_eq!(h.detail(&cast.owner, &rel).await["reviews"], json!([]));
 
     // The real form: one review, one ledger entry, back to the release page.
+    let before = h.ledger_count().await;
     let p = rb
         .post(&review_path, &review_fields(&csrf, "1", &items, "approve"))
         .await;

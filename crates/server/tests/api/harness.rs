@@ -197,6 +197,12 @@ pub const PASSING_EVAL: &str = r#"{"format": "countersign.eval/v1", "run_id": "r
 ]}"#;
 
 /// The time every harness starts at.
+/// The example profile (`profiles/example.toml`).
+pub fn example_profile() -> Profile {
+    Profile::from_toml("profiles/example.toml", EXAMPLE_PROFILE)
+        .expect("the example profile validates")
+}
+
 pub fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
         .single()
@@ -211,7 +217,7 @@ impl Harness {
     /// A harness whose server runs the runtime policies of `policies` (a directory)
     /// instead of the built-in example set.
     pub async fn start_with(backend: Backend, policies: Option<std::path::PathBuf>) -> Harness {
-        Self::start_full(backend, policies, None).await
+        Self::start_full(backend, policies, None, None).await
     }
 
     /// A harness whose console signs people in as `sign_in` says.
@@ -219,23 +225,26 @@ impl Harness {
         backend: Backend,
         sign_in: countersign_server::app::sessions::SignInOptions,
     ) -> Harness {
-        Self::start_full(backend, None, Some(sign_in)).await
+        Self::start_full(backend, None, Some(sign_in), None).await
+    }
+
+    /// A harness whose server runs this profile instead of the example one.
+    pub async fn start_with_profile(backend: Backend, profile: Profile) -> Harness {
+        Self::start_full(backend, None, None, Some(profile)).await
     }
 
     async fn start_full(
         backend: Backend,
         policies: Option<std::path::PathBuf>,
         sign_in: Option<countersign_server::app::sessions::SignInOptions>,
+        profile: Option<Profile>,
     ) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let db_url = test_database_url(dir.path(), &backend).await;
         let store = countersign_store::open(&db_url)
             .await
             .expect("the test database opens");
-        let profile = Arc::new(
-            Profile::from_toml("profiles/example.toml", EXAMPLE_PROFILE)
-                .expect("the example profile validates"),
-        );
+        let profile = Arc::new(profile.unwrap_or_else(example_profile));
         let clock = Arc::new(ManualClock::new(start_time()));
 
         let mut tx = store.write().await.expect("a write transaction");
@@ -732,15 +741,64 @@ impl Harness {
         body
     }
 
-    /// A review that must be recorded, with its one ledger entry.
+    /// A review that must be recorded, with its one ledger entry; an approving one
+    /// first meets the tier's friction rules.
     pub async fn review_ok(&self, who: &TestUser, rel: &Rel, role: &str, verdict: &str) -> Value {
+        let mut body = self.review_body(rel, role, verdict);
+        if verdict != "reject" {
+            self.meet_friction(who, rel, &mut body).await;
+        }
         self.command(
             who,
             &format!("/v1/releases/{}/reviews", rel.id),
-            &self.review_body(rel, role, verdict),
+            &body,
             "review.record",
         )
         .await
+    }
+
+    /// Meets the friction rules of the release's tier for `who` approving its current
+    /// revision, as a careful reviewer would: opens the release and every required
+    /// document, spends the time, and types the digest into `body`. Nothing when the
+    /// tier sets no rule.
+    pub async fn meet_friction(&self, who: &TestUser, rel: &Rel, body: &mut Value) {
+        let gate = self.gate(who, rel).await;
+        let tier = self
+            .profile
+            .tier(gate["tier"].as_str().expect("a tier"))
+            .expect("the tier is in the profile");
+        let f = tier.friction.clone();
+        if f.is_empty() {
+            return;
+        }
+        let detail = self.detail(who, rel).await;
+        if f.require_opened_evidence {
+            for e in detail["evidence"].as_array().expect("evidence") {
+                if e["revision"] == rel.revision
+                    && tier.required_evidence.contains(e["kind"].as_str().unwrap())
+                {
+                    let digest = e["digest"].as_str().unwrap();
+                    let r = self.get_full(who, &format!("/v1/evidence/{digest}")).await;
+                    assert_eq!(r.status, StatusCode::OK);
+                }
+            }
+        }
+        if let Some(s) = f.min_review_seconds {
+            self.advance(Duration::seconds(i64::from(s)));
+        }
+        if f.confirm_digest {
+            let rev = detail["revisions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["number"] == rel.revision)
+                .expect("the revision");
+            let hex = rev["bundle_digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:");
+            body["confirm_digest"] = json!(hex[..8]);
+        }
     }
 
     /// Every required review still missing, approved by the cast's reviewer for the role.

@@ -10,6 +10,7 @@ mod console;
 mod deadlines;
 mod evaluation;
 mod evidence;
+mod friction;
 mod gate;
 mod harness;
 mod idempotency;

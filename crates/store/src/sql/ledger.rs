@@ -76,6 +76,20 @@ impl<C: Conn> LedgerTx for SqlTx<C> {
             .await
     }
 
+    async fn ledger_by_subject(
+        &mut self,
+        subject: &str,
+        before: Option<u64>,
+        limit: u32,
+    ) -> R<Vec<Entry>> {
+        let s = sql!(
+            "SELECT * FROM ledger_entries WHERE subject = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        );
+        let before = before.map_or(i64::MAX, i64_of);
+        self.all(s, args![subject, before, i64::from(limit)], entry)
+            .await
+    }
+
     async fn ledger_head(&mut self) -> R<Option<SignedHead>> {
         let s = sql!("SELECT seq, hash, key_id, signature FROM ledger_head WHERE id = 1");
         self.one(s, args![], signed_head).await

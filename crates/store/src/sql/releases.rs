@@ -116,7 +116,7 @@ impl<C: Conn> ReleasesTx for SqlTx<C> {
     }
 
     async fn insert_review(&mut self, r: &ReviewRecord) -> R<()> {
-        let s = sql!("INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, bundle_digest, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
+        let s = sql!("INSERT INTO reviews (id, release_id, revision, role, reviewer, verdict, answers, conditions, comment, bundle_digest, created_at, friction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING");
         let a = args![
             &r.id,
             r.release_id.as_str(),
@@ -129,6 +129,7 @@ impl<C: Conn> ReleasesTx for SqlTx<C> {
             &r.comment,
             r.bundle_digest.as_str(),
             to_text(r.created_at),
+            to_json(&r.friction),
         ];
         self.insert(s, a, "review for this role and revision").await
     }

@@ -9,6 +9,7 @@ use crate::tx::RuntimeTx;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use countersign_core::runtime::{ApprovalState, ReviewState};
+use countersign_core::UserId;
 
 /// The head of every action insert: one row, or many in group commit.
 macro_rules! insert_actions {
@@ -120,6 +121,19 @@ impl<C: Conn> RuntimeTx for SqlTx<C> {
             to_text(v.first_opened_at)
         ];
         Ok(self.exec(s, a, "context view").await? == 1)
+    }
+
+    async fn get_view(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        user: &UserId,
+    ) -> R<Option<DateTime<Utc>>> {
+        let s = sql!("SELECT * FROM context_views WHERE kind = ? AND subject = ? AND user_id = ?");
+        let v = self
+            .one(s, args![kind, subject, user.as_str()], context_view)
+            .await?;
+        Ok(v.map(|v| v.first_opened_at))
     }
 
     async fn list_views(&mut self, kind: &str) -> R<Vec<ContextViewRecord>> {

@@ -12,6 +12,7 @@ conformance!(
     read_transaction_cannot_append,
     i11_concurrent_writers_form_one_chain,
     i11_append_batch_chains_and_signs_once,
+    a_subjects_entries_page_newest_first,
 );
 
 database_tests!(
@@ -182,4 +183,30 @@ async fn replicas_starting_together_share_one_key_and_one_chain(db: Arc<TestDb>)
 async fn replicas_on_a_migrated_database_create_one_key(db: Arc<TestDb>) {
     countersign_store::migrate(&db.url).await.unwrap();
     start_replicas_together(&db).await;
+}
+
+async fn a_subjects_entries_page_newest_first(store: Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    for i in 0..9 {
+        let mut d = draft(i);
+        d.subject = format!("release:r{}", i % 3);
+        tx.append(d).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let seqs = |v: Vec<countersign_ledger::Entry>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+    // Entries 1, 4, 7 are r0's (seq is i + 1).
+    let first = tx.ledger_by_subject("release:r0", None, 2).await.unwrap();
+    assert!(first.iter().all(|e| e.subject == "release:r0"));
+    assert_eq!(seqs(first), vec![7, 4]);
+    let next = tx
+        .ledger_by_subject("release:r0", Some(4), 2)
+        .await
+        .unwrap();
+    assert_eq!(seqs(next), vec![1]);
+    assert!(tx
+        .ledger_by_subject("release:none", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -68,10 +68,12 @@ async fn migrate_refuses_newer_schema(db: Arc<TestDb>) {
 }
 
 /// A database migrated by an older binary (it knew versions 1 and 2) gets the later
-/// versions, and the new tables work.
+/// versions, and the new tables and columns work.
 async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     let full = countersign_store::migrate(&db.url).await.unwrap();
     for sql in [
+        "DROP INDEX ledger_entries_subject",
+        "ALTER TABLE reviews DROP COLUMN friction",
         "DROP TABLE user_identities",
         "DROP TABLE console_sessions",
         "DROP TABLE context_views",
@@ -89,7 +91,7 @@ async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     }
     let upgraded = countersign_store::migrate(&db.url).await.unwrap();
     assert_eq!(upgraded.current, full.current);
-    assert_eq!(upgraded.applied, vec![3, 4, 5, 6], "{upgraded:?}");
+    assert_eq!(upgraded.applied, vec![3, 4, 5, 6, 7], "{upgraded:?}");
     let store = countersign_store::open(&db.url).await.unwrap();
     seed_agents(&store).await;
 }

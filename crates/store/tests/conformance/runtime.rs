@@ -175,6 +175,19 @@ async fn context_views_record_the_first_opening_only(store: Arc<dyn Store>) {
     assert!(!tx.record_view(&v(20)).await.unwrap());
     assert_eq!(tx.list_views("release").await.unwrap(), vec![v(10)]);
     assert!(tx.list_views("approval").await.unwrap().is_empty());
+    let owner = UserId("owner".into());
+    assert_eq!(
+        tx.get_view("release", "rel1", &owner).await.unwrap(),
+        Some(t(10))
+    );
+    assert_eq!(tx.get_view("release", "rel2", &owner).await.unwrap(), None);
+    assert_eq!(tx.get_view("approval", "rel1", &owner).await.unwrap(), None);
+    assert_eq!(
+        tx.get_view("release", "rel1", &UserId("admin".into()))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn insert_actions_writes_every_row_across_statements(store: Arc<dyn Store>) {

@@ -349,6 +349,7 @@ pub fn evaluate(
                     used_at: None,
                     revoked_at: None,
                     revoke_reason: None,
+                    friction: vec![],
                 };
                 action.decision = ActionDecision::StepUp;
                 action.approval_id = Some(approval.id.clone());
