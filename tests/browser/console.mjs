@@ -10,6 +10,11 @@
 // provider vouches for but countersign does not know, and someone whose email the
 // provider never verified, are refused with a page saying why.
 //
+// The demo release's tier carries every friction rule (the Rust test's profile: 3 s
+// with the revision, every required document opened, the digest typed): the approve
+// choices are disabled with the reasons, the server refuses a form that forces them,
+// and once the reviewer has opened the documents the time rule alone enables them.
+//
 // Last, an agent waits in `countersign decide --wait` on a step-up; it shows in the
 // approver's open inbox within 2 seconds, he approves it from a 390 px screen, and
 // the agent wakes with ALLOW.
@@ -84,6 +89,23 @@ async function tabTo(page, selector) {
   throw new Error(`keyboard focus never reached ${selector}`);
 }
 
+// The first 8 hex characters of the bundle digest the review page shows.
+async function bundleHead(page) {
+  const full = await page.getAttribute(".decision .ask button[data-copy]", "data-copy");
+  return full.replace("sha256:", "").slice(0, 8);
+}
+
+// Meets the friction rules on a review page: opens every document it lists, comes
+// back, and waits until the script enables approving (the time rule).
+async function meetFriction(page, path) {
+  const hrefs = await page.$$eval("a.open-evidence", (as) => as.map((a) => a.getAttribute("href")));
+  expect(hrefs.length > 0, `the review page links the documents to open (${page.url()})`);
+  for (const href of hrefs) await page.goto(base + href);
+  await page.goto(base + path);
+  expect(!(await page.$("a.open-evidence")), "once opened, no document is left to open");
+  await page.waitForSelector('input[name=verdict][value=approve]:not([disabled])', { timeout: 10000 });
+}
+
 // Signs in with the keyboard alone: the sign-in page, the token, Enter.
 async function signIn(page, token, path = "/console") {
   await page.goto(base + path);
@@ -140,7 +162,7 @@ try {
   expect((await maya.textContent("body")).includes("Who cannot review this revision"), "the release page lists who is excluded");
   await maya.goto(`${base}/console/releases/${release}/review/mlops`);
   for (const radio of await maya.$$('input[type=radio][value="yes"]')) await radio.check();
-  await maya.check('input[name=verdict][value=approve]');
+  await maya.check('input[name=verdict][value=reject]');
   await Promise.all([maya.waitForNavigation(), maya.click("form.review button[type=submit]")]);
   const refusal = await maya.textContent("#refusal");
   expect(
@@ -161,6 +183,23 @@ try {
   await shot(sam, "inbox");
   await tabTo(sam, reviewLink);
   await Promise.all([sam.waitForNavigation(), sam.keyboard.press("Enter")]);
+  const reviewPath = new URL(sam.url()).pathname;
+  // Friction: approving waits, with the reasons beside the disabled choices.
+  expect(await sam.isDisabled("input[name=verdict][value=approve]"), "approve is disabled while a friction rule is unmet");
+  const why = await sam.textContent("#friction-why");
+  expect(why.includes("not opened yet") && why.includes("threat-model.md"), `the unopened documents are named (${why})`);
+  await axe(sam, "review (friction)");
+  await shot(sam, "review-friction");
+  // Forcing the disabled choice does not get past the server.
+  await sam.evaluate(() => document.querySelectorAll("[data-friction]").forEach((c) => { c.disabled = false; }));
+  for (const radio of await sam.$$('input[type=radio][value="yes"]')) await radio.check();
+  await sam.check("input[name=verdict][value=approve]");
+  await Promise.all([sam.waitForNavigation(), sam.click("form.review button[type=submit]")]);
+  const forced = await sam.textContent("#refusal");
+  expect(forced && /friction-(min-review-seconds|require-opened-evidence)/.test(forced), `the server refuses, naming the rule (${forced})`);
+  await axe(sam, "review refused (friction)");
+  await sam.goto(base + reviewPath);
+  await meetFriction(sam, reviewPath);
   await axe(sam, "review");
   await shot(sam, "review");
   const groups = await sam.$$eval("fieldset.item", (fs) => fs.length);
@@ -172,6 +211,9 @@ try {
   // Past the last group the focus is on the conditions; the comment comes next.
   await tabTo(sam, "#comment");
   await sam.keyboard.type("reviewed in the console");
+  const head = await bundleHead(sam);
+  await tabTo(sam, "#confirm-digest");
+  await sam.keyboard.type(head);
   await tabTo(sam, "form.review button[type=submit]");
   await Promise.all([sam.waitForNavigation(), sam.keyboard.press("Enter")]);
   expect(sam.url().includes(`/console/releases/${release}?done=review`), `the review was recorded (${sam.url()})`);
@@ -181,9 +223,11 @@ try {
   // Noah, the other MLOps engineer, reviews as mlops (Maya may not).
   const noah = await newPage();
   await signIn(noah, env("NOAH"), `/console/releases/${release}/review/mlops`);
+  await meetFriction(noah, `/console/releases/${release}/review/mlops`);
   await axe(noah, "review (noah)");
   for (const radio of await noah.$$('input[type=radio][value="yes"]')) await radio.check();
   await noah.check('input[name=verdict][value=approve]');
+  await noah.fill("#confirm-digest", await bundleHead(noah));
   await Promise.all([noah.waitForNavigation(), noah.click("form.review button[type=submit]")]);
   expect(noah.url().includes("done=review"), `Noah's review was recorded (${noah.url()})`);
 

@@ -4,7 +4,8 @@
 //! every page) against it: sign-in through a real OpenID Connect provider
 //! (`tests/browser/oidc-provider.mjs`, panva's oidc-provider from npm) and with a
 //! token, refusals of people the provider cannot vouch for, reviews, a
-//! segregation-of-duties refusal, and a step-up approved from a 390 px screen while
+//! segregation-of-duties refusal, friction rules that refuse and then allow (on the
+//! medium tier of a profile the test writes), and a step-up approved from a 390 px screen while
 //! the agent waits in `decide --wait`. `scripts/test` installs the npm packages; Chromium comes
 //! from Debian (`apt-get install -y chromium`). Screenshots land in
 //! `target/console-screenshots/`.
@@ -59,6 +60,21 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "tests/browser has no node_modules: run scripts/test, which installs them (npm ci)"
     );
     let dir = tempfile::tempdir().unwrap();
+    // The example profile with every friction rule on the medium tier (the demo
+    // release's), the time rule short enough for a test.
+    let example = std::fs::read_to_string(repo_root().join("profiles/example.toml")).unwrap();
+    let medium = "veto_roles = [\"security\"]\n";
+    assert!(
+        example.contains(medium),
+        "the example profile's medium tier moved"
+    );
+    let strict = example.replacen(
+        medium,
+        &format!("{medium}friction = {{ min_review_seconds = 3, require_opened_evidence = true, confirm_digest = true }}\n"),
+        1,
+    );
+    let profile = dir.path().join("friction-profile.toml");
+    std::fs::write(&profile, strict).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let secret = "test-client-secret";
     let (_provider, issuer) = start_provider(
@@ -70,6 +86,8 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         dir.path(),
         &listen,
         &[
+            "--profile",
+            profile.to_str().unwrap(),
             "--oidc-issuer",
             &issuer,
             "--oidc-client-id",
@@ -158,6 +176,8 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "release (owner)",
         "evidence",
         "review refused",
+        "review (friction)",
+        "review refused (friction)",
         "review",
         "review (noah)",
         "release (go)",
@@ -174,6 +194,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         "release",
         "review",
         "review-refused",
+        "review-friction",
         "release-go",
         "inbox-390",
         "approval-390",

@@ -311,10 +311,13 @@ async fn a_denial_of_a_step_up_is_never_slowed() {
 
 #[test]
 fn a_profile_with_a_zero_review_time_is_refused() {
-    let text = countersign_core::profile::EXAMPLE_PROFILE.replace(
-        "approval_max_auth_age_minutes = 15",
-        "approval_max_auth_age_minutes = 15\nfriction = { min_review_seconds = 0 }",
-    );
+    let text = countersign_core::profile::EXAMPLE_PROFILE
+        .replace("min_review_seconds = 120", "min_review_seconds = 0");
+    assert_ne!(text, countersign_core::profile::EXAMPLE_PROFILE);
     let e = Profile::from_toml("p.toml", &text).unwrap_err().to_string();
-    assert!(e.contains("friction.min_review_seconds"), "{e}");
+    assert!(e.contains("tiers[3].friction.min_review_seconds"), "{e}");
+    // The example profile itself sets every rule on its highest tier.
+    let example = example_profile();
+    let critical = example.tier("critical").unwrap();
+    assert_eq!(critical.friction.rules(true).len(), 3);
 }
