@@ -241,6 +241,18 @@ try {
   expect((await dana.$$("form.accept")).length > 0, "acceptable gaps offer a risk acceptance");
   await axe(dana, "release (owner)");
   await shot(dana, "release-owner");
+  // The eval report as a table with a chart per metric, the lineage as a graph, the
+  // release's own ledger entries.
+  const evalText = await dana.textContent('section[aria-labelledby="h-eval"]');
+  expect(/accuracy[\s\S]*0\.94[\s\S]*>= 0\.9/.test(evalText), `the eval table shows accuracy against its threshold (${evalText})`);
+  expect((await dana.$$("table.eval td.chart svg")).length >= 2, "each gated metric has its chart");
+  await (await dana.$('section[aria-labelledby="h-eval"]')).screenshot({ path: `${shots}/release-eval.png` });
+  const lineageText = await dana.textContent('section[aria-labelledby="h-lineage"]');
+  expect(lineageText.includes("support-tickets@2026-10") && !!(await dana.$("figure.lineage svg")),
+    `the lineage graph names the dataset (${lineageText})`);
+  await (await dana.$('section[aria-labelledby="h-lineage"]')).screenshot({ path: `${shots}/release-lineage.png` });
+  const ledgerText = await dana.textContent("table.ledger");
+  expect(ledgerText.includes("review.record") && ledgerText.includes("release.create"), `the release's ledger entries are listed (${ledgerText.slice(0, 300)})`);
   // Evidence opens inline, as text.
   await Promise.all([dana.waitForNavigation(), dana.click(`a[href^="/console/releases/${release}/evidence/"]`)]);
   expect(!!(await dana.$("pre.verbatim")), `the evidence is shown inline (${dana.url()})`);

@@ -28,6 +28,20 @@ pub async fn page(
         .await
 }
 
+/// One subject's entries (a release's, by its id), newest first: those before `before`
+/// (all when `None`), at most `limit`. A release's history is as readable as the
+/// release itself, so any signed-in person may read it; the caller names the subject.
+pub async fn for_subject(
+    tx: &mut dyn countersign_store::Tx,
+    subject: &str,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Entry>, AppError> {
+    Ok(tx
+        .ledger_by_subject(subject, before, limit.clamp(1, 1000))
+        .await?)
+}
+
 /// The ledger's public key and the verification of the whole chain against it.
 /// Role: admin, compliance or risk.
 pub async fn verify_for(app: &App, ctx: &Ctx) -> Result<(LedgerPublicKey, Verification), AppError> {

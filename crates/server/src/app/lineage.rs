@@ -394,3 +394,54 @@ pub async fn retrain_findings(
         report,
     }))
 }
+
+/// A revision's lineage as a graph (I6): the datasets its bound training run trained
+/// on, the run, the artifact, and the gate's lineage findings (each names the node it
+/// is about by its subject: a dataset key or the run id).
+#[derive(Clone, Debug)]
+pub struct Graph {
+    /// Whether lineage applies to the release's kind at all.
+    pub applies: bool,
+    pub third_party: bool,
+    /// The run the bundle names, and its record when registered.
+    pub run_id: Option<String>,
+    pub run: Option<TrainingRunRecord>,
+    /// Every dataset the run trained on, with its record when registered.
+    pub datasets: Vec<(String, Option<DatasetRecord>)>,
+    pub artifact: countersign_core::Digest,
+    pub findings: Vec<Finding>,
+}
+
+/// The lineage graph of a revision.
+pub async fn graph(
+    tx: &mut dyn Tx,
+    release: &ReleaseRecord,
+    revision: &RevisionRecord,
+) -> Result<Graph, AppError> {
+    let evidence_kinds: BTreeSet<String> = tx
+        .list_evidence(&release.id)
+        .await?
+        .into_iter()
+        .filter(|e| e.revision == revision.number)
+        .map(|e| e.kind)
+        .collect();
+    let findings = findings(tx, release, revision, &evidence_kinds).await?;
+    let run = run_of(tx, &revision.bundle).await?;
+    let mut datasets = Vec::new();
+    for key in run.iter().flat_map(|r| &r.datasets) {
+        let d = match parse_key(key) {
+            Ok((name, version)) => tx.get_dataset(name, version).await?,
+            Err(_) => None,
+        };
+        datasets.push((key.clone(), d));
+    }
+    Ok(Graph {
+        applies: lineage::applies(release.kind),
+        third_party: release.attributes.third_party,
+        run_id: revision.bundle.training_run_id.clone(),
+        run,
+        datasets,
+        artifact: revision.bundle.artifact_digest.clone(),
+        findings,
+    })
+}

@@ -9,6 +9,7 @@
 //! session's CSRF token and is refused from another site ([`session::Posted`]).
 
 pub mod assets;
+pub mod chart;
 pub mod page;
 pub mod pages;
 pub mod session;

@@ -88,7 +88,12 @@ pub struct DoneQuery {
     /// The two revisions the release page compares (default: the last two).
     from: Option<u32>,
     to: Option<u32>,
+    /// The release page's ledger entries older than this sequence number.
+    ledger_before: Option<u64>,
 }
+
+/// How many of a release's ledger entries its page shows at once.
+const LEDGER_PAGE: u32 = 25;
 
 async fn release_view(
     app: &AppState,
@@ -97,17 +102,30 @@ async fn release_view(
     done: Option<String>,
     refusal: Option<Refusal>,
     compare: (Option<u32>, Option<u32>),
+    ledger_before: Option<u64>,
 ) -> Page {
     let ctx = v.ctx.clone();
     let detail = app::releases::read_for(app, &ctx, ReleaseId(id)).await?;
     let id = detail.release.id.clone();
-    let report = app
-        .query(move |tx| Box::pin(async move { app::gate::status(tx, &ctx, &id, None).await }))
+    let (report, extras) = app
+        .query(move |tx| {
+            Box::pin(async move {
+                let report = app::gate::status(tx, &ctx, &id, None).await?;
+                let extras = view::ReleaseExtras {
+                    evaluation: app::gate::evaluation(tx, &ctx, &id, None).await?,
+                    lineage: app::lineage::graph(tx, &report.release, &report.revision).await?,
+                    ledger: app::ledger::for_subject(tx, id.as_str(), ledger_before, LEDGER_PAGE)
+                        .await?,
+                    ledger_page: LEDGER_PAGE,
+                };
+                Ok((report, extras))
+            })
+        })
         .await?;
     let status = refusal.as_ref().map_or(StatusCode::OK, |r| r.status);
     render(
         status,
-        &view::release_page(v, detail, report, done, refusal, compare),
+        &view::release_page(v, detail, report, extras, done, refusal, compare),
     )
 }
 
@@ -125,6 +143,7 @@ pub async fn release(
         view::done_notice(q.done.as_deref(), q.entry),
         None,
         (q.from, q.to),
+        q.ledger_before,
     )
     .await
 }
@@ -143,7 +162,7 @@ async fn after_release_command(
             Redirect::to(&format!("/console/releases/{id}?done={done}{}", e.query()))
                 .into_response(),
         ),
-        Err(r) => release_view(app, v, id, None, Some(r), (None, None)).await,
+        Err(r) => release_view(app, v, id, None, Some(r), (None, None), None).await,
     }
 }
 

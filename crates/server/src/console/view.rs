@@ -4,19 +4,24 @@
 //! state badges (one colour and one word per state, everywhere), shortened digests,
 //! and times that are both relative and absolute.
 
+use super::chart;
 use super::page::{sentence, Refusal};
 use crate::app::approvals::ApprovalView;
 use crate::app::friction::Status as FrictionStatus;
-use crate::app::gate::GateReport;
+use crate::app::gate::{Evaluation, GateReport};
 use crate::app::inbox::Inbox;
+use crate::app::lineage::Graph as LineageGraph;
 use crate::app::releases::ReleaseDetail;
 use crate::app::sessions::Viewer;
 use askama::Template;
 use chrono::{DateTime, Utc};
+use countersign_core::eval::{EvalGate, MetricResult, ReportFact};
 use countersign_core::friction::Rule as FrictionRule;
+use countersign_core::gap::GapCode;
 use countersign_core::profile::ChecklistItem;
 use countersign_core::runtime::ApprovalState;
 use countersign_core::{Digest, Role};
+use countersign_ledger::Entry;
 
 /// A state shown as a badge: its class sets the colour, and the word (with an icon
 /// for the urgent ones) says it without colour. Rendered by its own partial template.
@@ -327,6 +332,254 @@ pub struct ReleasePage {
     /// What the viewer just did, or why it was refused.
     pub done: Option<String>,
     pub refusal: Option<Refusal>,
+    /// The latest eval report against the tier's gates, when there are gates or a report.
+    pub evaluation: Option<EvalView>,
+    /// The lineage graph, for kinds lineage applies to.
+    pub lineage: Option<LineageView>,
+    /// The release's own ledger entries, newest first, one page.
+    pub ledger: LedgerView,
+}
+
+/// What the release page shows beside the release itself, each from its own query.
+pub struct ReleaseExtras {
+    pub evaluation: Evaluation,
+    pub lineage: LineageGraph,
+    /// One page of the release's ledger entries, newest first, and the page size.
+    pub ledger: Vec<Entry>,
+    pub ledger_page: u32,
+}
+
+/// One metric of the eval report against one gate (or ungated).
+pub struct EvalRow {
+    pub metric: String,
+    pub slice: String,
+    pub value: String,
+    pub threshold: String,
+    /// Met or unmet; none for a metric no gate names.
+    pub badge: Option<Badge>,
+    /// The metric's bar against its threshold (SVG), when it can be drawn.
+    pub chart: Option<String>,
+}
+
+pub struct EvalView {
+    /// The eval report the values come from (its document name), if any.
+    pub source: Option<String>,
+    /// Why there are no values (no report, an unreadable one).
+    pub note: Option<String>,
+    pub rows: Vec<EvalRow>,
+}
+
+fn number(v: f64) -> String {
+    let s = format!("{v:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+pub fn eval_view(e: &Evaluation) -> Option<EvalView> {
+    let gates: Vec<&EvalGate> = e.gates.iter().chain(&e.drift_gates).collect();
+    let (results, note): (&[MetricResult], Option<String>) = match &e.report {
+        ReportFact::Parsed(r) => (&r.results, None),
+        ReportFact::None => (
+            &[],
+            Some("No eval report is attached to this revision.".into()),
+        ),
+        ReportFact::Invalid { name, error } => (&[], Some(format!("{name}: {error}."))),
+    };
+    if gates.is_empty() && results.is_empty() {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for g in &gates {
+        let values: Vec<&MetricResult> = results.iter().filter(|r| r.metric == g.metric).collect();
+        if values.is_empty() {
+            rows.push(EvalRow {
+                metric: g.metric.clone(),
+                slice: "-".into(),
+                value: "missing".into(),
+                threshold: g.describe(),
+                badge: Some(badge("unmet")),
+                chart: None,
+            });
+        }
+        for r in values {
+            let passes = g.passes(r.value);
+            rows.push(EvalRow {
+                metric: g.metric.clone(),
+                slice: r
+                    .slice
+                    .clone()
+                    .or_else(|| r.dataset.clone())
+                    .unwrap_or_else(|| "-".into()),
+                value: number(r.value),
+                threshold: g.describe(),
+                badge: Some(badge(if passes { "met" } else { "unmet" })),
+                chart: chart::metric_svg(&chart::MetricBar {
+                    value: r.value,
+                    min: g.min,
+                    max: g.max,
+                    passes,
+                }),
+            });
+        }
+    }
+    for r in results
+        .iter()
+        .filter(|r| !gates.iter().any(|g| g.metric == r.metric))
+    {
+        rows.push(EvalRow {
+            metric: r.metric.clone(),
+            slice: r
+                .slice
+                .clone()
+                .or_else(|| r.dataset.clone())
+                .unwrap_or_else(|| "-".into()),
+            value: number(r.value),
+            threshold: "not gated".into(),
+            badge: None,
+            chart: None,
+        });
+    }
+    Some(EvalView {
+        source: e.evidence.as_ref().map(|d| d.name.clone()),
+        note,
+        rows,
+    })
+}
+
+/// One node of the lineage graph, in words (the table beside the drawing).
+pub struct LineageRow {
+    pub kind: &'static str,
+    pub name: String,
+    pub badge: Badge,
+    pub detail: String,
+}
+
+pub struct LineageView {
+    pub svg: Option<String>,
+    pub rows: Vec<LineageRow>,
+    /// Lineage findings that belong to no node (a vendor model, an undeclared use).
+    pub notes: Vec<String>,
+}
+
+pub fn lineage_view(g: &LineageGraph) -> Option<LineageView> {
+    if !g.applies {
+        return None;
+    }
+    let about = |subject: &str| -> Vec<&str> {
+        g.findings
+            .iter()
+            .filter(|f| f.subject == subject)
+            .map(|f| f.detail.as_str())
+            .collect()
+    };
+    let node = |label: String, ok_state: &str, problems: Vec<&str>| chart::Node {
+        label,
+        ok: problems.is_empty(),
+        state: problems
+            .first()
+            .map_or_else(|| ok_state.to_owned(), |p| (*p).to_owned()),
+    };
+    let mut rows = Vec::new();
+    let mut datasets = Vec::new();
+    for (key, d) in &g.datasets {
+        let ok_state = match d {
+            Some(d) => format!("approved, {}", d.classification),
+            None => "not registered".into(),
+        };
+        let n = node(key.clone(), &ok_state, about(key));
+        rows.push(LineageRow {
+            kind: "dataset",
+            name: key.clone(),
+            badge: badge(if n.ok { "approved" } else { "unmet" }),
+            detail: n.state.clone(),
+        });
+        datasets.push(n);
+    }
+    let run_id = g.run_id.clone().unwrap_or_else(|| "none".into());
+    let run_state = g.run.as_ref().map_or_else(
+        || "not registered".into(),
+        |r| format!("trained by {}", r.trainer),
+    );
+    let artifact_problems: Vec<&str> = g
+        .findings
+        .iter()
+        .filter(|f| f.code == GapCode::LineageArtifactMismatch)
+        .map(|f| f.detail.as_str())
+        .collect();
+    let run_problems: Vec<&str> = about(&run_id)
+        .into_iter()
+        .filter(|p| !artifact_problems.contains(p))
+        .collect();
+    let run = node(format!("run {run_id}"), &run_state, run_problems);
+    let short = g.artifact.hex().chars().take(12).collect::<String>();
+    let artifact = node(
+        format!("artifact {short}"),
+        &format!("produced by run {run_id}"),
+        artifact_problems,
+    );
+    rows.push(LineageRow {
+        kind: "training run",
+        name: run_id.clone(),
+        badge: badge(if run.ok { "approved" } else { "unmet" }),
+        detail: run.state.clone(),
+    });
+    rows.push(LineageRow {
+        kind: "artifact",
+        name: g.artifact.to_string(),
+        badge: badge(if artifact.ok { "approved" } else { "unmet" }),
+        detail: artifact.state.clone(),
+    });
+    let shown: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    let notes = g
+        .findings
+        .iter()
+        .filter(|f| {
+            !shown.contains(&f.subject.as_str()) && f.code != GapCode::LineageArtifactMismatch
+        })
+        .map(|f| f.detail.clone())
+        .collect();
+    let svg = if g.third_party {
+        None
+    } else {
+        chart::lineage_svg(&datasets, &run, &artifact)
+    };
+    Some(LineageView { svg, rows, notes })
+}
+
+/// One ledger entry on a page.
+pub struct LedgerRow {
+    pub seq: u64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub payload: String,
+}
+
+pub struct LedgerView {
+    pub rows: Vec<LedgerRow>,
+    /// The next (older) page, by key.
+    pub older_href: Option<String>,
+}
+
+fn ledger_view(id: &str, entries: &[Entry], page: u32, now: DateTime<Utc>) -> LedgerView {
+    let rows: Vec<LedgerRow> = entries
+        .iter()
+        .map(|e| LedgerRow {
+            seq: e.seq,
+            at: DateTime::parse_from_rfc3339(&e.at)
+                .map_or_else(|_| e.at.clone(), |t| when(t.with_timezone(&Utc), now)),
+            actor: e.actor.clone(),
+            action: e.action.clone(),
+            payload: serde_json::to_string(&e.payload).unwrap_or_default(),
+        })
+        .collect();
+    let full = u32::try_from(rows.len()).unwrap_or(u32::MAX) >= page;
+    LedgerView {
+        older_href: rows
+            .last()
+            .filter(|_| full)
+            .map(|r| format!("/console/releases/{id}?ledger_before={}#h-ledger", r.seq)),
+        rows,
+    }
 }
 
 fn bundle_fields(b: &countersign_core::release::Bundle) -> Vec<Field> {
@@ -406,6 +659,7 @@ pub fn release_page(
     v: &Viewer,
     detail: ReleaseDetail,
     report: GateReport,
+    extras: ReleaseExtras,
     done: Option<String>,
     refusal: Option<Refusal>,
     compare: (Option<u32>, Option<u32>),
@@ -572,6 +826,9 @@ pub fn release_page(
         csrf: v.csrf.clone(),
         done,
         refusal,
+        evaluation: eval_view(&extras.evaluation),
+        lineage: lineage_view(&extras.lineage),
+        ledger: ledger_view(rel.id.as_str(), &extras.ledger, extras.ledger_page, now),
     }
 }
 
