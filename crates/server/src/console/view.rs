@@ -776,18 +776,23 @@ pub fn release_page(
         } else {
             requested
         },
-        excluded: report
-            .excluded
-            .iter()
-            .map(|x| ExcludedRow {
-                user: x.user.to_string(),
-                reason: x
-                    .reasons
-                    .first()
-                    .map(|r| sentence(&r.to_string()))
-                    .unwrap_or_default(),
-            })
-            .collect(),
+        excluded: {
+            let mut rows: Vec<ExcludedRow> = report
+                .excluded
+                .iter()
+                .map(|x| ExcludedRow {
+                    user: x.user.to_string(),
+                    reason: x
+                        .reasons
+                        .first()
+                        .map(|r| sentence(&r.to_string()))
+                        .unwrap_or_default(),
+                })
+                .collect();
+            // Grouped by why, so people excluded for the same reason sit together.
+            rows.sort_by(|a, b| (&a.reason, &a.user).cmp(&(&b.reason, &b.user)));
+            rows
+        },
         evidence: detail
             .evidence
             .iter()

@@ -971,3 +971,78 @@ async fn the_release_page_compares_two_revisions_field_by_field() {
         assert!(!page.html.contains("What changed"));
     }
 }
+
+/// The rendered HTML of a page, with what differs between runs (random ids, digests
+/// of random content, CSRF tokens) replaced by placeholders, so the snapshot is of a
+/// fixed world.
+fn stable(html: &str) -> String {
+    let mut out = html.to_owned();
+    for (pattern, with) in [
+        (r"\b([a-z]+)_[0-9a-f]{16,}\b", "${1}_[id]"),
+        (r"\b[0-9a-f]{8,64}\b", "[hex]"),
+        (r"jti-[0-9A-Za-z-]+", "jti-[id]"),
+    ] {
+        out = regex::Regex::new(pattern)
+            .unwrap()
+            .replace_all(&out, with)
+            .into_owned();
+    }
+    out
+}
+
+/// Snapshots (insta) of the main pages for a fixed world (issue 12): a medium
+/// release in review with one review, its evidence preview, a reviewer's form, and a
+/// step-up approval. The manual clock fixes every time; `stable` the random ids.
+#[tokio::test]
+async fn the_main_pages_render_as_recorded_for_a_fixed_world() {
+    let h = Harness::start_on(Backend::Sqlite).await;
+    let w = crate::agents::world(&h).await;
+    let rel = h.medium(&w.cast).await;
+    h.attach_required_evidence(&w.cast, &rel).await;
+    h.submit(&w.cast, &rel).await;
+    h.review_ok(
+        w.cast.reviewer("security"),
+        &rel,
+        "security",
+        "approve_with_conditions",
+    )
+    .await;
+    let t = crate::runtime::credential(
+        &h,
+        &w,
+        &["write"],
+        json!({}),
+        &crate::agents::scope(&w.cast.system, "write", "orders/*"),
+    )
+    .await;
+    let d = crate::runtime::decide(&h, &t, crate::runtime::write_body(&w, 120)).await;
+    let apr = d["approval"]["id"].as_str().unwrap().to_owned();
+
+    let mut owner = Browser::new(&h);
+    owner.sign_in(&w.cast.owner.token).await;
+    let release = owner.get(&format!("/console/releases/{}", rel.id)).await;
+    assert_eq!(release.status, StatusCode::OK, "{}", release.html);
+    insta::assert_snapshot!("release_page", stable(&release.html));
+    let evidence = h.detail(&w.cast.owner, &rel).await["evidence"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let preview = owner
+        .get(&format!("/console/releases/{}/evidence/{evidence}", rel.id))
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.html);
+    insta::assert_snapshot!("evidence_page", stable(&preview.html));
+    let approval = owner.get(&format!("/console/approvals/{apr}")).await;
+    assert_eq!(approval.status, StatusCode::OK, "{}", approval.html);
+    insta::assert_snapshot!("approval_page", stable(&approval.html));
+
+    let mut reviewer = Browser::new(&h);
+    reviewer.sign_in(&w.cast.reviewer("operations").token).await;
+    let review = reviewer
+        .get(&format!("/console/releases/{}/review/operations", rel.id))
+        .await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.html);
+    insta::assert_snapshot!("review_page", stable(&review.html));
+    let inbox = reviewer.get("/console").await;
+    insta::assert_snapshot!("inbox_page", stable(&inbox.html));
+}
