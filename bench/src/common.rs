@@ -1,6 +1,6 @@
 //! Fixtures and figures shared by the load generators.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{Duration as Days, Utc};
 use countersign_core::release::{ReleaseKind, ReleaseStatus};
 use countersign_core::Role;
@@ -74,6 +74,9 @@ pub async fn seed(
 /// PostgreSQL database under `db`), seeded with `agents` agents, serving on loopback.
 pub struct InProcess {
     pub state: countersign_server::AppState,
+    /// The bootstrap admin's API token (console-pages creates people with it).
+    #[allow(dead_code)]
+    pub admin: String,
     pub base: String,
     pub agents: Vec<(String, SigningKey)>,
     db: String,
@@ -92,6 +95,12 @@ impl InProcess {
             countersign_store::testing::fresh_postgres_database(db).await?
         };
         let store = countersign_store::open(&url).await?;
+        let mut tx = store.write().await?;
+        let admin = countersign_server::app::users::bootstrap_admin(&mut *tx, Utc::now())
+            .await?
+            .map(|(_, secret)| secret)
+            .context("a fresh database has no admin yet")?;
+        tx.commit().await?;
         let agents = seed(&store, agents).await?;
         let profile = Arc::new(Profile::from_toml("example", EXAMPLE_PROFILE)?);
         let state = countersign_server::AppState::new(
@@ -107,6 +116,7 @@ impl InProcess {
         });
         Ok(InProcess {
             state,
+            admin,
             base,
             agents,
             db: db.to_owned(),

@@ -76,12 +76,8 @@ async fn evaluate_with(
     })?;
     // INVARIANT (I3): only records bound to this revision's bundle digest count.
     let bound = |n: u32, d: &Digest| n == revision.number && *d == revision.bundle_digest;
-    let reviews: Vec<ReviewRecord> = tx
-        .list_reviews(&release.id)
-        .await?
-        .into_iter()
-        .filter(|r| bound(r.revision, &r.bundle_digest))
-        .collect();
+    let requests = review_requests(tx, profile, now, release, revision).await?;
+    let reviews = &requests.reviews;
     let facts: Vec<ReviewFact> = reviews
         .iter()
         .map(|r| ReviewFact {
@@ -128,15 +124,53 @@ async fn evaluate_with(
         findings: &findings,
         now,
     });
-    let due_at = deadlines::due_at(profile, revision);
     let escalations = deadlines::states(tx, release, revision, now).await?;
-    let requested = tier
-        .required_roles
-        .iter()
+    Ok(GateReport {
+        release: release.clone(),
+        revision: revision.clone(),
+        status,
+        requested: requests.requested,
+        escalations,
+        excluded: requests.excluded,
+        now,
+    })
+}
+
+/// The reviews a revision asks for and who may not give them: the part of the gate
+/// the inbox needs for the reviews a person owes, without the rest of the report.
+pub struct ReviewRequests {
+    /// The reviews bound to this revision's bundle (I3).
+    pub reviews: Vec<ReviewRecord>,
+    pub requested: Vec<RequestedReview>,
+    /// Who may not review this revision, and why (I4).
+    pub excluded: Vec<Exclusion>,
+}
+
+/// The reviews `revision`'s tier requires, each with its review if given and its due
+/// time, and the segregation-of-duties exclusions.
+pub async fn review_requests(
+    tx: &mut dyn Tx,
+    profile: &Profile,
+    now: DateTime<Utc>,
+    release: &ReleaseRecord,
+    revision: &RevisionRecord,
+) -> Result<ReviewRequests, AppError> {
+    let reviews: Vec<ReviewRecord> = tx
+        .list_reviews(&release.id)
+        .await?
+        .into_iter()
+        .filter(|r| r.revision == revision.number && r.bundle_digest == revision.bundle_digest)
+        .collect();
+    let due_at = deadlines::due_at(profile, revision);
+    let requested = profile
+        .tier(&revision.tier)
+        .map(|t| t.required_roles.iter().copied().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
         .map(|role| {
-            let review = reviews.iter().find(|r| r.role == *role).cloned();
+            let review = reviews.iter().find(|r| r.role == role).cloned();
             RequestedReview {
-                role: *role,
+                role,
                 due_at,
                 overdue: review.is_none()
                     && release.status == ReleaseStatus::InReview
@@ -146,14 +180,10 @@ async fn evaluate_with(
         })
         .collect();
     let parties = super::sod::parties(tx, release, revision.number).await?;
-    Ok(GateReport {
-        release: release.clone(),
-        revision: revision.clone(),
-        status,
-        requested,
-        escalations,
+    Ok(ReviewRequests {
         excluded: excluded_reviewers(&parties),
-        now,
+        requested,
+        reviews,
     })
 }
 

@@ -3,10 +3,9 @@
 //! releases they own that are ready to decide or escalated to them.
 
 use super::approvals::{self, ApprovalQuery, ApprovalView};
-use super::gate::{evaluate_revision, GateReport};
+use super::gate::{evaluate_revision, review_requests, GateReport};
 use super::{AppError, Ctx};
 use chrono::{DateTime, Utc};
-use countersign_core::release::ReleaseStatus;
 use countersign_core::Role;
 use countersign_store::prelude::*;
 use countersign_store::records::ReleaseRecord;
@@ -48,45 +47,38 @@ impl Inbox {
     }
 }
 
-/// The inbox of the person acting in `ctx`.
+/// The inbox of the person acting in `ctx`. The releases in review come in one read;
+/// the full gate is evaluated only for the releases the person owns, and for the
+/// others only the reviews their tier asks of the person's roles.
 pub async fn for_person(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Inbox, AppError> {
     let mut inbox = Inbox {
         approvals: approvals::list(tx, ctx, ApprovalQuery::default()).await?,
         ..Inbox::default()
     };
     let me = &ctx.actor;
-    for release in tx.list_releases().await? {
-        if release.status != ReleaseStatus::InReview {
-            continue;
-        }
-        let owns = release.decision_owner == me.id;
-        let reviews_for_me = !owns && me.roles.iter().any(|r| *r != Role::Admin);
-        if !owns && !reviews_for_me {
-            continue;
-        }
-        let Some(revision) = tx
-            .get_revision(&release.id, release.current_revision)
-            .await?
-        else {
-            continue;
-        };
-        let report = evaluate_revision(tx, ctx, &release, &revision).await?;
-        if owns {
+    for (release, revision) in tx.in_review().await? {
+        if release.decision_owner == me.id {
+            let report = evaluate_revision(tx, ctx, &release, &revision).await?;
             inbox.decisions.push(decision_task(&report));
             continue;
         }
-        if report.excluded.iter().any(|x| x.user == me.id) {
+        let asks_me = ctx.profile.tier(&revision.tier).is_some_and(|t| {
+            t.required_roles
+                .iter()
+                .any(|r| *r != Role::Admin && me.has_role(*r))
+        });
+        if !asks_me {
             continue;
         }
-        let reviewed_by_me = report
-            .requested
-            .iter()
-            .any(|r| r.review.as_ref().is_some_and(|x| x.reviewer == me.id));
-        if reviewed_by_me {
+        let requests = review_requests(tx, &ctx.profile, ctx.now, &release, &revision).await?;
+        if requests.excluded.iter().any(|x| x.user == me.id) {
+            continue;
+        }
+        if requests.reviews.iter().any(|x| x.reviewer == me.id) {
             // One person fills at most one required role on a revision (I4).
             continue;
         }
-        for r in &report.requested {
+        for r in &requests.requested {
             if r.review.is_none() && me.has_role(r.role) {
                 inbox.reviews.push(ReviewTask {
                     release: release.clone(),

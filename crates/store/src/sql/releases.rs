@@ -8,6 +8,7 @@ use crate::rows::*;
 use crate::time::to_text;
 use crate::tx::{DeadlinesTx, LineageTx, ReleasesTx};
 use async_trait::async_trait;
+use countersign_core::release::ReleaseStatus;
 use countersign_core::{Digest, ReleaseId};
 
 #[async_trait]
@@ -53,6 +54,23 @@ impl<C: Conn> ReleasesTx for SqlTx<C> {
     async fn list_releases(&mut self) -> R<Vec<ReleaseRecord>> {
         let s = sql!("SELECT * FROM releases ORDER BY created_at DESC, {ord} DESC");
         self.all(s, args![], release).await
+    }
+
+    async fn in_review(&mut self) -> R<Vec<(ReleaseRecord, RevisionRecord)>> {
+        let status = ReleaseStatus::InReview.as_str();
+        let s = sql!("SELECT * FROM releases WHERE status = ? ORDER BY created_at, id");
+        let releases = self.all(s, args![status], release).await?;
+        let s = sql!("SELECT v.* FROM revisions v JOIN releases r ON r.id = v.release_id AND r.current_revision = v.number WHERE r.status = ?");
+        let mut revisions: std::collections::BTreeMap<ReleaseId, RevisionRecord> = self
+            .all(s, args![status], revision)
+            .await?
+            .into_iter()
+            .map(|v| (v.release_id.clone(), v))
+            .collect();
+        Ok(releases
+            .into_iter()
+            .filter_map(|r| revisions.remove(&r.id).map(|v| (r, v)))
+            .collect())
     }
 
     async fn insert_revision(&mut self, r: &RevisionRecord) -> R<()> {

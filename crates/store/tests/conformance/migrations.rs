@@ -73,6 +73,7 @@ async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     let full = countersign_store::migrate(&db.url).await.unwrap();
     for sql in [
         "DROP INDEX ledger_entries_subject",
+        "DROP INDEX releases_status",
         "ALTER TABLE reviews DROP COLUMN friction",
         "DROP TABLE user_identities",
         "DROP TABLE console_sessions",

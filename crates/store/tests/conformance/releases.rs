@@ -17,6 +17,7 @@ conformance!(
     revisions_by_artifact,
     blobs_round_trip_byte_for_byte,
     escalations_round_trip_once_per_role,
+    releases_in_review_come_with_their_current_revision,
 );
 
 async fn releases_and_revisions_round_trip(store: Arc<dyn Store>) {
@@ -234,4 +235,44 @@ async fn escalations_round_trip_once_per_role(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn releases_in_review_come_with_their_current_revision(store: Arc<dyn Store>) {
+    seed(&store).await;
+    let mut tx = store.write().await.unwrap();
+    // `rel` (seeded, draft, revision 1) moves to revision 2 and into review; another
+    // release stays a draft, a third is promoted.
+    tx.insert_revision(&revision("rel", 2, "art-2", 22))
+        .await
+        .unwrap();
+    let mut rel = release("rel", "sys", OWNER, 20);
+    rel.status = ReleaseStatus::InReview;
+    rel.current_revision = 2;
+    tx.update_release(&rel).await.unwrap();
+    for (id, status, at) in [
+        ("draft", ReleaseStatus::Draft, 30),
+        ("promoted", ReleaseStatus::Promoted, 31),
+        ("second", ReleaseStatus::InReview, 32),
+    ] {
+        tx.insert_release(&ReleaseRecord {
+            status,
+            ..release(id, "sys", OWNER, at)
+        })
+        .await
+        .unwrap();
+        tx.insert_revision(&revision(id, 1, id, at)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let got: Vec<(String, u32)> = tx
+        .in_review()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(r, v)| {
+            assert_eq!(r.id, v.release_id);
+            (r.id.to_string(), v.number)
+        })
+        .collect();
+    assert_eq!(got, vec![("rel".to_owned(), 2), ("second".to_owned(), 1)]);
 }
