@@ -1,7 +1,8 @@
 //! Benchmark: server time per console page on a large world — by default 10,000
-//! releases (200 of them in review), 100,000 actions (50 step-ups pending for the
-//! approver) and 1,000,000 ledger entries — against an in-process server over
-//! loopback HTTP, signed in through the console's own token sign-in.
+//! releases (200 of them in review, 20 of those owned by the benchmark's decision
+//! owner), 100,000 actions (50 step-ups pending for the owner) and 1,000,000 ledger
+//! entries — against an in-process server over loopback HTTP, signed in through the
+//! console's own token sign-in.
 //!
 //! Each page is requested `--requests` times one after another (after a warm-up) and
 //! the time from request to the last byte is reported as p50 and p99, beside the
@@ -43,6 +44,10 @@ struct Args {
     /// How many of the releases are in review (the rest promoted).
     #[arg(long, default_value_t = 200)]
     in_review: usize,
+    /// How many of those the benchmark's decision owner owns (the inbox evaluates the
+    /// whole gate of each).
+    #[arg(long, default_value_t = 20)]
+    owned: usize,
     #[arg(long, default_value_t = 100_000)]
     actions: usize,
     #[arg(long, default_value_t = 1_000_000)]
@@ -209,7 +214,11 @@ async fn main() -> Result<()> {
         for i in start..(start + chunk).min(args.releases) {
             let id = format!("rel_bench_{i:05}");
             let review = i < args.in_review;
-            let decider = if review && i % 2 == 0 { &owner } else { &maker };
+            let decider = if review && i < args.owned {
+                &owner
+            } else {
+                &maker
+            };
             tx.insert_release(&ReleaseRecord {
                 title: format!("Support assistant v{i}"),
                 kind: ReleaseKind::Model,

@@ -132,6 +132,24 @@ pub struct ReviewRecord {
     pub friction: Vec<FrictionRule>,
 }
 
+/// A release in review with what its review requests are judged on: every revision
+/// (oldest first; the last is the current one) and the reviews of the current one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InReviewRecord {
+    pub release: ReleaseRecord,
+    pub revisions: Vec<RevisionRecord>,
+    pub reviews: Vec<ReviewRecord>,
+}
+
+impl InReviewRecord {
+    /// The current revision.
+    pub fn current(&self) -> Option<&RevisionRecord> {
+        self.revisions
+            .iter()
+            .find(|r| r.number == self.release.current_revision)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EvidenceRecord {
     pub id: String,

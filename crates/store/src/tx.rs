@@ -97,9 +97,9 @@ pub trait ReleasesTx: Send {
     async fn update_release(&mut self, r: &ReleaseRecord) -> Result<(), StoreError>;
     async fn get_release(&mut self, id: &ReleaseId) -> Result<Option<ReleaseRecord>, StoreError>;
     async fn list_releases(&mut self) -> Result<Vec<ReleaseRecord>, StoreError>;
-    /// Every release in review with its current revision, oldest first (two
-    /// queries, whatever their number: the console's inbox).
-    async fn in_review(&mut self) -> Result<Vec<(ReleaseRecord, RevisionRecord)>, StoreError>;
+    /// Every release in review, oldest first, with its revisions and the reviews of
+    /// its current revision (three queries, whatever their number: the console's inbox).
+    async fn in_review(&mut self) -> Result<Vec<InReviewRecord>, StoreError>;
     async fn insert_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError>;
     /// Writes submitted_by and submitted_at.
     async fn update_revision(&mut self, r: &RevisionRecord) -> Result<(), StoreError>;

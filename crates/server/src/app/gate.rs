@@ -155,9 +155,43 @@ pub async fn review_requests(
     release: &ReleaseRecord,
     revision: &RevisionRecord,
 ) -> Result<ReviewRequests, AppError> {
-    let reviews: Vec<ReviewRecord> = tx
-        .list_reviews(&release.id)
-        .await?
+    let reviews = tx.list_reviews(&release.id).await?;
+    let parties = super::sod::parties(tx, release, revision.number).await?;
+    Ok(requests_from(
+        profile, now, release, revision, reviews, &parties,
+    ))
+}
+
+/// The review requests of every release in review (the console's inbox): three
+/// reads whatever their number, and one per bound training run for its trainer.
+pub async fn review_requests_in_review(
+    tx: &mut dyn Tx,
+    profile: &Profile,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ReleaseRecord, RevisionRecord, ReviewRequests)>, AppError> {
+    let mut out = Vec::new();
+    for r in tx.in_review().await? {
+        let Some(revision) = r.current().cloned() else {
+            continue;
+        };
+        let parties = super::sod::parties_of(tx, &r.release, &r.revisions, revision.number).await?;
+        let requests = requests_from(profile, now, &r.release, &revision, r.reviews, &parties);
+        out.push((r.release, revision, requests));
+    }
+    Ok(out)
+}
+
+/// [`review_requests`] from what was read (pure).
+fn requests_from(
+    profile: &Profile,
+    now: DateTime<Utc>,
+    release: &ReleaseRecord,
+    revision: &RevisionRecord,
+    reviews: Vec<ReviewRecord>,
+    parties: &countersign_core::sod::Parties,
+) -> ReviewRequests {
+    // INVARIANT (I3): only reviews bound to this revision's bundle digest count.
+    let reviews: Vec<ReviewRecord> = reviews
         .into_iter()
         .filter(|r| r.revision == revision.number && r.bundle_digest == revision.bundle_digest)
         .collect();
@@ -179,12 +213,11 @@ pub async fn review_requests(
             }
         })
         .collect();
-    let parties = super::sod::parties(tx, release, revision.number).await?;
-    Ok(ReviewRequests {
-        excluded: excluded_reviewers(&parties),
+    ReviewRequests {
+        excluded: excluded_reviewers(parties),
         requested,
         reviews,
-    })
+    }
 }
 
 /// The latest `eval_report` attached to a revision (evidence is listed in attach

@@ -3,7 +3,7 @@
 //! releases they own that are ready to decide or escalated to them.
 
 use super::approvals::{self, ApprovalQuery, ApprovalView};
-use super::gate::{evaluate_revision, review_requests, GateReport};
+use super::gate::{evaluate_revision, review_requests_in_review, GateReport};
 use super::{AppError, Ctx};
 use chrono::{DateTime, Utc};
 use countersign_core::Role;
@@ -47,16 +47,18 @@ impl Inbox {
     }
 }
 
-/// The inbox of the person acting in `ctx`. The releases in review come in one read;
-/// the full gate is evaluated only for the releases the person owns, and for the
-/// others only the reviews their tier asks of the person's roles.
+/// The inbox of the person acting in `ctx`. The releases in review and their review
+/// requests come in a few reads whatever their number; the full gate is evaluated
+/// only for the releases the person owns.
 pub async fn for_person(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Inbox, AppError> {
     let mut inbox = Inbox {
         approvals: approvals::list(tx, ctx, ApprovalQuery::default()).await?,
         ..Inbox::default()
     };
     let me = &ctx.actor;
-    for (release, revision) in tx.in_review().await? {
+    for (release, revision, requests) in
+        review_requests_in_review(tx, &ctx.profile, ctx.now).await?
+    {
         if release.decision_owner == me.id {
             let report = evaluate_revision(tx, ctx, &release, &revision).await?;
             inbox.decisions.push(decision_task(&report));
@@ -70,7 +72,6 @@ pub async fn for_person(tx: &mut dyn Tx, ctx: &Ctx) -> Result<Inbox, AppError> {
         if !asks_me {
             continue;
         }
-        let requests = review_requests(tx, &ctx.profile, ctx.now, &release, &revision).await?;
         if requests.excluded.iter().any(|x| x.user == me.id) {
             continue;
         }

@@ -13,15 +13,21 @@ pub async fn parties(
     release: &ReleaseRecord,
     upto: u32,
 ) -> Result<Parties, AppError> {
+    let revisions = tx.list_revisions(&release.id).await?;
+    parties_of(tx, release, &revisions, upto).await
+}
+
+/// [`parties`] over revisions already read.
+pub async fn parties_of(
+    tx: &mut dyn Tx,
+    release: &ReleaseRecord,
+    revisions: &[RevisionRecord],
+    upto: u32,
+) -> Result<Parties, AppError> {
     let mut p = Parties::new(release.decision_owner.clone());
     p.shaped(Some(&release.created_by), Shaping::Creator, 1);
-    for rev in tx
-        .list_revisions(&release.id)
-        .await?
-        .into_iter()
-        .filter(|r| r.number <= upto)
-    {
-        add_revision(tx, &mut p, &rev).await?;
+    for rev in revisions.iter().filter(|r| r.number <= upto) {
+        add_revision(tx, &mut p, rev).await?;
     }
     Ok(p)
 }

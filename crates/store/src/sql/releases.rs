@@ -56,20 +56,28 @@ impl<C: Conn> ReleasesTx for SqlTx<C> {
         self.all(s, args![], release).await
     }
 
-    async fn in_review(&mut self) -> R<Vec<(ReleaseRecord, RevisionRecord)>> {
+    async fn in_review(&mut self) -> R<Vec<InReviewRecord>> {
+        use std::collections::BTreeMap;
         let status = ReleaseStatus::InReview.as_str();
         let s = sql!("SELECT * FROM releases WHERE status = ? ORDER BY created_at, id");
         let releases = self.all(s, args![status], release).await?;
-        let s = sql!("SELECT v.* FROM revisions v JOIN releases r ON r.id = v.release_id AND r.current_revision = v.number WHERE r.status = ?");
-        let mut revisions: std::collections::BTreeMap<ReleaseId, RevisionRecord> = self
-            .all(s, args![status], revision)
-            .await?
-            .into_iter()
-            .map(|v| (v.release_id.clone(), v))
-            .collect();
+        let s = sql!("SELECT v.* FROM revisions v JOIN releases r ON r.id = v.release_id WHERE r.status = ? ORDER BY v.release_id, v.number");
+        let mut revisions: BTreeMap<ReleaseId, Vec<RevisionRecord>> = BTreeMap::new();
+        for v in self.all(s, args![status], revision).await? {
+            revisions.entry(v.release_id.clone()).or_default().push(v);
+        }
+        let s = sql!("SELECT w.* FROM reviews w JOIN releases r ON r.id = w.release_id AND r.current_revision = w.revision WHERE r.status = ? ORDER BY w.created_at, w.{ord}");
+        let mut reviews: BTreeMap<ReleaseId, Vec<ReviewRecord>> = BTreeMap::new();
+        for w in self.all(s, args![status], review).await? {
+            reviews.entry(w.release_id.clone()).or_default().push(w);
+        }
         Ok(releases
             .into_iter()
-            .filter_map(|r| revisions.remove(&r.id).map(|v| (r, v)))
+            .map(|r| InReviewRecord {
+                revisions: revisions.remove(&r.id).unwrap_or_default(),
+                reviews: reviews.remove(&r.id).unwrap_or_default(),
+                release: r,
+            })
             .collect())
     }
 

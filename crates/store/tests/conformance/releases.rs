@@ -262,17 +262,37 @@ async fn releases_in_review_come_with_their_current_revision(store: Arc<dyn Stor
         .unwrap();
         tx.insert_revision(&revision(id, 1, id, at)).await.unwrap();
     }
+    tx.insert_review(&testing::review(
+        "rv-old",
+        "rel",
+        1,
+        Role::Security,
+        REVIEWER,
+    ))
+    .await
+    .unwrap();
+    tx.insert_review(&testing::review(
+        "rv-new",
+        "rel",
+        2,
+        Role::Privacy,
+        REVIEWER,
+    ))
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.read().await.unwrap();
-    let got: Vec<(String, u32)> = tx
-        .in_review()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(r, v)| {
-            assert_eq!(r.id, v.release_id);
-            (r.id.to_string(), v.number)
+    let got = tx.in_review().await.unwrap();
+    let ids: Vec<(&str, u32, usize)> = got
+        .iter()
+        .map(|r| {
+            let current = r.current().expect("the current revision");
+            (r.release.id.as_str(), current.number, r.revisions.len())
         })
         .collect();
-    assert_eq!(got, vec![("rel".to_owned(), 2), ("second".to_owned(), 1)]);
+    assert_eq!(ids, vec![("rel", 2, 2), ("second", 1, 1)]);
+    // Only the current revision's reviews come along.
+    let reviews: Vec<&str> = got[0].reviews.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(reviews, vec!["rv-new"]);
+    assert!(got[1].reviews.is_empty());
 }
