@@ -77,6 +77,35 @@ pub struct SignInArgs {
     /// identity provider is set up).
     #[arg(long)]
     pub no_token_sign_in: bool,
+    /// How long a console session lasts from sign-in, unless the person signs out
+    /// first: a number with s, m, h or d (e.g. 30m, 12h); between 10 seconds and 30 days.
+    #[arg(long, value_name = "DURATION", default_value = "12h", value_parser = parse_lifetime)]
+    pub session_lifetime: chrono::Duration,
+}
+
+/// A session lifetime such as `90s`, `30m`, `12h` or `7d`.
+fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
+    let s = s.trim();
+    let split = s.len().saturating_sub(1);
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n.parse().map_err(|_| {
+        format!("{s:?} is not a duration: write a number and s, m, h or d (e.g. 12h)")
+    })?;
+    let d = match unit {
+        "s" => chrono::Duration::seconds(n),
+        "m" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        _ => {
+            return Err(format!(
+                "{s:?} has no unit: end it with s, m, h or d (e.g. 12h)"
+            ))
+        }
+    };
+    if d < chrono::Duration::seconds(10) || d > chrono::Duration::days(30) {
+        return Err(format!("{s} is outside 10s to 30d"));
+    }
+    Ok(d)
 }
 
 impl SignInArgs {
@@ -186,6 +215,7 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     let sign_in = countersign_server::app::sessions::SignInOptions {
         token: !args.sign_in.no_token_sign_in,
         oidc: oidc.clone(),
+        session_lifetime: args.sign_in.session_lifetime,
     };
     let store = countersign_store::open(&args.db)
         .await
@@ -495,4 +525,22 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
         }
     }
     Ok(valid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_lifetime;
+    use chrono::Duration;
+
+    #[test]
+    fn session_lifetimes_read_with_their_unit_and_stay_in_bounds() {
+        assert_eq!(parse_lifetime("12h"), Ok(Duration::hours(12)));
+        assert_eq!(parse_lifetime(" 30m "), Ok(Duration::minutes(30)));
+        assert_eq!(parse_lifetime("10s"), Ok(Duration::seconds(10)));
+        assert_eq!(parse_lifetime("7d"), Ok(Duration::days(7)));
+        assert!(parse_lifetime("12").unwrap_err().contains("no unit"));
+        assert!(parse_lifetime("h").unwrap_err().contains("not a duration"));
+        assert!(parse_lifetime("5s").unwrap_err().contains("outside"));
+        assert!(parse_lifetime("31d").unwrap_err().contains("outside"));
+    }
 }

@@ -6,7 +6,8 @@
 //! token, refusals of people the provider cannot vouch for, reviews, a
 //! segregation-of-duties refusal, friction rules that refuse and then allow (on the
 //! medium tier of a profile the test writes), and a step-up approved from a 390 px screen while
-//! the agent waits in `decide --wait`. `scripts/test` installs the npm packages; Chromium comes
+//! the agent waits in `decide --wait`; and, against a server whose sessions last 10
+//! seconds, a cross-site form and a form after expiry refused (`refusals.mjs`). `scripts/test` installs the npm packages; Chromium comes
 //! from Debian (`apt-get install -y chromium`). Screenshots land in
 //! `target/console-screenshots/`.
 
@@ -202,6 +203,48 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         assert!(
             shots.join(format!("{shot}.png")).exists(),
             "no screenshot {shot}"
+        );
+    }
+}
+
+/// A form posted from another site and a form sent after the session expired are
+/// refused in the browser (`tests/browser/refusals.mjs`), against a demo server whose
+/// sessions last 10 seconds.
+#[test]
+fn cross_site_forms_and_expired_sessions_are_refused_in_chromium() {
+    let chromium =
+        std::env::var("COUNTERSIGN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let browser_dir = repo_root().join("tests/browser");
+    assert!(
+        browser_dir.join("node_modules/playwright-core").exists(),
+        "tests/browser has no node_modules: run scripts/test, which installs them (npm ci)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let (_server, url) = serve_demo_at(dir.path(), &listen, &["--session-lifetime", "10s"]);
+    let env = demo_env(dir.path());
+    let shots = repo_root().join("target/console-screenshots");
+    let out = Command::new("node")
+        .arg(browser_dir.join("refusals.mjs"))
+        .current_dir(&browser_dir)
+        .env("BASE_URL", &url)
+        .env("RELEASE", demo_var(&env, "CS_RELEASE"))
+        .env("SAM", demo_var(&env, "CS_SAM"))
+        .env("SCREENSHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the refusals browser test failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("refusals browser test passed"), "{stdout}");
+    for page in ["cross-site refusal", "expired-session refusal"] {
+        assert!(
+            stdout.contains(&format!("axe {page}:")),
+            "axe did not run on {page}"
         );
     }
 }

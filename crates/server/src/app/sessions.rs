@@ -11,7 +11,7 @@ use super::users::{hash_token, random_hex};
 use super::{new_id, record, AppError, Ctx};
 use countersign_core::oidc::{roles_from_groups, Identity};
 use countersign_core::problem::ProblemCode;
-use countersign_core::session::{session_state, SessionState, SignInMethod, SESSION_LIFETIME};
+use countersign_core::session::{session_state, SessionState, SignInMethod};
 use countersign_core::UserId;
 use countersign_store::records::{IdentityRecord, SessionRecord, UserRecord};
 use countersign_store::Tx;
@@ -72,10 +72,12 @@ pub async fn sign_in_with_token(
     })?;
     let secret = random_hex(32);
     let hash = hash_token(&secret);
+    let lifetime = app.sign_in.session_lifetime;
     let done = app
         .command_then(ctx, None, 201, move |tx, ctx| {
             Box::pin(async move {
-                let session = start(tx, ctx, hash, SignInMethod::Token, ctx.now, json!({})).await?;
+                let method = (SignInMethod::Token, ctx.now, lifetime);
+                let session = start(tx, ctx, hash, method, json!({})).await?;
                 Ok(((), session))
             })
         })
@@ -91,14 +93,19 @@ fn not_started() -> AppError {
 }
 
 /// Writes a new session for `ctx.actor` and its `session.start` entry.
+/// `how`: the sign-in method, when the person authenticated, the session lifetime.
 async fn start(
     tx: &mut dyn Tx,
     ctx: &Ctx,
     secret_hash: String,
-    method: SignInMethod,
-    authenticated_at: chrono::DateTime<chrono::Utc>,
+    how: (
+        SignInMethod,
+        chrono::DateTime<chrono::Utc>,
+        chrono::Duration,
+    ),
     mut detail: serde_json::Value,
 ) -> Result<SessionRecord, AppError> {
+    let (method, authenticated_at, lifetime) = how;
     let session = SessionRecord {
         id: new_id("ses"),
         secret_hash,
@@ -106,7 +113,7 @@ async fn start(
         method,
         created_at: ctx.now,
         authenticated_at,
-        expires_at: ctx.now + SESSION_LIFETIME,
+        expires_at: ctx.now + lifetime,
         ended_at: None,
     };
     tx.insert_session(&session).await?;
@@ -148,6 +155,7 @@ pub async fn sign_in_with_identity(
         )
     })?;
     let config = &oidc.config;
+    let lifetime = app.sign_in.session_lifetime;
     let (issuer, subject) = (id.issuer.clone(), id.subject.clone());
     let email = id.verified_email().map(str::to_owned);
     let found = app
@@ -264,8 +272,8 @@ pub async fn sign_in_with_identity(
                     return Ok(((), None));
                 }
                 let detail = json!({"issuer": link.issuer, "subject": link.subject});
-                let session =
-                    start(tx, ctx, hash, SignInMethod::Oidc, authenticated_at, detail).await?;
+                let how = (SignInMethod::Oidc, authenticated_at, lifetime);
+                let session = start(tx, ctx, hash, how, detail).await?;
                 Ok(((), Some(session)))
             })
         })

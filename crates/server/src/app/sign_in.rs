@@ -11,6 +11,8 @@ pub struct SignInOptions {
     pub token: bool,
     /// The company's OpenID Connect provider, when configured.
     pub oidc: Option<Arc<OidcClient>>,
+    /// How long a console session lasts from sign-in unless it is ended first.
+    pub session_lifetime: chrono::Duration,
 }
 
 impl Default for SignInOptions {
@@ -18,6 +20,7 @@ impl Default for SignInOptions {
         SignInOptions {
             token: true,
             oidc: None,
+            session_lifetime: countersign_core::session::SESSION_LIFETIME,
         }
     }
 }

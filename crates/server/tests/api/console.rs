@@ -620,6 +620,7 @@ fn oidc_options(token: bool, provision: bool) -> SignInOptions {
         oidc: Some(Arc::new(
             OidcClient::new(config, &OutboundTls::system()).unwrap(),
         )),
+        ..SignInOptions::default()
     }
 }
 
