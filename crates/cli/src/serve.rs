@@ -528,6 +528,7 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::parse_lifetime;
     use chrono::Duration;
