@@ -24,36 +24,13 @@
 // demo system's owner, who approves step-ups), COUNTERSIGN_BIN, BOT_DIR (holds
 // bot.key), AGENT, JIT (the agent's credential), SYSTEM, SCREENSHOTS (a directory),
 // CHROMIUM (default /usr/bin/chromium).
-import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
+import { env, fail, expect, axe, launch, screenshots, finish } from "./common.mjs";
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const base = env("BASE_URL");
 const release = env("RELEASE");
-const shots = env("SCREENSHOTS");
-mkdirSync(shots, { recursive: true });
-
-const failures = [];
-const fail = (msg) => {
-  failures.push(msg);
-  console.error(`FAIL: ${msg}`);
-};
-const expect = (cond, msg) => {
-  if (!cond) fail(msg);
-};
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const shots = screenshots();
+const browser = await launch();
 
 async function newPage(width = 1280) {
   const context = await browser.newContext({ viewport: { width, height: 900 } });
@@ -63,17 +40,6 @@ async function newPage(width = 1280) {
   });
   page.on("pageerror", (e) => fail(`script error on ${page.url()}: ${e.message}`));
   return page;
-}
-
-// axe-core on the current page; serious and critical violations fail the test.
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  for (const v of bad) {
-    fail(`axe on ${name}: ${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-  }
-  console.log(`axe ${name}: ${result.violations.length} violation(s), ${bad.length} serious or critical`);
 }
 
 async function shot(page, name) {
@@ -340,8 +306,4 @@ try {
   await browser.close();
 }
 
-if (failures.length) {
-  console.error(`console browser test: ${failures.length} failure(s)`);
-  process.exit(1);
-}
-console.log("console browser test passed");
+finish("console browser test");

@@ -6,41 +6,13 @@
 //
 // Env: BASE_URL, RELEASE (the demo release), SAM (a security reviewer's API token),
 // SCREENSHOTS, CHROMIUM (default /usr/bin/chromium).
-import { chromium } from "playwright-core";
-import { readFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
+import { env, expect, axe, launch, screenshots, finish } from "./common.mjs";
 
-const require = createRequire(import.meta.url);
-const axeSource = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
 const base = env("BASE_URL");
 const release = env("RELEASE");
-const shots = env("SCREENSHOTS");
-mkdirSync(shots, { recursive: true });
-const failures = [];
-const expect = (cond, msg) => {
-  if (!cond) {
-    failures.push(msg);
-    console.error(`FAIL: ${msg}`);
-  }
-};
+const shots = screenshots();
 
-async function axe(page, name) {
-  await page.evaluate(axeSource);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
-  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
-  for (const v of bad) expect(false, `axe on ${name}: ${v.id} (${v.impact}): ${v.help}`);
-  console.log(`axe ${name}: ${result.violations.length} violation(s), ${bad.length} serious or critical`);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
@@ -104,8 +76,4 @@ try {
 } finally {
   await browser.close();
 }
-if (failures.length) {
-  console.error(`refusals browser test: ${failures.length} failure(s)`);
-  process.exit(1);
-}
-console.log("refusals browser test passed");
+finish("refusals browser test");

@@ -47,8 +47,8 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
+/// Debian's Chromium and the browser tests' folder, with their npm packages.
+fn browser() -> (String, PathBuf) {
     let chromium =
         std::env::var("COUNTERSIGN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
@@ -60,6 +60,12 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
         browser_dir.join("node_modules/playwright-core").exists(),
         "tests/browser has no node_modules: run scripts/test, which installs them (npm ci)"
     );
+    (chromium, browser_dir)
+}
+
+#[test]
+fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
+    let (chromium, browser_dir) = browser();
     let dir = tempfile::tempdir().unwrap();
     // The example profile with every friction rule on the medium tier (the demo
     // release's), the time rule short enough for a test.
@@ -212,13 +218,7 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
 /// sessions last 10 seconds.
 #[test]
 fn cross_site_forms_and_expired_sessions_are_refused_in_chromium() {
-    let chromium =
-        std::env::var("COUNTERSIGN_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let browser_dir = repo_root().join("tests/browser");
-    assert!(
-        browser_dir.join("node_modules/playwright-core").exists(),
-        "tests/browser has no node_modules: run scripts/test, which installs them (npm ci)"
-    );
+    let (chromium, browser_dir) = browser();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let (_server, url) = serve_demo_at(dir.path(), &listen, &["--session-lifetime", "10s"]);

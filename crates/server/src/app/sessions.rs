@@ -364,6 +364,7 @@ pub async fn require_recent_sign_in(
     viewer: &Viewer,
     of: Approving,
 ) -> Result<(), AppError> {
+    let ctx = viewer.ctx.clone();
     let tier = app
         .query(move |tx| {
             Box::pin(async move {
@@ -373,10 +374,7 @@ pub async fn require_recent_sign_in(
                         let Some(a) = tx.get_approval(&id).await? else {
                             return Ok(None);
                         };
-                        match tx.get_agent(&a.agent_id).await? {
-                            Some(agent) => agent.release_id,
-                            None => return Ok(None),
-                        }
+                        return super::friction::step_up_tier(tx, &ctx, &a).await;
                     }
                 };
                 let Some(r) = tx.get_release(&release).await? else {
@@ -385,15 +383,13 @@ pub async fn require_recent_sign_in(
                 Ok(tx
                     .get_revision(&release, r.current_revision)
                     .await?
-                    .map(|rev| rev.tier))
+                    .and_then(|rev| ctx.profile.tier(&rev.tier).cloned()))
             })
         })
         .await?;
     let Some(tier) = tier else { return Ok(()) };
-    let limit = app
-        .profile
-        .tier(&tier)
-        .and_then(|t| t.approval_max_auth_age_minutes);
+    let limit = tier.approval_max_auth_age_minutes;
+    let tier = tier.name;
     let now = app.now();
     if countersign_core::oidc::needs_fresh_sign_in(viewer.session.authenticated_at, now, limit) {
         return Err(AppError::forbidden(

@@ -4,7 +4,7 @@
 //! change nothing; rejecting is never slowed; the accountability report counts what
 //! was enforced.
 
-use crate::agents::{scope, world};
+use crate::agents::{scope, world, World};
 use crate::harness::*;
 use crate::runtime::{credential, decide, write_body};
 use chrono::Duration;
@@ -208,25 +208,31 @@ async fn friction_never_slows_a_rejection() {
     }
 }
 
+/// The world (its agent acts under a promoted medium release, reviewed with the
+/// friction rules met) and a pending step-up of its agent's refund.
+async fn step_up(h: &Harness) -> (World, String) {
+    let w = world(h).await;
+    let sys = w.cast.system.clone();
+    let t = credential(
+        h,
+        &w,
+        &["write"],
+        json!({}),
+        &scope(&sys, "write", "orders/*"),
+    )
+    .await;
+    let d = decide(h, &t, write_body(&w, 120)).await;
+    assert_eq!(d["decision"], "step_up", "{d}");
+    let apr = d["approval"]["id"].as_str().unwrap().to_owned();
+    (w, apr)
+}
+
 #[tokio::test]
 async fn a_step_up_approval_waits_for_its_time_and_the_typed_action_digest() {
     for backend in backends() {
         let h = Harness::start_with_profile(backend, strict_medium()).await;
-        // The world's agent acts under a promoted medium release (reviewed with the
-        // friction rules met).
-        let w = world(&h).await;
-        let sys = w.cast.system.clone();
-        let t = credential(
-            &h,
-            &w,
-            &["write"],
-            json!({}),
-            &scope(&sys, "write", "orders/*"),
-        )
-        .await;
-        let d = decide(&h, &t, write_body(&w, 120)).await;
-        assert_eq!(d["decision"], "step_up", "{d}");
-        let apr = d["approval"]["id"].as_str().unwrap();
+        let (w, apr) = step_up(&h).await;
+        let apr = apr.as_str();
         let path = format!("/v1/approvals/{apr}/approve");
         let mut body = json!({"comment": "within the refund policy"});
         let approver = &w.cast.owner;
@@ -285,18 +291,7 @@ async fn a_step_up_approval_waits_for_its_time_and_the_typed_action_digest() {
 async fn a_denial_of_a_step_up_is_never_slowed() {
     for backend in backends() {
         let h = Harness::start_with_profile(backend, strict_medium()).await;
-        let w = world(&h).await;
-        let sys = w.cast.system.clone();
-        let t = credential(
-            &h,
-            &w,
-            &["write"],
-            json!({}),
-            &scope(&sys, "write", "orders/*"),
-        )
-        .await;
-        let d = decide(&h, &t, write_body(&w, 120)).await;
-        let apr = d["approval"]["id"].as_str().unwrap();
+        let (w, apr) = step_up(&h).await;
         let v = h
             .command(
                 &w.cast.owner,
