@@ -47,6 +47,29 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Where the browser tests save their screenshots.
+fn screenshots() -> PathBuf {
+    repo_root().join("target/console-screenshots")
+}
+
+/// Runs one browser test script with `vars` (and SCREENSHOTS, CHROMIUM); fails the
+/// test unless it passed. Answers what it printed.
+fn run_script(browser_dir: &Path, script: &str, chromium: &str, vars: &[(&str, String)]) -> String {
+    let out = Command::new("node")
+        .arg(browser_dir.join(script))
+        .current_dir(browser_dir)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("SCREENSHOTS", screenshots())
+        .env("CHROMIUM", chromium)
+        .output()
+        .expect("node runs (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("browser test passed"), "{stdout}");
+    stdout
+}
+
 /// Debian's Chromium and the browser tests' folder, with their npm packages.
 fn browser() -> (String, PathBuf) {
     let chromium =
@@ -147,34 +170,30 @@ fn the_console_works_in_chromium_with_no_serious_accessibility_violation() {
             &["release", "evidence", &demo, "--kind", kind, "--file", file],
         );
     }
-    let shots = repo_root().join("target/console-screenshots");
-    let out = Command::new("node")
-        .arg(browser_dir.join("console.mjs"))
-        .current_dir(&browser_dir)
-        .env("BASE_URL", &url)
-        .env("ISSUER", &issuer)
-        .env("RELEASE", demo_var(&env, "CS_RELEASE"))
-        .env("MAYA", demo_var(&env, "CS_MAYA"))
-        .env("SAM", demo_var(&env, "CS_SAM"))
-        .env("NOAH", t("CS_NOAH"))
-        .env("DANA", t("CS_DANA"))
-        .env("OLU", t("CS_OLU"))
-        .env("SYSTEM", t("CS_SYSTEM"))
-        .env("COUNTERSIGN_BIN", env!("CARGO_BIN_EXE_countersign"))
-        .env("BOT_DIR", dir.path())
-        .env("AGENT", &bot.agent)
-        .env("JIT", &bot.jit)
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs (install Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the browser test failed:\n{stdout}\n{stderr}"
+    let stdout = run_script(
+        &browser_dir,
+        "console.mjs",
+        &chromium,
+        &[
+            ("BASE_URL", url.clone()),
+            ("ISSUER", issuer.clone()),
+            ("RELEASE", demo_var(&env, "CS_RELEASE")),
+            ("MAYA", demo_var(&env, "CS_MAYA")),
+            ("SAM", demo_var(&env, "CS_SAM")),
+            ("NOAH", t("CS_NOAH")),
+            ("DANA", t("CS_DANA")),
+            ("OLU", t("CS_OLU")),
+            ("SYSTEM", t("CS_SYSTEM")),
+            (
+                "COUNTERSIGN_BIN",
+                env!("CARGO_BIN_EXE_countersign").to_owned(),
+            ),
+            ("BOT_DIR", dir.path().display().to_string()),
+            ("AGENT", bot.agent.clone()),
+            ("JIT", bot.jit.clone()),
+        ],
     );
-    assert!(stdout.contains("console browser test passed"), "{stdout}");
+    let shots = screenshots();
     // axe ran on every page the script visits.
     for page in [
         "sign-in",
@@ -223,24 +242,16 @@ fn cross_site_forms_and_expired_sessions_are_refused_in_chromium() {
     let listen = format!("127.0.0.1:{}", free_port());
     let (_server, url) = serve_demo_at(dir.path(), &listen, &["--session-lifetime", "10s"]);
     let env = demo_env(dir.path());
-    let shots = repo_root().join("target/console-screenshots");
-    let out = Command::new("node")
-        .arg(browser_dir.join("refusals.mjs"))
-        .current_dir(&browser_dir)
-        .env("BASE_URL", &url)
-        .env("RELEASE", demo_var(&env, "CS_RELEASE"))
-        .env("SAM", demo_var(&env, "CS_SAM"))
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs (install Node.js)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the refusals browser test failed:\n{stdout}\n{stderr}"
+    let stdout = run_script(
+        &browser_dir,
+        "refusals.mjs",
+        &chromium,
+        &[
+            ("BASE_URL", url.clone()),
+            ("RELEASE", demo_var(&env, "CS_RELEASE")),
+            ("SAM", demo_var(&env, "CS_SAM")),
+        ],
     );
-    assert!(stdout.contains("refusals browser test passed"), "{stdout}");
     for page in ["cross-site refusal", "expired-session refusal"] {
         assert!(
             stdout.contains(&format!("axe {page}:")),
