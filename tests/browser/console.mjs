@@ -224,6 +224,11 @@ try {
   expect(!!(await dana.$("pre.verbatim")), `the evidence is shown inline (${dana.url()})`);
   await axe(dana, "evidence");
   await shot(dana, "evidence");
+  // A Markdown document is rendered, its source one click away.
+  await dana.goto(`${base}/console/releases/${release}`);
+  await Promise.all([dana.waitForNavigation(), dana.click('a:text-is("threat-model.md")')]);
+  expect((await dana.textContent("div.markdown h1")) === "Threat model", "Markdown evidence is rendered");
+  await axe(dana, "evidence (markdown)");
   // Operations has not reviewed: Dana accepts that gap as risk, and go is possible.
   await dana.goto(`${base}/console/releases/${release}`);
   const gapForm = 'form.accept:has(input[name="gap"][value="missing_review:operations"])';

@@ -889,6 +889,8 @@ pub struct EvidencePage {
     pub download_href: String,
     /// The document as text (JSON pretty-printed), when it is text and not too large.
     pub text: Option<String>,
+    /// A Markdown document, rendered (its source stays in `text`).
+    pub markdown: Option<String>,
 }
 
 /// A document's bytes as text to show: UTF-8 without control characters (other than
@@ -913,6 +915,68 @@ pub fn preview_text(bytes: &[u8]) -> Option<String> {
     )
 }
 
+/// A Markdown document as HTML for the evidence page: raw HTML in the document is
+/// shown as text, never passed through, and a link or image is kept only when it is
+/// http(s), mailto or relative (the CSP stops the rest anyway).
+pub fn markdown_html(text: &str) -> String {
+    use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+    let safe = |url: &CowStr| {
+        let u = url.trim().to_ascii_lowercase();
+        !u.contains(':')
+            || ["http:", "https:", "mailto:"]
+                .iter()
+                .any(|s| u.starts_with(s))
+    };
+    let events =
+        Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(|e| {
+            match e {
+                Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+                Event::Start(Tag::Link { dest_url, .. }) if !safe(&dest_url) => {
+                    Event::Start(Tag::Emphasis)
+                }
+                Event::Start(Tag::Image { dest_url, .. }) if !safe(&dest_url) => {
+                    Event::Start(Tag::Emphasis)
+                }
+                other => other,
+            }
+        });
+    // An unsafe link's or image's end closes the emphasis that replaced it.
+    let mut open: Vec<bool> = Vec::new();
+    let events: Vec<Event> = events
+        .map(|e| match e {
+            Event::Start(Tag::Link { .. }) | Event::Start(Tag::Image { .. }) => {
+                open.push(false);
+                e
+            }
+            Event::Start(Tag::Emphasis) => {
+                open.push(true);
+                e
+            }
+            Event::End(pulldown_cmark::TagEnd::Link)
+            | Event::End(pulldown_cmark::TagEnd::Image)
+                if open.pop() == Some(true) =>
+            {
+                Event::End(pulldown_cmark::TagEnd::Emphasis)
+            }
+            Event::End(pulldown_cmark::TagEnd::Emphasis) => {
+                open.pop();
+                e
+            }
+            other => other,
+        })
+        .collect();
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events.into_iter());
+    html
+}
+
+fn is_markdown(e: &countersign_store::records::EvidenceRecord) -> bool {
+    let name = e.name.to_ascii_lowercase();
+    e.media_type.starts_with("text/markdown")
+        || name.ends_with(".md")
+        || name.ends_with(".markdown")
+}
+
 pub fn evidence_page(
     v: &Viewer,
     release: &countersign_store::records::ReleaseRecord,
@@ -930,6 +994,9 @@ pub fn evidence_page(
         size: e.size,
         revision: e.revision,
         download_href: format!("/console/evidence/{}", e.digest),
+        markdown: preview_text(bytes)
+            .filter(|_| is_markdown(e))
+            .map(|t| markdown_html(&t)),
         text: preview_text(bytes),
     }
 }
@@ -1330,6 +1397,30 @@ mod tests {
         assert_eq!(preview_text(&[0x89, b'P', b'N', b'G', 0, 1]), None);
         assert_eq!(preview_text(b"a\x07bell"), None);
         assert_eq!(preview_text(&vec![b'a'; PREVIEW_LIMIT + 1]), None);
+    }
+
+    #[test]
+    fn markdown_evidence_renders_without_raw_html_or_script_links() {
+        let html = markdown_html(
+            "# Threat model\n\n- **spoofing**: [STRIDE](https://example.com/stride)\n\n\
+             <script>alert(1)</script>\n\n[click](javascript:alert(1)) ![x](data:image/png;base64,AA)\n",
+        );
+        assert!(html.contains("<h1>Threat model</h1>"), "{html}");
+        assert!(html.contains("<strong>spoofing</strong>"));
+        assert!(
+            html.contains(r#"<a href="https://example.com/stride">STRIDE</a>"#),
+            "{html}"
+        );
+        assert!(!html.contains("<script"), "raw HTML is text: {html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(
+            !html.contains("javascript:") && !html.contains("data:image"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<em>click</em>"),
+            "an unsafe link keeps its words: {html}"
+        );
     }
 
     #[test]
