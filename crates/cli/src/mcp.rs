@@ -1,0 +1,237 @@
+//! `countersign mcp`: the MCP gateway's commands (issue 13), wired to the
+//! countersign-mcp crate. `check` validates a gateway config offline (and, with
+//! `--server`, that its systems exist there); `proxy` is the stdio wrapper an MCP
+//! client launches instead of the server. The proxy's standard output is the MCP
+//! channel to the client: nothing else is printed there, and logs go to standard error.
+
+use crate::client::{Client, Conn};
+use crate::output;
+use anyhow::{anyhow, bail, Context, Result};
+use clap::Subcommand;
+use countersign_api::SystemView;
+use countersign_mcp::config::MAX_APPROVAL_WAIT_SECONDS;
+use countersign_mcp::{Gateway, GatewayConfig, HttpCountersign, Settings, Upstream};
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Subcommand)]
+pub(crate) enum McpCmd {
+    /// Validate a gateway config offline: syntax, server names, actions, resource
+    /// templates and their JSON pointers, data classes. Exit 1 with the file, field and
+    /// reason of the first problem.
+    Check {
+        /// The gateway config (TOML).
+        file: PathBuf,
+        /// Also check against this running server that every mapped system exists
+        /// (with a person's API token in COUNTERSIGN_TOKEN).
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// The API token for --server.
+        #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// PEM file of CA certificates to trust for an https:// --server (repeatable).
+        #[arg(long = "ca-cert", value_name = "FILE")]
+        ca_cert: Vec<PathBuf>,
+    },
+    /// The stdio gateway: what an MCP client launches instead of the server. Spawns
+    /// the server (the command after `--`) and decides every tools/call through
+    /// countersign; COUNTERSIGN_TOKEN is the agent's just-in-time credential.
+    #[command(
+        long_about = "The stdio gateway: what an MCP client (an IDE, a desktop assistant, an agent \
+framework) launches instead of the MCP server. It spawns the real server (the command after `--`) \
+as a child and relays newline-delimited JSON-RPC both ways. Every tools/call is decided first by \
+countersign on its exact arguments, as the agent whose just-in-time credential is in \
+COUNTERSIGN_TOKEN (the child never sees it): allow forwards the call and reports the outcome; \
+deny answers a tool error saying why; step-up waits for the named human up to --approval-wait \
+seconds, then answers \"approval required at <console>/console/approvals/<id>\"; the same call \
+retried once it is approved goes through, once. Tools the config does not map are denied. Logs \
+go to standard error.",
+        after_help = "Example:\n  COUNTERSIGN_TOKEN=$JIT countersign mcp proxy --config gw.toml -- \\\n    npx -y @modelcontextprotocol/server-filesystem /srv/docs"
+    )]
+    Proxy {
+        /// The gateway config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Which of the config's servers this is (default: the only one).
+        #[arg(long, value_name = "NAME")]
+        upstream: Option<String>,
+        /// Seconds a call waits for a human before answering that approval is
+        /// required (0-55; default: the config's, else 25).
+        #[arg(long, value_name = "SECONDS")]
+        approval_wait: Option<u64>,
+        /// Where people answer step-ups (default: the config's console_url, else --server).
+        #[arg(long, value_name = "URL")]
+        console_url: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+        /// The MCP server's command line.
+        #[arg(last = true, required = true, value_name = "SERVER COMMAND")]
+        command: Vec<String>,
+    },
+}
+
+pub(crate) async fn mcp(cmd: McpCmd) -> Result<ExitCode> {
+    match cmd {
+        McpCmd::Check {
+            file,
+            server,
+            token,
+            ca_cert,
+        } => check(file, server, token, ca_cert).await,
+        McpCmd::Proxy {
+            config,
+            upstream,
+            approval_wait,
+            console_url,
+            conn,
+            command,
+        } => proxy(config, upstream, approval_wait, console_url, conn, command).await,
+    }
+}
+
+fn load(file: &Path) -> Result<GatewayConfig> {
+    GatewayConfig::load(file).map_err(|e| anyhow!("{e}"))
+}
+
+async fn check(
+    file: PathBuf,
+    server: Option<String>,
+    token: Option<String>,
+    ca_cert: Vec<PathBuf>,
+) -> Result<ExitCode> {
+    let config = load(&file)?;
+    let name = file.display();
+    let tools: usize = config.servers.values().map(|s| s.tools.len()).sum();
+    output::line(format!(
+        "{name} is valid: {} server(s), {tools} tool(s) mapped, approval wait {}s",
+        config.servers.len(),
+        config.approval_wait.as_secs()
+    ));
+    for s in config.servers.values() {
+        let unmapped = match &s.default {
+            Some(m) => format!("unmapped tools: {} {} {}", m.system, m.action, m.resource),
+            None => "unmapped tools: denied".to_owned(),
+        };
+        output::line(format!(
+            "  server {}: {} tool(s); {unmapped}",
+            s.name,
+            s.tools.len()
+        ));
+        for (tool, m) in &s.tools {
+            output::line(format!(
+                "    {tool:<24} {} {} {}{}",
+                m.system,
+                m.action,
+                m.resource,
+                if m.data_classes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", m.data_classes.join(", "))
+                }
+            ));
+        }
+    }
+    let Some(url) = server else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let tls = countersign_server::outbound::OutboundTls::with_ca_files(&ca_cert)?;
+    let c = Client::new(&url, token, &tls)?;
+    let systems: Vec<SystemView> = Deserialize::deserialize(&c.get("/v1/systems").await?)
+        .context("the server's system list does not read as systems")?;
+    let known: BTreeSet<&str> = systems.iter().map(|s| s.id.as_str()).collect();
+    let mut missing = Vec::new();
+    for (srv, tool, m) in config.mappings() {
+        if !known.contains(m.system.as_str()) {
+            let field = if tool == "(default)" {
+                format!("servers.{srv}.default.system")
+            } else {
+                format!("servers.{srv}.tools.{tool}.system")
+            };
+            missing.push(format!(
+                "{name}: {field}: no system {:?} on {url}",
+                m.system
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        bail!("{}", missing.join("\n"));
+    }
+    let used: BTreeSet<&str> = config
+        .mappings()
+        .map(|(_, _, m)| m.system.as_str())
+        .collect();
+    for s in systems.iter().filter(|s| used.contains(s.id.as_str())) {
+        output::line(format!(
+            "  system {} ({}) exists on {url}, owner {}",
+            s.id, s.name, s.owner
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn proxy(
+    file: PathBuf,
+    upstream: Option<String>,
+    approval_wait: Option<u64>,
+    console_url: Option<String>,
+    conn: Conn,
+    command: Vec<String>,
+) -> Result<ExitCode> {
+    let config = load(&file)?;
+    let server = config
+        .server(upstream.as_deref())
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?
+        .clone();
+    let wait = match approval_wait {
+        Some(s) if s > MAX_APPROVAL_WAIT_SECONDS => {
+            bail!("--approval-wait {s}: at most {MAX_APPROVAL_WAIT_SECONDS} seconds (MCP clients commonly give up after 60)")
+        }
+        Some(s) => Duration::from_secs(s),
+        None => config.approval_wait,
+    };
+    let token = conn.token.clone().ok_or_else(|| {
+        anyhow!("no credential: set COUNTERSIGN_TOKEN to the agent's just-in-time credential (`countersign credential issue`)")
+    })?;
+    let tls = countersign_server::outbound::OutboundTls::with_ca_files(&conn.ca_cert)?;
+    let http = tls
+        .client_builder()
+        .build()
+        .context("cannot build the HTTP client")?;
+    let console = console_url
+        .or(config.console_url.clone())
+        .unwrap_or_else(|| conn.server.clone());
+    let gateway = Gateway::new(
+        Settings {
+            server,
+            task: config.task.clone(),
+            console,
+            approval_wait: wait,
+        },
+        HttpCountersign::new(&conn.server, token, http),
+    );
+    let Some((program, args)) = command.split_first() else {
+        bail!("name the MCP server's command after --");
+    };
+    let upstream = Upstream {
+        program: program.clone(),
+        args: args.to_vec(),
+    };
+    tracing::info!(config = %file.display(), server = %conn.server, "MCP gateway on stdio");
+    let code = countersign_mcp::proxy::run(
+        Arc::new(gateway),
+        &upstream,
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    )
+    .await
+    .map_err(|e| anyhow!("{}", countersign_mcp::chain(&e)))?;
+    Ok(match code {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::from(1),
+    })
+}
