@@ -4,13 +4,14 @@
 //! client launches instead of the server. The proxy's standard output is the MCP
 //! channel to the client: nothing else is printed there, and logs go to standard error.
 
+use crate::agents::{self, AgentIdentity};
 use crate::client::{Client, Conn};
 use crate::output;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
 use countersign_api::SystemView;
 use countersign_mcp::config::MAX_APPROVAL_WAIT_SECONDS;
-use countersign_mcp::{Gateway, GatewayConfig, HttpCountersign, Settings, Upstream};
+use countersign_mcp::{Credential, Gateway, GatewayConfig, HttpCountersign, Settings, Upstream};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,19 @@ go to standard error.",
         /// Where people answer step-ups (default: the config's console_url, else --server).
         #[arg(long, value_name = "URL")]
         console_url: Option<String>,
+        /// Issue and renew the credential as this agent (with --key-file, --task and
+        /// --scope) instead of using COUNTERSIGN_TOKEN, which expires in minutes.
+        #[arg(long, env = "COUNTERSIGN_AGENT", requires_all = ["key_file", "task", "scopes"])]
+        agent: Option<String>,
+        /// File with the agent's private key (`countersign agent keygen`).
+        #[arg(long, env = "COUNTERSIGN_AGENT_KEY")]
+        key_file: Option<PathBuf>,
+        /// The task the credential is issued for.
+        #[arg(long)]
+        task: Option<String>,
+        /// A scope system:action:resource the credential holds (repeat).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
         #[command(flatten)]
         conn: Conn,
         /// The MCP server's command line.
@@ -87,9 +101,30 @@ pub(crate) async fn mcp(cmd: McpCmd) -> Result<ExitCode> {
             upstream,
             approval_wait,
             console_url,
+            agent,
+            key_file,
+            task,
+            scopes,
             conn,
             command,
-        } => proxy(config, upstream, approval_wait, console_url, conn, command).await,
+        } => {
+            let renew = match (agent, key_file, task) {
+                (Some(agent), Some(key_file), Some(task)) => Some(Renew {
+                    identity: AgentIdentity { agent, key_file },
+                    task,
+                    scopes,
+                }),
+                _ => None,
+            };
+            let args = ProxyArgs {
+                file: config,
+                upstream,
+                approval_wait,
+                console_url,
+                renew,
+            };
+            proxy(args, conn, command).await
+        }
     }
 }
 
@@ -173,14 +208,67 @@ async fn check(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn proxy(
+/// How the proxy gets its credential when it issues its own.
+struct Renew {
+    identity: AgentIdentity,
+    task: String,
+    scopes: Vec<String>,
+}
+
+struct ProxyArgs {
     file: PathBuf,
     upstream: Option<String>,
     approval_wait: Option<u64>,
     console_url: Option<String>,
-    conn: Conn,
-    command: Vec<String>,
-) -> Result<ExitCode> {
+    renew: Option<Renew>,
+}
+
+/// The credential the gateway asks with: COUNTERSIGN_TOKEN as given, or one issued
+/// now as the agent and renewed in the background at three quarters of its life.
+async fn credential(renew: Option<Renew>, conn: &Conn) -> Result<Credential> {
+    let Some(r) = renew else {
+        let token = conn.token.clone().ok_or_else(|| {
+            anyhow!("no credential: set COUNTERSIGN_TOKEN to the agent's just-in-time credential, or pass --agent, --key-file, --task and --scope to issue and renew one")
+        })?;
+        return Ok(Credential::new(token));
+    };
+    let c = conn.client()?;
+    let first = agents::issue(&c, &r.identity, &r.task, &r.scopes).await?;
+    let credential = Credential::new(first.access_token);
+    let slot = credential.clone();
+    let mut next = renewal_in(first.expires_in);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(next).await;
+            match agents::issue(&c, &r.identity, &r.task, &r.scopes).await {
+                Ok(t) => {
+                    tracing::info!(jti = %t.jti, expires_at = %t.expires_at, "renewed the gateway's credential");
+                    next = renewal_in(t.expires_in);
+                    slot.set(t.access_token);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "cannot renew the gateway's credential; trying again in 10 s");
+                    next = Duration::from_secs(10);
+                }
+            }
+        }
+    });
+    Ok(credential)
+}
+
+/// When to renew a credential that lives `expires_in` seconds: at three quarters.
+fn renewal_in(expires_in: i64) -> Duration {
+    Duration::from_secs(u64::try_from(expires_in.max(4) * 3 / 4).unwrap_or(60))
+}
+
+async fn proxy(args: ProxyArgs, conn: Conn, command: Vec<String>) -> Result<ExitCode> {
+    let ProxyArgs {
+        file,
+        upstream,
+        approval_wait,
+        console_url,
+        renew,
+    } = args;
     let config = load(&file)?;
     let server = config
         .server(upstream.as_deref())
@@ -193,9 +281,7 @@ async fn proxy(
         Some(s) => Duration::from_secs(s),
         None => config.approval_wait,
     };
-    let token = conn.token.clone().ok_or_else(|| {
-        anyhow!("no credential: set COUNTERSIGN_TOKEN to the agent's just-in-time credential (`countersign credential issue`)")
-    })?;
+    let credential = credential(renew, &conn).await?;
     let tls = countersign_server::outbound::OutboundTls::with_ca_files(&conn.ca_cert)?;
     let http = tls
         .client_builder()
@@ -211,7 +297,7 @@ async fn proxy(
             console,
             approval_wait: wait,
         },
-        HttpCountersign::new(&conn.server, token, http),
+        HttpCountersign::new(&conn.server, credential, http),
     );
     let Some((program, args)) = command.split_first() else {
         bail!("name the MCP server's command after --");

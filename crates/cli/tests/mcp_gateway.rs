@@ -190,17 +190,26 @@ struct Driver {
 
 impl Driver {
     fn start(w: &World, elicit: bool, command: &[String]) -> Driver {
+        Self::start_with(w, elicit, command, Some(&w.jit))
+    }
+
+    /// `token`: the credential in COUNTERSIGN_TOKEN, if any.
+    fn start_with(w: &World, elicit: bool, command: &[String], token: Option<&str>) -> Driver {
         let mut args = vec![root().join("tests/mcp/drive.py").display().to_string()];
         if elicit {
             args.push("--elicit".into());
         }
         args.push("--".into());
         args.extend(command.iter().cloned());
-        let mut child = Command::new(python())
+        let mut c = Command::new(python());
+        c.env_remove("COUNTERSIGN_TOKEN");
+        if let Some(token) = token {
+            c.env("COUNTERSIGN_TOKEN", token);
+        }
+        let mut child = c
             .args(&args)
             .current_dir(w.dir.path())
             .env("COUNTERSIGN_SERVER", &w.url)
-            .env("COUNTERSIGN_TOKEN", &w.jit)
             .env("COUNTERSIGN_LOG", "info")
             .env("NO_COLOR", "1")
             .env("SHOP_LOG", w.path("shop.log"))
@@ -471,8 +480,25 @@ fn i10_the_gateway_waits_for_the_human_and_answers_each_client_its_way() {
             .to_string(),
     ];
 
-    // The human answers while the gateway waits: the call runs in one go.
-    let mut d = Driver::start(&w, false, &w.proxy(config, 40, &shop));
+    // The human answers while the gateway waits: the call runs in one go. This
+    // gateway issues its own credential as the agent (and would renew it).
+    let sys = w.t("CS_SYSTEM");
+    let mut command = w.proxy(config, 40, &shop);
+    let at = command.iter().position(|a| a == "--").unwrap();
+    let own = [
+        "--agent".to_owned(),
+        w.agent.clone(),
+        "--key-file".into(),
+        w.path("bot.key").display().to_string(),
+        "--task".into(),
+        "ticket-4711".into(),
+        "--scope".into(),
+        format!("{sys}:read:orders/*"),
+        "--scope".into(),
+        format!("{sys}:write:orders/*"),
+    ];
+    command.splice(at..at, own);
+    let mut d = Driver::start_with(&w, false, &command, None);
     let refund = json!({"order_id": 4712, "amount": 30, "currency": "EUR"});
     writeln!(
         d.stdin,
@@ -721,4 +747,79 @@ resource = "orders/env"
         Digest::of(result_bytes.as_bytes()).as_str()
     );
     assert_eq!(actions.len(), 2, "echo and get-env: {actions:?}");
+}
+
+#[test]
+fn mcp_check_validates_a_config_offline_and_against_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url) = serve_demo(dir.path());
+    let env = demo_env(dir.path());
+    let t = |k: &str| demo_var(&env, k);
+    let cli = Cli {
+        dir: dir.path(),
+        server: url.clone(),
+        env: Vec::new(),
+    };
+    let sys = t("CS_SYSTEM");
+    let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+    write(
+        "gw.toml",
+        format!(
+            r#"
+[servers.shop.tools.refund_order]
+system = "{sys}"
+action = "write"
+resource = "orders/{{/order_id}}"
+data_classes = ["pii"]
+
+[servers.files]
+default = {{ system = "sys_elsewhere", action = "read", resource = "files/{{tool}}" }}
+"#
+        ),
+    );
+    // Offline: the file alone is valid.
+    let out = cli.ok("", &["mcp", "check", "gw.toml"]);
+    assert!(
+        out.starts_with("gw.toml is valid: 2 server(s), 1 tool(s) mapped"),
+        "{out}"
+    );
+    assert!(out.contains("unmapped tools: denied"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "refund_order             {sys} write orders/{{/order_id}} [pii]"
+        )),
+        "{out}"
+    );
+    // Against the server: the default mapping names a system it does not have.
+    let (code, out) = cli.run(
+        &t("CS_MAYA"),
+        &["mcp", "check", "gw.toml", "--server", &url],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "gw.toml: servers.files.default.system: no system \"sys_elsewhere\" on {url}"
+        )),
+        "{out}"
+    );
+    write(
+        "one.toml",
+        format!("[servers.shop.tools.t]\nsystem = \"{sys}\"\naction = \"read\"\nresource = \"orders/1\"\n"),
+    );
+    let out = cli.ok(
+        &t("CS_MAYA"),
+        &["mcp", "check", "one.toml", "--server", &url],
+    );
+    assert!(out.contains(&format!("system {sys} (")), "{out}");
+    // A broken file: the file, the field and the reason.
+    write(
+        "bad.toml",
+        "[servers.shop.tools.t]\nsystem = \"s\"\naction = \"read\"\nresource = \"orders/{order_id}\"\n".into(),
+    );
+    let (code, out) = cli.run("", &["mcp", "check", "bad.toml"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bad.toml: servers.shop.tools.t.resource: \"orders/{order_id}\": placeholder `{order_id}` is neither `{tool}` nor a JSON pointer starting with `/`"),
+        "{out}"
+    );
 }

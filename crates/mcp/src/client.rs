@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// What the gateway asks countersign. `HttpCountersign` is the real one; tests of the
@@ -35,20 +36,40 @@ pub trait Countersign: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), McpError>> + Send;
 }
 
+/// The agent's just-in-time credential, shared with whoever renews it before it
+/// expires (credentials are minutes long; a gateway runs for hours).
+#[derive(Clone, Debug)]
+pub struct Credential(Arc<RwLock<String>>);
+
+impl Credential {
+    pub fn new(token: String) -> Self {
+        Self(Arc::new(RwLock::new(token)))
+    }
+
+    /// Replaces the credential; the next request uses the new one.
+    pub fn set(&self, token: String) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = token;
+    }
+
+    fn get(&self) -> String {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// countersign over HTTP with an agent's credential.
 pub struct HttpCountersign {
     base: String,
-    token: String,
+    credential: Credential,
     http: reqwest::Client,
 }
 
 impl HttpCountersign {
-    /// `http` is built by the caller (it decides which CAs to trust); `token` is the
-    /// agent's just-in-time credential.
-    pub fn new(base: &str, token: String, http: reqwest::Client) -> Self {
+    /// `http` is built by the caller (it decides which CAs to trust); `credential`
+    /// holds the agent's just-in-time credential.
+    pub fn new(base: &str, credential: Credential, http: reqwest::Client) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
-            token,
+            credential,
             http,
         }
     }
@@ -65,7 +86,7 @@ impl HttpCountersign {
         expected: &'static str,
     ) -> Result<T, McpError> {
         let resp = rb
-            .bearer_auth(&self.token)
+            .bearer_auth(self.credential.get())
             .send()
             .await
             .map_err(|e| McpError::Unreachable {

@@ -27,7 +27,7 @@ pub mod proxy;
 pub mod template;
 pub mod wire;
 
-pub use client::{Countersign, HttpCountersign};
+pub use client::{Countersign, Credential, HttpCountersign};
 pub use config::{ConfigError, GatewayConfig, ServerConfig, ToolMapping};
 pub use error::{chain, McpError};
 pub use gateway::{Answer, Gateway, Settings};
