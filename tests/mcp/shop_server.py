@@ -1,13 +1,15 @@
 """A small MCP server for the gateway tests, written with the Python `mcp` SDK
 (MCPServer, stdio). It knows nothing of countersign: it is the upstream the gateway
 fronts. Every tool it runs appends one line to the file named by SHOP_LOG, so a test
-can tell which calls reached it.
+can tell which calls reached it. Over Streamable HTTP (`--http PORT`) the
+`seen_headers` tool tells which request headers reached it.
 """
 
 import json
 import os
+import sys
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 
 shop = MCPServer("shop-fixture")
 
@@ -54,5 +56,19 @@ def crash(order_id: int) -> str:
     os._exit(3)
 
 
+@shop.tool()
+def seen_headers(ctx: Context) -> str:
+    """The HTTP request headers this call arrived with (Streamable HTTP only)."""
+    request = ctx.request_context.request
+    headers = dict(request.headers) if request is not None else {}
+    ran("seen_headers")
+    return json.dumps(headers, sort_keys=True)
+
+
 if __name__ == "__main__":
-    shop.run()
+    # shop_server.py            serve on stdio
+    # shop_server.py --http N   serve Streamable HTTP on 127.0.0.1:N at /mcp
+    if "--http" in sys.argv:
+        shop.run("streamable-http", port=int(sys.argv[sys.argv.index("--http") + 1]))
+    else:
+        shop.run()

@@ -86,6 +86,32 @@ go to standard error.",
         #[arg(last = true, required = true, value_name = "SERVER COMMAND")]
         command: Vec<String>,
     },
+    /// The Streamable HTTP gateway: fronts the config's servers that have a `url` at
+    /// /mcp/<name>; clients send an agent's credential as the bearer token.
+    #[command(
+        long_about = "The Streamable HTTP gateway: fronts the config's servers that have a `url` \
+at /mcp/<name>. Clients authenticate with a bearer token countersign issued (an agent's \
+just-in-time credential, introspected on every request); without one they get 401 with \
+`WWW-Authenticate: Bearer resource_metadata=...`, the RFC 9728 metadata at \
+/.well-known/oauth-protected-resource/mcp/<name>. Every tools/call is decided as the token's \
+agent; everything else is relayed. The client's token is never sent upstream."
+    )]
+    Serve {
+        /// The gateway config (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// This gateway's URL as clients reach it (default: http://<listen address>).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// Where people answer step-ups (default: the config's console_url, else --server).
+        #[arg(long, value_name = "URL")]
+        console_url: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
 
 pub(crate) async fn mcp(cmd: McpCmd) -> Result<ExitCode> {
@@ -125,7 +151,66 @@ pub(crate) async fn mcp(cmd: McpCmd) -> Result<ExitCode> {
             };
             proxy(args, conn, command).await
         }
+        McpCmd::Serve {
+            config,
+            listen,
+            public_url,
+            console_url,
+            conn,
+        } => serve(config, listen, public_url, console_url, conn).await,
     }
+}
+
+async fn serve(
+    file: PathBuf,
+    listen: String,
+    public_url: Option<String>,
+    console_url: Option<String>,
+    conn: Conn,
+) -> Result<ExitCode> {
+    let config = load(&file)?;
+    if !config.servers.values().any(|s| s.url.is_some()) {
+        bail!(
+            "{}: no server has a url (servers.NAME.url) to front",
+            file.display()
+        );
+    }
+    let tls = countersign_server::outbound::OutboundTls::with_ca_files(&conn.ca_cert)?;
+    let http = tls
+        .client_builder()
+        .build()
+        .context("cannot build the HTTP client")?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr().context("no local address")?;
+    let console = console_url
+        .or(config.console_url.clone())
+        .unwrap_or_else(|| conn.server.clone());
+    let names: Vec<String> = config
+        .servers
+        .values()
+        .filter(|s| s.url.is_some())
+        .map(|s| s.name.clone())
+        .collect();
+    let gw =
+        countersign_mcp::streamable::HttpGateway::new(countersign_mcp::streamable::HttpSettings {
+            config,
+            countersign: conn.server.clone(),
+            public_url: public_url.unwrap_or_else(|| format!("http://{addr}")),
+            console,
+            http,
+        });
+    output::line(format!("countersign mcp: listening on {addr}"));
+    for n in &names {
+        output::line(format!("  /mcp/{n}"));
+    }
+    countersign_mcp::streamable::serve(gw, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| anyhow!("{}", countersign_mcp::chain(&e)))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(file: &Path) -> Result<GatewayConfig> {

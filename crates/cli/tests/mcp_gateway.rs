@@ -146,9 +146,24 @@ impl World {
 /// The shop fixture's gateway config: reads allowed, refunds step up, payments outside
 /// the agent's grants, and a tool that is not mapped at all.
 fn shop_config(w: &World) -> &'static str {
+    std::fs::write(w.path("shop.toml"), shop_mappings(w, "")).unwrap();
+    "shop.toml"
+}
+
+/// The shop's mappings; `head` goes in `[servers.shop]` (e.g. its url).
+fn shop_mappings(w: &World, head: &str) -> String {
     let sys = w.t("CS_SYSTEM");
-    let text = format!(
+    format!(
         r#"
+[servers.shop]
+{head}
+
+[servers.shop.tools.seen_headers]
+system = "{sys}"
+action = "read"
+resource = "orders/headers"
+risk_score = 10
+
 [servers.shop.tools.get_order]
 system = "{sys}"
 action = "read"
@@ -174,9 +189,7 @@ action = "read"
 resource = "orders/{{/order_id}}"
 risk_score = 10
 "#
-    );
-    std::fs::write(w.path("shop.toml"), text).unwrap();
-    "shop.toml"
+    )
 }
 
 /// The Python SDK's client, driven one step at a time (tests/mcp/drive.py).
@@ -195,19 +208,33 @@ impl Driver {
 
     /// `token`: the credential in COUNTERSIGN_TOKEN, if any.
     fn start_with(w: &World, elicit: bool, command: &[String], token: Option<&str>) -> Driver {
-        let mut args = vec![root().join("tests/mcp/drive.py").display().to_string()];
+        let mut args = vec![];
         if elicit {
-            args.push("--elicit".into());
+            args.push("--elicit".to_owned());
         }
         args.push("--".into());
         args.extend(command.iter().cloned());
+        Self::spawn(w, &args, token.map(|t| ("COUNTERSIGN_TOKEN", t)))
+    }
+
+    /// The client over Streamable HTTP at `url`, sending `token` as its bearer.
+    fn http(w: &World, url: &str, token: &str) -> Driver {
+        Self::spawn(
+            w,
+            &["--http".to_owned(), url.to_owned()],
+            Some(("DRIVE_TOKEN", token)),
+        )
+    }
+
+    fn spawn(w: &World, args: &[String], token: Option<(&str, &str)>) -> Driver {
         let mut c = Command::new(python());
+        c.arg(root().join("tests/mcp/drive.py"));
         c.env_remove("COUNTERSIGN_TOKEN");
-        if let Some(token) = token {
-            c.env("COUNTERSIGN_TOKEN", token);
+        if let Some((k, v)) = token {
+            c.env(k, v);
         }
         let mut child = c
-            .args(&args)
+            .args(args)
             .current_dir(w.dir.path())
             .env("COUNTERSIGN_SERVER", &w.url)
             .env("COUNTERSIGN_LOG", "info")
@@ -334,7 +361,8 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
             "refund_order",
             "pay_invoice",
             "delete_everything",
-            "crash"
+            "crash",
+            "seen_headers"
         ])
     );
 
@@ -821,5 +849,160 @@ default = {{ system = "sys_elsewhere", action = "read", resource = "files/{{tool
     assert!(
         out.contains("bad.toml: servers.shop.tools.t.resource: \"orders/{order_id}\": placeholder `{order_id}` is neither `{tool}` nor a JSON pointer starting with `/`"),
         "{out}"
+    );
+}
+
+/// A child process's standard error, forwarded to the test's, until a line
+/// containing `ready` shows.
+fn wait_for_stderr(child: &mut Child, ready: &str) {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let ready = ready.to_owned();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if line.contains(&ready) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("the upstream did not start");
+}
+
+#[test]
+fn i10_streamable_http_gateway_authenticates_decides_and_keeps_the_token_from_the_upstream() {
+    let w = World::new();
+    // The upstream: the fixture server over Streamable HTTP.
+    let port = support::free_port();
+    let mut child = Command::new(python())
+        .arg(root().join("tests/mcp/shop_server.py"))
+        .args(["--http", &port.to_string()])
+        .env("SHOP_LOG", w.path("shop.log"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stderr(&mut child, "Uvicorn running on");
+    let _upstream = support::Server(child);
+    let head = format!("url = \"http://127.0.0.1:{port}/mcp\"");
+    let text = format!("approval_wait_seconds = 0\n{}", shop_mappings(&w, &head));
+    std::fs::write(w.path("http.toml"), text).unwrap();
+
+    // The gateway.
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .current_dir(w.dir.path())
+        .args([
+            "mcp",
+            "serve",
+            "--config",
+            "http.toml",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("COUNTERSIGN_SERVER", &w.url)
+        .env_remove("COUNTERSIGN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = support::lines(&mut gateway);
+    let _gateway = support::Server(gateway);
+    let addr = loop {
+        let l = out
+            .recv_timeout(Duration::from_secs(60))
+            .expect("mcp serve did not start");
+        if let Some(a) = l.strip_prefix("countersign mcp: listening on ") {
+            break a.trim().to_owned();
+        }
+    };
+    let endpoint = format!("http://{addr}/mcp/shop");
+    let metadata = format!("http://{addr}/.well-known/oauth-protected-resource/mcp/shop");
+
+    // An OAuth protected resource: no token, or one countersign did not issue, is
+    // refused with the way to its metadata.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let post = |token: Option<&str>| {
+        let mut rb = http
+            .post(&endpoint)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(ping);
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        rt.block_on(rb.send()).unwrap()
+    };
+    let r = post(None);
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert_eq!(
+        challenge,
+        format!("Bearer resource_metadata=\"{metadata}\"")
+    );
+    let r = post(Some("eyJhbGciOiJFZERTQSJ9.e30.c2ln"));
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+    let doc: Value = rt
+        .block_on(async { http.get(&metadata).send().await?.json().await })
+        .unwrap();
+    assert_eq!(doc["resource"], endpoint.as_str());
+    assert_eq!(doc["authorization_servers"], json!([w.url]));
+
+    // The Python SDK's Streamable HTTP client with the agent's credential.
+    let mut d = Driver::http(&w, &endpoint, &w.jit);
+    let tools = d.send(json!({"op": "list"}));
+    assert!(tools["tools"].as_array().unwrap().len() >= 6, "{tools}");
+    assert_eq!(
+        tool_ok(&d.call("get_order", json!({"order_id": 7}))),
+        "order 7: 2 items, 120 EUR, delivered"
+    );
+    let text = tool_error(&d.call("pay_invoice", json!({"invoice_id": 3})));
+    assert!(
+        text.starts_with("countersign denied the call to pay_invoice"),
+        "{text}"
+    );
+    let text = tool_error(&d.call("delete_everything", json!({})));
+    assert!(text.contains("not in the gateway's map"), "{text}");
+    let refund = json!({"order_id": 8, "amount": 20, "currency": "EUR"});
+    let apr = approval_in(&tool_error(&d.call("refund_order", refund.clone())), &w.url);
+    w.approve(&apr);
+    let other = json!({"order_id": 8, "amount": 2000, "currency": "EUR"});
+    assert_ne!(
+        approval_in(&tool_error(&d.call("refund_order", other)), &w.url),
+        apr
+    );
+    assert_eq!(
+        tool_ok(&d.call("refund_order", refund)),
+        "refunded 20 EUR on order 8"
+    );
+    // The upstream never sees the client's token.
+    let seen: Value = serde_json::from_str(&tool_ok(&d.call("seen_headers", json!({})))).unwrap();
+    assert!(seen.get("mcp-session-id").is_some(), "{seen}");
+    assert!(seen.get("authorization").is_none(), "{seen}");
+    assert!(!seen.to_string().contains(&w.jit), "{seen}");
+    d.close();
+
+    let ran: Vec<String> = upstream_ran(&w)
+        .iter()
+        .map(|r| r["tool"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ran, ["get_order", "refund_order", "seen_headers"]);
+    let actions = w.actions();
+    let allowed: Vec<&Value> = actions
+        .iter()
+        .filter(|a| a["decision"] == "allow")
+        .collect();
+    assert_eq!(allowed.len(), 3, "{actions:?}");
+    for a in allowed {
+        assert_eq!(a["outcome"]["status"], "succeeded", "{a}");
+    }
+    assert_eq!(
+        actions.len(),
+        6,
+        "3 allowed, 1 denied, 2 step-ups: {actions:?}"
     );
 }

@@ -9,6 +9,7 @@
 //! task = "support-desk"                             # default: the credential's task
 //!
 //! [servers.shop]
+//! url = "https://shop.internal/mcp"                 # for `mcp serve`: the upstream endpoint
 //! default = "deny"                                  # the default; or a mapping like a tool's
 //!
 //! [servers.shop.tools.refund_order]
@@ -52,6 +53,8 @@ pub struct GatewayConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServerConfig {
     pub name: String,
+    /// Its Streamable HTTP endpoint, for `mcp serve` (a stdio proxy is given a command).
+    pub url: Option<String>,
     /// Tools by name.
     pub tools: BTreeMap<String, ToolMapping>,
     /// The mapping for tools not in `tools`; `None` denies them.
@@ -228,7 +231,13 @@ fn server(at: At<'_>, path: &str, name: &str, t: &Table) -> Result<ServerConfig,
         path: path.to_owned(),
         table: t,
     };
-    r.allow(&["default", "tools"])?;
+    r.allow(&["url", "default", "tools"])?;
+    let url = r.string("url")?;
+    if let Some(u) = &url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(r.err("url", format!("{u:?} is not an http:// or https:// URL")));
+        }
+    }
     let default = match t.get("default") {
         None => None,
         Some(Value::String(s)) if s == "deny" => None,
@@ -255,6 +264,7 @@ fn server(at: At<'_>, path: &str, name: &str, t: &Table) -> Result<ServerConfig,
     }
     Ok(ServerConfig {
         name: name.to_owned(),
+        url,
         tools,
         default,
     })
@@ -527,6 +537,11 @@ default = { system = "sys_2", action = "read", resource = "files/{tool}" }
                 "[servers.shop]\ndefault = \"allow\"".into(),
                 "servers.shop.default",
                 "\"deny\" or a mapping",
+            ),
+            (
+                "[servers.shop]\nurl = \"shop:80\"".into(),
+                "servers.shop.url",
+                "not an http",
             ),
             (
                 "[servers.shop.default]\nsystem = \"s\"\naction = \"read\"".into(),

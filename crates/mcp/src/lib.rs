@@ -13,6 +13,7 @@
 //! * `message`: the gateway's own types for a call and an upstream's reply (a leaf).
 //! * `wire`: JSON-RPC lines and MCP shapes; the only module that names `rmcp`.
 //! * `proxy`: the stdio proxy around a child server.
+//! * `streamable`: the Streamable HTTP reverse proxy in front of remote servers.
 //!
 //! The crate is a client of the server's API: it never imports the store, the server
 //! or sqlx (the tidy test enforces it).
@@ -24,6 +25,7 @@ mod error;
 pub mod gateway;
 pub mod message;
 pub mod proxy;
+pub mod streamable;
 pub mod template;
 pub mod wire;
 
