@@ -1,14 +1,8 @@
 //! The crate's errors.
 
-use crate::config::ConfigError;
-
 /// Why the gateway could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum McpError {
-    #[error("invalid gateway configuration")]
-    Config(#[source] ConfigError),
-    #[error("{0}")]
-    Usage(String),
     #[error("cannot reach countersign at {url}")]
     Unreachable {
         url: String,

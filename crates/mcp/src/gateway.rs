@@ -79,6 +79,9 @@ impl<C: Countersign> Gateway<C> {
 
     fn remember(&self, key: CallKey, a: Approval) {
         if let Ok(mut p) = self.pending.lock() {
+            // Requests that expired unretried are of no use to anyone.
+            let now = chrono::Utc::now();
+            p.retain(|_, a| a.expires_at > now);
             p.insert(key, a);
         }
     }
