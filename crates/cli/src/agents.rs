@@ -185,6 +185,28 @@ pub async fn grant(cmd: GrantCmd, conn: Conn) -> Result<()> {
     Ok(())
 }
 
+/// Issues a just-in-time credential for `task` and `scopes`, signed as the agent.
+pub(crate) async fn issue(
+    c: &crate::client::Client,
+    identity: &AgentIdentity,
+    task: &str,
+    scopes: &[String],
+) -> Result<countersign_api::AccessTokenView> {
+    let body = TokenParams {
+        grant_type: "client_credentials".into(),
+        client_assertion_type: None,
+        client_assertion: assertion(identity)?,
+        task: task.to_owned(),
+        scope: scopes.join(" "),
+        lifetime: None,
+        risk_score: None,
+        subject_token: None,
+        subject_token_type: None,
+    };
+    let v = c.post_unauthenticated("/v1/oauth/token", &body).await?;
+    serde::Deserialize::deserialize(&v).context("the token response does not read as one")
+}
+
 /// Credentials print as JSON in either format: a token response is for a program.
 pub async fn credential(cmd: CredentialCmd, conn: Conn) -> Result<()> {
     let c = conn.client()?;

@@ -4,6 +4,7 @@
 
 mod agents;
 mod client;
+mod mcp;
 mod output;
 mod runtime;
 mod serve;
@@ -235,6 +236,12 @@ request when it was denied or expired, or the step_up when it is still pending."
     Policy {
         #[command(subcommand)]
         command: PolicyCmd,
+    },
+    /// The MCP gateway: every tools/call decided on its exact arguments (check a
+    /// config, run the stdio proxy).
+    Mcp {
+        #[command(subcommand)]
+        command: mcp::McpCmd,
     },
 }
 
@@ -630,7 +637,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new("warn,countersign=info,countersign_server=info")
+            tracing_subscriber::EnvFilter::new(
+                "warn,countersign=info,countersign_server=info,countersign_mcp=info",
+            )
         });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -711,6 +720,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Action { command, conn } => runtime::action(command, conn).await?,
         Command::Accountability { conn } => runtime::accountability(conn).await?,
         Command::Policy { command } => runtime::policy(command).await?,
+        Command::Mcp { command } => return mcp::mcp(command).await,
         Command::Evidence { digest, out, conn } => {
             let c = conn.client()?;
             let bytes = c.get_bytes(&format!("/v1/evidence/{}", q(&digest))).await?;

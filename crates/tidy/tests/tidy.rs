@@ -196,6 +196,31 @@ fn the_wire_contract_depends_on_core_only() {
     );
 }
 
+#[test]
+fn the_mcp_gateway_is_a_client_of_the_server() {
+    // The gateway is a policy enforcement point: it asks the server over HTTP and
+    // never reaches past it into the store, the server's code or the database.
+    const FORBIDDEN: &[&str] = &[
+        "countersign-store",
+        "countersign-server",
+        "countersign-policy",
+        "countersign-ledger",
+        "sqlx",
+        "axum",
+    ];
+    let root = workspace();
+    let manifest = read(&root, "crates/mcp/Cargo.toml");
+    let found: Vec<String> = runtime_dependencies(&manifest)
+        .into_iter()
+        .filter(|d| FORBIDDEN.contains(&d.as_str()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "crates/mcp depends on {found:?}; the MCP gateway is a client of the server's API and \
+         may not depend on {FORBIDDEN:?}"
+    );
+}
+
 /// The names of a manifest's `[dependencies]` (not dev or build dependencies).
 fn runtime_dependencies(manifest: &str) -> Vec<String> {
     let mut section = String::new();

@@ -1,0 +1,528 @@
+//! The Streamable HTTP reverse proxy (`countersign mcp serve`): fronts the config's
+//! remote MCP servers at `/mcp/<name>`. Clients authenticate with a bearer token
+//! countersign issued (an agent's just-in-time credential, checked by introspection on
+//! every request); it is an OAuth protected resource: a request without a valid token
+//! gets 401 with `WWW-Authenticate: Bearer resource_metadata="…"`, and the RFC 9728
+//! metadata is at `/.well-known/oauth-protected-resource/mcp/<name>`. The client's
+//! token is never forwarded upstream; each `tools/call` is decided as the token's
+//! agent (`gateway.rs`, one per server, agent and task, so a retry finds its
+//! approval), everything else is relayed (POST bodies, the GET event stream, DELETE)
+//! with the MCP headers, and responses stream back as they come, JSON or SSE. An
+//! allowed call's reply is read on its way through for the outcome.
+
+use crate::client::{Credential, HttpCountersign};
+use crate::config::{GatewayConfig, ServerConfig};
+use crate::decision::lost;
+use crate::error::{chain, McpError};
+use crate::gateway::{Answer, Gateway, Settings};
+use crate::wire::{self, ErrorKind, FromClient, RpcId};
+use bytes::Bytes;
+use countersign_api::IntrospectionView;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+/// The largest request body relayed.
+const MAX_BODY: usize = 8 << 20;
+
+/// Request headers relayed upstream (never `Authorization`).
+const REQUEST_HEADERS: &[&str] = &[
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "last-event-id",
+];
+/// Response headers relayed back.
+const RESPONSE_HEADERS: &[&str] = &["content-type", "mcp-session-id", "cache-control"];
+
+/// How the HTTP gateway is set up.
+pub struct HttpSettings {
+    pub config: GatewayConfig,
+    /// The countersign server's URL.
+    pub countersign: String,
+    /// This gateway's public URL (what clients call), for the metadata.
+    pub public_url: String,
+    /// Where people answer step-ups.
+    pub console: String,
+    /// The client for countersign and the upstreams (no overall timeout: event
+    /// streams stay open).
+    pub http: reqwest::Client,
+}
+
+type Key = (String, String, String);
+type Agents = HashMap<Key, (Arc<Gateway<HttpCountersign>>, Credential)>;
+
+/// The running HTTP gateway.
+pub struct HttpGateway {
+    s: HttpSettings,
+    /// One gateway per server, agent and task (so a retry finds its approval).
+    gateways: Mutex<Agents>,
+}
+
+impl HttpGateway {
+    pub fn new(s: HttpSettings) -> Arc<Self> {
+        Arc::new(Self {
+            s,
+            gateways: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The gateway for this server and the token's agent and task, using `token`.
+    fn gateway(
+        &self,
+        server: &ServerConfig,
+        who: &Agent,
+        token: &str,
+    ) -> Arc<Gateway<HttpCountersign>> {
+        let key = (server.name.clone(), who.agent.clone(), who.task.clone());
+        let mut all = self.gateways.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, credential) = all.entry(key).or_insert_with(|| {
+            let credential = Credential::new(token.to_owned());
+            let g = Gateway::new(
+                Settings {
+                    server: server.clone(),
+                    task: self.s.config.task.clone(),
+                    console: self.s.console.clone(),
+                    approval_wait: self.s.config.approval_wait,
+                },
+                HttpCountersign::new(&self.s.countersign, credential.clone(), self.s.http.clone()),
+            );
+            (Arc::new(g), credential)
+        });
+        credential.set(token.to_owned());
+        g.clone()
+    }
+
+    fn metadata_url(&self, name: &str) -> String {
+        format!(
+            "{}/.well-known/oauth-protected-resource/mcp/{name}",
+            self.s.public_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// Who a valid token speaks for.
+struct Agent {
+    agent: String,
+    task: String,
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    gw: Arc<HttpGateway>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), McpError> {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => accepted.map_err(|source| McpError::Io {
+                what: "accept a connection",
+                source,
+            })?,
+        };
+        let gw = gw.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(gw.clone(), req));
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+fn full(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()).boxed());
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn json(status: StatusCode, v: &serde_json::Value) -> Response<Body> {
+    full(
+        status,
+        "application/json",
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response<Body> {
+    json(
+        status,
+        &serde_json::json!({"status": status.as_u16(), "detail": detail}),
+    )
+}
+
+async fn handle(
+    gw: Arc<HttpGateway>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if let Some(name) = path.strip_prefix("/.well-known/oauth-protected-resource/mcp/") {
+        if gw.s.config.servers.contains_key(name) && req.method() == Method::GET {
+            let resource = format!("{}/mcp/{name}", gw.s.public_url.trim_end_matches('/'));
+            return Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "resource": resource,
+                    "authorization_servers": [gw.s.countersign],
+                    "bearer_methods_supported": ["header"],
+                    "resource_name": format!("countersign MCP gateway: {name}"),
+                }),
+            ));
+        }
+        return Ok(problem(StatusCode::NOT_FOUND, "no such MCP server"));
+    }
+    let Some(name) = path.strip_prefix("/mcp/") else {
+        return Ok(problem(
+            StatusCode::NOT_FOUND,
+            "MCP servers are at /mcp/<name>",
+        ));
+    };
+    let Some(server) = gw.s.config.servers.get(name).filter(|s| s.url.is_some()) else {
+        return Ok(problem(StatusCode::NOT_FOUND, "no such MCP server"));
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let who = match &token {
+        None => None,
+        Some(t) => introspect(&gw, t).await,
+    };
+    let (Some(token), Some(who)) = (token.clone(), who) else {
+        let challenge = match token {
+            None => format!("Bearer resource_metadata=\"{}\"", gw.metadata_url(name)),
+            Some(_) => format!(
+                "Bearer error=\"invalid_token\", error_description=\"not an active countersign credential\", resource_metadata=\"{}\"",
+                gw.metadata_url(name)
+            ),
+        };
+        let mut r = problem(
+            StatusCode::UNAUTHORIZED,
+            "a countersign agent credential is required as the bearer token",
+        );
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        return Ok(r);
+    };
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    if method == Method::GET || method == Method::DELETE {
+        return Ok(relay(&gw, server, method, &headers, Bytes::new(), None).await);
+    }
+    if method != Method::POST {
+        return Ok(problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST, GET or DELETE",
+        ));
+    }
+    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return Ok(problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the body is too large",
+            ))
+        }
+    };
+    let version = headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match wire::read_client(&body) {
+        Err(m) => Ok(full(
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            m.response,
+        )),
+        Ok(FromClient::ToolCall { id, call }) => {
+            let g = gw.gateway(server, &who, &token);
+            match g.decide(&call).await {
+                Answer::Forward { action } => Ok(relay(
+                    &gw,
+                    server,
+                    method,
+                    &headers,
+                    body,
+                    Some(Watch {
+                        gateway: g,
+                        action,
+                        id,
+                    }),
+                )
+                .await),
+                Answer::Denied { text } | Answer::ApprovalRequired { text, .. } => Ok(full(
+                    StatusCode::OK,
+                    "application/json",
+                    wire::tool_error(&id, &text, version.as_deref()),
+                )),
+            }
+        }
+        Ok(_) => Ok(relay(&gw, server, method, &headers, body, None).await),
+    }
+}
+
+/// Asks countersign whether a token is an active credential, and whose.
+async fn introspect(gw: &HttpGateway, token: &str) -> Option<Agent> {
+    let url = format!(
+        "{}/v1/oauth/introspect",
+        gw.s.countersign.trim_end_matches('/')
+    );
+    let resp =
+        gw.s.http
+            .post(url)
+            .timeout(Duration::from_secs(15))
+            .json(&serde_json::json!({"token": token}))
+            .send()
+            .await
+            .map_err(|e| tracing::warn!(error = %chain(&e), "cannot introspect a token"))
+            .ok()?;
+    let v: IntrospectionView = resp.json().await.ok()?;
+    match (v.active, v.agent, v.task) {
+        (true, Some(agent), Some(task)) => Some(Agent { agent, task }),
+        _ => None,
+    }
+}
+
+/// An allowed call whose reply reports the outcome.
+struct Watch {
+    gateway: Arc<Gateway<HttpCountersign>>,
+    action: String,
+    id: RpcId,
+}
+
+/// Relays one request upstream and streams the answer back.
+async fn relay(
+    gw: &HttpGateway,
+    server: &ServerConfig,
+    method: Method,
+    headers: &HeaderMap,
+    body: Bytes,
+    watch: Option<Watch>,
+) -> Response<Body> {
+    let url = server.url.clone().unwrap_or_default();
+    let mut rb = gw.s.http.request(method, &url).body(body);
+    for h in REQUEST_HEADERS {
+        for v in headers.get_all(*h) {
+            rb = rb.header(*h, v);
+        }
+    }
+    let mut resp = match rb.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            let text = format!(
+                "cannot reach the upstream MCP server {}: {}",
+                server.name,
+                chain(&e.without_url())
+            );
+            tracing::warn!("{text}");
+            if let Some(w) = watch {
+                w.gateway.report_outcome(&w.action, &lost(&text)).await;
+                return full(
+                    StatusCode::BAD_GATEWAY,
+                    "application/json",
+                    wire::error(Some(&w.id), ErrorKind::Upstream, &text),
+                );
+            }
+            return problem(StatusCode::BAD_GATEWAY, &text);
+        }
+    };
+    let mut out = Response::new(Full::new(Bytes::new()).boxed());
+    *out.status_mut() = resp.status();
+    for h in RESPONSE_HEADERS {
+        for v in resp.headers().get_all(*h) {
+            out.headers_mut().append(*h, v.clone());
+        }
+    }
+    let sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    *out.body_mut() = BodyExt::boxed(ChannelBody(rx));
+    tokio::spawn(async move {
+        let mut seen = Scan::new(sse);
+        let mut reported = false;
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if let Some(w) = &watch {
+                        if !reported {
+                            if let Some(reply) = seen.push(&chunk, &w.id) {
+                                reported = true;
+                                // Relay first, then report.
+                                let _ = tx.send(chunk).await;
+                                w.gateway.report(&w.action, &reply).await;
+                                continue;
+                            }
+                        }
+                    }
+                    if tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %chain(&e), "the upstream's answer broke off");
+                    break;
+                }
+            }
+        }
+        if let Some(w) = watch {
+            if !reported {
+                match seen.finish(&w.id) {
+                    Some(reply) => w.gateway.report(&w.action, &reply).await,
+                    None => {
+                        let text = "the upstream's answer ended without a reply to the call";
+                        w.gateway.report_outcome(&w.action, &lost(text)).await;
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Finds the reply to one request in a JSON body or an event stream.
+struct Scan {
+    sse: bool,
+    buf: Vec<u8>,
+}
+
+impl Scan {
+    fn new(sse: bool) -> Self {
+        Self {
+            sse,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Adds a chunk; the reply to `id` once an event carrying it is complete.
+    fn push(&mut self, chunk: &[u8], id: &RpcId) -> Option<crate::message::Reply> {
+        if !self.sse {
+            self.buf.extend_from_slice(chunk);
+            return None;
+        }
+        // Events end with a blank line; JSON never holds a raw CR, so CRs can go.
+        self.buf.extend(chunk.iter().filter(|b| **b != b'\r'));
+        loop {
+            let end = self.buf.windows(2).position(|w| w == b"\n\n")?;
+            let event: Vec<u8> = self.buf.drain(..end + 2).collect();
+            let event = String::from_utf8_lossy(&event[..end]);
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if let Some((got, reply)) = wire::read_upstream(data.join("\n").as_bytes()) {
+                if &got == id {
+                    return Some(reply);
+                }
+            }
+        }
+    }
+
+    /// The reply in a whole JSON body.
+    fn finish(&mut self, id: &RpcId) -> Option<crate::message::Reply> {
+        if self.sse {
+            return self.push(b"\n\n", id);
+        }
+        wire::read_upstream(&self.buf)
+            .filter(|(got, _)| got == id)
+            .map(|(_, r)| r)
+    }
+}
+
+/// A response body fed by a channel.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::message::Reply;
+
+    fn id(n: i64) -> RpcId {
+        match wire::read_upstream(
+            format!(r#"{{"jsonrpc":"2.0","id":{n},"result":{{}}}}"#).as_bytes(),
+        ) {
+            Some((id, _)) => id,
+            None => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_reply_is_found_in_an_event_stream_split_anywhere() {
+        let stream = "event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\nevent: message\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[],\"isError\":true}}\r\n\r\n";
+        for split in [1, 20, 60, stream.len() - 1] {
+            let mut scan = Scan::new(true);
+            let (a, b) = stream.as_bytes().split_at(split);
+            let found = scan.push(a, &id(7)).or_else(|| scan.push(b, &id(7)));
+            assert!(
+                matches!(found, Some(Reply::Result { is_error: true, .. })),
+                "split at {split}"
+            );
+        }
+        let wide = "data: {\"jsonrpc\":\"2.0\",\"id\":9,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"é\"}]}}\n\n";
+        let at = wide.find('é').unwrap() + 1;
+        let mut scan = Scan::new(true);
+        assert!(scan.push(&wide.as_bytes()[..at], &id(9)).is_none());
+        assert!(
+            scan.push(&wide.as_bytes()[at..], &id(9)).is_some(),
+            "a character split across chunks"
+        );
+        let mut other = Scan::new(true);
+        assert!(other.push(stream.as_bytes(), &id(8)).is_none());
+    }
+
+    #[test]
+    fn the_reply_is_read_from_a_whole_json_body() {
+        let mut scan = Scan::new(false);
+        assert!(scan.push(br#"{"jsonrpc":"2.0","id":3,"#, &id(3)).is_none());
+        assert!(scan.push(br#""result":{"content":[]}}"#, &id(3)).is_none());
+        assert!(matches!(
+            scan.finish(&id(3)),
+            Some(Reply::Result {
+                is_error: false,
+                ..
+            })
+        ));
+    }
+}
