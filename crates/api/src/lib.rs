@@ -3,6 +3,7 @@
 //! these views at the edge; the CLI sends and reads the same types. This crate does no
 //! IO and depends on `countersign-core` only: never on the store, the server or axum.
 
+pub mod access;
 pub mod agents;
 pub mod credentials;
 pub mod gate;
@@ -16,6 +17,7 @@ pub mod systems;
 pub mod users;
 pub mod webhooks;
 
+pub use access::*;
 pub use agents::*;
 pub use credentials::*;
 pub use gate::*;

@@ -40,6 +40,8 @@ stable_strings! {
         GrantRevoked = "grant-revoked",
         IdempotencyKeyReused = "idempotency-key-reused",
         IllegalTransition = "illegal-transition",
+        /// An AuthZEN evaluation without a subject, action or resource.
+        IncompleteEvaluation = "incomplete-evaluation",
         Internal = "internal",
         InvalidAction = "invalid-action",
         InvalidAgent = "invalid-agent",
@@ -101,6 +103,8 @@ stable_strings! {
         SessionEnded = "session-ended",
         SignInFailed = "sign-in-failed",
         StaleRevision = "stale-revision",
+        /// An AuthZEN subject that is not the agent whose credential asks.
+        SubjectNotCredential = "subject-not-credential",
         TokenSignInOff = "token-sign-in-off",
         TrainerMismatch = "trainer-mismatch",
         Unauthenticated = "unauthenticated",

@@ -4,6 +4,7 @@ pub mod extract;
 pub mod problem;
 pub mod view;
 
+pub mod access;
 pub mod agents;
 pub mod credentials;
 pub mod gate;
@@ -111,7 +112,7 @@ fn document(
 /// every route is documented, with every problem it can answer.
 pub fn router(state: AppState) -> (Router, OpenApi) {
     use self::{
-        agents::*, credentials::*, gate::*, grants::*, health::*, ledger::*, lineage::*,
+        access::*, agents::*, credentials::*, gate::*, grants::*, health::*, ledger::*, lineage::*,
         releases::*, runtime::*, systems::*, users::*, webhooks::*,
     };
     let evidence = OpenApiRouter::new()
@@ -173,6 +174,9 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(documented!(accountability))
             .routes(documented!(policies))
             .routes(documented!(reload_policies))
+            // AuthZEN 1.0 access evaluation, on the same decision path (issue 13).
+            .routes(documented!(access_evaluation))
+            .routes(documented!(access_evaluations))
             // Lineage (I6).
             .routes(documented!(register_dataset, list_datasets))
             .routes(documented!(get_dataset))

@@ -3,6 +3,7 @@
 //! DESIGN.md they check.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod access;
 mod agents;
 mod authorization;
 mod bad_input;

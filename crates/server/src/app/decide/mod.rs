@@ -8,6 +8,7 @@
 //! names, [`evaluate::evaluate`] (pure), and submit the result to the group committer
 //! ([`commit`]), answering once it is durable.
 
+pub mod access;
 pub mod commit;
 pub mod evaluate;
 
