@@ -192,7 +192,15 @@ risk_score = 10
     )
 }
 
-/// The Python SDK's client, driven one step at a time (tests/mcp/drive.py).
+/// The Python SDK's client script and its interpreter.
+fn drive_py() -> Vec<String> {
+    vec![
+        python(),
+        root().join("tests/mcp/drive.py").display().to_string(),
+    ]
+}
+
+/// An SDK's client, driven one step at a time (tests/mcp/drive.py, drive.mjs).
 struct Driver {
     child: Child,
     stdin: ChildStdin,
@@ -214,21 +222,40 @@ impl Driver {
         }
         args.push("--".into());
         args.extend(command.iter().cloned());
-        Self::spawn(w, &args, token.map(|t| ("COUNTERSIGN_TOKEN", t)))
+        Self::spawn(
+            w,
+            &drive_py(),
+            &args,
+            token.map(|t| ("COUNTERSIGN_TOKEN", t)),
+        )
+    }
+
+    /// The TypeScript SDK's client (tests/mcp/drive.mjs, the same line protocol) on
+    /// stdio, with the credential in COUNTERSIGN_TOKEN.
+    fn typescript(w: &World, command: &[String]) -> Driver {
+        let mut args = vec!["--".to_owned()];
+        args.extend(command.iter().cloned());
+        let drive = vec![
+            "node".to_owned(),
+            root().join("tests/mcp/drive.mjs").display().to_string(),
+        ];
+        Self::spawn(w, &drive, &args, Some(("COUNTERSIGN_TOKEN", &w.jit)))
     }
 
     /// The client over Streamable HTTP at `url`, sending `token` as its bearer.
     fn http(w: &World, url: &str, token: &str) -> Driver {
         Self::spawn(
             w,
+            &drive_py(),
             &["--http".to_owned(), url.to_owned()],
             Some(("DRIVE_TOKEN", token)),
         )
     }
 
-    fn spawn(w: &World, args: &[String], token: Option<(&str, &str)>) -> Driver {
-        let mut c = Command::new(python());
-        c.arg(root().join("tests/mcp/drive.py"));
+    /// `client`: the client's program and script; `args` follow them.
+    fn spawn(w: &World, client: &[String], args: &[String], token: Option<(&str, &str)>) -> Driver {
+        let mut c = Command::new(&client[0]);
+        c.args(&client[1..]);
         c.env_remove("COUNTERSIGN_TOKEN");
         if let Some((k, v)) = token {
             c.env(k, v);
@@ -493,6 +520,65 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
         .ok(&w.t("CS_OLU"), &["action", "list", "--agent", &w.agent]);
     assert_eq!(out.lines().count(), actions.len(), "{out}");
     assert!(out.contains("outcome succeeded"), "{out}");
+}
+
+#[test]
+fn i10_typescript_sdk_client_through_the_gateway_allowed_and_denied() {
+    let w = World::new();
+    let config = shop_config(&w);
+    let shop = vec![
+        python(),
+        root()
+            .join("tests/mcp/shop_server.py")
+            .display()
+            .to_string(),
+    ];
+    everything(); // tests/mcp's node_modules, where the SDK is pinned
+    let mut d = Driver::typescript(&w, &w.proxy(config, 0, &shop));
+
+    let tools = d.send(json!({"op": "list"}));
+    assert!(
+        tools["tools"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("get_order")),
+        "{tools}"
+    );
+    // Allowed: the upstream's result, as the Python client gets it.
+    let r = d.call("get_order", json!({"order_id": 4711}));
+    assert_eq!(tool_ok(&r), "order 4711: 2 items, 120 EUR, delivered");
+    // Denied: outside the agent's grants; the model reads why.
+    let text = tool_error(&d.call("pay_invoice", json!({"invoice_id": 9})));
+    assert!(
+        text.starts_with("countersign denied the call to pay_invoice: "),
+        "{text}"
+    );
+    // Unmapped: denied without asking.
+    let text = tool_error(&d.call("delete_everything", json!({})));
+    assert!(
+        text.contains("\"delete_everything\" is not in the gateway's map"),
+        "{text}"
+    );
+    d.close();
+
+    // Only the allowed call reached the upstream; both decisions are in the log.
+    let ran: Vec<String> = upstream_ran(&w)
+        .iter()
+        .map(|e| e["tool"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ran, ["get_order"], "{ran:?}");
+    let actions = w.actions();
+    let decisions: Vec<(&str, &str)> = actions
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap(),
+                a["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(decisions.contains(&("read", "allow")), "{decisions:?}");
+    assert!(decisions.contains(&("payments", "deny")), "{decisions:?}");
 }
 
 #[test]
