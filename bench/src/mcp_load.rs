@@ -10,7 +10,8 @@
 //! added at p50 on this machine. Not run in CI.
 //!
 //! ```sh
-//! cargo build --release -p countersign -p countersign-bench
+//! cargo build --release -p countersign --bin countersign
+//! cargo build --release -p countersign-bench --bin mcp-load
 //! target/release/mcp-load --calls 2000
 //! ```
 #![allow(clippy::print_stdout)]
@@ -94,7 +95,10 @@ impl Peer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().context("cannot start the MCP peer")?;
+        let program = cmd.as_std().get_program().to_string_lossy().into_owned();
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start the MCP peer {program}"))?;
         let stdin = child.stdin.take().context("no stdin")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut p = Peer {
