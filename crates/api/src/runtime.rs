@@ -87,6 +87,26 @@ pub struct ActionDecisionView {
     pub decided_at: DateTime<Utc>,
 }
 
+/// What an action request would be decided now, without deciding it: nothing is
+/// recorded, no approval request is opened, and nothing can be done with it. For
+/// enforcement points that show an agent what it may do (the MCP gateway's
+/// `tools/list`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionPreviewView {
+    /// `allow`, `deny` or `step_up`.
+    pub decision: String,
+    pub reasons: Vec<String>,
+    /// The policies that would determine it.
+    pub policies: Vec<String>,
+    #[schema(value_type = Option<String>)]
+    pub policy_digest: Option<Digest>,
+    #[schema(value_type = String)]
+    pub action_digest: Digest,
+    /// For step_up: who would be asked to approve.
+    #[schema(value_type = Option<String>)]
+    pub assignee: Option<UserId>,
+}
+
 /// An approval request and the context to decide it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ApprovalView {

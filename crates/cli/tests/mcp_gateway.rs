@@ -205,7 +205,7 @@ struct Driver {
     child: Child,
     stdin: ChildStdin,
     out: mpsc::Receiver<String>,
-    /// The gateway's log lines that announce a wait for a human.
+    /// The gateway's log lines that announce a wait for a human or a restarted upstream.
     waits: mpsc::Receiver<String>,
 }
 
@@ -228,6 +228,15 @@ impl Driver {
             &args,
             token.map(|t| ("COUNTERSIGN_TOKEN", t)),
         )
+    }
+
+    /// The Python SDK's client speaking the 2026-07-28 revision (`server/discover`,
+    /// `_meta` on each request, multi-round-trip results) and declaring URL
+    /// elicitation, with the credential in COUNTERSIGN_TOKEN.
+    fn modern(w: &World, command: &[String]) -> Driver {
+        let mut args = vec!["--elicit".to_owned(), "--modern".into(), "--".into()];
+        args.extend(command.iter().cloned());
+        Self::spawn(w, &drive_py(), &args, Some(("COUNTERSIGN_TOKEN", &w.jit)))
     }
 
     /// The TypeScript SDK's client (tests/mcp/drive.mjs, the same line protocol) on
@@ -279,7 +288,9 @@ impl Driver {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("{line}");
-                if line.contains("waiting for a human") {
+                if line.contains("waiting for a human")
+                    || line.contains("the upstream MCP server is back")
+                {
                     let _ = tx.send(line);
                 }
             }
@@ -379,7 +390,9 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
     ];
     let mut d = Driver::start(&w, false, &w.proxy(config, 0, &shop));
 
-    // Other methods pass through: the upstream's own tool list.
+    // The upstream's own tool list, each tool with what a call would get now (a
+    // preview: nothing recorded), and a sentence for the model where it is not allowed.
+    let before = w.actions().len();
     let tools = d.send(json!({"op": "list"}));
     assert_eq!(
         tools["tools"],
@@ -392,6 +405,32 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
             "seen_headers"
         ])
     );
+    assert_eq!(
+        tools["decisions"],
+        json!({"get_order": "allow", "refund_order": "step_up", "pay_invoice": "deny",
+               "delete_everything": "deny", "crash": "allow", "seen_headers": "allow"}),
+        "{tools}"
+    );
+    let said = |t: &str| {
+        tools["descriptions"][t]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        said("refund_order").contains("a named human must approve"),
+        "{tools}"
+    );
+    assert!(
+        said("pay_invoice").contains("calls are denied now"),
+        "{tools}"
+    );
+    assert!(
+        said("delete_everything").contains("not in the gateway's map"),
+        "{tools}"
+    );
+    assert!(!said("get_order").contains("countersign"), "{tools}");
+    assert_eq!(w.actions().len(), before, "a tool list decides nothing");
 
     // Allowed: a low-risk read runs and the model gets the upstream's result.
     let r = d.call("get_order", json!({"order_id": 4711}));
@@ -461,6 +500,19 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
             && message.contains("may or may not have run"),
         "{message}"
     );
+    // The gateway starts the upstream again (replaying the client's initialize): the
+    // next call goes through without the client reconnecting.
+    loop {
+        let line = d
+            .waits
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the gateway never started the upstream again");
+        if line.contains("the upstream MCP server is back") {
+            break;
+        }
+    }
+    let again = d.call("get_order", json!({"order_id": 4711}));
+    assert!(tool_ok(&again).contains("4711"), "{again}");
     d.close();
 
     // Every gated call is in the action log, with the decision, the human's
@@ -473,7 +525,11 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
             .collect()
     };
     let reads = of("read", "allow");
-    assert_eq!(reads.len(), 2, "get_order and crash: {actions:?}");
+    assert_eq!(
+        reads.len(),
+        3,
+        "get_order, crash, get_order after the restart: {actions:?}"
+    );
     let read = reads
         .iter()
         .find(|a| a["arguments"] == json!({"order_id": 4711}))
@@ -663,6 +719,90 @@ fn i10_the_gateway_waits_for_the_human_and_answers_each_client_its_way() {
         .map(|r| r["arguments"]["order_id"].to_string())
         .collect();
     assert_eq!(names, ["4712", "4713"]);
+}
+
+#[test]
+fn i10_a_2026_07_28_client_gets_input_required_and_its_retry_runs_once_approved() {
+    let w = World::new();
+    let config = shop_config(&w);
+    let shop = vec![
+        python(),
+        root()
+            .join("tests/mcp/shop_server.py")
+            .display()
+            .to_string(),
+    ];
+    let mut d = Driver::modern(&w, &w.proxy(config, 0, &shop));
+    let refund = json!({"order_id": 4714, "amount": 70, "currency": "EUR"});
+    let r = d.call("refund_order", refund.clone());
+    assert_eq!(r["input_required"], true, "{r}");
+    let ask = &r["input_requests"]["countersign_approval"];
+    assert_eq!(ask["method"], "elicitation/create", "{r}");
+    assert_eq!(ask["params"]["mode"], "url", "{r}");
+    let url = ask["params"]["url"].as_str().unwrap();
+    let apr = url
+        .strip_prefix(&format!("{}/console/approvals/", w.url))
+        .unwrap_or_else(|| panic!("the console's approval page: {url}"))
+        .to_owned();
+    let state = r["request_state"].as_str().unwrap().to_owned();
+    let retry = |d: &mut Driver, arguments: &Value, state: &str| {
+        d.send(
+            json!({"op": "retry", "tool": "refund_order", "arguments": arguments,
+                      "request_state": state, "accept": ["countersign_approval"]}),
+        )
+    };
+
+    // Retried before the human answered: asked again, same request.
+    let again = retry(&mut d, &refund, &state);
+    assert_eq!(again["input_required"], true, "{again}");
+    assert!(
+        again["input_requests"]["countersign_approval"]["params"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&apr),
+        "{again}"
+    );
+    // Other arguments never ride on the state (or the approval): refused, nothing runs.
+    let more = json!({"order_id": 4714, "amount": 7000, "currency": "EUR"});
+    let bad = retry(&mut d, &more, &state);
+    assert_eq!(
+        (&bad["ok"], &bad["code"]),
+        (&json!(false), &json!(-32602)),
+        "{bad}"
+    );
+    assert!(
+        bad["message"].as_str().unwrap().contains("requestState"),
+        "{bad}"
+    );
+    // A forged state likewise.
+    let forged = format!("{state}x");
+    let bad = retry(&mut d, &refund, &forged);
+    assert_eq!(bad["code"], -32602, "{bad}");
+
+    w.approve(&apr);
+    assert_eq!(
+        tool_ok(&retry(&mut d, &refund, &state)),
+        "refunded 70 EUR on order 4714"
+    );
+    // The approval was spent by that call: the same state again is refused.
+    let spent = tool_error(&retry(&mut d, &refund, &state));
+    assert!(spent.contains("already used"), "{spent}");
+    d.close();
+
+    let ran = upstream_ran(&w);
+    assert_eq!(ran.len(), 1, "only the approved call ran: {ran:?}");
+    assert_eq!(ran[0]["arguments"], refund);
+    // The action log: the step-up and the allowed retry, one digest, the outcome.
+    let acts = w.actions();
+    let with = |d: &str| -> Vec<&Value> {
+        acts.iter()
+            .filter(|a| a["approval_id"] == apr.as_str() && a["decision"] == d)
+            .collect()
+    };
+    let (step, ran) = (with("step_up"), with("allow"));
+    assert_eq!((step.len(), ran.len()), (1, 1), "{acts:#?}");
+    assert_eq!(step[0]["action_digest"], ran[0]["action_digest"]);
+    assert_eq!(ran[0]["outcome"]["status"], "succeeded", "{acts:#?}");
 }
 
 /// Runs an MCP server command with `lines` on its input, waits for `answers` answers
@@ -971,7 +1111,7 @@ fn i10_streamable_http_gateway_authenticates_decides_and_keeps_the_token_from_th
         .unwrap();
     wait_for_stderr(&mut child, "Uvicorn running on");
     let _upstream = support::Server(child);
-    let head = format!("url = \"http://127.0.0.1:{port}/mcp\"");
+    let head = format!("url = \"http://127.0.0.1:{port}/mcp\"\nhide_denied_tools = true");
     let text = format!("approval_wait_seconds = 0\n{}", shop_mappings(&w, &head));
     std::fs::write(w.path("http.toml"), text).unwrap();
 
@@ -1040,8 +1180,16 @@ fn i10_streamable_http_gateway_authenticates_decides_and_keeps_the_token_from_th
 
     // The Python SDK's Streamable HTTP client with the agent's credential.
     let mut d = Driver::http(&w, &endpoint, &w.jit);
+    // This server hides what the agent may not call (hide_denied_tools); the rest
+    // come noted with what a call would get now. The list reads whole (JSON or SSE).
     let tools = d.send(json!({"op": "list"}));
-    assert!(tools["tools"].as_array().unwrap().len() >= 6, "{tools}");
+    assert_eq!(
+        tools["tools"],
+        json!(["get_order", "refund_order", "crash", "seen_headers"]),
+        "{tools}"
+    );
+    assert_eq!(tools["decisions"]["refund_order"], "step_up", "{tools}");
+    assert_eq!(tools["decisions"]["get_order"], "allow", "{tools}");
     assert_eq!(
         tool_ok(&d.call("get_order", json!({"order_id": 7}))),
         "order 7: 2 items, 120 EUR, delivered"

@@ -6,7 +6,9 @@
 //! retry could decide twice or spend an approval.
 
 use crate::error::McpError;
-use countersign_api::{ActionDecisionView, ActionRequestParams, ApprovalView, OutcomeParams};
+use countersign_api::{
+    ActionDecisionView, ActionRequestParams, ApprovalView, DecisionPreviewView, OutcomeParams,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -22,6 +24,11 @@ pub trait Countersign: Send + Sync + 'static {
         &self,
         request: &ActionRequestParams,
     ) -> impl Future<Output = Result<ActionDecisionView, McpError>> + Send;
+    /// What an action request would be decided now, recording nothing.
+    fn preview(
+        &self,
+        request: &ActionRequestParams,
+    ) -> impl Future<Output = Result<DecisionPreviewView, McpError>> + Send;
     /// Waits up to `seconds` (0: asks once) for a human to answer an approval request.
     fn wait(
         &self,
@@ -142,6 +149,15 @@ impl Countersign for HttpCountersign {
     async fn decide(&self, request: &ActionRequestParams) -> Result<ActionDecisionView, McpError> {
         let rb = self.post("/v1/decide", request, Duration::from_secs(30));
         self.send("the decision".into(), rb, "a decision").await
+    }
+
+    async fn preview(
+        &self,
+        request: &ActionRequestParams,
+    ) -> Result<DecisionPreviewView, McpError> {
+        let rb = self.post("/v1/decide/preview", request, Duration::from_secs(30));
+        self.send("the preview".into(), rb, "a decision preview")
+            .await
     }
 
     async fn wait(&self, approval: &str, seconds: u64) -> Result<ApprovalView, McpError> {

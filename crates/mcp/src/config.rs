@@ -11,6 +11,7 @@
 //! [servers.shop]
 //! url = "https://shop.internal/mcp"                 # for `mcp serve`: the upstream endpoint
 //! default = "deny"                                  # the default; or a mapping like a tool's
+//! hide_denied_tools = false                         # tools/list leaves out tools the agent may not call
 //!
 //! [servers.shop.tools.refund_order]
 //! system = "sys_payments"
@@ -59,6 +60,10 @@ pub struct ServerConfig {
     pub tools: BTreeMap<String, ToolMapping>,
     /// The mapping for tools not in `tools`; `None` denies them.
     pub default: Option<ToolMapping>,
+    /// `tools/list` leaves out the tools the agent may not call now (unmapped, or
+    /// denied for every call: no grant, or a policy that forbids them); otherwise
+    /// they are listed with that said.
+    pub hide_denied_tools: bool,
 }
 
 /// What one tool call is, to countersign.
@@ -231,8 +236,9 @@ fn server(at: At<'_>, path: &str, name: &str, t: &Table) -> Result<ServerConfig,
         path: path.to_owned(),
         table: t,
     };
-    r.allow(&["url", "default", "tools"])?;
+    r.allow(&["url", "default", "tools", "hide_denied_tools"])?;
     let url = r.string("url")?;
+    let hide_denied_tools = r.boolean("hide_denied_tools")?.unwrap_or(false);
     if let Some(u) = &url {
         if !(u.starts_with("http://") || u.starts_with("https://")) {
             return Err(r.err("url", format!("{u:?} is not an http:// or https:// URL")));
@@ -267,6 +273,7 @@ fn server(at: At<'_>, path: &str, name: &str, t: &Table) -> Result<ServerConfig,
         url,
         tools,
         default,
+        hide_denied_tools,
     })
 }
 
@@ -372,6 +379,14 @@ impl Reader<'_> {
     fn required_string(&self, key: &str) -> Result<String, ConfigError> {
         self.string(key)?
             .ok_or_else(|| self.err(key, "is required".into()))
+    }
+
+    fn boolean(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.err(key, format!("must be true or false, not {}", v.type_str()))),
+        }
     }
 
     fn integer(&self, key: &str) -> Result<Option<i64>, ConfigError> {

@@ -64,6 +64,89 @@ pub fn plan(server: &ServerConfig, task: Option<&str>, call: &ToolCall) -> Plan 
     }))
 }
 
+/// The request that previews what a call of `tool` would be decided now, for
+/// `tools/list`: no arguments, the resource of the template's shape (`_` in each
+/// argument's place). `None`: the tool is not mapped (denied).
+pub fn preview_plan(
+    server: &ServerConfig,
+    task: Option<&str>,
+    tool: &str,
+) -> Option<ActionRequestParams> {
+    let m = server.mapping(tool)?;
+    Some(ActionRequestParams {
+        action: m.action.clone(),
+        system: m.system.clone(),
+        resource: m.resource.example(tool),
+        task: task.map(str::to_owned),
+        arguments: serde_json::Value::Null,
+        context: ActionContextParams {
+            confidence: None,
+            risk_score: m.risk_score,
+            data_classes: m.data_classes.clone(),
+            ai_input: None,
+            ai_input_digest: None,
+            ai_output: None,
+            data_used: Vec::new(),
+            impact: m.impact.clone(),
+        },
+        approval_id: None,
+    })
+}
+
+/// What a tool would get now, as `tools/list` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Standing {
+    /// `allow`, `step_up` or `deny`, and why.
+    Decided {
+        decision: String,
+        reasons: Vec<String>,
+    },
+    /// Not in the gateway's map: every call is denied.
+    Unmapped,
+    /// countersign could not say (unreachable, refused): shown as unknown, never hidden.
+    Unknown(String),
+}
+
+impl Standing {
+    /// The standing's one word, as `_meta["countersign/decision"]` carries it.
+    pub fn word(&self) -> &str {
+        match self {
+            Standing::Decided { decision, .. } => decision,
+            Standing::Unmapped => "deny",
+            Standing::Unknown(_) => "unknown",
+        }
+    }
+
+    /// Whether every call of the tool would be denied now.
+    pub fn denied(&self) -> bool {
+        matches!(self, Standing::Unmapped)
+            || matches!(self, Standing::Decided { decision, .. } if decision == "deny")
+    }
+
+    /// The sentence a model reads at the end of the tool's description; `None` for
+    /// an allowed tool.
+    pub fn sentence(&self) -> Option<String> {
+        match self {
+            Standing::Decided { decision, reasons } => match decision.as_str() {
+                "allow" => None,
+                "step_up" => Some(
+                    "countersign: a named human must approve each call first; the call \
+                     answers where to approve and is retried once approved."
+                        .to_owned(),
+                ),
+                _ => Some(format!(
+                    "countersign: calls are denied now ({}).",
+                    reasons.join("; ")
+                )),
+            },
+            Standing::Unmapped => Some(
+                "countersign: this tool is not in the gateway's map; calls are denied.".to_owned(),
+            ),
+            Standing::Unknown(_) => None,
+        }
+    }
+}
+
 /// Identifies a call for a retry: the server, the tool and the exact arguments
 /// (canonical JSON). Within one gateway the system, action and resource follow from
 /// the tool and its arguments, and the agent and task are the gateway's, so two calls
@@ -72,14 +155,22 @@ pub fn plan(server: &ServerConfig, task: Option<&str>, call: &ToolCall) -> Plan 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CallKey(Digest);
 
+impl CallKey {
+    /// The key's bytes: what a sealed `requestState` is bound to.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_str().as_bytes()
+    }
+}
+
 pub fn call_key(server: &str, call: &ToolCall) -> CallKey {
     let v = json!({"server": server, "tool": call.name, "arguments": call.arguments_value()});
     // INVARIANT: a JSON value always serializes.
     CallKey(Digest::of_canonical(&v).unwrap_or_else(|_| Digest::zero()))
 }
 
-/// A step-up's approval request, as the gateway remembers it.
-#[derive(Clone, Debug, PartialEq)]
+/// A step-up's approval request, as the gateway remembers it (and seals into a
+/// 2026-07-28 client's `requestState`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Approval {
     pub id: String,
     pub assignee: String,

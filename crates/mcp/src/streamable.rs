@@ -15,7 +15,7 @@ use crate::config::{GatewayConfig, ServerConfig};
 use crate::decision::lost;
 use crate::error::{chain, McpError};
 use crate::gateway::{Answer, Gateway, Settings};
-use crate::wire::{self, ErrorKind, FromClient, RpcId};
+use crate::wire::{self, ClientHello, ErrorKind, FromClient, RpcId};
 use bytes::Bytes;
 use countersign_api::IntrospectionView;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
@@ -71,14 +71,36 @@ pub struct HttpGateway {
     s: HttpSettings,
     /// One gateway per server, agent and task (so a retry finds its approval).
     gateways: Mutex<Agents>,
+    /// What each session's client declared in `initialize` (before 2026-07-28).
+    hellos: Mutex<HashMap<String, ClientHello>>,
 }
+
+/// The most sessions whose `initialize` is remembered; beyond it all are forgotten
+/// and their clients answered as if they could not elicit (a tool error naming the
+/// approval page), which every client understands.
+const MAX_SESSIONS: usize = 10_000;
 
 impl HttpGateway {
     pub fn new(s: HttpSettings) -> Arc<Self> {
         Arc::new(Self {
             s,
             gateways: Mutex::new(HashMap::new()),
+            hellos: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn remember_hello(&self, session: &str, hello: ClientHello) {
+        let mut h = self.hellos.lock().unwrap_or_else(|p| p.into_inner());
+        if h.len() >= MAX_SESSIONS {
+            h.clear();
+        }
+        h.insert(session.to_owned(), hello);
+    }
+
+    /// What the client of `session` declared in `initialize`, if it is known.
+    fn hello(&self, session: Option<&str>) -> ClientHello {
+        let h = self.hellos.lock().unwrap_or_else(|p| p.into_inner());
+        session.and_then(|s| h.get(s)).cloned().unwrap_or_default()
     }
 
     /// The gateway for this server and the token's agent and task, using `token`.
@@ -232,7 +254,7 @@ async fn handle(
     let method = req.method().clone();
     let headers = req.headers().clone();
     if method == Method::GET || method == Method::DELETE {
-        return Ok(relay(&gw, server, method, &headers, Bytes::new(), None).await);
+        return Ok(relay(&gw, server, method, &headers, Bytes::new(), None, None).await);
     }
     if method != Method::POST {
         return Ok(problem(
@@ -259,30 +281,52 @@ async fn handle(
             "application/json",
             m.response,
         )),
-        Ok(FromClient::ToolCall { id, call }) => {
+        Ok(FromClient::ToolCall { id, call, meta }) => {
             let g = gw.gateway(server, &who, &token);
-            match g.decide(&call).await {
+            match g.decide(&call, meta.gateway_state.as_deref()).await {
                 Answer::Forward { action } => Ok(relay(
                     &gw,
                     server,
                     method,
                     &headers,
-                    body,
+                    Bytes::from(wire::without_gateway_state(&body)),
                     Some(Watch {
                         gateway: g,
                         action,
                         id,
                     }),
+                    None,
                 )
                 .await),
-                Answer::Denied { text } | Answer::ApprovalRequired { text, .. } => Ok(full(
-                    StatusCode::OK,
-                    "application/json",
-                    wire::tool_error(&id, &text, version.as_deref()),
-                )),
+                other => {
+                    let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+                    let hello = gw.hello(session).for_call(&meta, version.as_deref());
+                    Ok(full(
+                        StatusCode::OK,
+                        "application/json",
+                        other.reply(&id, &hello).unwrap_or_default(),
+                    ))
+                }
             }
         }
-        Ok(_) => Ok(relay(&gw, server, method, &headers, body, None).await),
+        Ok(FromClient::Initialize { hello, .. }) => {
+            // Before 2026-07-28 a client says what it can do once, in `initialize`;
+            // the upstream names the session it starts, and later calls carry it.
+            let out = relay(&gw, server, method, &headers, body, None, None).await;
+            if let Some(session) = out
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+            {
+                gw.remember_hello(session, hello);
+            }
+            Ok(out)
+        }
+        Ok(FromClient::Request { method: m, .. }) if m == wire::TOOLS_LIST => {
+            let g = gw.gateway(server, &who, &token);
+            Ok(relay(&gw, server, method, &headers, body, None, Some(g)).await)
+        }
+        Ok(_) => Ok(relay(&gw, server, method, &headers, body, None, None).await),
     }
 }
 
@@ -315,7 +359,57 @@ struct Watch {
     id: RpcId,
 }
 
-/// Relays one request upstream and streams the answer back.
+/// The response to send back for an upstream's: its status and the relayed
+/// headers; and whether it is an event stream.
+fn head(resp: &reqwest::Response) -> (Response<Body>, bool) {
+    let mut out = Response::new(Full::new(Bytes::new()).boxed());
+    *out.status_mut() = resp.status();
+    for h in RESPONSE_HEADERS {
+        for v in resp.headers().get_all(*h) {
+            out.headers_mut().append(*h, v.clone());
+        }
+    }
+    let sse = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    (out, sse)
+}
+
+/// An event stream with the tool list in it noted (`Gateway::annotate_tools`); every
+/// other event as it came.
+async fn annotate_events(g: &Gateway<HttpCountersign>, body: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(body).replace('\r', "");
+    let mut out = String::new();
+    for event in text.split_inclusive("\n\n") {
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d))
+            .collect();
+        let joined = data.join("\n");
+        if wire::tool_names(joined.as_bytes()).is_none() {
+            out.push_str(event);
+            continue;
+        }
+        let noted = g.annotate_tools(joined.as_bytes()).await;
+        for l in event
+            .lines()
+            .filter(|l| !l.starts_with("data:") && !l.is_empty())
+        {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str("data: ");
+        out.push_str(&String::from_utf8_lossy(&noted));
+        out.push_str("\n\n");
+    }
+    out.into_bytes()
+}
+
+/// Relays one request upstream and streams the answer back; with `notes`, the
+/// answer is a tool list, noted by that gateway.
 async fn relay(
     gw: &HttpGateway,
     server: &ServerConfig,
@@ -323,6 +417,7 @@ async fn relay(
     headers: &HeaderMap,
     body: Bytes,
     watch: Option<Watch>,
+    notes: Option<Arc<Gateway<HttpCountersign>>>,
 ) -> Response<Body> {
     let url = server.url.clone().unwrap_or_default();
     let mut rb = gw.s.http.request(method, &url).body(body);
@@ -351,18 +446,37 @@ async fn relay(
             return problem(StatusCode::BAD_GATEWAY, &text);
         }
     };
-    let mut out = Response::new(Full::new(Bytes::new()).boxed());
-    *out.status_mut() = resp.status();
-    for h in RESPONSE_HEADERS {
-        for v in resp.headers().get_all(*h) {
-            out.headers_mut().append(*h, v.clone());
+    let (mut out, sse) = head(&resp);
+    if let Some(g) = notes {
+        // A tool list is read whole (it is one answer), noted, and sent on.
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_BODY => {
+                    body.extend_from_slice(&chunk)
+                }
+                Ok(Some(_)) => {
+                    return problem(
+                        StatusCode::BAD_GATEWAY,
+                        "the upstream's tool list is too large",
+                    )
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let text = format!("the upstream's answer broke off: {}", chain(&e));
+                    return problem(StatusCode::BAD_GATEWAY, &text);
+                }
+            }
         }
+        let noted = if sse {
+            annotate_events(&g, &body).await
+        } else {
+            g.annotate_tools(&body).await
+        };
+        out.headers_mut().remove(header::CONTENT_LENGTH);
+        *out.body_mut() = Full::new(Bytes::from(noted)).boxed();
+        return out;
     }
-    let sse = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/event-stream"));
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     *out.body_mut() = BodyExt::boxed(ChannelBody(rx));
     tokio::spawn(async move {

@@ -111,6 +111,20 @@ impl ResourceTemplate {
         })
     }
 
+    /// A resource of the template's shape for no call in particular: each argument's
+    /// place holds `_` (what `tools/list` previews are asked with).
+    pub fn example(&self, tool: &str) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Literal(s) => out.push_str(s),
+                Part::Tool => encode(tool, &mut out),
+                Part::Pointer(_) => out.push('_'),
+            }
+        }
+        out
+    }
+
     /// The resource for one call: `tool` is the tool's name, `arguments` the call's
     /// arguments (`None` when the call carries none).
     pub fn render(&self, tool: &str, arguments: Option<&Value>) -> Result<String, TemplateError> {

@@ -393,6 +393,37 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AgentBody<T> {
     }
 }
 
+/// An AuthZEN 1.0 request's body: an [`AgentBody`], except that a body that is JSON
+/// but does not fit is refused 400 Bad Request, as AuthZEN answers a request it cannot
+/// read (countersign's own API says 422).
+pub struct AuthzenBody<T>(pub AgentBody<T>);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for AuthzenBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        AgentBody::from_request(req, state)
+            .await
+            .map(AuthzenBody)
+            .map_err(|ApiError::Problem(mut p)| {
+                if p.status == StatusCode::UNPROCESSABLE_ENTITY.as_u16() {
+                    p.status = StatusCode::BAD_REQUEST.as_u16();
+                    p.title = "Bad Request".into();
+                }
+                ApiError::Problem(p)
+            })
+    }
+}
+
+/// The caller's `X-Request-ID`, if it sent one (AuthZEN's HTTPS binding echoes it).
+pub struct RequestId(pub Option<axum::http::HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestId(parts.headers.get("x-request-id").cloned()))
+    }
+}
+
 impl<T: Send + 'static> AgentBody<T> {
     /// Runs an agent's command, authenticated by `assertion` (its client assertion,
     /// checked and its `jti` recorded inside the command's transaction), and answers
@@ -596,6 +627,32 @@ impl<T> Documented for AgentBody<T> {
         doc.refuses(JSON_BODY);
         doc.refuses(BAD_IDEMPOTENCY_KEY);
     }
+}
+
+impl<T> Documented for AuthzenBody<T> {
+    fn document(doc: &mut OperationDoc) {
+        doc.refuses(BODY);
+        doc.refuses(&[
+            Refusal::new(StatusCode::BAD_REQUEST, ProblemCode::MalformedJson),
+            Refusal::new(StatusCode::BAD_REQUEST, ProblemCode::InvalidBody),
+        ]);
+        doc.refuses(BAD_IDEMPOTENCY_KEY);
+        // The decision path applies the key (a reused one is refused 422).
+        doc.refuses(IDEMPOTENCY_REUSED);
+    }
+}
+
+/// A handler that takes an extractor's refusal to answer it in its own way (with a
+/// header added, say) refuses the same.
+impl<T: Documented, E> Documented for Result<T, E> {
+    fn document(doc: &mut OperationDoc) {
+        T::document(doc);
+    }
+}
+
+/// Read, never refused.
+impl Documented for RequestId {
+    fn document(_: &mut OperationDoc) {}
 }
 
 impl Documented for Credential {

@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(documented!(jwks))
             // Runtime decisions, approvals, the action log (issue 6).
             .routes(documented!(decide_action))
+            .routes(documented!(preview_decision))
             .routes(documented!(wait_approval))
             .routes(documented!(list_approvals))
             .routes(documented!(get_approval))

@@ -202,6 +202,25 @@ pub async fn decide_action(
     ok_replayed(action_decision_view(&a.write), a.replayed)
 }
 
+/// What an action request would be decided now, without deciding it (for enforcement points that show an agent what it may do, like the MCP gateway's `tools/list`): the same checks and policies as `POST /v1/decide`, but nothing is recorded, no approval request is opened, and the answer cannot be used to act. `approval_id` is ignored. Authenticated by the agent's just-in-time credential.
+#[utoipa::path(post, path = "/v1/decide/preview", tag = "runtime", security(("bearer" = [])), request_body = ActionRequestParams,
+    responses((status = 200, body = DecisionPreviewView)))]
+pub async fn preview_decision(
+    State(s): State<AppState>,
+    Credential(p): Credential,
+    b: AgentBody<ActionRequestParams>,
+) -> ApiResult {
+    let w = app::decide::preview(&s, &p, b.body.into())?;
+    ok(DecisionPreviewView {
+        decision: w.action.decision.to_string(),
+        reasons: w.action.reasons,
+        policies: w.action.policies,
+        policy_digest: w.action.policy_digest,
+        action_digest: w.action.action_digest,
+        assignee: w.new_approval.map(|a| a.assignee),
+    })
+}
+
 /// The agent waits for a human's answer to its step-up (long-poll, `timeout` seconds), or polls with `timeout=0`. Authenticated by the agent's credential.
 #[utoipa::path(get, path = "/v1/approvals/{id}/wait", tag = "runtime", security(("bearer" = [])), params(("id" = String, Path), WaitQuery),
     responses((status = 200, body = ApprovalView)))]

@@ -239,3 +239,59 @@ async fn i10_a_step_up_is_not_permitted_until_the_named_human_approves_once() {
         assert_eq!(r.body["decision"], false, "single use: {}", r.body);
     }
 }
+
+#[tokio::test]
+async fn authzen_refuses_an_unreadable_request_with_400_and_echoes_the_request_id() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let t = read_credential(&h, &w).await;
+        let before = h.ledger_count().await;
+        // A wrongly typed field (the resource is not an object): 400, as AuthZEN
+        // answers a request it cannot read, with a problem; nothing is written.
+        for path in ["/access/v1/evaluation", "/access/v1/evaluations"] {
+            let r = evaluate(
+                &h,
+                path,
+                &t,
+                &json!({
+                    "subject": {"type": "agent", "id": w.agent.id},
+                    "resource": "orders/42",
+                    "action": {"name": "read"}
+                }),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+            assert_eq!(r.body["status"], 400, "{}", r.body);
+            assert_eq!(
+                r.headers["x-request-id"], "bfe9eb29-ab87-4ca3-be83-a1d5d8305716",
+                "{path}: the request id is echoed on a refusal"
+            );
+        }
+        assert_eq!(h.ledger_count().await, before, "nothing written");
+        // A decision carries it too; a refused credential as well.
+        let r = evaluate(
+            &h,
+            "/access/v1/evaluation",
+            &t,
+            &json!({
+                "subject": {"type": "agent", "id": w.agent.id},
+                "resource": {"type": w.cast.system, "id": "orders/42"},
+                "action": {"name": "read"},
+                "context": {"risk_score": 5}
+            }),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.headers["x-request-id"],
+            "bfe9eb29-ab87-4ca3-be83-a1d5d8305716"
+        );
+        let r = evaluate(&h, "/access/v1/evaluation", "not-a-credential", &json!({})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+        assert_eq!(
+            r.headers["x-request-id"],
+            "bfe9eb29-ab87-4ca3-be83-a1d5d8305716"
+        );
+    }
+}

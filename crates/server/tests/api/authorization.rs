@@ -22,8 +22,9 @@ const AGENT: [(&str, &str); 2] = [("post", "/v1/grants"), ("post", "/v1/oauth/to
 
 /// Routes an agent calls with its just-in-time credential as the bearer token (issue
 /// 6): no token, a bad one, or any human API token is 401 `invalid-credential`.
-pub(crate) const CREDENTIAL: [(&str, &str); 5] = [
+pub(crate) const CREDENTIAL: [(&str, &str); 6] = [
     ("post", "/v1/decide"),
+    ("post", "/v1/decide/preview"),
     ("post", "/access/v1/evaluation"),
     ("post", "/access/v1/evaluations"),
     ("get", "/v1/approvals/{id}/wait"),

@@ -273,6 +273,8 @@ async fn every_write_documents_the_idempotency_key_it_honours() {
         "/v1/oauth/token",
         "/v1/oauth/introspect",
         "/v1/actions/{id}/outcome",
+        // A POST that writes nothing: what a decision would be, recorded nowhere.
+        "/v1/decide/preview",
     ];
     let mut keyed = 0;
     for op in ops.iter().filter(|o| o.method == "post") {

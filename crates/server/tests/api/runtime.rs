@@ -1235,3 +1235,60 @@ async fn reloading_the_built_in_set_is_refused() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn i10_a_preview_says_what_would_be_decided_and_records_nothing() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let sys = w.cast.system.clone();
+        let t = credential(
+            &h,
+            &w,
+            &["write"],
+            json!({}),
+            &scope(&sys, "write", "orders/*"),
+        )
+        .await;
+        let before = h.ledger_count().await;
+        let preview = |body: Value| {
+            let h = &h;
+            let t = t.clone();
+            async move {
+                h.send(
+                    h.request(Method::POST, "/v1/decide/preview")
+                        .bearer_auth(&t)
+                        .json(&body),
+                )
+                .await
+            }
+        };
+        // A production write would step up, to the system's owner.
+        let r = preview(write_body(&w, 120)).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["decision"], "step_up", "{}", r.body);
+        assert_eq!(r.body["policies"], json!(["step-up-production-writes"]));
+        assert_eq!(r.body["assignee"], w.cast.owner.id.as_str());
+        // Outside the credential's grants: deny, with the reason.
+        let mut pay = write_body(&w, 120);
+        pay["action"] = json!("payments");
+        let r = preview(pay).await;
+        assert_eq!(r.body["decision"], "deny", "{}", r.body);
+        assert!(!r.body["reasons"].as_array().unwrap().is_empty());
+        // Nothing recorded: no entry, no action, no approval request to answer.
+        assert_eq!(h.ledger_count().await, before, "a preview is a read");
+        let mine = h.get_ok(&w.cast.owner, "/v1/approvals").await;
+        assert_eq!(mine, json!([]), "no approval request was opened");
+        // It is the same decision /v1/decide gives, with the same action digest.
+        let d = decide(&h, &t, write_body(&w, 120)).await;
+        let r = preview(write_body(&w, 120)).await;
+        assert_eq!(
+            (d["decision"].clone(), d["action_digest"].clone()),
+            (r.body["decision"].clone(), r.body["action_digest"].clone())
+        );
+        // Bad input is refused as /v1/decide refuses it.
+        let r = preview(json!({"action": "write"})).await;
+        assert!(r.status.is_client_error(), "{}", r.body);
+        assert!(r.body["type"].is_string(), "{}", r.body);
+    }
+}

@@ -139,6 +139,32 @@ pub async fn run(
     }
 }
 
+/// What `input` would be decided now, without deciding it: the same validation and
+/// [`evaluate::evaluate`] as [`run`], with no approval named, and nothing submitted —
+/// no action, no ledger entry, no approval request. A read: it changes nothing and
+/// can be used for nothing (an approval binds to a decided action, never a preview).
+pub fn preview(
+    app: &App,
+    p: &Principal,
+    mut input: DecideInput,
+) -> Result<DecisionWrite, AppError> {
+    validate(&input)?;
+    input.approval_id = None;
+    let ids = DecisionIds {
+        action: new_id("act"),
+        approval: new_id("apr"),
+    };
+    Ok(evaluate(
+        p,
+        input,
+        &app.runtime.policies(),
+        None,
+        ids,
+        app.now(),
+        &app.profile,
+    ))
+}
+
 /// The agent presenting `token` as its just-in-time credential, resolved for
 /// decisions: from the runtime's cache when it can be. `None`: not an active
 /// credential now.
