@@ -5,11 +5,12 @@
 //! channel to the client: nothing else is printed there, and logs go to standard error.
 
 use crate::agents::{self, AgentIdentity};
-use crate::client::{Client, Conn};
+use crate::client::{q, Client, Conn};
 use crate::output;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Subcommand;
-use countersign_api::SystemView;
+use countersign_api::{GrantView, PolicySetView, SystemView};
+use countersign_core::grant::pattern_within;
 use countersign_mcp::config::MAX_APPROVAL_WAIT_SECONDS;
 use countersign_mcp::{Credential, Gateway, GatewayConfig, HttpCountersign, Settings, Upstream};
 use serde::Deserialize;
@@ -31,6 +32,11 @@ pub(crate) enum McpCmd {
         /// (with a person's API token in COUNTERSIGN_TOKEN).
         #[arg(long, value_name = "URL")]
         server: Option<String>,
+        /// With --server: also check that this agent holds an active grant for each
+        /// mapped tool's system, action and resource shape (a tool it holds none for is
+        /// denied on every call), and name the running policy set.
+        #[arg(long, value_name = "AGENT", requires = "server")]
+        agent: Option<String>,
         /// The API token for --server.
         #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -48,9 +54,14 @@ as a child and relays newline-delimited JSON-RPC both ways. Every tools/call is 
 countersign on its exact arguments, as the agent whose just-in-time credential is in \
 COUNTERSIGN_TOKEN (the child never sees it): allow forwards the call and reports the outcome; \
 deny answers a tool error saying why; step-up waits for the named human up to --approval-wait \
-seconds, then answers \"approval required at <console>/console/approvals/<id>\"; the same call \
-retried once it is approved goes through, once. Tools the config does not map are denied. Logs \
-go to standard error.",
+seconds, then answers in the shape the client can follow: a 2026-07-28 client that declared URL \
+elicitation gets an InputRequiredResult (the approval page, and a requestState sealed to the call \
+to retry with), a 2025-11-25 one the URL elicitation error (-32042), any other the tool error \
+\"approval required at <console>/console/approvals/<id>\"; the same call retried once it is \
+approved goes through, once. Tools the config does not map are denied. tools/list answers carry \
+each tool's would-be decision (hide_denied_tools leaves the denied ones out). If the server exits, \
+calls in flight get an error and it is started again (given up after three exits within 5 s of \
+starting). Logs go to standard error.",
         after_help = "Example:\n  COUNTERSIGN_TOKEN=$JIT countersign mcp proxy --config gw.toml -- \\\n    npx -y @modelcontextprotocol/server-filesystem /srv/docs"
     )]
     Proxy {
@@ -119,9 +130,10 @@ pub(crate) async fn mcp(cmd: McpCmd) -> Result<ExitCode> {
         McpCmd::Check {
             file,
             server,
+            agent,
             token,
             ca_cert,
-        } => check(file, server, token, ca_cert).await,
+        } => check(file, server, agent, token, ca_cert).await,
         McpCmd::Proxy {
             config,
             upstream,
@@ -220,6 +232,7 @@ fn load(file: &Path) -> Result<GatewayConfig> {
 async fn check(
     file: PathBuf,
     server: Option<String>,
+    agent: Option<String>,
     token: Option<String>,
     ca_cert: Vec<PathBuf>,
 ) -> Result<ExitCode> {
@@ -288,6 +301,50 @@ async fn check(
         output::line(format!(
             "  system {} ({}) exists on {url}, owner {}",
             s.id, s.name, s.owner
+        ));
+    }
+    let policies: PolicySetView = Deserialize::deserialize(&c.get("/v1/policies").await?)
+        .context("the server's policy set does not read as one")?;
+    output::line(format!(
+        "  policy set {} ({} policies) decides on {url}",
+        policies.digest,
+        policies.policies.len()
+    ));
+    let Some(agent) = agent else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let path = format!("/v1/grants?agent={}", q(&agent));
+    let grants: Vec<GrantView> = Deserialize::deserialize(&c.get(&path).await?)
+        .context("the server's grant list does not read as grants")?;
+    let active: Vec<&GrantView> = grants.iter().filter(|g| g.state == "active").collect();
+    let mut ungranted = 0;
+    for (srv, tool, m) in config.mappings() {
+        let example = m.resource.example(tool);
+        let by = active.iter().find(|g| {
+            g.system == m.system
+                && g.actions.contains(&m.action)
+                && g.resources.iter().any(|p| pattern_within(&example, p))
+        });
+        match by {
+            Some(g) => output::line(format!(
+                "  {srv}.{tool}: {} {} {example} granted to {agent} by {} (until {})",
+                m.system,
+                m.action,
+                g.id,
+                g.expires_at.to_rfc3339()
+            )),
+            None => {
+                ungranted += 1;
+                output::line(format!(
+                    "  warning: {srv}.{tool}: {agent} holds no active grant for {} {} {example}; every call will be denied",
+                    m.system, m.action
+                ));
+            }
+        }
+    }
+    if ungranted > 0 {
+        output::line(format!(
+            "{ungranted} mapped tool(s) without a grant for {agent} (request one with `countersign grant request`)"
         ));
     }
     Ok(ExitCode::SUCCESS)

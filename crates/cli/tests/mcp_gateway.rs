@@ -805,6 +805,114 @@ fn i10_a_2026_07_28_client_gets_input_required_and_its_retry_runs_once_approved(
     assert_eq!(ran[0]["outcome"]["status"], "succeeded", "{acts:#?}");
 }
 
+/// `@modelcontextprotocol/inspector-cli` (pinned in tests/mcp) run once against
+/// `target` with `args`: its exit status, standard output and standard error.
+fn inspector(w: &World, target: &[String], args: &[&str]) -> (bool, String, String) {
+    let build = root().join("tests/mcp/node_modules/@modelcontextprotocol/inspector-cli/build");
+    assert!(
+        build.exists(),
+        "tests/mcp has no inspector-cli: run scripts/test, which installs it (npm ci)"
+    );
+    // 1.0.3 finds its own package.json relative to the working directory.
+    // The server's program, its own options, then after `--` the rest of the
+    // server's command line (the gateway's options and `--` included).
+    let out = Command::new("node")
+        .arg(build.join("index.js"))
+        .arg(&target[0])
+        .args(args)
+        .arg("--")
+        .args(&target[1..])
+        .current_dir(&build)
+        .env("COUNTERSIGN_SERVER", &w.url)
+        .env("COUNTERSIGN_TOKEN", &w.jit)
+        .env("SHOP_LOG", w.path("shop.log"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn i10_the_inspector_cli_through_the_gateway() {
+    let w = World::new();
+    let config = shop_config(&w);
+    let shop = vec![
+        python(),
+        root()
+            .join("tests/mcp/shop_server.py")
+            .display()
+            .to_string(),
+    ];
+    let proxy = w.proxy(config, 0, &shop);
+    let call = |tool: &str, arg: &[&str]| -> Value {
+        let mut args = vec!["--method", "tools/call", "--tool-name", tool];
+        if !arg.is_empty() {
+            args.push("--tool-arg");
+            args.extend_from_slice(arg);
+        }
+        let (ok, out, err) = inspector(&w, &proxy, &args);
+        assert!(ok, "inspector-cli failed: {out}\n{err}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    };
+    // The tool list, noted.
+    let (ok, out, err) = inspector(&w, &proxy, &["--method", "tools/list"]);
+    assert!(ok, "{out}\n{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let decision = |name: &str| {
+        list["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .map(|t| t["_meta"]["countersign/decision"].clone())
+    };
+    assert_eq!(decision("get_order"), Some(json!("allow")), "{list}");
+    assert_eq!(decision("pay_invoice"), Some(json!("deny")), "{list}");
+    // Allowed: the upstream's answer.
+    let r = call("get_order", &["order_id=4711"]);
+    assert_eq!(r["isError"], false, "{r}");
+    assert_eq!(
+        r["content"][0]["text"],
+        "order 4711: 2 items, 120 EUR, delivered"
+    );
+    // Denied and unmapped: tool errors saying why.
+    let r = call("pay_invoice", &["invoice_id=9"]);
+    assert_eq!(r["isError"], true, "{r}");
+    assert!(
+        r["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("countersign denied the call to pay_invoice"),
+        "{r}"
+    );
+    let r = call("delete_everything", &[]);
+    assert_eq!(r["isError"], true, "{r}");
+    // A step-up: this client cannot elicit, so it is told where to approve.
+    let r = call(
+        "refund_order",
+        &["order_id=4715", "amount=10", "currency=EUR"],
+    );
+    assert_eq!(r["isError"], true, "{r}");
+    let apr = approval_in(r["content"][0]["text"].as_str().unwrap(), &w.url);
+    w.approve(&apr);
+    let r = call(
+        "refund_order",
+        &["order_id=4715", "amount=10", "currency=EUR"],
+    );
+    assert_eq!(
+        r["content"][0]["text"], "refunded 10 EUR on order 4715",
+        "{r}"
+    );
+    let ran: Vec<String> = upstream_ran(&w)
+        .iter()
+        .map(|r| r["tool"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ran, ["get_order", "refund_order"], "only allowed calls ran");
+}
+
 /// Runs an MCP server command with `lines` on its input, waits for `answers` answers
 /// (lines with an id and no method), closes its input and returns every line it wrote.
 fn exchange(
@@ -1076,6 +1184,41 @@ default = {{ system = "sys_elsewhere", action = "read", resource = "files/{{tool
         out.contains("bad.toml: servers.shop.tools.t.resource: \"orders/{order_id}\": placeholder `{order_id}` is neither `{tool}` nor a JSON pointer starting with `/`"),
         "{out}"
     );
+}
+
+#[test]
+fn mcp_check_names_the_tools_an_agent_holds_no_grant_for() {
+    let w = World::new();
+    let config = shop_config(&w);
+    let sys = w.t("CS_SYSTEM");
+    let out = w.cli().ok(
+        &w.t("CS_MAYA"),
+        &[
+            "mcp", "check", config, "--server", &w.url, "--agent", &w.agent,
+        ],
+    );
+    assert!(out.contains("policy set sha256:"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "  shop.get_order: {sys} read orders/_ granted to {}",
+            w.agent
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "  warning: shop.pay_invoice: {} holds no active grant for {sys} payments invoices/_; every call will be denied",
+            w.agent
+        )),
+        "{out}"
+    );
+    assert!(out.contains("1 mapped tool(s) without a grant"), "{out}");
+    // --agent needs --server.
+    let (code, out) = w.cli().run(
+        &w.t("CS_MAYA"),
+        &["mcp", "check", config, "--agent", &w.agent],
+    );
+    assert_eq!(code, 2, "{out}");
 }
 
 /// A child process's standard error, forwarded to the test's, until a line

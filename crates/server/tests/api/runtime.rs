@@ -1292,3 +1292,52 @@ async fn i10_a_preview_says_what_would_be_decided_and_records_nothing() {
         assert!(r.body["type"].is_string(), "{}", r.body);
     }
 }
+
+#[tokio::test]
+async fn i10_the_same_action_asked_again_after_approval_runs_once_without_naming_it() {
+    for backend in backends() {
+        let h = Harness::start_on(backend).await;
+        let w = world(&h).await;
+        let sys = w.cast.system.clone();
+        let t = credential(
+            &h,
+            &w,
+            &["write"],
+            json!({}),
+            &scope(&sys, "write", "orders/*"),
+        )
+        .await;
+        let d = decide(&h, &t, write_body(&w, 10)).await;
+        assert_eq!(d["decision"], "step_up", "{d}");
+        let apr = d["approval"]["id"].as_str().unwrap().to_owned();
+        // Asked again before anyone answered: a step-up (a new request).
+        let again = decide(&h, &t, write_body(&w, 10)).await;
+        assert_eq!(again["decision"], "step_up", "{again}");
+        h.command(
+            &w.cast.owner,
+            &format!("/v1/approvals/{apr}/approve"),
+            &json!({"comment": "ten euros is fine"}),
+            "approval.approve",
+        )
+        .await;
+        // Other arguments never find it.
+        let bigger = decide(&h, &t, write_body(&w, 10_000)).await;
+        assert_eq!(bigger["decision"], "step_up", "{bigger}");
+        // The exact action, asked again without naming it: allowed, using it.
+        let ran = decide(&h, &t, write_body(&w, 10)).await;
+        assert_eq!(ran["decision"], "allow", "{ran}");
+        assert_eq!(ran["action_digest"], d["action_digest"]);
+        let shown = h
+            .get_ok(
+                &w.cast.owner,
+                &format!("/v1/actions/{}", ran["id"].as_str().unwrap()),
+            )
+            .await;
+        assert_eq!(shown["approval_id"], apr.as_str(), "{shown}");
+        let polled = wait(&h, &t, &apr, 0).await;
+        assert_eq!(polled["state"], "used", "{polled}");
+        // Once: the next identical request asks a human again.
+        let next = decide(&h, &t, write_body(&w, 10)).await;
+        assert_eq!(next["decision"], "step_up", "{next}");
+    }
+}

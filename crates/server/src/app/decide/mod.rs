@@ -18,8 +18,9 @@ use super::unit::App;
 use super::{new_id, AppError};
 use chrono::{DateTime, Utc};
 use commit::{Committed, DecisionKey};
-use countersign_core::runtime::ActionDecision;
+use countersign_core::runtime::{ActionDecision, ApprovalState};
 use countersign_store::prelude::*;
+use countersign_store::records::{ApprovalFilter, ApprovalRecord};
 use evaluate::{evaluate, validate, DecideInput, DecisionIds, DecisionWrite};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,15 +117,29 @@ pub async fn run(
         action: new_id("act"),
         approval: new_id("apr"),
     };
-    let write = evaluate(
+    let now = app.now();
+    let named = input.approval_id.is_some();
+    let mut write = evaluate(
         p,
-        input,
+        input.clone(),
         &policies,
         approval.as_ref(),
-        ids,
-        app.now(),
+        ids.clone(),
+        now,
         &app.profile,
     );
+    if !named && write.action.decision == ActionDecision::StepUp {
+        // The same action asked again without naming its approval (a client that
+        // retries the call, a gateway that restarted): a human's approval of exactly
+        // this action, unused and unexpired, is used, once, as if it were named.
+        if let Some(a) = approved_for(app, p, &write.action.action_digest, now).await? {
+            let input = DecideInput {
+                approval_id: Some(a.id.clone()),
+                ..input
+            };
+            write = evaluate(p, input, &policies, Some(&a), ids, now, &app.profile);
+        }
+    }
     match app.decisions.submit(write, key).await? {
         Committed::Decided(write) => Ok(Answer {
             write: *write,
@@ -137,6 +152,35 @@ pub async fn run(
             replayed: true,
         }),
     }
+}
+
+/// An approval a human gave for exactly this action (`digest`) of this agent, still
+/// unused and unexpired, if there is one. The committer re-checks it is unused.
+async fn approved_for(
+    app: &App,
+    p: &Principal,
+    digest: &countersign_core::Digest,
+    now: DateTime<Utc>,
+) -> Result<Option<ApprovalRecord>, AppError> {
+    let agent = p.agent.id.clone();
+    let approved = app
+        .query(move |tx| {
+            Box::pin(async move {
+                Ok(tx
+                    .list_approvals(&ApprovalFilter {
+                        assignee: None,
+                        state: Some(ApprovalState::Approved),
+                        agent: Some(agent),
+                        limit: 100,
+                    })
+                    .await?)
+            })
+        })
+        .await?;
+    Ok(approved
+        .into_iter()
+        .filter(|a| a.action_digest == *digest && a.expires_at > now)
+        .min_by_key(|a| a.created_at))
 }
 
 /// What `input` would be decided now, without deciding it: the same validation and
