@@ -152,6 +152,7 @@
 mod checkpoint;
 mod entry;
 mod error;
+mod merkle;
 mod verify;
 mod verify_error;
 
@@ -161,6 +162,11 @@ pub use entry::{
     chain_next, entry_hash, format_time, parse_time, Entry, EntryDraft, Head, GENESIS_SEQ,
 };
 pub use error::LedgerError;
+pub use merkle::{
+    consistency_proof, digest_bytes, entry_leaf_hash, inclusion_proof, leaf_hash, node_hash,
+    root_at, verify_consistency, verify_inclusion, Hash, HashReader, MemoryTree, MerkleError, Tree,
+    EMPTY_ROOT,
+};
 pub use verify::{verify_all, Verifier, VerifyReport};
 pub use verify_error::{VerifyError, VerifyErrorKind};
 
