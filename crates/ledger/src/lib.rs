@@ -153,6 +153,7 @@ mod checkpoint;
 mod entry;
 mod error;
 mod merkle;
+mod tiles;
 mod verify;
 mod verify_error;
 
@@ -166,6 +167,10 @@ pub use merkle::{
     consistency_proof, digest_bytes, entry_leaf_hash, inclusion_proof, leaf_hash, node_hash,
     root_at, verify_consistency, verify_inclusion, Hash, HashReader, MemoryTree, MerkleError, Tree,
     EMPTY_ROOT,
+};
+pub use tiles::{
+    bundles_for_size, entry_bundle, parse_entry_bundle, tile_data, tile_for, tiles_for_size,
+    BundleId, TileError, TileHashReader, TileId, TileReader, TILE_HEIGHT, TILE_WIDTH,
 };
 pub use verify::{verify_all, Verifier, VerifyReport};
 pub use verify_error::{VerifyError, VerifyErrorKind};
