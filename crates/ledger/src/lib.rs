@@ -153,6 +153,7 @@ mod checkpoint;
 mod entry;
 mod error;
 mod merkle;
+mod note;
 mod tiles;
 mod verify;
 mod verify_error;
@@ -167,6 +168,11 @@ pub use merkle::{
     consistency_proof, digest_bytes, entry_leaf_hash, inclusion_proof, leaf_hash, node_hash,
     root_at, verify_consistency, verify_inclusion, Hash, HashReader, MemoryTree, MerkleError, Tree,
     EMPTY_ROOT,
+};
+pub use note::{
+    open_checkpoint, sign_checkpoint, Checkpoint, Cosigned, KeyKind, NoteError, NoteSignature,
+    NoteVerifierKey, SignedNote, VerifiedSignature, Witness, WitnessError, ALG_COSIGNATURE_V1,
+    ALG_ED25519,
 };
 pub use tiles::{
     bundles_for_size, entry_bundle, parse_entry_bundle, tile_data, tile_for, tiles_for_size,

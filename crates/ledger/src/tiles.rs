@@ -238,10 +238,11 @@ pub fn bundles_for_size(size: u64) -> Vec<BundleId> {
             width: TILE_WIDTH,
         })
         .collect();
-    if size % w > 0 {
+    let rem = (size % w) as u16;
+    if rem > 0 {
         out.push(BundleId {
             index: size / w,
-            width: (size % w) as u16,
+            width: rem,
         });
     }
     out
