@@ -178,7 +178,7 @@ pub use tiles::{
     bundles_for_size, entry_bundle, parse_entry_bundle, tile_data, tile_for, tiles_for_size,
     BundleId, TileError, TileHashReader, TileId, TileReader, TILE_HEIGHT, TILE_WIDTH,
 };
-pub use verify::{verify_all, Verifier, VerifyReport};
+pub use verify::{verify_all, RawEntry, Verifier, VerifyReport};
 pub use verify_error::{VerifyError, VerifyErrorKind};
 
 #[cfg(test)]
