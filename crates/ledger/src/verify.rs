@@ -6,7 +6,7 @@ use countersign_core::canonical::{to_canonical_json, Digest};
 use sha2::{Digest as _, Sha256};
 
 use crate::entry::ENTRY_DOMAIN;
-use crate::merkle::{leaf_hash, parse_digest, Hash, Tree};
+use crate::merkle::{leaf_hash, Hash, Tree};
 use crate::{
     open_checkpoint, parse_time, Checkpoint, Entry, Head, LedgerPublicKey, NoteVerifierKey,
     SignedHead, SignedNote, VerifyError, VerifyErrorKind, GENESIS_SEQ,
@@ -51,18 +51,34 @@ enum Payload<'a> {
 ///
 /// After the first error every further call returns that same error, so a caller that
 /// ignores one cannot end with a clean report.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Verifier {
     /// The last seq pushed (0 before the first entry): the tree size.
     seq: u64,
     /// The last entry's hash, raw (all zero before the first entry, as `prev_hash` is).
     last_hash: Hash,
+    /// The same in lowercase hex, what the next entry's `prev_hash` must end with.
+    last_hex: [u8; 64],
     tree: Tree,
     /// Earlier checkpoints still to be reached, largest size first.
     pending: Vec<Checkpoint>,
     failed: Option<VerifyError>,
     /// Reused for serializing `Value` payloads.
     scratch: Vec<u8>,
+}
+
+impl Default for Verifier {
+    fn default() -> Self {
+        Self {
+            seq: 0,
+            last_hash: [0; 32],
+            last_hex: [b'0'; 64],
+            tree: Tree::new(),
+            pending: Vec::new(),
+            failed: None,
+            scratch: Vec::new(),
+        }
+    }
 }
 
 impl Verifier {
@@ -166,9 +182,10 @@ impl Verifier {
             prev_hash,
             hash,
         ) {
-            Ok(hash) => {
+            Ok((hash, hex)) => {
                 self.seq = seq;
                 self.last_hash = hash;
+                self.last_hex = hex;
                 self.tree.push(leaf_hash(&hash));
                 self.reach_checkpoints()
             }
@@ -179,7 +196,7 @@ impl Verifier {
         }
     }
 
-    /// Checks one entry against the state before it; returns its raw hash.
+    /// Checks one entry against the state before it; returns its hash, raw and in hex.
     #[allow(clippy::too_many_arguments)]
     fn check_entry(
         &mut self,
@@ -192,7 +209,7 @@ impl Verifier {
         payload_digest: &str,
         prev_hash: &str,
         hash: &str,
-    ) -> Result<Hash, VerifyError> {
+    ) -> Result<(Hash, [u8; 64]), VerifyError> {
         // INVARIANT: seqs run 1, 2, 3, ... so `self.seq` counts the entries pushed and
         // can never reach u64::MAX; the saturation is unreachable.
         let expected_seq = if self.seq == 0 {
@@ -210,23 +227,23 @@ impl Verifier {
                 },
             });
         }
-        if parse_digest(prev_hash) != Some(self.last_hash) {
+        // Digests are compared as text (`sha256:` + lowercase hex), so a digest in any
+        // other spelling does not match, as with the `Digest` type.
+        if !digest_text_is(prev_hash, &self.last_hex) {
             return Err(fail(VerifyErrorKind::PrevHashMismatch));
         }
-        let Some(want_payload) = parse_digest(payload_digest) else {
-            return Err(fail(VerifyErrorKind::PayloadDigestMismatch));
-        };
-        if !self.payload_matches(payload, &want_payload) {
+        if !self.payload_matches(payload, payload_digest) {
             return Err(fail(VerifyErrorKind::PayloadDigestMismatch));
         }
         let computed = raw_entry_hash(seq, at, actor, action, subject, payload_digest, prev_hash);
-        if parse_digest(hash) != Some(computed) {
+        let hex = lower_hex(&computed);
+        if !digest_text_is(hash, &hex) {
             return Err(fail(VerifyErrorKind::HashMismatch));
         }
         if !time_is_valid(at) {
             return Err(fail(VerifyErrorKind::MalformedTime));
         }
-        Ok(computed)
+        Ok((computed, hex))
     }
 
     /// Whether `want` is the digest of the payload's canonical JSON.
@@ -234,7 +251,7 @@ impl Verifier {
     /// Fast path: the SHA-256 of the stored text (or of the value serialized as it is
     /// held), which is the canonical digest when the text is canonical, as the store
     /// writes it. Only when that differs is the payload canonicalized and hashed.
-    fn payload_matches(&mut self, payload: Payload<'_>, want: &Hash) -> bool {
+    fn payload_matches(&mut self, payload: Payload<'_>, want: &str) -> bool {
         let fast: Hash = match payload {
             Payload::Json(text) => Sha256::digest(text.as_bytes()).into(),
             Payload::Value(v) => {
@@ -245,7 +262,7 @@ impl Verifier {
                 Sha256::digest(&self.scratch).into()
             }
         };
-        if &fast == want {
+        if digest_text_is(want, &lower_hex(&fast)) {
             return true;
         }
         let canonical = match payload {
@@ -255,7 +272,7 @@ impl Verifier {
             Payload::Value(v) => to_canonical_json(v).ok(),
         };
         // A payload with no canonical encoding has no digest to match.
-        canonical.is_some_and(|c| <[u8; 32]>::from(Sha256::digest(&c)) == *want)
+        canonical.is_some_and(|c| digest_text_is(want, &lower_hex(&Sha256::digest(&c).into())))
     }
 
     /// Compares the root with every pending checkpoint of the current size.
@@ -360,6 +377,22 @@ impl Verifier {
             root: self.tree.root(),
         })
     }
+}
+
+/// Whether `digest` is `sha256:` followed by exactly these 64 hex characters.
+fn digest_text_is(digest: &str, hex: &[u8; 64]) -> bool {
+    digest.len() == 71 && digest.as_bytes()[..7] == *b"sha256:" && digest.as_bytes()[7..] == *hex
+}
+
+/// 32 bytes in lowercase hex.
+fn lower_hex(h: &Hash) -> [u8; 64] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in h.iter().enumerate() {
+        out[2 * i] = DIGITS[usize::from(b >> 4)];
+        out[2 * i + 1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    out
 }
 
 /// The digest string of 32 raw bytes.
