@@ -613,4 +613,41 @@ mod tests {
         ));
         assert!(root_at(&mem, 4).is_err());
     }
+
+    #[test]
+    fn known_answer_tree_and_proofs() {
+        // Seven leaves whose data are 32 bytes of 0x00, 0x01, ... 0x06 (as entry hashes
+        // are 32 bytes); the crate docs quote these and a Python recipe reproducing them.
+        let mem = MemoryTree::from_leaves((0u8..7).map(|i| leaf_hash(&[i; 32])));
+        let hexes = |v: Vec<Hash>| v.iter().map(hex::encode).collect::<Vec<_>>();
+        assert_eq!(
+            hex::encode(mem.root()),
+            "7318881c41fce3c1de3640df8e8c110c93f43f686b74204a9d1ad5b8c71c2047"
+        );
+        assert_eq!(
+            hex::encode(root_at(&mem, 3).unwrap()),
+            "ba8d94b7fbcecae7b81c4c80574fe24734a6917bf9c1ecd66ff3e0c34ead4620"
+        );
+        assert_eq!(
+            hex::encode(mem.leaves()[3]),
+            "acaa04663a8547a2f70c60cc18f9378796b13c4f9a08f70d6adae662365b30c6"
+        );
+        assert_eq!(
+            hexes(inclusion_proof(&mem, 3, 7).unwrap()),
+            [
+                "cba8c596120bdb69debbd923d92cba948bde7c7d06a465a1bb7d98d3116038fa",
+                "28fb81e496897e0ce886f08602392e9239b65c659041e5202163e58ad898f444",
+                "1f3f95843413191fe7521996b6b1e4147d703b1702c475a478ad25a6f6b415b4",
+            ]
+        );
+        assert_eq!(
+            hexes(consistency_proof(&mem, 3, 7).unwrap()),
+            [
+                "cba8c596120bdb69debbd923d92cba948bde7c7d06a465a1bb7d98d3116038fa",
+                "acaa04663a8547a2f70c60cc18f9378796b13c4f9a08f70d6adae662365b30c6",
+                "28fb81e496897e0ce886f08602392e9239b65c659041e5202163e58ad898f444",
+                "1f3f95843413191fe7521996b6b1e4147d703b1702c475a478ad25a6f6b415b4",
+            ]
+        );
+    }
 }
