@@ -114,7 +114,8 @@
 //! (§2.1.3.2, §2.1.4.2): [`verify_inclusion`], [`verify_consistency`]. They are made
 //! by [`inclusion_proof`] and [`consistency_proof`] from any [`HashReader`] (the hash
 //! of the complete subtree at `(level, index)`): [`MemoryTree`] in memory, or
-//! [`TileHashReader`] over stored tiles. [`Tree`] keeps only the O(log n) frontier
+//! [`TileHashReader`] over stored tiles ([`tiles_needed`] lists the tiles a proof reads,
+//! so a store can fetch them first). [`Tree`] keeps only the O(log n) frontier
 //! and gives the root after every append.
 //!
 //! Known answer (pinned by a test): for seven leaves whose data are 32 bytes of `0x00`,
@@ -282,6 +283,7 @@ mod entry;
 mod error;
 mod merkle;
 mod note;
+mod note_error;
 mod tiles;
 mod verify;
 mod verify_error;
@@ -298,13 +300,14 @@ pub use merkle::{
     EMPTY_ROOT,
 };
 pub use note::{
-    open_checkpoint, sign_checkpoint, Checkpoint, Cosigned, KeyKind, NoteError, NoteSignature,
+    open_checkpoint, sign_checkpoint, Checkpoint, Cosigned, KeyKind, NoteSignature,
     NoteVerifierKey, SignedNote, VerifiedSignature, Witness, WitnessError, ALG_COSIGNATURE_V1,
     ALG_ED25519,
 };
+pub use note_error::NoteError;
 pub use tiles::{
     bundles_for_size, entry_bundle, parse_entry_bundle, tile_data, tile_for, tiles_for_size,
-    BundleId, TileError, TileHashReader, TileId, TileReader, TILE_HEIGHT, TILE_WIDTH,
+    tiles_needed, BundleId, TileError, TileHashReader, TileId, TileReader, TILE_HEIGHT, TILE_WIDTH,
 };
 pub use verify::{verify_all, RawEntry, Verifier, VerifyReport};
 pub use verify_error::{VerifyError, VerifyErrorKind};

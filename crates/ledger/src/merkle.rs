@@ -6,7 +6,7 @@
 
 use sha2::{Digest as _, Sha256};
 
-use crate::Digest;
+use countersign_core::canonical::Digest;
 
 /// A node or leaf hash of the tree: 32 raw SHA-256 bytes.
 pub type Hash = [u8; 32];

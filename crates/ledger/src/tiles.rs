@@ -4,6 +4,8 @@
 //! Tiles have height 8: a tile at level `L` holds up to 256 consecutive hashes of tree
 //! level `8L` (level 0 tiles hold leaf hashes). See the crate docs, "Tiles".
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::merkle::{node_hash, Hash, HashReader, MerkleError};
@@ -273,14 +275,12 @@ pub fn tile_data<R: HashReader + ?Sized>(r: &R, tile: TileId) -> Result<Vec<u8>,
 }
 
 /// An entry bundle: each entry as a big-endian u16 length and its bytes. The ledger's
-/// entries in a bundle are the 32 raw bytes of each entry's hash.
-pub fn entry_bundle<'a>(entries: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for e in entries {
-        // INVARIANT: ledger bundle entries are 32-byte hashes, far below u16::MAX.
-        let len = u16::try_from(e.len()).unwrap_or(u16::MAX);
-        out.extend_from_slice(&len.to_be_bytes());
-        out.extend_from_slice(&e[..usize::from(len)]);
+/// bundle entries are the 32 raw bytes of each entry's hash (the leaf data).
+pub fn entry_bundle(entry_hashes: &[Hash]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entry_hashes.len() * 34);
+    for h in entry_hashes {
+        out.extend_from_slice(&32u16.to_be_bytes());
+        out.extend_from_slice(h);
     }
     out
 }
@@ -333,11 +333,13 @@ impl<T: TileReader> HashReader for TileHashReader<T> {
         let tile_level = level / TILE_HEIGHT;
         let within = level % TILE_HEIGHT;
         // The subtree is the 2^within hashes of tree level 8 * tile_level from `first`.
-        let first = index
-            .checked_shl(u32::from(within))
-            .ok_or_else(|| missing("index out of range".into()))?;
         let count = 1u64 << within;
-        let tile = tile_for(self.size, tile_level, first + count - 1)
+        let last = index
+            .checked_mul(count)
+            .and_then(|first| first.checked_add(count - 1))
+            .ok_or_else(|| missing("index out of range".into()))?;
+        let first = last - (count - 1);
+        let tile = tile_for(self.size, tile_level, last)
             .ok_or_else(|| missing(format!("not complete in a tree of size {}", self.size)))?;
         let data = self.tiles.read_tile(tile)?;
         if data.len() != tile.len_bytes() {
@@ -367,10 +369,44 @@ impl<T: TileReader> HashReader for TileHashReader<T> {
     }
 }
 
+/// The tiles a computation over the tree of `size` reads through a [`TileHashReader`].
+///
+/// Which nodes a root or proof needs depends only on sizes and indexes, never on hash
+/// values, so running `compute` against a reader that records what it is asked for
+/// (and answers zeros) finds them. A store with asynchronous IO fetches these tiles,
+/// then runs the computation again over a [`TileHashReader`] backed by them.
+pub fn tiles_needed<T>(size: u64, compute: impl FnOnce(&dyn HashReader) -> T) -> Vec<TileId> {
+    let recorder = Recorder {
+        size,
+        seen: RefCell::new(BTreeSet::new()),
+    };
+    let _ = compute(&recorder);
+    recorder.seen.into_inner().into_iter().collect()
+}
+
+/// Records the tiles each subtree read would load.
+struct Recorder {
+    size: u64,
+    seen: RefCell<BTreeSet<TileId>>,
+}
+
+impl HashReader for Recorder {
+    fn subtree(&self, level: u8, index: u64) -> Result<Hash, MerkleError> {
+        let count = 1u64 << (level % TILE_HEIGHT);
+        let last = index
+            .checked_mul(count)
+            .and_then(|first| first.checked_add(count - 1));
+        if let Some(tile) = last.and_then(|l| tile_for(self.size, level / TILE_HEIGHT, l)) {
+            self.seen.borrow_mut().insert(tile);
+        }
+        Ok([0; 32])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::merkle::{inclusion_proof, leaf_hash, root_at, MemoryTree};
+    use crate::merkle::{consistency_proof, inclusion_proof, leaf_hash, root_at, MemoryTree};
     use std::collections::BTreeMap;
 
     #[test]
@@ -469,7 +505,7 @@ mod tests {
     fn entry_bundles_round_trip() {
         let a = [1u8; 32];
         let b = [2u8; 32];
-        let data = entry_bundle([&a[..], &b[..]]);
+        let data = entry_bundle(&[a, b]);
         assert_eq!(data.len(), 68);
         assert_eq!(&data[..2], &[0, 32]);
         assert_eq!(parse_entry_bundle(&data).unwrap(), vec![&a[..], &b[..]]);
@@ -477,5 +513,33 @@ mod tests {
             parse_entry_bundle(&data[..67]).unwrap_err(),
             TileError::BundleMalformed { offset: 34 }
         );
+    }
+
+    #[test]
+    fn the_tiles_a_proof_needs_are_enough_to_make_it() {
+        let size = 70_000u64;
+        let mem = MemoryTree::from_leaves((0..size).map(|i| leaf_hash(&i.to_le_bytes())));
+        for (index, first) in [(0u64, 1u64), (12_345, 40_000), (69_999, 69_999)] {
+            let needed = tiles_needed(size, |r| {
+                let _ = inclusion_proof(r, index, size);
+                let _ = consistency_proof(r, first, size);
+                let _ = root_at(r, size);
+            });
+            assert!(needed.len() <= 12, "{needed:?}");
+            let only: BTreeMap<String, Vec<u8>> = needed
+                .iter()
+                .map(|t| (t.path(), tile_data(&mem, *t).unwrap()))
+                .collect();
+            let reader = TileHashReader::new(size, Mem(only));
+            assert_eq!(
+                inclusion_proof(&reader, index, size).unwrap(),
+                inclusion_proof(&mem, index, size).unwrap()
+            );
+            assert_eq!(
+                consistency_proof(&reader, first, size).unwrap(),
+                consistency_proof(&mem, first, size).unwrap()
+            );
+            assert_eq!(root_at(&reader, size).unwrap(), mem.root());
+        }
     }
 }
