@@ -65,6 +65,8 @@ pub struct Verifier {
     failed: Option<VerifyError>,
     /// Reused for serializing `Value` payloads.
     scratch: Vec<u8>,
+    /// Reused for entry-hash preimages.
+    preimage: Vec<u8>,
 }
 
 impl Default for Verifier {
@@ -77,6 +79,7 @@ impl Default for Verifier {
             pending: Vec::new(),
             failed: None,
             scratch: Vec::new(),
+            preimage: Vec::new(),
         }
     }
 }
@@ -235,7 +238,16 @@ impl Verifier {
         if !self.payload_matches(payload, payload_digest) {
             return Err(fail(VerifyErrorKind::PayloadDigestMismatch));
         }
-        let computed = raw_entry_hash(seq, at, actor, action, subject, payload_digest, prev_hash);
+        let computed = raw_entry_hash(
+            &mut self.preimage,
+            seq,
+            at,
+            actor,
+            action,
+            subject,
+            payload_digest,
+            prev_hash,
+        );
         let hex = lower_hex(&computed);
         if !digest_text_is(hash, &hex) {
             return Err(fail(VerifyErrorKind::HashMismatch));
@@ -406,8 +418,11 @@ fn digest_of_bytes(h: &Hash) -> Digest {
         .unwrap_or_else(|_| Digest::zero())
 }
 
-/// [`crate::entry_hash`] as raw bytes, hashing the fields without building the preimage.
+/// [`crate::entry_hash`] as raw bytes, building the preimage in a reused buffer and
+/// hashing it in one call (many small hasher updates cost more than the copy).
+#[allow(clippy::too_many_arguments)]
 fn raw_entry_hash(
+    buf: &mut Vec<u8>,
     seq: u64,
     at: &str,
     actor: &str,
@@ -418,8 +433,8 @@ fn raw_entry_hash(
 ) -> Hash {
     let mut digits = [0u8; 20];
     let seq = decimal(seq, &mut digits);
-    let mut h = Sha256::new();
-    h.update(ENTRY_DOMAIN);
+    buf.clear();
+    buf.extend_from_slice(ENTRY_DOMAIN);
     for field in [
         seq,
         at.as_bytes(),
@@ -429,10 +444,10 @@ fn raw_entry_hash(
         payload_digest.as_bytes(),
         prev_hash.as_bytes(),
     ] {
-        h.update((field.len() as u64).to_be_bytes());
-        h.update(field);
+        buf.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        buf.extend_from_slice(field);
     }
-    h.finalize().into()
+    Sha256::digest(buf.as_slice()).into()
 }
 
 /// `n` in decimal ASCII, written at the end of `buf`.
