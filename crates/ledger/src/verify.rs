@@ -1151,4 +1151,21 @@ mod tests {
             VerifyErrorKind::CheckpointRootMismatch { size: 4 }
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_time_never_accepts_what_parse_time_refuses(
+            y in 0u32..10_000, mo in 0u32..100, d in 0u32..100,
+            h in 0u32..100, mi in 0u32..100, se in 0u32..100, us in 0u32..1_000_000,
+        ) {
+            let at = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}.{us:06}Z");
+            if fast_time(at.as_bytes()) {
+                proptest::prop_assert!(parse_time(&at).is_ok(), "{}", at);
+            }
+            // Below a leap second, the two agree exactly.
+            if se < 60 {
+                proptest::prop_assert_eq!(fast_time(at.as_bytes()), parse_time(&at).is_ok(), "{}", at);
+            }
+        }
+    }
 }
