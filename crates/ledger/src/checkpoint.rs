@@ -19,7 +19,7 @@ pub(crate) const CHECKPOINT_DOMAIN: &[u8] = b"countersign-checkpoint-v1\0";
 ///
 /// Its `Debug` shows only the key id, never the secret.
 #[derive(Clone)]
-pub struct LedgerKey(SigningKey);
+pub struct LedgerKey(pub(crate) SigningKey);
 
 impl LedgerKey {
     /// A new random key.
@@ -65,7 +65,7 @@ impl fmt::Debug for LedgerKey {
 /// The public key that verifies checkpoints; on the wire, base64url without padding of its 32 bytes.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct LedgerPublicKey(VerifyingKey);
+pub struct LedgerPublicKey(pub(crate) VerifyingKey);
 
 impl LedgerPublicKey {
     /// First 16 lowercase hex characters of sha256 of the 32 key bytes.

@@ -1,7 +1,7 @@
 //! Why a ledger does not verify, and where: a leaf the checkpoint and the verifier
 //! both name.
 
-use crate::Head;
+use crate::{Head, NoteError};
 use std::fmt;
 
 /// What is wrong at the place a [`VerifyError`] points to.
@@ -28,6 +28,16 @@ pub enum VerifyErrorKind {
     /// The ledger has entries but no signed checkpoint to anchor them: the checkpoint
     /// was removed, so a cut-off tail could not be detected.
     MissingCheckpoint,
+    /// An earlier checkpoint note is malformed or not validly signed by the log key.
+    CheckpointNote(NoteError),
+    /// The Merkle root over the first `size` entries is not the one an earlier
+    /// checkpoint of that size signed: the log was rewritten or forked since.
+    CheckpointRootMismatch { size: u64 },
+    /// The ledger has fewer entries than an earlier checkpoint: it was rolled back or
+    /// its tail was cut off.
+    ShorterThanCheckpoint { size: u64, found: u64 },
+    /// A checkpoint was given to the verifier after it had passed the checkpoint's size.
+    CheckpointPassed { size: u64, pushed: u64 },
 }
 
 impl VerifyErrorKind {
@@ -39,6 +49,10 @@ impl VerifyErrorKind {
                 | Self::BadSignature
                 | Self::UnknownKey
                 | Self::MissingCheckpoint
+                | Self::CheckpointNote(_)
+                | Self::CheckpointRootMismatch { .. }
+                | Self::ShorterThanCheckpoint { .. }
+                | Self::CheckpointPassed { .. }
         )
     }
 }
@@ -78,6 +92,21 @@ impl fmt::Display for VerifyErrorKind {
             Self::MissingCheckpoint => {
                 f.write_str("the ledger has entries but no signed checkpoint")
             }
+            Self::CheckpointNote(err) => write!(f, "the checkpoint note does not verify: {err}"),
+            Self::CheckpointRootMismatch { size } => write!(
+                f,
+                "the merkle root of the first {size} entries is not the checkpoint's: \
+                 the log is not a consistent extension of it"
+            ),
+            Self::ShorterThanCheckpoint { size, found } => write!(
+                f,
+                "the ledger has {found} entries, fewer than the checkpoint's {size}: \
+                 rolled back or truncated"
+            ),
+            Self::CheckpointPassed { size, pushed } => write!(
+                f,
+                "the checkpoint of size {size} was given after {pushed} entries were checked"
+            ),
         }
     }
 }
