@@ -102,7 +102,8 @@ starting). Logs go to standard error.",
     #[command(
         long_about = "The Streamable HTTP gateway: fronts the config's servers that have a `url` \
 at /mcp/<name>. Clients authenticate with a bearer token countersign issued (an agent's \
-just-in-time credential, introspected on every request); without one they get 401 with \
+just-in-time credential, introspected before anything is relayed; a tools/call's decision checks \
+it too); without one they get 401 with \
 `WWW-Authenticate: Bearer resource_metadata=...`, the RFC 9728 metadata at \
 /.well-known/oauth-protected-resource/mcp/<name>. Every tools/call is decided as the token's \
 agent; everything else is relayed. The client's token is never sent upstream."

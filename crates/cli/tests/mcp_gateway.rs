@@ -324,6 +324,12 @@ impl Driver {
         self.send(json!({"op": "call", "tool": tool, "arguments": arguments}))
     }
 
+    /// Ends a session whose client can no longer say goodbye (its token is revoked).
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Ends the session: the client closes the gateway's input and waits for it.
     fn close(mut self) {
         let bye = self.send(json!({"op": "close"}));
@@ -1361,7 +1367,25 @@ fn i10_streamable_http_gateway_authenticates_decides_and_keeps_the_token_from_th
     assert!(seen.get("mcp-session-id").is_some(), "{seen}");
     assert!(seen.get("authorization").is_none(), "{seen}");
     assert!(!seen.to_string().contains(&w.jit), "{seen}");
-    d.close();
+    // Revoked: a known token's next call is denied at once (its decision checks the
+    // token at countersign), and nothing reaches the upstream.
+    w.cli().ok(
+        &w.t("CS_SAM"),
+        &[
+            "credential",
+            "revoke",
+            "--agent",
+            &w.agent,
+            "--reason",
+            "the laptop was stolen",
+        ],
+    );
+    let text = tool_error(&d.call("get_order", json!({"order_id": 9})));
+    assert!(
+        text.starts_with("countersign denied the call to get_order") && text.contains("401"),
+        "{text}"
+    );
+    d.kill();
 
     let ran: Vec<String> = upstream_ran(&w)
         .iter()

@@ -1,7 +1,9 @@
 //! The Streamable HTTP reverse proxy (`countersign mcp serve`): fronts the config's
 //! remote MCP servers at `/mcp/<name>`. Clients authenticate with a bearer token
-//! countersign issued (an agent's just-in-time credential, checked by introspection on
-//! every request); it is an OAuth protected resource: a request without a valid token
+//! countersign issued (an agent's just-in-time credential, introspected before any
+//! request is relayed; a `tools/call` with a token already introspected skips that,
+//! since its decision checks the token at countersign anyway, so a revoked credential
+//! is denied there); it is an OAuth protected resource: a request without a valid token
 //! gets 401 with `WWW-Authenticate: Bearer resource_metadata="…"`, and the RFC 9728
 //! metadata is at `/.well-known/oauth-protected-resource/mcp/<name>`. The client's
 //! token is never forwarded upstream; each `tools/call` is decided as the token's
@@ -18,6 +20,7 @@ use crate::gateway::{Answer, Gateway, Settings};
 use crate::wire::{self, ClientHello, ErrorKind, FromClient, RpcId};
 use bytes::Bytes;
 use countersign_api::IntrospectionView;
+use countersign_core::Digest;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
@@ -73,6 +76,8 @@ pub struct HttpGateway {
     gateways: Mutex<Agents>,
     /// What each session's client declared in `initialize` (before 2026-07-28).
     hellos: Mutex<HashMap<String, ClientHello>>,
+    /// Tokens introspected as active: whose they are and until when (by digest).
+    tokens: Mutex<HashMap<Digest, (Agent, i64)>>,
 }
 
 /// The most sessions whose `initialize` is remembered; beyond it all are forgotten
@@ -86,7 +91,26 @@ impl HttpGateway {
             s,
             gateways: Mutex::new(HashMap::new()),
             hellos: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Notes whose a token is, until its expiry (unix seconds), by its digest.
+    fn remember_token(&self, token: &str, who: &Agent, exp: i64) {
+        let mut k = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if k.len() >= MAX_SESSIONS {
+            k.clear();
+        }
+        k.insert(Digest::of(token.as_bytes()), (who.clone(), exp));
+    }
+
+    /// Whose an unexpired token is, if it was introspected before.
+    fn known(&self, token: &str) -> Option<Agent> {
+        let now = chrono::Utc::now().timestamp();
+        let k = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        k.get(&Digest::of(token.as_bytes()))
+            .filter(|(_, exp)| *exp > now)
+            .map(|(who, _)| who.clone())
     }
 
     fn remember_hello(&self, session: &str, hello: ClientHello) {
@@ -138,6 +162,7 @@ impl HttpGateway {
 }
 
 /// Who a valid token speaks for.
+#[derive(Clone)]
 struct Agent {
     agent: String,
     task: String,
@@ -230,9 +255,38 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    if token.is_some() && ![Method::GET, Method::DELETE, Method::POST].contains(&method) {
+        return Ok(problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "POST, GET or DELETE",
+        ));
+    }
+    let body = if token.is_some() && method == Method::POST {
+        match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return Ok(problem(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "the body is too large",
+                ))
+            }
+        }
+    } else {
+        Bytes::new()
+    };
+    // A tools/call is decided with the token, which countersign checks then (a
+    // revoked or expired credential is refused there, and the call denied), so a
+    // token already known needs no introspection first; anything else is relayed
+    // only after its token is introspected now.
+    let call = method == Method::POST && wire::is_tool_call(&body);
     let who = match &token {
         None => None,
-        Some(t) => introspect(&gw, t).await,
+        Some(t) => match gw.known(t).filter(|_| call) {
+            Some(who) => Some(who),
+            None => introspect(&gw, t).await,
+        },
     };
     let (Some(token), Some(who)) = (token.clone(), who) else {
         let challenge = match token {
@@ -251,26 +305,9 @@ async fn handle(
         }
         return Ok(r);
     };
-    let method = req.method().clone();
-    let headers = req.headers().clone();
     if method == Method::GET || method == Method::DELETE {
         return Ok(relay(&gw, server, method, &headers, Bytes::new(), None, None).await);
     }
-    if method != Method::POST {
-        return Ok(problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "POST, GET or DELETE",
-        ));
-    }
-    let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Ok(problem(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the body is too large",
-            ))
-        }
-    };
     let version = headers
         .get("mcp-protocol-version")
         .and_then(|v| v.to_str().ok())
@@ -347,7 +384,11 @@ async fn introspect(gw: &HttpGateway, token: &str) -> Option<Agent> {
             .ok()?;
     let v: IntrospectionView = resp.json().await.ok()?;
     match (v.active, v.agent, v.task) {
-        (true, Some(agent), Some(task)) => Some(Agent { agent, task }),
+        (true, Some(agent), Some(task)) => {
+            let who = Agent { agent, task };
+            gw.remember_token(token, &who, v.exp.unwrap_or(0));
+            Some(who)
+        }
         _ => None,
     }
 }

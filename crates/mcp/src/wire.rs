@@ -474,6 +474,17 @@ pub fn annotate_tools(line: &[u8], note: impl Fn(&str) -> Option<ToolNote>) -> V
     self::line(&v)
 }
 
+/// Whether a body is a `tools/call` request (read cheaply, before authentication
+/// decides how the request is checked; `read_client` reads it properly after).
+pub fn is_tool_call(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<&'a str>,
+    }
+    serde_json::from_slice::<Method<'_>>(body).is_ok_and(|m| m.method == Some(TOOLS_CALL))
+}
+
 /// The fields of an upstream line the gateway reads; the result stays raw.
 #[derive(Deserialize)]
 struct UpstreamLine<'a> {
