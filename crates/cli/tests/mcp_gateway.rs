@@ -1245,6 +1245,101 @@ fn wait_for_stderr(child: &mut Child, ready: &str) {
         .expect("the upstream did not start");
 }
 
+/// `countersign mcp serve` with `config` (in the world's directory): the running
+/// gateway and the address it listens on.
+fn mcp_serve(w: &World, config: &str) -> (support::Server, String) {
+    let mut gateway = Command::new(env!("CARGO_BIN_EXE_countersign"))
+        .current_dir(w.dir.path())
+        .args([
+            "mcp",
+            "serve",
+            "--config",
+            config,
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("COUNTERSIGN_SERVER", &w.url)
+        .env_remove("COUNTERSIGN_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let out = support::lines(&mut gateway);
+    let server = support::Server(gateway);
+    let addr = loop {
+        let l = out
+            .recv_timeout(Duration::from_secs(60))
+            .expect("mcp serve did not start");
+        if let Some(a) = l.strip_prefix("countersign mcp: listening on ") {
+            break a.trim().to_owned();
+        }
+    };
+    (server, addr)
+}
+
+#[test]
+fn i10_the_npm_reference_server_over_streamable_http_through_the_gateway() {
+    let w = World::new();
+    let sys = w.t("CS_SYSTEM");
+    let port = support::free_port();
+    let mut child = Command::new("node")
+        .arg(everything())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_stderr(&mut child, "listening on port");
+    let _upstream = support::Server(child);
+    std::fs::write(
+        w.path("everything.toml"),
+        format!(
+            r#"
+approval_wait_seconds = 0
+[servers.everything]
+url = "http://127.0.0.1:{port}/mcp"
+
+[servers.everything.tools.echo]
+system = "{sys}"
+action = "read"
+resource = "orders/echo"
+risk_score = 10
+"#
+        ),
+    )
+    .unwrap();
+    let (_gateway, addr) = mcp_serve(&w, "everything.toml");
+    let mut d = Driver::http(&w, &format!("http://{addr}/mcp/everything"), &w.jit);
+    let tools = d.send(json!({"op": "list"}));
+    assert_eq!(tools["decisions"]["echo"], "allow", "{tools}");
+    let names = tools["tools"].as_array().unwrap();
+    let other = names
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|n| *n != "echo")
+        .expect("the reference server has more tools than echo")
+        .to_owned();
+    assert_eq!(tools["decisions"][&other], "deny", "{tools}");
+    // Allowed: the reference server's own answer.
+    assert_eq!(
+        tool_ok(&d.call("echo", json!({"message": "hi over http"}))),
+        "Echo: hi over http"
+    );
+    // Unmapped: denied without reaching it.
+    let text = tool_error(&d.call(&other, json!({})));
+    assert!(text.contains("not in the gateway's map"), "{text}");
+    d.close();
+    let actions = w.actions();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["arguments"], json!({"message": "hi over http"}));
+    assert_eq!(actions[0]["outcome"]["status"], "succeeded", "{actions:?}");
+    assert!(actions[0]["outcome"]["detail"]["result_digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+}
+
 #[test]
 fn i10_streamable_http_gateway_authenticates_decides_and_keeps_the_token_from_the_upstream() {
     let w = World::new();
@@ -1265,32 +1360,7 @@ fn i10_streamable_http_gateway_authenticates_decides_and_keeps_the_token_from_th
     std::fs::write(w.path("http.toml"), text).unwrap();
 
     // The gateway.
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_countersign"))
-        .current_dir(w.dir.path())
-        .args([
-            "mcp",
-            "serve",
-            "--config",
-            "http.toml",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("COUNTERSIGN_SERVER", &w.url)
-        .env_remove("COUNTERSIGN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let out = support::lines(&mut gateway);
-    let _gateway = support::Server(gateway);
-    let addr = loop {
-        let l = out
-            .recv_timeout(Duration::from_secs(60))
-            .expect("mcp serve did not start");
-        if let Some(a) = l.strip_prefix("countersign mcp: listening on ") {
-            break a.trim().to_owned();
-        }
-    };
+    let (_gateway, addr) = mcp_serve(&w, "http.toml");
     let endpoint = format!("http://{addr}/mcp/shop");
     let metadata = format!("http://{addr}/.well-known/oauth-protected-resource/mcp/shop");
 
