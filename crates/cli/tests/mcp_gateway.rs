@@ -1299,6 +1299,8 @@ fn i10_the_npm_reference_server_over_streamable_http_through_the_gateway() {
 approval_wait_seconds = 0
 [servers.everything]
 url = "http://127.0.0.1:{port}/mcp"
+# Unmapped tools are asked as an action no grant covers: denied, and recorded.
+default = {{ system = "{sys}", action = "unmapped", resource = "tools/{{tool}}" }}
 
 [servers.everything.tools.echo]
 system = "{sys}"
@@ -1326,15 +1328,23 @@ risk_score = 10
         tool_ok(&d.call("echo", json!({"message": "hi over http"}))),
         "Echo: hi over http"
     );
-    // Unmapped: denied without reaching it.
+    // Not in the map: the default mapping asks countersign, which denies (no grant
+    // covers it) and records the attempt; nothing reaches the server.
     let text = tool_error(&d.call(&other, json!({})));
-    assert!(text.contains("not in the gateway's map"), "{text}");
+    assert!(
+        text.starts_with(&format!("countersign denied the call to {other}")),
+        "{text}"
+    );
     d.close();
     let actions = w.actions();
-    assert_eq!(actions.len(), 1, "{actions:?}");
-    assert_eq!(actions[0]["arguments"], json!({"message": "hi over http"}));
-    assert_eq!(actions[0]["outcome"]["status"], "succeeded", "{actions:?}");
-    assert!(actions[0]["outcome"]["detail"]["result_digest"]
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    let denied = actions.iter().find(|a| a["decision"] == "deny").unwrap();
+    assert_eq!(denied["action"], "unmapped", "{denied}");
+    assert_eq!(denied["resource"], format!("tools/{other}"), "{denied}");
+    let echo = actions.iter().find(|a| a["decision"] == "allow").unwrap();
+    assert_eq!(echo["arguments"], json!({"message": "hi over http"}));
+    assert_eq!(echo["outcome"]["status"], "succeeded", "{actions:?}");
+    assert!(echo["outcome"]["detail"]["result_digest"]
         .as_str()
         .unwrap()
         .starts_with("sha256:"));
