@@ -582,6 +582,33 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
         .ok(&w.t("CS_OLU"), &["action", "list", "--agent", &w.agent]);
     assert_eq!(out.lines().count(), actions.len(), "{out}");
     assert!(out.contains("outcome succeeded"), "{out}");
+
+    // And the ledger: each decision is an entry naming its action, with its digest;
+    // the human's approval and the outcomes are entries too; the chain verifies.
+    let entries = w
+        .cli()
+        .json(&w.t("CS_ADMIN"), &["ledger", "list", "--limit", "1000"], 0);
+    let entries = entries.as_array().unwrap();
+    for a in &actions {
+        let decided = entries
+            .iter()
+            .find(|e| e["action"] == "action.decide" && e["subject"] == a["id"])
+            .unwrap_or_else(|| panic!("no ledger entry for {a}"));
+        assert_eq!(
+            decided["payload"]["action_digest"], a["action_digest"],
+            "{decided}"
+        );
+    }
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "approval.approve" && e["subject"] == apr.as_str()));
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "action.outcome" && e["subject"] == ran["id"]));
+    let out = w
+        .cli()
+        .ok("", &["ledger", "verify", "--db", "countersign.db"]);
+    assert!(out.contains("ledger OK"), "{out}");
 }
 
 #[test]
