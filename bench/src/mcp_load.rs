@@ -225,19 +225,6 @@ impl HttpPeer {
     }
 }
 
-/// Sequential calls over HTTP: latencies sorted.
-async fn http_latencies(p: &HttpPeer, n: usize) -> Result<Vec<Duration>> {
-    for i in 0..50 {
-        p.call(1_000_000 + i).await?;
-    }
-    let mut lat = Vec::with_capacity(n);
-    for i in 0..n {
-        lat.push(p.call(i as u64 + 1).await?);
-    }
-    lat.sort();
-    Ok(lat)
-}
-
 /// Calls per second over HTTP with `window` callers for `seconds`.
 async fn http_throughput(p: std::sync::Arc<HttpPeer>, window: usize, seconds: u64) -> Result<f64> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -282,8 +269,25 @@ async fn listening(port: u16) -> Result<()> {
     bail!("nothing listens on port {port}")
 }
 
-/// Sequential calls: latencies sorted.
-async fn latencies(p: &mut Peer, n: usize) -> Result<Vec<Duration>> {
+/// A client that makes one timed call.
+trait Caller {
+    async fn call(&mut self, id: u64) -> Result<Duration>;
+}
+
+impl Caller for Peer {
+    async fn call(&mut self, id: u64) -> Result<Duration> {
+        Peer::call(self, id).await
+    }
+}
+
+impl Caller for &HttpPeer {
+    async fn call(&mut self, id: u64) -> Result<Duration> {
+        HttpPeer::call(self, id).await
+    }
+}
+
+/// Sequential calls after a warm-up of 50: latencies sorted.
+async fn timed(p: &mut impl Caller, n: usize) -> Result<Vec<Duration>> {
     for i in 0..50 {
         p.call(1_000_000 + i).await?;
     }
@@ -391,9 +395,9 @@ async fn main() -> Result<()> {
     };
 
     let mut d = Peer::start(direct()).await?;
-    let direct_lat = latencies(&mut d, args.calls).await?;
+    let direct_lat = timed(&mut d, args.calls).await?;
     let mut g = Peer::start(gateway()).await?;
-    let gw_lat = latencies(&mut g, args.calls).await?;
+    let gw_lat = timed(&mut g, args.calls).await?;
     drop(d);
     let added50 = percentile(&gw_lat, 0.50).saturating_sub(percentile(&direct_lat, 0.50));
     let added99 = percentile(&gw_lat, 0.99).saturating_sub(percentile(&direct_lat, 0.99));
@@ -458,8 +462,8 @@ async fn main() -> Result<()> {
         url: format!("http://127.0.0.1:{gw}/mcp/echo"),
         token: Some(token.clone()),
     });
-    let direct_lat = http_latencies(&direct, args.calls).await?;
-    let gw_lat = http_latencies(&through, args.calls).await?;
+    let direct_lat = timed(&mut &direct, args.calls).await?;
+    let gw_lat = timed(&mut &*through, args.calls).await?;
     let added50 = percentile(&gw_lat, 0.50).saturating_sub(percentile(&direct_lat, 0.50));
     let added99 = percentile(&gw_lat, 0.99).saturating_sub(percentile(&direct_lat, 0.99));
     println!("MCP gateway, Streamable HTTP, one allowed tools/call at a time:");

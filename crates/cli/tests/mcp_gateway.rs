@@ -192,6 +192,17 @@ risk_score = 10
     )
 }
 
+/// The fixture server's command line (stdio).
+fn shop_server() -> Vec<String> {
+    vec![
+        python(),
+        root()
+            .join("tests/mcp/shop_server.py")
+            .display()
+            .to_string(),
+    ]
+}
+
 /// The Python SDK's client script and its interpreter.
 fn drive_py() -> Vec<String> {
     vec![
@@ -615,13 +626,7 @@ fn i10_python_sdk_client_through_the_gateway_allow_deny_step_up_and_retry() {
 fn i10_typescript_sdk_client_through_the_gateway_allowed_and_denied() {
     let w = World::new();
     let config = shop_config(&w);
-    let shop = vec![
-        python(),
-        root()
-            .join("tests/mcp/shop_server.py")
-            .display()
-            .to_string(),
-    ];
+    let shop = shop_server();
     everything(); // tests/mcp's node_modules, where the SDK is pinned
     let mut d = Driver::typescript(&w, &w.proxy(config, 0, &shop));
 
@@ -758,13 +763,7 @@ fn i10_the_gateway_waits_for_the_human_and_answers_each_client_its_way() {
 fn i10_a_2026_07_28_client_gets_input_required_and_its_retry_runs_once_approved() {
     let w = World::new();
     let config = shop_config(&w);
-    let shop = vec![
-        python(),
-        root()
-            .join("tests/mcp/shop_server.py")
-            .display()
-            .to_string(),
-    ];
+    let shop = shop_server();
     let mut d = Driver::modern(&w, &w.proxy(config, 0, &shop));
     let refund = json!({"order_id": 4714, "amount": 70, "currency": "EUR"});
     let r = d.call("refund_order", refund.clone());
@@ -872,13 +871,7 @@ fn inspector(w: &World, target: &[String], args: &[&str]) -> (bool, String, Stri
 fn i10_the_inspector_cli_through_the_gateway() {
     let w = World::new();
     let config = shop_config(&w);
-    let shop = vec![
-        python(),
-        root()
-            .join("tests/mcp/shop_server.py")
-            .display()
-            .to_string(),
-    ];
+    let shop = shop_server();
     let proxy = w.proxy(config, 0, &shop);
     let call = |tool: &str, arg: &[&str]| -> Value {
         let mut args = vec!["--method", "tools/call", "--tool-name", tool];

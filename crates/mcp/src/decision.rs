@@ -4,7 +4,7 @@
 //! texts a model reads when a call is denied or waits for a human, and the outcome an
 //! upstream's reply reports on the action (`outcome`). No IO; `gateway.rs` runs them.
 
-use crate::config::ServerConfig;
+use crate::config::{ServerConfig, ToolMapping};
 use crate::message::{Reply, ToolCall};
 use chrono::{DateTime, Utc};
 use countersign_api::{
@@ -41,7 +41,19 @@ pub fn plan(server: &ServerConfig, task: Option<&str>, call: &ToolCall) -> Plan 
             ))
         }
     };
-    Plan::Ask(Box::new(ActionRequestParams {
+    let said = format!("MCP tools/call {} on server {}", call.name, server.name);
+    Plan::Ask(Box::new(request(m, task, resource, arguments, Some(said))))
+}
+
+/// The action request a mapping makes of one call (or, for a preview, of none).
+fn request(
+    m: &ToolMapping,
+    task: Option<&str>,
+    resource: String,
+    arguments: serde_json::Value,
+    ai_output: Option<String>,
+) -> ActionRequestParams {
+    ActionRequestParams {
         action: m.action.clone(),
         system: m.system.clone(),
         resource,
@@ -53,15 +65,12 @@ pub fn plan(server: &ServerConfig, task: Option<&str>, call: &ToolCall) -> Plan 
             data_classes: m.data_classes.clone(),
             ai_input: None,
             ai_input_digest: None,
-            ai_output: Some(format!(
-                "MCP tools/call {} on server {}",
-                call.name, server.name
-            )),
+            ai_output,
             data_used: Vec::new(),
             impact: m.impact.clone(),
         },
         approval_id: None,
-    }))
+    }
 }
 
 /// The request that previews what a call of `tool` would be decided now, for
@@ -73,24 +82,8 @@ pub fn preview_plan(
     tool: &str,
 ) -> Option<ActionRequestParams> {
     let m = server.mapping(tool)?;
-    Some(ActionRequestParams {
-        action: m.action.clone(),
-        system: m.system.clone(),
-        resource: m.resource.example(tool),
-        task: task.map(str::to_owned),
-        arguments: serde_json::Value::Null,
-        context: ActionContextParams {
-            confidence: None,
-            risk_score: m.risk_score,
-            data_classes: m.data_classes.clone(),
-            ai_input: None,
-            ai_input_digest: None,
-            ai_output: None,
-            data_used: Vec::new(),
-            impact: m.impact.clone(),
-        },
-        approval_id: None,
-    })
+    let resource = m.resource.example(tool);
+    Some(request(m, task, resource, serde_json::Value::Null, None))
 }
 
 /// What a tool would get now, as `tools/list` shows it.
