@@ -183,6 +183,9 @@ pub async fn serve(
                 source,
             })?,
         };
+        // Answers are small and come in pieces (a streamed reply): without this,
+        // Nagle's algorithm holds each back for the client's delayed ACK (~40 ms).
+        let _ = stream.set_nodelay(true);
         let gw = gw.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(gw.clone(), req));
