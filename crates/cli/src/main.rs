@@ -85,6 +85,11 @@ enum Command {
         /// variable names one file. A file that cannot be used refuses to start.
         #[arg(long = "ca-cert", value_name = "FILE", env = "COUNTERSIGN_CA_CERT")]
         ca_cert: Vec<PathBuf>,
+        /// The ledger's name as a transparency log: the first line of its checkpoints
+        /// and its key's name. Default: <host of --public-url>/ledger, else
+        /// countersign/ledger. Keep it stable: witnesses pin it.
+        #[arg(long, value_name = "ORIGIN", env = "COUNTERSIGN_LEDGER_ORIGIN")]
+        ledger_origin: Option<String>,
         #[command(flatten)]
         sign_in: serve::SignInArgs,
     },
@@ -664,6 +669,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             deadline_interval,
             policies,
             ca_cert,
+            ledger_origin,
             sign_in,
         } => {
             serve::serve(serve::ServeArgs {
@@ -674,6 +680,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 deadline_interval,
                 policies,
                 ca_cert,
+                ledger_origin,
                 sign_in,
             })
             .await?;

@@ -24,7 +24,25 @@ pub struct ServeArgs {
     pub policies: Option<PathBuf>,
     /// CA files the webhook client trusts besides the system roots.
     pub ca_cert: Vec<PathBuf>,
+    /// The ledger's origin as a transparency log.
+    pub ledger_origin: Option<String>,
     pub sign_in: SignInArgs,
+}
+
+/// The log's origin: the flag, else `<host of the public URL>/ledger`, else the default.
+fn ledger_origin(flag: Option<&str>, public_url: Option<&str>) -> String {
+    if let Some(o) = flag {
+        return o.to_owned();
+    }
+    let host = public_url
+        .and_then(|u| u.split_once("://"))
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .map(|h| h.rsplit_once('@').map_or(h, |(_, h)| h))
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(h) => format!("{h}/ledger"),
+        None => countersign_server::app::transparency::DEFAULT_ORIGIN.to_owned(),
+    }
 }
 
 /// How people sign in to the console.
@@ -224,7 +242,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(backend = store.backend(), db = %args.db, profile = %profile.name, digest = %profile.digest(), "store ready");
 
     let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone())
-        .with_sign_in(sign_in);
+        .with_sign_in(sign_in)
+        .with_ledger_origin(&ledger_origin(
+            args.ledger_origin.as_deref(),
+            args.sign_in.public_url.as_deref(),
+        ))
+        .context("--ledger-origin cannot name a signing key (no spaces or +)")?;
     let policies = state.runtime.policies();
     let bootstrap = countersign_server::app::auth::bootstrap(&state).await?;
     let admin_token = bootstrap.as_ref().map(|(_, t)| t.clone());

@@ -276,6 +276,11 @@ pub(crate) fn entry(row: &impl Columns) -> Result<Entry, StoreError> {
     })
 }
 
+/// One entry's `seq` and `hash`: what the Merkle tree of the ledger is made of.
+pub(crate) fn seq_hash(row: &impl Columns) -> Result<(u64, Digest), StoreError> {
+    Ok((u64_col(row, "seq")?, digest(row, "hash")?))
+}
+
 pub(crate) fn signed_head(row: &impl Columns) -> Result<SignedHead, StoreError> {
     Ok(SignedHead {
         seq: u64_col(row, "seq")?,

@@ -9,11 +9,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Routes anyone may call. Introspection is public: the token is the caller's proof.
-const PUBLIC: [&str; 4] = [
+const PUBLIC: [&str; 8] = [
     "/healthz",
     "/readyz",
     "/.well-known/jwks.json",
     "/v1/oauth/introspect",
+    // The ledger as a transparency log: tree sizes and hashes, no entry's fields.
+    "/v1/ledger/checkpoint",
+    "/v1/ledger/proof/inclusion",
+    "/v1/ledger/proof/consistency",
+    "/v1/ledger/keys",
 ];
 
 /// Routes an agent calls, authenticated by its client assertion in the body, never by
@@ -235,6 +240,7 @@ impl Fixture {
                     "name" => "walk.pdf".to_owned(),
                     "artifact" => self.rel.artifact.clone(),
                     "env" => "production".to_owned(),
+                    "entry" | "from" => "1".to_owned(),
                     other => panic!(
                         "no value for required query parameter {other} of {}",
                         op.template

@@ -9,7 +9,7 @@ use crate::tx::LedgerTx;
 use crate::StoreError;
 use async_trait::async_trait;
 use chrono::Utc;
-use countersign_ledger::{chain_next, Entry, EntryDraft, Head, LedgerKey, SignedHead};
+use countersign_ledger::{chain_next, Digest, Entry, EntryDraft, Head, LedgerKey, SignedHead};
 
 #[async_trait]
 impl<C: Conn> LedgerTx for SqlTx<C> {
@@ -73,6 +73,12 @@ impl<C: Conn> LedgerTx for SqlTx<C> {
     async fn ledger_page(&mut self, after: u64, limit: u32) -> R<Vec<Entry>> {
         let s = sql!("SELECT * FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?");
         self.all(s, args![i64_of(after), i64::from(limit)], entry)
+            .await
+    }
+
+    async fn ledger_hashes(&mut self, after: u64, limit: u32) -> R<Vec<(u64, Digest)>> {
+        let s = sql!("SELECT seq, hash FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?");
+        self.all(s, args![i64_of(after), i64::from(limit)], seq_hash)
             .await
     }
 

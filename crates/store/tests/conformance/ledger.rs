@@ -13,6 +13,8 @@ conformance!(
     i11_concurrent_writers_form_one_chain,
     i11_append_batch_chains_and_signs_once,
     a_subjects_entries_page_newest_first,
+    ledger_hashes_page_seq_and_hash_in_order,
+    the_store_signs_checkpoints_with_the_ledger_key,
 );
 
 database_tests!(
@@ -209,4 +211,31 @@ async fn a_subjects_entries_page_newest_first(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn ledger_hashes_page_seq_and_hash_in_order(store: Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    for i in 0..5 {
+        tx.append(draft(i)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let entries = tx.ledger_page(0, 100).await.unwrap();
+    let all = tx.ledger_hashes(0, 100).await.unwrap();
+    let expected: Vec<_> = entries.iter().map(|e| (e.seq, e.hash.clone())).collect();
+    assert_eq!(all, expected);
+    let page = tx.ledger_hashes(2, 2).await.unwrap();
+    assert_eq!(page, expected[2..4].to_vec());
+    assert!(tx.ledger_hashes(5, 10).await.unwrap().is_empty());
+}
+
+async fn the_store_signs_checkpoints_with_the_ledger_key(store: Arc<dyn Store>) {
+    use countersign_ledger::{open_checkpoint, Checkpoint, NoteVerifierKey};
+    let cp = Checkpoint::new("countersign.test/ledger", 3, [9; 32]);
+    let note = store
+        .sign_checkpoint(&cp, "countersign.test/ledger")
+        .unwrap();
+    let vkey =
+        NoteVerifierKey::ed25519("countersign.test/ledger", &store.ledger_public_key()).unwrap();
+    assert_eq!(open_checkpoint(&note, &vkey).unwrap(), cp);
 }
