@@ -8,6 +8,7 @@ mod mcp;
 mod output;
 mod runtime;
 mod serve;
+mod transparency;
 
 use agents::{AgentCmd, CredentialCmd, GrantCmd, KeysCmd};
 use anyhow::{bail, Context, Result};
@@ -623,8 +624,55 @@ enum LedgerCmd {
         /// The checkpoint key (base64url Ed25519) to pin, instead of the one stored in the database.
         #[arg(long)]
         public_key: Option<String>,
+        /// A checkpoint note saved earlier (`ledger checkpoint --out`, or a witness's):
+        /// the database's log must be a consistent extension of it (same Merkle root
+        /// at its size, at least as long), or it was rolled back, truncated or forked.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The log's verifier key (vkey, `<origin>+<id>+<key>`) to check the checkpoint
+        /// with, instead of the database's key under the checkpoint's origin.
+        #[arg(long, value_name = "VKEY", requires = "checkpoint")]
+        log_key: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Fetch the server's signed checkpoint (C2SP signed note), check its signature,
+    /// and save it (or print it).
+    Checkpoint {
+        /// Save the note to this file (for `ledger verify --checkpoint` later).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The log's verifier key to pin (default: the one the server serves).
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Fetch an entry's inclusion proof and verify it here against the signed checkpoint.
+    Prove {
+        /// The entry's sequence number.
+        #[arg(long)]
+        entry: u64,
+        /// The tree size to prove it in (default: the checkpoint's).
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Fetch a consistency proof between two tree sizes and verify it here against
+    /// the signed checkpoint.
+    Consistency {
+        #[arg(long)]
+        from: u64,
+        /// Default: the checkpoint's size.
+        #[arg(long)]
+        to: Option<u64>,
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
     },
     /// List ledger entries from a server.
     List {
@@ -762,12 +810,45 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 LedgerCmd::Verify {
                     db,
                     public_key,
+                    checkpoint,
+                    log_key,
                     json,
                 },
         } => {
-            if !serve::verify(&db, public_key.as_deref(), json).await? {
+            let checkpoint = checkpoint.as_deref().map(|file| serve::CheckpointArgs {
+                file,
+                log_key: log_key.as_deref(),
+            });
+            if !serve::verify(&db, public_key.as_deref(), json, checkpoint).await? {
                 return Ok(ExitCode::from(3));
             }
+        }
+        Command::Ledger {
+            command: LedgerCmd::Checkpoint { out, log_key, conn },
+        } => {
+            transparency::checkpoint(&conn.client()?, out.as_deref(), log_key.as_deref()).await?;
+        }
+        Command::Ledger {
+            command:
+                LedgerCmd::Prove {
+                    entry,
+                    size,
+                    log_key,
+                    conn,
+                },
+        } => {
+            transparency::prove(&conn.client()?, entry, size, log_key.as_deref()).await?;
+        }
+        Command::Ledger {
+            command:
+                LedgerCmd::Consistency {
+                    from,
+                    to,
+                    log_key,
+                    conn,
+                },
+        } => {
+            transparency::consistency(&conn.client()?, from, to, log_key.as_deref()).await?;
         }
         Command::Ledger {
             command: LedgerCmd::List { after, limit, conn },

@@ -351,8 +351,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `countersign.db` -> `countersign-demo.env`, beside the database.
+/// `countersign.db` -> `countersign-demo.env`, beside the database; for a PostgreSQL
+/// database, `countersign-demo.env` in the working directory.
 fn demo_env_path(db: &str) -> PathBuf {
+    if db.starts_with("postgres") {
+        return PathBuf::from("countersign-demo.env");
+    }
     let path = PathBuf::from(db.trim_start_matches("sqlite://"));
     let stem = path
         .file_stem()
@@ -484,7 +488,18 @@ enum VerifyJson {
 
 /// Verifies the ledger directly from the database, without a server. Returns
 /// whether it is valid.
-pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bool> {
+/// An earlier checkpoint the ledger must extend: the note file and the pinned log key.
+pub struct CheckpointArgs<'a> {
+    pub file: &'a std::path::Path,
+    pub log_key: Option<&'a str>,
+}
+
+pub async fn verify(
+    db: &str,
+    public_key: Option<&str>,
+    json: bool,
+    checkpoint: Option<CheckpointArgs<'_>>,
+) -> Result<bool> {
     if !(db.starts_with("postgres")
         || std::path::Path::new(db.trim_start_matches("sqlite://")).exists())
     {
@@ -498,8 +513,24 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
             .context("--public-key is not a valid key")?,
         None => store.ledger_public_key(),
     };
+    let mut verifier = countersign_ledger::Verifier::new();
+    let mut saved = None;
+    if let Some(cp) = &checkpoint {
+        let (note, log_key) =
+            crate::transparency::saved_checkpoint(cp.file, cp.log_key, &store.ledger_public_key())?;
+        let size = countersign_ledger::Checkpoint::parse(note.text())
+            .map(|c| c.size)
+            .unwrap_or(0);
+        verifier = verifier.with_note(&note, &log_key).with_context(|| {
+            format!(
+                "the checkpoint {} is not signed by the log key {log_key}",
+                cp.file.display()
+            )
+        })?;
+        saved = Some((size, log_key));
+    }
     let mut last = 0;
-    let result = countersign_server::app::ledger::verify(&*store, &key, |n| {
+    let result = countersign_server::app::ledger::verify_with(&*store, &key, verifier, |n| {
         if !json && n >= last + 100_000 {
             last = n;
             eprintln!("verified {n} entries...");
@@ -543,6 +574,16 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
                         " (read from the database; pin it with --public-key for independent assurance)"
                     }
                 ));
+                if let Some((size, log_key)) = &saved {
+                    output::line(format!(
+                        "a consistent extension of the checkpoint of size {size} signed by {log_key}{}",
+                        if checkpoint.as_ref().is_some_and(|c| c.log_key.is_some()) {
+                            " (pinned with --log-key)"
+                        } else {
+                            " (key read from the database; pin it with --log-key)"
+                        }
+                    ));
+                }
             }
             Verification::Invalid(e) => output::line(format!("ledger INVALID: {e}")),
         }
