@@ -106,3 +106,35 @@ pub struct LedgerKeysView {
     /// The Ed25519 public key, base64url without padding.
     pub public_key: String,
 }
+
+/// Which checkpoint to serve.
+#[derive(Debug, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointQuery {
+    /// A tree size up to the current one (default: the current size), e.g. the size
+    /// a witness cosigned.
+    pub size: Option<u64>,
+}
+
+/// A witness's cosignature of one of the ledger's checkpoints.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CosignatureParams {
+    /// The checkpoint note as the log signed it, with the witness's `cosignature/v1`
+    /// line appended (C2SP tlog-cosignature).
+    pub note: String,
+    /// The witness's verifier key (vkey `<name>+<key id>+<base64(0x04 || key)>`).
+    pub witness: String,
+}
+
+/// A stored cosignature.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CosignatureView {
+    pub witness: String,
+    pub tree_size: u64,
+    /// The checkpoint's root, standard base64.
+    pub root: String,
+    /// The time inside the cosignature, RFC 3339.
+    pub cosigned_at: String,
+}

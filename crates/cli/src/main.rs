@@ -648,6 +648,24 @@ enum LedgerCmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Witness the server's log: check its latest checkpoint extends the last one seen
+    /// (kept in --state), cosign it (C2SP tlog-cosignature) and give the cosignature to
+    /// the server (needs an admin, compliance or risk token). A log that is not a
+    /// consistent extension prints WITNESS ALERT and exits 1, cosigning nothing.
+    Witness {
+        /// The witness's state: its key (created on first run, mode 0600), the pinned
+        /// log key and the last checkpoint it cosigned.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The witness's key name.
+        #[arg(long, default_value = "countersign-witness")]
+        name: String,
+        /// The log's verifier key (default: pinned in --state on first run).
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Fetch an entry's inclusion proof and verify it here against the signed checkpoint.
     Prove {
         /// The entry's sequence number.
@@ -827,6 +845,21 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             command: LedgerCmd::Checkpoint { out, log_key, conn },
         } => {
             transparency::checkpoint(&conn.client()?, out.as_deref(), log_key.as_deref()).await?;
+        }
+        Command::Ledger {
+            command:
+                LedgerCmd::Witness {
+                    state,
+                    name,
+                    log_key,
+                    conn,
+                },
+        } => {
+            let c = conn.client()?;
+            match transparency::witness(&c, &state, &name, log_key.as_deref()).await? {
+                transparency::WitnessOutcome::Cosigned => {}
+                transparency::WitnessOutcome::Alert => return Ok(ExitCode::from(1)),
+            }
         }
         Command::Ledger {
             command:

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use countersign_api::{ConsistencyProofView, InclusionProofView, LedgerKeysView};
 use countersign_ledger::{
     entry_leaf_hash, open_checkpoint, verify_consistency, verify_inclusion, Checkpoint, Digest,
-    Hash, NoteVerifierKey, SignedNote,
+    Hash, LedgerKey, NoteVerifierKey, SignedNote, Witness, WitnessError,
 };
 use std::path::Path;
 
@@ -205,4 +205,152 @@ pub fn saved_checkpoint(
         }
     };
     Ok((note, key))
+}
+
+/// Why a witness stopped without cosigning.
+pub enum WitnessOutcome {
+    Cosigned,
+    /// The log is not a consistent extension of what the witness saw: exit 1.
+    Alert,
+}
+
+/// Reads `DIR/witness.key` (hex secret), creating it (mode 0600) on first run.
+fn witness_key(dir: &Path) -> Result<(LedgerKey, bool)> {
+    let path = dir.join("witness.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| anyhow!("{} is not a 32-byte hex key", path.display()))?;
+        return Ok((LedgerKey::from_bytes(&bytes), false));
+    }
+    let key = LedgerKey::generate(&mut rand::rngs::OsRng);
+    write_private(&path, &hex::encode(key.to_bytes()))?;
+    Ok((key, true))
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `ledger witness`: checks the server's latest checkpoint is a consistent extension
+/// of the last one this witness saw (kept in `dir`), cosigns it (C2SP
+/// tlog-cosignature), saves it, and gives the cosignature to the server. An
+/// inconsistent log is a `WITNESS ALERT` and nothing is cosigned.
+pub async fn witness(
+    c: &Client,
+    dir: &Path,
+    name: &str,
+    pinned: Option<&str>,
+) -> Result<WitnessOutcome> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (key, created) = witness_key(dir)?;
+    let vkey = NoteVerifierKey::cosigner(name, &key.public())
+        .with_context(|| format!("{name:?} cannot name a witness key (no spaces or +)"))?;
+    if created {
+        output::line(format!("witness key created: {vkey}"));
+    }
+    // The log key: given, else pinned on first run.
+    let pin = dir.join("log.vkey");
+    let log_key = match pinned {
+        Some(k) => NoteVerifierKey::parse(k).with_context(|| format!("{k:?} is not a vkey"))?,
+        None if pin.exists() => {
+            let text = std::fs::read_to_string(&pin)
+                .with_context(|| format!("cannot read {}", pin.display()))?;
+            NoteVerifierKey::parse(text.trim())
+                .with_context(|| format!("{} holds no vkey", pin.display()))?
+        }
+        None => {
+            let k = log_key(c, None).await?;
+            std::fs::write(&pin, format!("{k}\n"))
+                .with_context(|| format!("cannot write {}", pin.display()))?;
+            output::line(format!("log key pinned: {k}"));
+            k
+        }
+    };
+    let text = c.get_text_unauthenticated("/v1/ledger/checkpoint").await?;
+    let note = SignedNote::parse(&text).context("the server's checkpoint is not a signed note")?;
+    let seen_path = dir.join("checkpoint");
+    let previous = match std::fs::read_to_string(&seen_path) {
+        Ok(t) => Some(
+            SignedNote::parse(&t)
+                .ok()
+                .and_then(|n| Checkpoint::parse(n.text()).ok())
+                .ok_or_else(|| anyhow!("{} holds no checkpoint", seen_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let new = open_checkpoint(&note, &log_key).with_context(|| {
+        format!("the server's checkpoint is not signed by the log key {log_key}")
+    })?;
+    let proof = match &previous {
+        Some(prev) if prev.size > 0 && prev.size < new.size => {
+            hashes(&consistency_view(c, prev.size, new.size).await?.proof)?
+        }
+        _ => Vec::new(),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let w = Witness {
+        name: name.to_owned(),
+        key,
+        log_key: log_key.clone(),
+    };
+    let cosigned = match w.cosign(previous.as_ref(), &note, &proof, now) {
+        Ok(c) => c,
+        Err(
+            e @ (WitnessError::SizeRegressed { .. }
+            | WitnessError::RootChanged { .. }
+            | WitnessError::Inconsistent { .. }
+            | WitnessError::OriginMismatch { .. }),
+        ) => {
+            let (old_size, old_root) = previous
+                .as_ref()
+                .map_or((0, String::new()), |p| (p.size, b64(&p.root)));
+            eprintln!(
+                "WITNESS ALERT: {e}. Last seen: {} size {old_size} root {old_root}; now served: {} size {} root {}. Nothing was cosigned; the last checkpoint seen stays in {}.",
+                log_key.name(),
+                new.origin,
+                new.size,
+                b64(&new.root),
+                seen_path.display()
+            );
+            return Ok(WitnessOutcome::Alert);
+        }
+        Err(e) => return Err(e).context("cannot cosign the checkpoint"),
+    };
+    std::fs::write(&seen_path, cosigned.note.to_string())
+        .with_context(|| format!("cannot write {}", seen_path.display()))?;
+    let params = countersign_api::CosignatureParams {
+        note: cosigned.note.to_string(),
+        witness: vkey.to_string(),
+    };
+    c.post("/v1/ledger/cosignatures", &params)
+        .await
+        .context("the server did not take the cosignature")?;
+    output::line(format!(
+        "cosigned {} at size {} root {} as {vkey}{}",
+        new.origin,
+        new.size,
+        b64(&new.root),
+        match &previous {
+            Some(p) => format!(" (consistent with size {} seen before)", p.size),
+            None => " (first checkpoint seen)".to_owned(),
+        }
+    ));
+    Ok(WitnessOutcome::Cosigned)
 }

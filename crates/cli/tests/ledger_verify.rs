@@ -302,3 +302,125 @@ async fn i11_offline_verify_detects_tampering_and_exits_non_zero() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("no database at"), "{out}");
 }
+
+#[tokio::test]
+async fn i11_a_witness_cosigns_extensions_and_alerts_on_a_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = dir.path().join("countersign.db").display().to_string();
+    witness_scenario(dir.path(), &sqlite).await;
+    if let Ok(base) = std::env::var("COUNTERSIGN_TEST_POSTGRES") {
+        let dir = tempfile::tempdir().unwrap();
+        let db = countersign_store::testing::fresh_postgres_database(&base)
+            .await
+            .unwrap();
+        witness_scenario(dir.path(), &db).await;
+    }
+}
+
+async fn witness_scenario(dir: &std::path::Path, db: &str) {
+    let (server, url) = support::serve_demo_with(dir, &["--db", db]);
+    let env = support::demo_env(dir);
+    let admin = support::demo_var(&env, "CS_ADMIN");
+    let cli = support::Cli {
+        dir,
+        server: url,
+        env: vec![],
+    };
+    let state = dir.join("witness");
+    let state_arg = state.display().to_string();
+    let witness = [
+        "ledger",
+        "witness",
+        "--state",
+        &state_arg,
+        "--name",
+        "witness.test/w1",
+    ];
+
+    // First run: a key (0600), the log key pinned, the first checkpoint cosigned.
+    let out = cli.ok(&admin, &witness);
+    assert!(
+        out.contains("witness key created: witness.test/w1+"),
+        "{out}"
+    );
+    assert!(out.contains("log key pinned: countersign/ledger+"), "{out}");
+    assert!(out.contains("(first checkpoint seen)"), "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(state.join("witness.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let first: i64 = std::fs::read_to_string(state.join("checkpoint"))
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The head after the cosignature's own entry: what the attacker will put back.
+    let (old_seq, old_hash, old_key, old_sig) = head_row(db).await;
+    assert_eq!(old_seq, first + 1, "storing the cosignature is one entry");
+
+    // The log grows; the witness checks the extension and cosigns again.
+    cli.ok(
+        &admin,
+        &[
+            "user",
+            "create",
+            "--name",
+            "hal",
+            "--email",
+            "hal@example.com",
+            "--role",
+            "legal",
+        ],
+    );
+    let out = cli.ok(&admin, &witness);
+    assert!(
+        out.contains(&format!("(consistent with size {first} seen before)")),
+        "{out}"
+    );
+    let seen = std::fs::read_to_string(state.join("checkpoint")).unwrap();
+    let size: i64 = seen.lines().nth(1).unwrap().parse().unwrap();
+    assert!(size > old_seq, "{seen}");
+    assert!(seen.contains("— witness.test/w1 "), "{seen}");
+    assert!(seen.contains("— countersign/ledger "), "{seen}");
+    drop(server);
+
+    // The rollback: the tail deleted, the older signed head put back, served again.
+    sql(
+        db,
+        &format!("DELETE FROM ledger_entries WHERE seq > {old_seq}"),
+    )
+    .await;
+    sql(
+        db,
+        &format!(
+            "UPDATE ledger_head SET seq = {old_seq}, hash = '{old_hash}', key_id = '{old_key}', signature = '{old_sig}' WHERE id = 1"
+        ),
+    )
+    .await;
+    let (server, url) = support::serve_demo_with(dir, &["--db", db]);
+    let cli = support::Cli {
+        dir,
+        server: url,
+        env: vec![],
+    };
+    let (code, out) = cli.run(&admin, &witness);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("WITNESS ALERT"), "{out}");
+    assert!(
+        out.contains(&format!("size {size}")) && out.contains(&format!("size {old_seq}")),
+        "names the sizes seen and served: {out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("checkpoint")).unwrap(),
+        seen,
+        "nothing new was cosigned"
+    );
+    drop(server);
+}

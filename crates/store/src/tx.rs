@@ -340,4 +340,11 @@ pub trait LedgerTx: Send {
     ) -> Result<Vec<Entry>, StoreError>;
     async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
     async fn ledger_count(&mut self) -> Result<u64, StoreError>;
+    /// Stores a witness's cosignature; a newer one by the same witness of the same
+    /// tree size replaces it.
+    async fn put_cosignature(&mut self, r: &CosignatureRecord) -> Result<(), StoreError>;
+    /// The cosignatures of the checkpoint of `tree_size`, by witness.
+    async fn cosignatures(&mut self, tree_size: u64) -> Result<Vec<CosignatureRecord>, StoreError>;
+    /// The largest tree size any witness cosigned, if any.
+    async fn latest_cosigned_size(&mut self) -> Result<Option<u64>, StoreError>;
 }

@@ -1,13 +1,13 @@
 //! HTTP handlers for the ledger: pages of entries and their verification; the
 //! transparency log's checkpoint, proofs and keys (public).
 
-use super::extract::{ok, Auth, Q};
+use super::extract::{ok, Auth, Cmd, Q};
 use super::problem::{ApiResult, Problem};
 use super::view::View;
 use crate::app;
 use crate::app::unit::App as AppState;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use countersign_api::*;
 use countersign_ledger::Entry;
@@ -111,10 +111,11 @@ impl View<app::transparency::Consistency> for ConsistencyProofView {
 /// The ledger's current checkpoint: a C2SP tlog-checkpoint signed as a C2SP signed
 /// note with the ledger key, with witnesses' cosignatures of it appended. Public: it
 /// shows a tree size and a root hash, nothing of any entry.
-#[utoipa::path(get, path = "/v1/ledger/checkpoint", tag = "ledger",
-    responses((status = 200, body = String, content_type = "text/plain; charset=utf-8")))]
-pub async fn ledger_checkpoint(State(s): State<AppState>) -> ApiResult {
-    let note = app::transparency::checkpoint(&s).await?;
+#[utoipa::path(get, path = "/v1/ledger/checkpoint", tag = "ledger", params(CheckpointQuery),
+    responses((status = 200, body = String, content_type = "text/plain; charset=utf-8"),
+              (status = 422, body = Problem)))]
+pub async fn ledger_checkpoint(State(s): State<AppState>, Q(q): Q<CheckpointQuery>) -> ApiResult {
+    let note = app::transparency::checkpoint(&s, q.size).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], note).into_response())
 }
 
@@ -147,4 +148,29 @@ pub async fn ledger_keys(State(s): State<AppState>) -> ApiResult {
         key_id: key.key_id(),
         public_key: key.to_base64(),
     })
+}
+
+/// Store a witness's cosignature (C2SP tlog-cosignature) of one of the ledger's
+/// checkpoints; it is served with that checkpoint from then on. One ledger entry.
+/// Role: admin, compliance or risk.
+#[utoipa::path(post, path = "/v1/ledger/cosignatures", tag = "ledger", security(("bearer" = [])),
+    request_body = CosignatureParams,
+    responses((status = 201, body = CosignatureView), (status = 422, body = Problem)))]
+pub async fn ledger_cosign(State(s): State<AppState>, cmd: Cmd<CosignatureParams>) -> ApiResult {
+    let app = s.clone();
+    cmd.run(&s, StatusCode::CREATED, move |body, tx, ctx| {
+        Box::pin(async move {
+            let c = app::transparency::record_cosignature(&app, tx, ctx, &body.note, &body.witness);
+            let r = c.await?.record;
+            Ok(CosignatureView {
+                witness: r.witness,
+                tree_size: r.tree_size,
+                root: r.root,
+                cosigned_at: r
+                    .cosigned_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            })
+        })
+    })
+    .await
 }

@@ -149,6 +149,7 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(documented!(ledger_inclusion))
             .routes(documented!(ledger_consistency))
             .routes(documented!(ledger_keys))
+            .routes(documented!(ledger_cosign))
             // Agents, grants and credentials (issue 5).
             .routes(documented!(register_agent, list_agents))
             .routes(documented!(get_agent))

@@ -5,16 +5,21 @@
 //!
 //! These reads reveal entry hashes and tree sizes only, never an entry's fields, so
 //! the surfaces serve them without authentication, like the JWKS: a witness or an
-//! auditor needs no account to check the log does not roll back.
+//! auditor needs no account to check the log does not roll back. Storing a witness's
+//! cosignature is a command (one `ledger.cosign` entry) for the ledger roles.
 
+use super::ledger::LEDGER_ROLES;
 use super::unit::App;
-use super::AppError;
+use super::{record as record_entry, AppError, Ctx};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use countersign_core::problem::ProblemCode;
 use countersign_ledger::{
-    consistency_proof, digest_bytes, inclusion_proof, leaf_hash, root_at, Checkpoint, Digest, Hash,
-    MemoryTree, NoteVerifierKey,
+    consistency_proof, digest_bytes, inclusion_proof, leaf_hash, open_checkpoint, root_at,
+    Checkpoint, Digest, Hash, KeyKind, MemoryTree, NoteSignature, NoteVerifierKey, SignedNote,
 };
-use countersign_store::StoreError;
+use countersign_store::records::CosignatureRecord;
+use countersign_store::{StoreError, Tx};
 use tokio::sync::Mutex;
 
 /// How many hashes one read of the store brings into the tree.
@@ -93,16 +98,133 @@ fn bad_size(detail: String) -> AppError {
     AppError::invalid(ProblemCode::InvalidTreeSize, detail)
 }
 
-/// The current signed checkpoint note (C2SP signed-note text), with the witnesses'
-/// cosignatures of this same checkpoint appended.
-pub async fn checkpoint(app: &App) -> Result<String, AppError> {
+/// The signed checkpoint note (C2SP signed-note text) of tree `size` (default: the
+/// current size), with the witnesses' stored cosignatures of it appended.
+pub async fn checkpoint(app: &App, size: Option<u64>) -> Result<String, AppError> {
     let (size, root) = {
         let tree = synced(app).await?;
-        (tree.size(), tree.root())
+        let current = tree.size();
+        let size = size.unwrap_or(current);
+        if size > current {
+            return Err(bad_size(format!(
+                "tree size {size} is beyond the ledger's size {current}"
+            )));
+        }
+        (
+            size,
+            root_at(&*tree, size).map_err(|e| corrupt(e.to_string()))?,
+        )
     };
     let cp = Checkpoint::new(app.ledger_tree.origin(), size, root);
-    let note = app.store.sign_checkpoint(&cp, app.ledger_tree.origin())?;
+    let mut note = app.store.sign_checkpoint(&cp, app.ledger_tree.origin())?;
+    let cosignatures = app
+        .query(move |tx| Box::pin(async move { Ok(tx.cosignatures(size).await?) }))
+        .await?;
+    let root_b64 = STANDARD.encode(root);
+    for c in cosignatures.iter().filter(|c| c.root == root_b64) {
+        // A stored line was verified over this very checkpoint before it was kept.
+        if let Ok(sig) = NoteSignature::parse_line(&c.line) {
+            note.push(sig).map_err(|e| corrupt(e.to_string()))?;
+        }
+    }
     Ok(note.to_string())
+}
+
+/// Why a cosignature is refused, as a problem.
+fn bad_cosignature(detail: impl Into<String>) -> AppError {
+    AppError::invalid(ProblemCode::InvalidCosignature, detail)
+}
+
+/// A witness's cosignature the server checked and stored.
+#[derive(Clone, Debug)]
+pub struct StoredCosignature {
+    pub record: CosignatureRecord,
+}
+
+/// Stores a witness's cosignature of one of this log's checkpoints (command, one
+/// ledger entry `ledger.cosign`). The note must be signed by the log key, be for a
+/// tree size the ledger has reached with that size's root (else the witness saw
+/// another log, or a fork), and carry a `cosignature/v1` by `witness` that verifies.
+/// Role: admin, compliance or risk.
+pub async fn record_cosignature(
+    app: &App,
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    note: &str,
+    witness: &str,
+) -> Result<StoredCosignature, AppError> {
+    ctx.require_any(LEDGER_ROLES)?;
+    let witness_key = NoteVerifierKey::parse(witness)
+        .map_err(|e| bad_cosignature(format!("witness {witness:?} is not a vkey: {e}")))?;
+    if witness_key.kind() != KeyKind::CosignatureV1 {
+        return Err(bad_cosignature(
+            "the witness key is not a cosignature/v1 key (type 0x04)",
+        ));
+    }
+    let signed = SignedNote::parse(note)
+        .map_err(|e| bad_cosignature(format!("the note is not a signed note: {e}")))?;
+    let cp = open_checkpoint(&signed, &log_key(app)?).map_err(|e| {
+        bad_cosignature(format!(
+            "the note is not a checkpoint signed by this log: {e}"
+        ))
+    })?;
+    let verified = signed
+        .verify(std::slice::from_ref(&witness_key))
+        .map_err(|e| bad_cosignature(format!("the witness's cosignature does not verify: {e}")))?;
+    let time = verified
+        .first()
+        .and_then(|v| v.time)
+        .ok_or_else(|| bad_cosignature("the note has no cosignature by the witness"))?;
+    let line = signed
+        .signatures()
+        .iter()
+        .find(|s| s.name == witness_key.name() && s.key_id == witness_key.key_id())
+        .map(NoteSignature::line)
+        .ok_or_else(|| bad_cosignature("the note has no cosignature by the witness"))?;
+    {
+        let tree = synced(app).await?;
+        let current = tree.size();
+        if cp.size > current {
+            return Err(bad_cosignature(format!(
+                "the checkpoint's tree size {} is beyond the ledger's size {current}",
+                cp.size
+            )));
+        }
+        let ours = root_at(&*tree, cp.size).map_err(|e| corrupt(e.to_string()))?;
+        if ours != cp.root {
+            return Err(bad_cosignature(format!(
+                "the checkpoint's root at tree size {} is not this ledger's",
+                cp.size
+            )));
+        }
+    }
+    let cosigned_at = i64::try_from(time)
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .ok_or_else(|| bad_cosignature(format!("cosignature time {time} is out of range")))?;
+    let record = CosignatureRecord {
+        witness: witness_key.to_string(),
+        tree_size: cp.size,
+        root: STANDARD.encode(cp.root),
+        line,
+        cosigned_at,
+        recorded_at: ctx.now,
+    };
+    tx.put_cosignature(&record).await?;
+    record_entry(
+        tx,
+        ctx,
+        "ledger.cosign",
+        &format!("witness:{}", witness_key.name()),
+        serde_json::json!({
+            "witness": record.witness,
+            "tree_size": record.tree_size,
+            "root": record.root,
+            "cosigned_at": countersign_ledger::format_time(cosigned_at),
+        }),
+    )
+    .await?;
+    Ok(StoredCosignature { record })
 }
 
 /// An inclusion proof of entry `entry` (its seq) in the tree of `size` (default: the

@@ -2,16 +2,20 @@
 //! note that an independent implementation (`signed_note`) verifies with the served
 //! vkey; every inclusion and consistency proof the API serves verifies with the RFC
 //! 9162 algorithms against the checkpoints; bad sizes are problems naming them; the
-//! reads are public and write nothing.
+//! reads are public and write nothing. A witness's cosignature of one of the log's
+//! checkpoints is stored with one ledger entry and served with that checkpoint; a
+//! cosignature of another log's or a forked checkpoint, or one that does not verify,
+//! is refused and writes nothing.
 
 use crate::harness::*;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use countersign_ledger::{
-    entry_leaf_hash, open_checkpoint, verify_consistency, verify_inclusion, Checkpoint, Hash,
-    NoteVerifierKey, SignedNote,
+    entry_leaf_hash, open_checkpoint, sign_checkpoint, verify_consistency, verify_inclusion,
+    Checkpoint, Hash, LedgerKey, NoteVerifierKey, SignedNote, Witness,
 };
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 use serde_json::Value;
 
 fn hash(v: &Value) -> Hash {
@@ -192,4 +196,98 @@ async fn i12_bad_tree_sizes_are_problems_naming_the_sizes() {
     r.assert_problem(StatusCode::BAD_REQUEST, "invalid-query");
     let r = public_get(&h, "/v1/ledger/proof/consistency").await;
     r.assert_problem(StatusCode::BAD_REQUEST, "invalid-query");
+}
+
+#[tokio::test]
+async fn i11_witness_cosignatures_are_checked_stored_and_served() {
+    for backend in backends() {
+        i11_witness_cosignatures_are_checked_stored_and_served_on(backend).await;
+    }
+}
+
+async fn i11_witness_cosignatures_are_checked_stored_and_served_on(backend: Backend) {
+    let h = Harness::start_on(backend).await;
+    let cast = h.cast().await;
+    let compliance = h.user("Auditor", &["compliance"]).await;
+    let (cp, text) = checkpoint(&h).await;
+    let log_vkey = NoteVerifierKey::parse(
+        public_get(&h, "/v1/ledger/keys").await.body["vkey"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let witness = Witness {
+        name: "witness.test/w1".into(),
+        key: LedgerKey::from_bytes(&[8; 32]),
+        log_key: log_vkey.clone(),
+    };
+    let wkey = NoteVerifierKey::cosigner(&witness.name, &witness.key.public()).unwrap();
+    let note = SignedNote::parse(&text).unwrap();
+    let cosigned = witness.cosign(None, &note, &[], 1_796_000_000).unwrap();
+
+    // Refused, writing nothing: a roleless person, a forged cosignature, a forked
+    // checkpoint signed by another key, a size the log never reached.
+    let nobody = h.user("Nobody", &[]).await;
+    let before = h.ledger_count().await;
+    let body = json!({"note": cosigned.note.to_string(), "witness": wkey.to_string()});
+    let (status, _) = h.post(&nobody, "/v1/ledger/cosignatures", &body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let other = NoteVerifierKey::cosigner(&witness.name, &LedgerKey::from_bytes(&[9; 32]).public())
+        .unwrap();
+    let bad = json!({"note": cosigned.note.to_string(), "witness": other.to_string()});
+    let r = h
+        .post_full(&compliance, "/v1/ledger/cosignatures", &bad)
+        .await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-cosignature");
+    let forged_log = LedgerKey::from_bytes(&[3; 32]);
+    let fork = Checkpoint::new(cp.origin.clone(), cp.size, [7; 32]);
+    let forked = sign_checkpoint(&fork, &cp.origin, &forged_log).unwrap();
+    let mut forked_witness = witness.clone();
+    forked_witness.log_key = NoteVerifierKey::ed25519(&cp.origin, &forged_log.public()).unwrap();
+    let forked = forked_witness
+        .cosign(None, &forked, &[], 1_796_000_000)
+        .unwrap();
+    let r = h
+        .post_full(
+            &compliance,
+            "/v1/ledger/cosignatures",
+            &json!({"note": forked.note.to_string(), "witness": wkey.to_string()}),
+        )
+        .await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-cosignature");
+    assert!(r.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("not a checkpoint signed by this log"));
+    assert_eq!(h.ledger_count().await, before, "refusals write nothing");
+
+    // Accepted: one entry, and the checkpoint of that size is served with it.
+    let r = h
+        .post_full(&compliance, "/v1/ledger/cosignatures", &body)
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["tree_size"].as_u64(), Some(cp.size));
+    h.assert_one_entry(before, "ledger.cosign").await;
+    h.medium(&cast).await; // the log moves on
+    let r = public_get(&h, &format!("/v1/ledger/checkpoint?size={}", cp.size)).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let served = SignedNote::parse(&String::from_utf8(r.bytes).unwrap()).unwrap();
+    assert_eq!(
+        served, cosigned.note,
+        "the log's note with the witness's cosignature"
+    );
+    let verified = served.verify(&[log_vkey.clone(), wkey.clone()]).unwrap();
+    assert_eq!(verified.len(), 2);
+    // An independent implementation verifies the log's signature on the served note.
+    let theirs = signed_note::Note::from_bytes(served.to_string().as_bytes()).unwrap();
+    let v = signed_note::StandardVerifier::new(&log_vkey.to_string()).unwrap();
+    theirs
+        .verify(&signed_note::VerifierList::new(vec![Box::new(v)]))
+        .unwrap();
+    // The current checkpoint is a later size, not cosigned yet.
+    let (now, now_text) = checkpoint(&h).await;
+    assert!(now.size > cp.size);
+    assert_eq!(SignedNote::parse(&now_text).unwrap().signatures().len(), 1);
+    let r = public_get(&h, &format!("/v1/ledger/checkpoint?size={}", now.size + 1)).await;
+    r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-tree-size");
 }

@@ -15,6 +15,7 @@ conformance!(
     a_subjects_entries_page_newest_first,
     ledger_hashes_page_seq_and_hash_in_order,
     the_store_signs_checkpoints_with_the_ledger_key,
+    cosignatures_are_kept_per_witness_and_tree_size,
 );
 
 database_tests!(
@@ -238,4 +239,35 @@ async fn the_store_signs_checkpoints_with_the_ledger_key(store: Arc<dyn Store>) 
     let vkey =
         NoteVerifierKey::ed25519("countersign.test/ledger", &store.ledger_public_key()).unwrap();
     assert_eq!(open_checkpoint(&note, &vkey).unwrap(), cp);
+}
+
+async fn cosignatures_are_kept_per_witness_and_tree_size(store: Arc<dyn Store>) {
+    use countersign_store::records::CosignatureRecord;
+    let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, 0, 0, 0).unwrap();
+    let rec = |witness: &str, size: u64, line: &str| CosignatureRecord {
+        witness: witness.into(),
+        tree_size: size,
+        root: format!("root-{size}"),
+        line: line.into(),
+        cosigned_at: at,
+        recorded_at: at,
+    };
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.latest_cosigned_size().await.unwrap(), None);
+    drop(tx);
+    let mut tx = store.write().await.unwrap();
+    tx.put_cosignature(&rec("w1", 5, "a")).await.unwrap();
+    tx.put_cosignature(&rec("w2", 5, "b")).await.unwrap();
+    tx.put_cosignature(&rec("w1", 9, "c")).await.unwrap();
+    // The same witness again at the same size: the newer one is kept.
+    tx.put_cosignature(&rec("w1", 5, "a2")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.cosignatures(5).await.unwrap(),
+        vec![rec("w1", 5, "a2"), rec("w2", 5, "b")]
+    );
+    assert_eq!(tx.cosignatures(9).await.unwrap(), vec![rec("w1", 9, "c")]);
+    assert!(tx.cosignatures(7).await.unwrap().is_empty());
+    assert_eq!(tx.latest_cosigned_size().await.unwrap(), Some(9));
 }
