@@ -174,3 +174,24 @@ pub async fn ledger_cosign(State(s): State<AppState>, cmd: Cmd<CosignatureParams
     })
     .await
 }
+
+/// The log as C2SP tlog-tiles under `/ledger/`: `tile/<L>/<N>[.p/<W>]` (hashes) and
+/// `tile/entries/<N>[.p/<W>]` (entry bundles: each entry's 32-byte hash). Public, read
+/// only; a full tile never changes and is cached for a year. Outside the OpenAPI
+/// document, like `/openapi.json`: its paths are the tlog-tiles spec's.
+pub async fn ledger_tile(
+    State(s): State<AppState>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> ApiResult {
+    let t = app::transparency::tile(&s, &format!("tile/{path}")).await?;
+    let cache = if t.full {
+        "public, max-age=31536000, immutable"
+    } else {
+        "public, max-age=60"
+    };
+    let headers = [
+        (header::CONTENT_TYPE, "application/octet-stream"),
+        (header::CACHE_CONTROL, cache),
+    ];
+    Ok((headers, t.data).into_response())
+}

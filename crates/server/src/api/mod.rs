@@ -218,6 +218,10 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
                 }
             }),
         )
+        .route(
+            "/ledger/tile/{*path}",
+            axum::routing::get(self::ledger::ledger_tile),
+        )
         .fallback(not_found)
         .with_state(state);
     (router, api)

@@ -15,8 +15,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use countersign_core::problem::ProblemCode;
 use countersign_ledger::{
-    consistency_proof, digest_bytes, inclusion_proof, leaf_hash, open_checkpoint, root_at,
-    Checkpoint, Digest, Hash, KeyKind, MemoryTree, NoteSignature, NoteVerifierKey, SignedNote,
+    consistency_proof, digest_bytes, entry_bundle, inclusion_proof, leaf_hash, open_checkpoint,
+    root_at, tile_data, BundleId, Checkpoint, Digest, Hash, KeyKind, MemoryTree, NoteSignature,
+    NoteVerifierKey, SignedNote, TileId, TILE_HEIGHT, TILE_WIDTH,
 };
 use countersign_store::records::CosignatureRecord;
 use countersign_store::{StoreError, Tx};
@@ -330,4 +331,59 @@ pub fn log_key(app: &App) -> Result<NoteVerifierKey, AppError> {
             detail: format!("the log's origin cannot name its key: {e}"),
         },
     )
+}
+
+/// A tile or entry bundle's bytes, and whether it is full (never changes).
+#[derive(Clone, Debug)]
+pub struct TileBytes {
+    pub data: Vec<u8>,
+    pub full: bool,
+}
+
+/// The C2SP tlog-tiles resource at `path` (under the log's prefix: `tile/<L>/<N>[.p/<W>]`
+/// or `tile/entries/<N>[.p/<W>]`), from the tree as it is now. A path that is not a
+/// tile, or a tile the tree has not completed yet, does not exist.
+pub async fn tile(app: &App, path: &str) -> Result<TileBytes, AppError> {
+    let missing = || AppError::NotFound {
+        what: "tile",
+        id: path.chars().take(120).collect(),
+    };
+    if path.starts_with("tile/entries/") {
+        let b = BundleId::from_path(path).map_err(|_| missing())?;
+        let size = synced(app).await?.size();
+        let start = b.index.saturating_mul(u64::from(TILE_WIDTH));
+        if start.saturating_add(u64::from(b.width)) > size {
+            return Err(missing());
+        }
+        let width = u32::from(b.width);
+        let page = app
+            .query(move |tx| Box::pin(async move { Ok(tx.ledger_hashes(start, width).await?) }))
+            .await?;
+        let hashes = page
+            .iter()
+            .map(|(_, h)| leaf_data(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        if hashes.len() != usize::from(b.width) {
+            return Err(missing());
+        }
+        return Ok(TileBytes {
+            data: entry_bundle(&hashes),
+            full: b.width == TILE_WIDTH,
+        });
+    }
+    let t = TileId::from_path(path).map_err(|_| missing())?;
+    let tree = synced(app).await?;
+    let level_size = u32::from(t.level)
+        .checked_mul(u32::from(TILE_HEIGHT))
+        .and_then(|shift| tree.size().checked_shr(shift))
+        .unwrap_or(0);
+    let start = t.index.saturating_mul(u64::from(TILE_WIDTH));
+    if start.saturating_add(u64::from(t.width)) > level_size {
+        return Err(missing());
+    }
+    let data = tile_data(&*tree, t).map_err(|e| corrupt(e.to_string()))?;
+    Ok(TileBytes {
+        data,
+        full: t.width == TILE_WIDTH,
+    })
 }

@@ -291,3 +291,107 @@ async fn i11_witness_cosignatures_are_checked_stored_and_served_on(backend: Back
     let r = public_get(&h, &format!("/v1/ledger/checkpoint?size={}", now.size + 1)).await;
     r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "invalid-tree-size");
 }
+
+/// `tlog_tiles`'s tile reader over the tiles fetched from the server.
+struct Fetched(std::collections::HashMap<String, Vec<u8>>);
+
+impl tlog_tiles::TileReader for Fetched {
+    fn height(&self) -> u8 {
+        8
+    }
+
+    fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+        tiles
+            .iter()
+            .map(|t| {
+                let path = t.path().replacen("tile/8/", "tile/", 1);
+                self.0
+                    .get(&path)
+                    .cloned()
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)
+            })
+            .collect()
+    }
+
+    fn save_tiles(&self, _: &[tlog_tiles::Tile], _: &[Vec<u8>]) {}
+}
+
+#[tokio::test]
+async fn i11_the_log_is_served_as_tiles_an_independent_client_reads() {
+    let h = Harness::start_on(Backend::Sqlite).await;
+    let mut tx = h.store.write().await.unwrap();
+    let drafts = (0..600)
+        .map(|i| countersign_ledger::EntryDraft {
+            at: h.now(),
+            actor: "usr_tiles".into(),
+            action: "test.tile".into(),
+            subject: format!("thing-{i}"),
+            payload: json!({ "i": i }),
+        })
+        .collect();
+    tx.append_batch(drafts).await.unwrap();
+    tx.commit().await.unwrap();
+    let (cp, _) = checkpoint(&h).await;
+    assert!(cp.size >= 600);
+
+    let mut fetched = std::collections::HashMap::new();
+    for t in countersign_ledger::tiles_for_size(cp.size) {
+        let path = t.path();
+        let r = public_get(&h, &format!("/ledger/{path}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let cache = r.headers["cache-control"].to_str().unwrap().to_owned();
+        if t.width == 256 {
+            assert_eq!(cache, "public, max-age=31536000, immutable", "{path}");
+        } else {
+            assert!(!cache.contains("immutable"), "{path}: {cache}");
+        }
+        assert_eq!(r.bytes.len(), t.len_bytes(), "{path}");
+        fetched.insert(path, r.bytes);
+    }
+    let fetched = Fetched(fetched);
+    let reader = tlog_tiles::TileHashReader::new(cp.size, tlog_tiles::Hash(cp.root), &fetched);
+    assert_eq!(
+        tlog_tiles::tree_hash(cp.size, &reader).unwrap().0,
+        cp.root,
+        "the tiles authenticate against the signed root"
+    );
+    for index in [0, 255, 256, 511, cp.size - 1] {
+        let theirs = tlog_tiles::prove_record(cp.size, index, &reader).unwrap();
+        let r = public_get(
+            &h,
+            &format!("/v1/ledger/proof/inclusion?entry={}", index + 1),
+        )
+        .await;
+        let ours: Vec<Hash> = hashes(&r.body["proof"]);
+        assert_eq!(theirs.iter().map(|h| h.0).collect::<Vec<_>>(), ours);
+    }
+
+    // Entry bundles hold each entry's hash, so a client rebuilds the leaves.
+    let entries = h.ledger_after(0).await;
+    for b in countersign_ledger::bundles_for_size(cp.size) {
+        let r = public_get(&h, &format!("/ledger/{}", b.path())).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", b.path());
+        let parsed = countersign_ledger::parse_entry_bundle(&r.bytes).unwrap();
+        assert_eq!(parsed.len(), usize::from(b.width));
+        for (i, data) in parsed.iter().enumerate() {
+            let e = &entries[b.index as usize * 256 + i];
+            assert_eq!(
+                tlog_tiles::record_hash(data).0,
+                entry_leaf_hash(&e.hash).unwrap()
+            );
+        }
+    }
+
+    // Tiles the tree has not completed, and paths that are not tiles, do not exist.
+    let beyond = cp.size / 256 + 1;
+    for path in [
+        format!("/ledger/tile/0/{beyond:03}"),
+        "/ledger/tile/0/000.p/0".to_owned(),
+        "/ledger/tile/2/000".to_owned(),
+        "/ledger/tile/entries/009".to_owned(),
+        "/ledger/tile/nope".to_owned(),
+    ] {
+        let r = public_get(&h, &path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
