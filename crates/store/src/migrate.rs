@@ -161,7 +161,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 7
+                known: 8
             })
         ));
     }
