@@ -278,12 +278,24 @@ async fn i11_witness_cosignatures_are_checked_stored_and_served_on(backend: Back
     );
     let verified = served.verify(&[log_vkey.clone(), wkey.clone()]).unwrap();
     assert_eq!(verified.len(), 2);
-    // An independent implementation verifies the log's signature on the served note.
+    // An independent implementation verifies the served note: `signed_note` with its
+    // own Ed25519 verifier for the log, and a `cosignature/v1` verifier written from
+    // the C2SP text for the witness.
     let theirs = signed_note::Note::from_bytes(served.to_string().as_bytes()).unwrap();
     let v = signed_note::StandardVerifier::new(&log_vkey.to_string()).unwrap();
-    theirs
-        .verify(&signed_note::VerifierList::new(vec![Box::new(v)]))
+    let w = CosignatureV1::new(&witness.name, pub_bytes(&witness.key));
+    let (verified, unverified) = theirs
+        .verify(&signed_note::VerifierList::new(vec![
+            Box::new(v),
+            Box::new(w),
+        ]))
         .unwrap();
+    assert_eq!(
+        verified.len(),
+        2,
+        "the log's signature and the witness's cosignature"
+    );
+    assert!(unverified.is_empty());
     // The current checkpoint is a later size, not cosigned yet.
     let (now, now_text) = checkpoint(&h).await;
     assert!(now.size > cp.size);
@@ -393,5 +405,50 @@ async fn i11_the_log_is_served_as_tiles_an_independent_client_reads() {
     ] {
         let r = public_get(&h, &path).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+fn pub_bytes(key: &LedgerKey) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(&key.to_bytes())
+        .verifying_key()
+        .to_bytes()
+}
+
+/// A `cosignature/v1` verifier written from the C2SP tlog-cosignature text alone, on
+/// `signed_note`'s key id function, note parsing and verifier lookup.
+struct CosignatureV1 {
+    name: String,
+    id: u32,
+    key: ed25519_dalek::VerifyingKey,
+}
+
+impl CosignatureV1 {
+    fn new(name: &str, key: [u8; 32]) -> Self {
+        let mut material = vec![0x04];
+        material.extend_from_slice(&key);
+        Self {
+            name: name.into(),
+            id: signed_note::key_id(name, &material),
+            key: ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap(),
+        }
+    }
+}
+
+impl signed_note::Verifier for CosignatureV1 {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn key_id(&self) -> u32 {
+        self.id
+    }
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        if sig.len() != 8 + 64 {
+            return false;
+        }
+        let time = u64::from_be_bytes(sig[..8].try_into().unwrap());
+        let mut signed = format!("cosignature/v1\ntime {time}\n").into_bytes();
+        signed.extend_from_slice(msg);
+        let sig = ed25519_dalek::Signature::from_bytes(&sig[8..].try_into().unwrap());
+        self.key.verify_strict(&signed, &sig).is_ok()
     }
 }
