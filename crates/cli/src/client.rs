@@ -142,6 +142,18 @@ impl Client {
             .context("the server sent a body that is not JSON")
     }
 
+    /// GETs a public text document (the ledger's checkpoint) without an API token.
+    pub async fn get_text_unauthenticated(&self, path: &str) -> Result<String> {
+        let rb = self
+            .http
+            .request(Method::GET, format!("{}{path}", self.base));
+        self.send(rb)
+            .await?
+            .text()
+            .await
+            .context("cannot read the response")
+    }
+
     /// POSTs a JSON command with a fresh Idempotency-Key, retrying once on a lost
     /// connection: the key makes the retry safe.
     pub async fn post(&self, path: &str, body: &impl Serialize) -> Result<Value> {

@@ -8,6 +8,7 @@ mod mcp;
 mod output;
 mod runtime;
 mod serve;
+mod transparency;
 
 use agents::{AgentCmd, CredentialCmd, GrantCmd, KeysCmd};
 use anyhow::{bail, Context, Result};
@@ -85,6 +86,11 @@ enum Command {
         /// variable names one file. A file that cannot be used refuses to start.
         #[arg(long = "ca-cert", value_name = "FILE", env = "COUNTERSIGN_CA_CERT")]
         ca_cert: Vec<PathBuf>,
+        /// The ledger's name as a transparency log: the first line of its checkpoints
+        /// and its key's name. Default: <host of --public-url>/ledger, else
+        /// countersign/ledger. Keep it stable: witnesses pin it.
+        #[arg(long, value_name = "ORIGIN", env = "COUNTERSIGN_LEDGER_ORIGIN")]
+        ledger_origin: Option<String>,
         #[command(flatten)]
         sign_in: serve::SignInArgs,
     },
@@ -618,8 +624,73 @@ enum LedgerCmd {
         /// The checkpoint key (base64url Ed25519) to pin, instead of the one stored in the database.
         #[arg(long)]
         public_key: Option<String>,
+        /// A checkpoint note saved earlier (`ledger checkpoint --out`, or a witness's):
+        /// the database's log must be a consistent extension of it (same Merkle root
+        /// at its size, at least as long), or it was rolled back, truncated or forked.
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+        /// The log's verifier key (vkey, `<origin>+<id>+<key>`) to check the checkpoint
+        /// with, instead of the database's key under the checkpoint's origin.
+        #[arg(long, value_name = "VKEY", requires = "checkpoint")]
+        log_key: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Fetch the server's signed checkpoint (C2SP signed note), check its signature,
+    /// and save it (or print it).
+    Checkpoint {
+        /// Save the note to this file (for `ledger verify --checkpoint` later).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The log's verifier key to pin (default: the one the server serves).
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Witness the server's log: check its latest checkpoint extends the last one seen
+    /// (kept in --state), cosign it (C2SP tlog-cosignature) and give the cosignature to
+    /// the server (needs an admin, compliance or risk token). A log that is not a
+    /// consistent extension prints WITNESS ALERT and exits 1, cosigning nothing.
+    Witness {
+        /// The witness's state: its key (created on first run, mode 0600), the pinned
+        /// log key and the last checkpoint it cosigned.
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The witness's key name.
+        #[arg(long, default_value = "countersign-witness")]
+        name: String,
+        /// The log's verifier key (default: pinned in --state on first run).
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Fetch an entry's inclusion proof and verify it here against the signed checkpoint.
+    Prove {
+        /// The entry's sequence number.
+        #[arg(long)]
+        entry: u64,
+        /// The tree size to prove it in (default: the checkpoint's).
+        #[arg(long)]
+        size: Option<u64>,
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Fetch a consistency proof between two tree sizes and verify it here against
+    /// the signed checkpoint.
+    Consistency {
+        #[arg(long)]
+        from: u64,
+        /// Default: the checkpoint's size.
+        #[arg(long)]
+        to: Option<u64>,
+        #[arg(long, value_name = "VKEY")]
+        log_key: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
     },
     /// List ledger entries from a server.
     List {
@@ -664,6 +735,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             deadline_interval,
             policies,
             ca_cert,
+            ledger_origin,
             sign_in,
         } => {
             serve::serve(serve::ServeArgs {
@@ -674,6 +746,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 deadline_interval,
                 policies,
                 ca_cert,
+                ledger_origin,
                 sign_in,
             })
             .await?;
@@ -755,12 +828,60 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 LedgerCmd::Verify {
                     db,
                     public_key,
+                    checkpoint,
+                    log_key,
                     json,
                 },
         } => {
-            if !serve::verify(&db, public_key.as_deref(), json).await? {
+            let checkpoint = checkpoint.as_deref().map(|file| serve::CheckpointArgs {
+                file,
+                log_key: log_key.as_deref(),
+            });
+            if !serve::verify(&db, public_key.as_deref(), json, checkpoint).await? {
                 return Ok(ExitCode::from(3));
             }
+        }
+        Command::Ledger {
+            command: LedgerCmd::Checkpoint { out, log_key, conn },
+        } => {
+            transparency::checkpoint(&conn.client()?, out.as_deref(), log_key.as_deref()).await?;
+        }
+        Command::Ledger {
+            command:
+                LedgerCmd::Witness {
+                    state,
+                    name,
+                    log_key,
+                    conn,
+                },
+        } => {
+            let c = conn.client()?;
+            match transparency::witness(&c, &state, &name, log_key.as_deref()).await? {
+                transparency::WitnessOutcome::Cosigned => {}
+                transparency::WitnessOutcome::Alert => return Ok(ExitCode::from(1)),
+            }
+        }
+        Command::Ledger {
+            command:
+                LedgerCmd::Prove {
+                    entry,
+                    size,
+                    log_key,
+                    conn,
+                },
+        } => {
+            transparency::prove(&conn.client()?, entry, size, log_key.as_deref()).await?;
+        }
+        Command::Ledger {
+            command:
+                LedgerCmd::Consistency {
+                    from,
+                    to,
+                    log_key,
+                    conn,
+                },
+        } => {
+            transparency::consistency(&conn.client()?, from, to, log_key.as_deref()).await?;
         }
         Command::Ledger {
             command: LedgerCmd::List { after, limit, conn },

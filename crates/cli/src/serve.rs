@@ -24,7 +24,25 @@ pub struct ServeArgs {
     pub policies: Option<PathBuf>,
     /// CA files the webhook client trusts besides the system roots.
     pub ca_cert: Vec<PathBuf>,
+    /// The ledger's origin as a transparency log.
+    pub ledger_origin: Option<String>,
     pub sign_in: SignInArgs,
+}
+
+/// The log's origin: the flag, else `<host of the public URL>/ledger`, else the default.
+fn ledger_origin(flag: Option<&str>, public_url: Option<&str>) -> String {
+    if let Some(o) = flag {
+        return o.to_owned();
+    }
+    let host = public_url
+        .and_then(|u| u.split_once("://"))
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or_default())
+        .map(|h| h.rsplit_once('@').map_or(h, |(_, h)| h))
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(h) => format!("{h}/ledger"),
+        None => countersign_server::app::transparency::DEFAULT_ORIGIN.to_owned(),
+    }
 }
 
 /// How people sign in to the console.
@@ -224,7 +242,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     tracing::info!(backend = store.backend(), db = %args.db, profile = %profile.name, digest = %profile.digest(), "store ready");
 
     let state = AppState::with_policies(store, profile, clock, policies, args.policies.clone())
-        .with_sign_in(sign_in);
+        .with_sign_in(sign_in)
+        .with_ledger_origin(&ledger_origin(
+            args.ledger_origin.as_deref(),
+            args.sign_in.public_url.as_deref(),
+        ))
+        .context("--ledger-origin cannot name a signing key (no spaces or +)")?;
     let policies = state.runtime.policies();
     let bootstrap = countersign_server::app::auth::bootstrap(&state).await?;
     let admin_token = bootstrap.as_ref().map(|(_, t)| t.clone());
@@ -328,8 +351,12 @@ pub async fn serve(args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-/// `countersign.db` -> `countersign-demo.env`, beside the database.
+/// `countersign.db` -> `countersign-demo.env`, beside the database; for a PostgreSQL
+/// database, `countersign-demo.env` in the working directory.
 fn demo_env_path(db: &str) -> PathBuf {
+    if db.starts_with("postgres") {
+        return PathBuf::from("countersign-demo.env");
+    }
     let path = PathBuf::from(db.trim_start_matches("sqlite://"));
     let stem = path
         .file_stem()
@@ -461,7 +488,18 @@ enum VerifyJson {
 
 /// Verifies the ledger directly from the database, without a server. Returns
 /// whether it is valid.
-pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bool> {
+/// An earlier checkpoint the ledger must extend: the note file and the pinned log key.
+pub struct CheckpointArgs<'a> {
+    pub file: &'a std::path::Path,
+    pub log_key: Option<&'a str>,
+}
+
+pub async fn verify(
+    db: &str,
+    public_key: Option<&str>,
+    json: bool,
+    checkpoint: Option<CheckpointArgs<'_>>,
+) -> Result<bool> {
     if !(db.starts_with("postgres")
         || std::path::Path::new(db.trim_start_matches("sqlite://")).exists())
     {
@@ -475,8 +513,24 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
             .context("--public-key is not a valid key")?,
         None => store.ledger_public_key(),
     };
+    let mut verifier = countersign_ledger::Verifier::new();
+    let mut saved = None;
+    if let Some(cp) = &checkpoint {
+        let (note, log_key) =
+            crate::transparency::saved_checkpoint(cp.file, cp.log_key, &store.ledger_public_key())?;
+        let size = countersign_ledger::Checkpoint::parse(note.text())
+            .map(|c| c.size)
+            .unwrap_or(0);
+        verifier = verifier.with_note(&note, &log_key).with_context(|| {
+            format!(
+                "the checkpoint {} is not signed by the log key {log_key}",
+                cp.file.display()
+            )
+        })?;
+        saved = Some((size, log_key));
+    }
     let mut last = 0;
-    let result = countersign_server::app::ledger::verify(&*store, &key, |n| {
+    let result = countersign_server::app::ledger::verify_with(&*store, &key, verifier, |n| {
         if !json && n >= last + 100_000 {
             last = n;
             eprintln!("verified {n} entries...");
@@ -520,6 +574,16 @@ pub async fn verify(db: &str, public_key: Option<&str>, json: bool) -> Result<bo
                         " (read from the database; pin it with --public-key for independent assurance)"
                     }
                 ));
+                if let Some((size, log_key)) = &saved {
+                    output::line(format!(
+                        "a consistent extension of the checkpoint of size {size} signed by {log_key}{}",
+                        if checkpoint.as_ref().is_some_and(|c| c.log_key.is_some()) {
+                            " (pinned with --log-key)"
+                        } else {
+                            " (key read from the database; pin it with --log-key)"
+                        }
+                    ));
+                }
             }
             Verification::Invalid(e) => output::line(format!("ledger INVALID: {e}")),
         }

@@ -48,6 +48,8 @@ stable_strings! {
         InvalidAttributes = "invalid-attributes",
         InvalidBody = "invalid-body",
         InvalidClient = "invalid-client",
+        /// A witness's cosignature that does not verify over one of the log's checkpoints.
+        InvalidCosignature = "invalid-cosignature",
         InvalidContext = "invalid-context",
         InvalidCredential = "invalid-credential",
         InvalidDigest = "invalid-digest",
@@ -75,6 +77,8 @@ stable_strings! {
         InvalidTask = "invalid-task",
         InvalidTitle = "invalid-title",
         InvalidTokenRequest = "invalid-token-request",
+        /// A ledger tree size or entry outside the tree, or sizes out of order.
+        InvalidTreeSize = "invalid-tree-size",
         InvalidVerdict = "invalid-verdict",
         InvalidWebhook = "invalid-webhook",
         MalformedJson = "malformed-json",

@@ -35,6 +35,8 @@ pub enum StoreError {
     },
     #[error("the ledger could not be appended")]
     Ledger(#[source] countersign_ledger::LedgerError),
+    #[error("the ledger checkpoint could not be signed")]
+    Note(#[source] countersign_ledger::NoteError),
     #[error("unsupported database url {url:?}: use a file path, sqlite://PATH or postgres://...")]
     UnsupportedUrl { url: String },
 }

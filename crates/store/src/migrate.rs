@@ -58,6 +58,7 @@ migrations! {
     5 "0005_sessions" "console sessions";
     6 "0006_identities" "identities at OpenID Connect providers";
     7 "0007_friction" "friction rules on reviews; the ledger by subject";
+    8 "0008_cosignatures" "witnesses' cosignatures of ledger checkpoints";
 }
 
 /// Checks the rows of `schema_migrations` (version, checksum) against the migrations
@@ -160,7 +161,7 @@ mod tests {
             check_applied(SQLITE, &[(1, m.checksum()), (99, "x".into())]),
             Err(StoreError::SchemaTooNew {
                 found: 99,
-                known: 7
+                known: 8
             })
         ));
     }

@@ -18,7 +18,7 @@ use crate::migrate::{self, check_applied, is_applied, Migration, MigrationStatus
 use crate::sql::{impl_conn, load_or_create_key, Dialect, SqlTx, PING};
 use crate::{Store, StoreError, Tx};
 use async_trait::async_trait;
-use countersign_ledger::{LedgerKey, LedgerPublicKey};
+use countersign_ledger::{Checkpoint, LedgerKey, LedgerPublicKey, SignedNote};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use std::str::FromStr;
@@ -208,6 +208,14 @@ impl Store for PostgresStore {
 
     fn ledger_public_key(&self) -> LedgerPublicKey {
         self.key.public()
+    }
+
+    fn sign_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        name: &str,
+    ) -> Result<SignedNote, StoreError> {
+        countersign_ledger::sign_checkpoint(checkpoint, name, &self.key).map_err(StoreError::Note)
     }
 }
 

@@ -614,3 +614,18 @@ mod tests {
         assert!(doc.contains(r#""state":"used""#), "{doc}");
     }
 }
+
+/// A witness's cosignature of one of the ledger's checkpoints (C2SP tlog-cosignature).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CosignatureRecord {
+    /// The witness's verifier key (vkey).
+    pub witness: String,
+    pub tree_size: u64,
+    /// The checkpoint's root, standard base64 as in the note.
+    pub root: String,
+    /// The signature line, as it appears in the note.
+    pub line: String,
+    /// The time inside the cosignature.
+    pub cosigned_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}

@@ -276,6 +276,22 @@ pub(crate) fn entry(row: &impl Columns) -> Result<Entry, StoreError> {
     })
 }
 
+/// One entry's `seq` and `hash`: what the Merkle tree of the ledger is made of.
+pub(crate) fn seq_hash(row: &impl Columns) -> Result<(u64, Digest), StoreError> {
+    Ok((u64_col(row, "seq")?, digest(row, "hash")?))
+}
+
+pub(crate) fn cosignature(row: &impl Columns) -> Result<CosignatureRecord, StoreError> {
+    Ok(CosignatureRecord {
+        witness: row.text("witness")?,
+        tree_size: u64_col(row, "tree_size")?,
+        root: row.text("root")?,
+        line: row.text("line")?,
+        cosigned_at: time(row, "cosigned_at")?,
+        recorded_at: time(row, "recorded_at")?,
+    })
+}
+
 pub(crate) fn signed_head(row: &impl Columns) -> Result<SignedHead, StoreError> {
     Ok(SignedHead {
         seq: u64_col(row, "seq")?,

@@ -10,7 +10,7 @@ use crate::StoreError;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use countersign_core::{AgentId, Digest, GrantId, ReleaseId, SystemId, UserId};
-use countersign_ledger::{Entry, EntryDraft, LedgerPublicKey, SignedHead};
+use countersign_ledger::{Checkpoint, Entry, EntryDraft, LedgerPublicKey, SignedHead, SignedNote};
 
 /// A database holding countersign's state and ledger.
 #[async_trait]
@@ -25,6 +25,13 @@ pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// The key that signs ledger checkpoints.
     fn ledger_public_key(&self) -> LedgerPublicKey;
+    /// Signs a C2SP checkpoint with the ledger key under `name` (the log's origin);
+    /// the secret key never leaves the store.
+    fn sign_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        name: &str,
+    ) -> Result<SignedNote, StoreError>;
 }
 
 /// One transaction: every area's reads and writes (one trait per area, as in `sql/`
@@ -316,6 +323,13 @@ pub trait LedgerTx: Send {
     async fn append_batch(&mut self, drafts: Vec<EntryDraft>) -> Result<Vec<Entry>, StoreError>;
     /// Entries with `seq > after`, in order, at most `limit`.
     async fn ledger_page(&mut self, after: u64, limit: u32) -> Result<Vec<Entry>, StoreError>;
+    /// The `seq` and `hash` of entries with `seq > after`, in order, at most `limit`:
+    /// what the ledger's Merkle tree is built from, without reading payloads.
+    async fn ledger_hashes(
+        &mut self,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Digest)>, StoreError>;
     /// One subject's entries, newest first: those with `seq` below `before` (all
     /// when `None`), at most `limit`.
     async fn ledger_by_subject(
@@ -326,4 +340,11 @@ pub trait LedgerTx: Send {
     ) -> Result<Vec<Entry>, StoreError>;
     async fn ledger_head(&mut self) -> Result<Option<SignedHead>, StoreError>;
     async fn ledger_count(&mut self) -> Result<u64, StoreError>;
+    /// Stores a witness's cosignature; a newer one by the same witness of the same
+    /// tree size replaces it.
+    async fn put_cosignature(&mut self, r: &CosignatureRecord) -> Result<(), StoreError>;
+    /// The cosignatures of the checkpoint of `tree_size`, by witness.
+    async fn cosignatures(&mut self, tree_size: u64) -> Result<Vec<CosignatureRecord>, StoreError>;
+    /// The largest tree size any witness cosigned, if any.
+    async fn latest_cosigned_size(&mut self) -> Result<Option<u64>, StoreError>;
 }

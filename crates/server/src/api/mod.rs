@@ -144,6 +144,12 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
             .routes(documented!(gate_check))
             .routes(documented!(ledger))
             .routes(documented!(ledger_verify))
+            // The ledger as a transparency log (issue 14): public.
+            .routes(documented!(ledger_checkpoint))
+            .routes(documented!(ledger_inclusion))
+            .routes(documented!(ledger_consistency))
+            .routes(documented!(ledger_keys))
+            .routes(documented!(ledger_cosign))
             // Agents, grants and credentials (issue 5).
             .routes(documented!(register_agent, list_agents))
             .routes(documented!(get_agent))
@@ -211,6 +217,10 @@ pub fn router(state: AppState) -> (Router, OpenApi) {
                     )
                 }
             }),
+        )
+        .route(
+            "/ledger/tile/{*path}",
+            axum::routing::get(self::ledger::ledger_tile),
         )
         .fallback(not_found)
         .with_state(state);

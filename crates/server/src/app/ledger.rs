@@ -63,11 +63,21 @@ pub enum Verification {
 pub async fn verify(
     store: &dyn Store,
     key: &LedgerPublicKey,
+    progress: impl FnMut(u64),
+) -> Result<Verification, StoreError> {
+    verify_with(store, key, Verifier::new(), progress).await
+}
+
+/// [`verify`] with a verifier set up beforehand, e.g. with an earlier checkpoint note
+/// the ledger must be a consistent extension of ([`Verifier::with_note`]).
+pub async fn verify_with(
+    store: &dyn Store,
+    key: &LedgerPublicKey,
+    mut verifier: Verifier,
     mut progress: impl FnMut(u64),
 ) -> Result<Verification, StoreError> {
     let mut tx = store.read().await?;
     let head = tx.ledger_head().await?;
-    let mut verifier = Verifier::new();
     let mut after = 0;
     loop {
         let entries = tx.ledger_page(after, PAGE).await?;

@@ -28,6 +28,7 @@ pub mod sessions;
 pub mod sign_in;
 pub mod sod;
 pub mod systems;
+pub mod transparency;
 pub mod unit;
 pub mod users;
 pub mod webhooks;

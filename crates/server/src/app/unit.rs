@@ -14,6 +14,7 @@ use super::idempotency::{self, Idempotency};
 use super::policies::{self, LoadedPolicies};
 use super::runtime::Runtime;
 use super::sign_in::SignInOptions;
+use super::transparency::LedgerTree;
 use super::{AgentCtx, AppError, Ctx};
 use crate::clock::Clock;
 use chrono::{DateTime, Utc};
@@ -41,6 +42,8 @@ pub struct App {
     pub decisions: Committer,
     /// How people may sign in to the console.
     pub sign_in: Arc<SignInOptions>,
+    /// The ledger's Merkle tree and the log's origin (issue 14).
+    pub ledger_tree: Arc<LedgerTree>,
 }
 
 /// A committed command's answer, or the first answer to a retried request.
@@ -96,6 +99,7 @@ impl App {
             runtime,
             decisions,
             sign_in: Arc::new(SignInOptions::default()),
+            ledger_tree: Arc::new(LedgerTree::default()),
         }
     }
 
@@ -103,6 +107,17 @@ impl App {
     pub fn with_sign_in(mut self, options: SignInOptions) -> Self {
         self.sign_in = Arc::new(options);
         self
+    }
+
+    /// The application serving the ledger as the log named `origin`. Refuses an
+    /// origin that cannot name a signed-note key (empty, with spaces or `+`).
+    pub fn with_ledger_origin(
+        mut self,
+        origin: &str,
+    ) -> Result<Self, countersign_ledger::NoteError> {
+        countersign_ledger::NoteVerifierKey::ed25519(origin, &self.store.ledger_public_key())?;
+        self.ledger_tree = Arc::new(LedgerTree::new(origin));
+        Ok(self)
     }
 
     /// Now, by the injected clock.

@@ -9,11 +9,16 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Routes anyone may call. Introspection is public: the token is the caller's proof.
-const PUBLIC: [&str; 4] = [
+const PUBLIC: [&str; 8] = [
     "/healthz",
     "/readyz",
     "/.well-known/jwks.json",
     "/v1/oauth/introspect",
+    // The ledger as a transparency log: tree sizes and hashes, no entry's fields.
+    "/v1/ledger/checkpoint",
+    "/v1/ledger/proof/inclusion",
+    "/v1/ledger/proof/consistency",
+    "/v1/ledger/keys",
 ];
 
 /// Routes an agent calls, authenticated by its client assertion in the body, never by
@@ -33,7 +38,7 @@ pub(crate) const CREDENTIAL: [(&str, &str); 6] = [
 
 /// Every authenticated operation the API had when this test was written; the walk
 /// must cover at least these, so it cannot silently shrink.
-const KNOWN: [(&str, &str); 60] = [
+const KNOWN: [(&str, &str); 61] = [
     ("get", "/v1/me"),
     ("post", "/v1/users"),
     ("get", "/v1/users"),
@@ -60,6 +65,7 @@ const KNOWN: [(&str, &str); 60] = [
     ("get", "/v1/gate/check"),
     ("get", "/v1/ledger"),
     ("get", "/v1/ledger/verify"),
+    ("post", "/v1/ledger/cosignatures"),
     // Agents, grants and credentials (issue 5).
     ("post", "/v1/agents"),
     ("get", "/v1/agents"),
@@ -235,6 +241,7 @@ impl Fixture {
                     "name" => "walk.pdf".to_owned(),
                     "artifact" => self.rel.artifact.clone(),
                     "env" => "production".to_owned(),
+                    "entry" | "from" => "1".to_owned(),
                     other => panic!(
                         "no value for required query parameter {other} of {}",
                         op.template
@@ -302,6 +309,7 @@ impl Fixture {
                 "task": "walk", "scope": format!("{}:read:x", self.agents.cast.system),
             }),
             "/v1/oauth/introspect" => json!({"token": "not-a-token"}),
+            "/v1/ledger/cosignatures" => json!({"note": "walk", "witness": "walk"}),
             "/v1/credentials/revoke" => json!({"agent": self.agents.agent.id, "reason": "walk"}),
             _ if t.ends_with("/suspend") || t.ends_with("/revoke") => json!({"reason": "walk"}),
             _ => json!({}),

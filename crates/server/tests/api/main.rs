@@ -25,5 +25,6 @@ mod revisions;
 mod runtime;
 mod segregation;
 mod shapers;
+mod transparency;
 mod webhooks;
 mod webhooks_tls;

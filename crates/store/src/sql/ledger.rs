@@ -3,13 +3,14 @@
 
 use super::{args, sql, Arg, Conn, SqlTx, R};
 use crate::error::query;
+use crate::records::CosignatureRecord;
 use crate::rows::*;
 use crate::time::to_text;
 use crate::tx::LedgerTx;
 use crate::StoreError;
 use async_trait::async_trait;
 use chrono::Utc;
-use countersign_ledger::{chain_next, Entry, EntryDraft, Head, LedgerKey, SignedHead};
+use countersign_ledger::{chain_next, Digest, Entry, EntryDraft, Head, LedgerKey, SignedHead};
 
 #[async_trait]
 impl<C: Conn> LedgerTx for SqlTx<C> {
@@ -76,6 +77,12 @@ impl<C: Conn> LedgerTx for SqlTx<C> {
             .await
     }
 
+    async fn ledger_hashes(&mut self, after: u64, limit: u32) -> R<Vec<(u64, Digest)>> {
+        let s = sql!("SELECT seq, hash FROM ledger_entries WHERE seq > ? ORDER BY seq LIMIT ?");
+        self.all(s, args![i64_of(after), i64::from(limit)], seq_hash)
+            .await
+    }
+
     async fn ledger_by_subject(
         &mut self,
         subject: &str,
@@ -98,6 +105,31 @@ impl<C: Conn> LedgerTx for SqlTx<C> {
     async fn ledger_count(&mut self) -> R<u64> {
         let s = sql!("SELECT COUNT(*) AS n FROM ledger_entries");
         Ok(self.one(s, args![], count).await?.unwrap_or(0))
+    }
+
+    async fn put_cosignature(&mut self, r: &CosignatureRecord) -> R<()> {
+        let s = sql!("INSERT INTO ledger_cosignatures (witness, tree_size, root, line, cosigned_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (witness, tree_size) DO UPDATE SET root = excluded.root, line = excluded.line, cosigned_at = excluded.cosigned_at, recorded_at = excluded.recorded_at");
+        let v = args![
+            &r.witness,
+            i64_of(r.tree_size),
+            &r.root,
+            &r.line,
+            to_text(r.cosigned_at),
+            to_text(r.recorded_at)
+        ];
+        self.exec(s, v, "ledger cosignature").await?;
+        Ok(())
+    }
+
+    async fn cosignatures(&mut self, tree_size: u64) -> R<Vec<CosignatureRecord>> {
+        let s = sql!("SELECT * FROM ledger_cosignatures WHERE tree_size = ? ORDER BY witness");
+        self.all(s, args![i64_of(tree_size)], cosignature).await
+    }
+
+    async fn latest_cosigned_size(&mut self) -> R<Option<u64>> {
+        let s =
+            sql!("SELECT tree_size AS n FROM ledger_cosignatures ORDER BY tree_size DESC LIMIT 1");
+        self.one(s, args![], count).await
     }
 }
 

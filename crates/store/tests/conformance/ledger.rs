@@ -13,6 +13,9 @@ conformance!(
     i11_concurrent_writers_form_one_chain,
     i11_append_batch_chains_and_signs_once,
     a_subjects_entries_page_newest_first,
+    ledger_hashes_page_seq_and_hash_in_order,
+    the_store_signs_checkpoints_with_the_ledger_key,
+    cosignatures_are_kept_per_witness_and_tree_size,
 );
 
 database_tests!(
@@ -209,4 +212,62 @@ async fn a_subjects_entries_page_newest_first(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
+}
+
+async fn ledger_hashes_page_seq_and_hash_in_order(store: Arc<dyn Store>) {
+    let mut tx = store.write().await.unwrap();
+    for i in 0..5 {
+        tx.append(draft(i)).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    let entries = tx.ledger_page(0, 100).await.unwrap();
+    let all = tx.ledger_hashes(0, 100).await.unwrap();
+    let expected: Vec<_> = entries.iter().map(|e| (e.seq, e.hash.clone())).collect();
+    assert_eq!(all, expected);
+    let page = tx.ledger_hashes(2, 2).await.unwrap();
+    assert_eq!(page, expected[2..4].to_vec());
+    assert!(tx.ledger_hashes(5, 10).await.unwrap().is_empty());
+}
+
+async fn the_store_signs_checkpoints_with_the_ledger_key(store: Arc<dyn Store>) {
+    use countersign_ledger::{open_checkpoint, Checkpoint, NoteVerifierKey};
+    let cp = Checkpoint::new("countersign.test/ledger", 3, [9; 32]);
+    let note = store
+        .sign_checkpoint(&cp, "countersign.test/ledger")
+        .unwrap();
+    let vkey =
+        NoteVerifierKey::ed25519("countersign.test/ledger", &store.ledger_public_key()).unwrap();
+    assert_eq!(open_checkpoint(&note, &vkey).unwrap(), cp);
+}
+
+async fn cosignatures_are_kept_per_witness_and_tree_size(store: Arc<dyn Store>) {
+    use countersign_store::records::CosignatureRecord;
+    let at = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, 0, 0, 0).unwrap();
+    let rec = |witness: &str, size: u64, line: &str| CosignatureRecord {
+        witness: witness.into(),
+        tree_size: size,
+        root: format!("root-{size}"),
+        line: line.into(),
+        cosigned_at: at,
+        recorded_at: at,
+    };
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(tx.latest_cosigned_size().await.unwrap(), None);
+    drop(tx);
+    let mut tx = store.write().await.unwrap();
+    tx.put_cosignature(&rec("w1", 5, "a")).await.unwrap();
+    tx.put_cosignature(&rec("w2", 5, "b")).await.unwrap();
+    tx.put_cosignature(&rec("w1", 9, "c")).await.unwrap();
+    // The same witness again at the same size: the newer one is kept.
+    tx.put_cosignature(&rec("w1", 5, "a2")).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.read().await.unwrap();
+    assert_eq!(
+        tx.cosignatures(5).await.unwrap(),
+        vec![rec("w1", 5, "a2"), rec("w2", 5, "b")]
+    );
+    assert_eq!(tx.cosignatures(9).await.unwrap(), vec![rec("w1", 9, "c")]);
+    assert!(tx.cosignatures(7).await.unwrap().is_empty());
+    assert_eq!(tx.latest_cosigned_size().await.unwrap(), Some(9));
 }

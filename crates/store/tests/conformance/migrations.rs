@@ -72,6 +72,7 @@ async fn migrate_refuses_newer_schema(db: Arc<TestDb>) {
 async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     let full = countersign_store::migrate(&db.url).await.unwrap();
     for sql in [
+        "DROP TABLE ledger_cosignatures",
         "DROP INDEX ledger_entries_subject",
         "DROP INDEX releases_status",
         "ALTER TABLE reviews DROP COLUMN friction",
@@ -92,7 +93,7 @@ async fn a_database_at_version_1_is_upgraded_across_the_gap(db: Arc<TestDb>) {
     }
     let upgraded = countersign_store::migrate(&db.url).await.unwrap();
     assert_eq!(upgraded.current, full.current);
-    assert_eq!(upgraded.applied, vec![3, 4, 5, 6, 7], "{upgraded:?}");
+    assert_eq!(upgraded.applied, vec![3, 4, 5, 6, 7, 8], "{upgraded:?}");
     let store = countersign_store::open(&db.url).await.unwrap();
     seed_agents(&store).await;
 }
