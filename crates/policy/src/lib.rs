@@ -87,7 +87,9 @@ mod tests;
 
 pub use error::LoadError;
 use model::{ActionSlot, DigestInput, Kind, Meta, NAMESPACE};
-pub use model::{Decision, Outcome, PolicySet, PolicySource, PolicySummary, Request};
+pub use model::{
+    Call, Decision, Outcome, PolicySet, PolicySource, PolicySummary, Prepared, Request, Subject,
+};
 
 use cedar_policy as cedar;
 use countersign_core::canonical::Digest;
@@ -208,7 +210,13 @@ impl PolicySet {
         let resource_type = type_name(&cedar_schema, &schema.name, "Resource")?;
         let action_type = cedar::EntityTypeName::from_str(&format!("{NAMESPACE}::Action"))
             .map_err(|e| schema_error(&schema.name, e))?;
-        let actions = action_slots(&cedar_schema, &schema.name, &action_type, &set)?;
+        let actions = action_slots(
+            &cedar_schema,
+            &schema.name,
+            &action_type,
+            &resource_type,
+            &set,
+        )?;
         let mut loaded = PolicySet {
             digest,
             summaries,
@@ -257,6 +265,22 @@ impl PolicySet {
     /// denies, with the error in [`Decision::errors`].
     pub fn decide(&self, req: &Request<'_>) -> Decision {
         decide::decide(self, req)
+    }
+
+    /// Prepares a subject (one agent on one system) for deciding many calls
+    /// with [`PolicySet::decide_prepared`]: builds its Cedar entities once.
+    /// Cheap; the per-action entity stores are built on first use.
+    pub fn prepare(&self, subject: &Subject<'_>) -> Prepared {
+        decide::prepare(self, subject)
+    }
+
+    /// Decides one call of a prepared subject, exactly as
+    /// [`PolicySet::decide`] decides the [`Request`] made of the subject and
+    /// the call ([`Request::from_parts`]), building only the context and the
+    /// resource entity. Never fails, like `decide`. A subject prepared for a
+    /// set with another digest is prepared afresh for this call.
+    pub fn decide_prepared(&self, prepared: &Prepared, call: &Call<'_>) -> Decision {
+        decide::decide_prepared(self, prepared, call)
     }
 }
 
@@ -357,6 +381,7 @@ fn action_slots(
     schema: &cedar::Schema,
     file: &str,
     action_type: &cedar::EntityTypeName,
+    resource_type: &cedar::EntityTypeName,
     set: &cedar::PolicySet,
 ) -> Result<HashMap<String, ActionSlot>, LoadError> {
     let entities = schema
@@ -373,6 +398,7 @@ fn action_slots(
             .unwrap_or_default();
         let matches = |target: &cedar::EntityUid| target == uid || ancestors.contains(&target);
         let mut slice = cedar::PolicySet::new();
+        let mut reads_resource = false;
         let mut named: Vec<cedar::EntityUid> = vec![uid.clone()];
         for policy in set.policies() {
             let applies = match policy.action_constraint() {
@@ -381,6 +407,7 @@ fn action_slots(
                 cedar::ActionConstraint::In(targets) => targets.iter().any(matches),
             };
             if applies {
+                reads_resource |= policy_reads_resource(policy, resource_type);
                 named.extend(policy.entity_literals());
                 slice
                     .add(policy.clone())
@@ -404,12 +431,57 @@ fn action_slots(
         out.insert(
             uid.id().unescaped().to_owned(),
             ActionSlot {
+                index: 0,
                 uid: uid.clone(),
                 policies: slice,
+                reads_resource,
                 entities: slot_entities,
                 nonconforming: None,
             },
         );
     }
+    // Number the slots in name order, for `Prepared::stores`.
+    let mut names: Vec<&String> = out.keys().collect();
+    names.sort();
+    let order: Vec<String> = names.into_iter().cloned().collect();
+    for (index, name) in order.iter().enumerate() {
+        if let Some(slot) = out.get_mut(name) {
+            slot.index = index;
+        }
+    }
     Ok(out)
+}
+
+/// Whether evaluating `policy` can read the request's resource entity from
+/// the store: its resource scope constrains the resource, its conditions
+/// name the `resource` variable, or it names an entity of the resource type.
+/// Any other way to an entity goes through an attribute holding it, and only
+/// the resource entity has one (`system`). When the policy cannot be
+/// written as JSON, to look, it is assumed to read it.
+fn policy_reads_resource(policy: &cedar::Policy, resource_type: &cedar::EntityTypeName) -> bool {
+    if !matches!(policy.resource_constraint(), cedar::ResourceConstraint::Any) {
+        return true;
+    }
+    if policy
+        .entity_literals()
+        .iter()
+        .any(|e| e.type_name() == resource_type)
+    {
+        return true;
+    }
+    match policy.to_json() {
+        Ok(json) => json.get("conditions").is_none_or(names_resource),
+        Err(_) => true,
+    }
+}
+
+/// Whether a policy's JSON (EST) names the `resource` variable anywhere.
+fn names_resource(json: &serde_json::Value) -> bool {
+    match json {
+        serde_json::Value::Object(map) => map.iter().any(|(key, value)| {
+            (key == "Var" && value.as_str() == Some("resource")) || names_resource(value)
+        }),
+        serde_json::Value::Array(items) => items.iter().any(names_resource),
+        _ => false,
+    }
 }
