@@ -6,6 +6,22 @@
 //! the caller reads the schema and policy files and passes their text in as
 //! [`PolicySource`]s, then asks [`PolicySet::decide`] about each action.
 //!
+//! # Deciding many calls of one agent
+//!
+//! Most of what [`PolicySet::decide`] builds per request depends only on the
+//! agent and the target system: a [`Request`] splits into a [`Subject`]
+//! (agent, its owner, environment and use case; system and its owner) and a
+//! [`Call`] (action, resource, task and the context values). A caller that
+//! decides many calls for one agent, like the server for a resolved
+//! credential, prepares each subject once with [`PolicySet::prepare`] and
+//! decides each call with [`PolicySet::decide_prepared`], which builds only
+//! the context, the request and, when the action's policies read the
+//! resource, the resource entity. The answer is exactly `decide`'s on
+//! [`Request::from_parts`] (`decide` is `prepare` then `decide_prepared`).
+//! A [`Prepared`] is bound to the digest of its set: given to another set
+//! (after a reload) it is not used, the set prepares the subject afresh, so a
+//! cached one is never wrong, only slower until it is rebuilt.
+//!
 //! This page is the reference for policy authors. The example set in
 //! `policies/runtime.cedarschema` and `policies/runtime.cedar` at the root of
 //! the repository follows it and is loaded by this crate's tests.
