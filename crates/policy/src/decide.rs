@@ -34,7 +34,7 @@ fn decide_slot(
     slot: &ActionSlot,
     call: &Call<'_>,
 ) -> Decision {
-    let (request, entities) = match assemble(set, prepared, slot, call, slot.reads_resource) {
+    let (request, entities) = match assemble(set, prepared, slot, call, false) {
         Ok(built) => built,
         Err(denied) => return denied,
     };
@@ -161,16 +161,51 @@ impl Store<'_> {
     }
 }
 
-/// [`build`] for a prepared subject: only the context, the request and,
-/// `with_resource`, the resource entity are made per call. Without it the
-/// store is the prepared one as it is, which decides alike for a slot that
-/// does not read the resource ([`ActionSlot::reads_resource`]).
+/// The context's fields, in the order of the bits of
+/// [`ActionSlot::context_fields`].
+pub(crate) const CONTEXT_FIELDS: [&str; 9] = [
+    "task",
+    "risk_score",
+    "confidence_pct",
+    "data_classes",
+    "mutates",
+    "hour_utc",
+    "within_window",
+    "impact",
+    "environment",
+];
+
+/// Every bit of [`CONTEXT_FIELDS`].
+pub(crate) const ALL_FIELDS: u16 = (1 << CONTEXT_FIELDS.len()) - 1;
+
+/// The value of context field `i` of [`CONTEXT_FIELDS`].
+fn context_value(i: usize, call: &Call<'_>, prepared: &Prepared) -> cedar::RestrictedExpression {
+    match i {
+        0 => string(call.task),
+        1 => cedar::RestrictedExpression::new_long(i64::from(call.risk_score)),
+        2 => cedar::RestrictedExpression::new_long(i64::from(call.confidence_pct)),
+        3 => cedar::RestrictedExpression::new_set(call.data_classes.iter().map(|c| string(c))),
+        4 => cedar::RestrictedExpression::new_bool(call.mutates),
+        5 => cedar::RestrictedExpression::new_long(i64::from(call.hour_utc)),
+        6 => cedar::RestrictedExpression::new_bool(call.within_window),
+        7 => string(call.impact),
+        _ => string(&prepared.environment),
+    }
+}
+
+/// [`build`] for a prepared subject: only the context, the request and the
+/// resource entity are made per call. Unless `full`, the context holds only
+/// the fields the slot's policies read ([`ActionSlot::context_fields`]) and
+/// the resource entity is left out for a slot that does not read it
+/// ([`ActionSlot::reads_resource`]): the store is then the prepared one as
+/// it is. Either way Cedar decides alike; `full` is what the schema is
+/// checked against at load time.
 fn assemble<'p>(
     set: &PolicySet,
     prepared: &'p Prepared,
     slot: &ActionSlot,
     call: &Call<'_>,
-    with_resource: bool,
+    full: bool,
 ) -> Result<(cedar::Request, Store<'p>), Decision> {
     for (field, value, max) in [
         ("risk_score", call.risk_score, 100),
@@ -193,35 +228,20 @@ fn assemble<'p>(
         return Err(invalid(error));
     }
 
-    let context = cedar::Context::from_pairs([
-        ("task".to_owned(), string(call.task)),
-        (
-            "risk_score".to_owned(),
-            cedar::RestrictedExpression::new_long(i64::from(call.risk_score)),
-        ),
-        (
-            "confidence_pct".to_owned(),
-            cedar::RestrictedExpression::new_long(i64::from(call.confidence_pct)),
-        ),
-        (
-            "data_classes".to_owned(),
-            cedar::RestrictedExpression::new_set(call.data_classes.iter().map(|c| string(c))),
-        ),
-        (
-            "mutates".to_owned(),
-            cedar::RestrictedExpression::new_bool(call.mutates),
-        ),
-        (
-            "hour_utc".to_owned(),
-            cedar::RestrictedExpression::new_long(i64::from(call.hour_utc)),
-        ),
-        (
-            "within_window".to_owned(),
-            cedar::RestrictedExpression::new_bool(call.within_window),
-        ),
-        ("impact".to_owned(), string(call.impact)),
-        ("environment".to_owned(), string(&prepared.environment)),
-    ])
+    // Only the fields the slot's policies read (all of them for `build`);
+    // see `ActionSlot::context_fields`.
+    let fields = if full {
+        ALL_FIELDS
+    } else {
+        slot.context_fields
+    };
+    let context = cedar::Context::from_pairs(
+        CONTEXT_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| fields & (1 << i) != 0)
+            .map(|(i, name)| ((*name).to_owned(), context_value(i, call, prepared))),
+    )
     .map_err(|e| invalid(&e))?;
 
     let mut resource_id =
@@ -240,7 +260,7 @@ fn assemble<'p>(
     .map_err(|e| invalid(&e))?;
 
     let base = base_store(prepared, slot).map_err(|e| invalid(&e))?;
-    if !with_resource {
+    if !full && !slot.reads_resource {
         return Ok((request, Store::Prepared(base)));
     }
     let resource_entity = cedar::Entity::new_with_tags(

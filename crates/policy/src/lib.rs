@@ -15,8 +15,8 @@
 //! decides many calls for one agent, like the server for a resolved
 //! credential, prepares each subject once with [`PolicySet::prepare`] and
 //! decides each call with [`PolicySet::decide_prepared`], which builds only
-//! the context, the request and, when the action's policies read the
-//! resource, the resource entity. The answer is exactly `decide`'s on
+//! the request, a context of the fields the action's policies read and,
+//! when they read the resource, the resource entity. The answer is exactly `decide`'s on
 //! [`Request::from_parts`] (`decide` is `prepare` then `decide_prepared`).
 //! A [`Prepared`] is bound to the digest of its set: given to another set
 //! (after a reload) it is not used, the set prepares the subject afresh, so a
@@ -415,6 +415,7 @@ fn action_slots(
         let matches = |target: &cedar::EntityUid| target == uid || ancestors.contains(&target);
         let mut slice = cedar::PolicySet::new();
         let mut reads_resource = false;
+        let mut context_fields = 0;
         let mut named: Vec<cedar::EntityUid> = vec![uid.clone()];
         for policy in set.policies() {
             let applies = match policy.action_constraint() {
@@ -424,6 +425,7 @@ fn action_slots(
             };
             if applies {
                 reads_resource |= policy_reads_resource(policy, resource_type);
+                context_fields |= policy_context_fields(policy);
                 named.extend(policy.entity_literals());
                 slice
                     .add(policy.clone())
@@ -451,6 +453,7 @@ fn action_slots(
                 uid: uid.clone(),
                 policies: slice,
                 reads_resource,
+                context_fields,
                 entities: slot_entities,
                 nonconforming: None,
             },
@@ -488,6 +491,53 @@ fn policy_reads_resource(policy: &cedar::Policy, resource_type: &cedar::EntityTy
     match policy.to_json() {
         Ok(json) => json.get("conditions").is_none_or(names_resource),
         Err(_) => true,
+    }
+}
+
+/// The context fields `policy` can read, as bits of
+/// [`decide::CONTEXT_FIELDS`]: those it names in `context.<field>` or
+/// `context has <field>`, or all of them if it uses `context` in any other
+/// way or cannot be written as JSON to look.
+fn policy_context_fields(policy: &cedar::Policy) -> u16 {
+    let Ok(json) = policy.to_json() else {
+        return decide::ALL_FIELDS;
+    };
+    let mut fields = 0;
+    match json.get("conditions") {
+        Some(conditions) if context_reads(conditions, &mut fields) => fields,
+        Some(_) => decide::ALL_FIELDS,
+        None => 0,
+    }
+}
+
+/// Adds to `fields` the context fields a policy's JSON (EST) reads with
+/// `context.<field>` or `context has <field>`; false if it uses the
+/// `context` variable any other way.
+fn context_reads(json: &serde_json::Value, fields: &mut u16) -> bool {
+    match json {
+        serde_json::Value::Object(map) => map.iter().all(|(key, value)| {
+            if key == "Var" && value.as_str() == Some("context") {
+                return false;
+            }
+            if key == "." || key == "has" {
+                let on_context = value
+                    .get("left")
+                    .and_then(|left| left.get("Var"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some("context");
+                if let (true, Some(attr)) = (on_context, value.get("attr").and_then(|a| a.as_str()))
+                {
+                    // A field countersign does not set is absent either way.
+                    if let Some(i) = decide::CONTEXT_FIELDS.iter().position(|f| *f == attr) {
+                        *fields |= 1 << i;
+                    }
+                    return true;
+                }
+            }
+            context_reads(value, fields)
+        }),
+        serde_json::Value::Array(items) => items.iter().all(|item| context_reads(item, fields)),
+        _ => true,
     }
 }
 

@@ -303,6 +303,13 @@ pub(crate) struct ActionSlot {
     /// errors as deciding with it; `decide` then uses the prepared store
     /// as it is, without copying it to add the resource.
     pub(crate) reads_resource: bool,
+    /// The context fields a policy of the slice can read, one bit per field
+    /// of `decide::CONTEXT_FIELDS` (see `context_fields`). INVARIANT: a
+    /// policy observes the context only through `context.<field>` and
+    /// `context has <field>` of these fields (any other use of `context`
+    /// sets every bit), so deciding with a context of just these fields gives
+    /// the same decision, reasons and errors as with all of them.
+    pub(crate) context_fields: u16,
     /// INVARIANT: the schema's action entities (ancestors already closed)
     /// for this action, its ancestor groups, and every action that a policy
     /// of the slice names, with their ancestor groups. Cedar reads an entity

@@ -1122,7 +1122,9 @@ fn sets_for_equivalence() -> Vec<PolicySet> {
                 source(
                     "literal.cedar",
                     r#"@id("literal") forbid (principal, action in Countersign::Action::"reads", resource)
-                       when { Countersign::Resource::"shop/orders/42".path == "orders/42" };"#,
+                       when { Countersign::Resource::"shop/orders/42".path == "orders/42" };
+                       @id("has-task") forbid (principal, action in Countersign::Action::"writes", resource)
+                       when { context has task && context.task == "update" };"#,
                 ),
             ],
         )
@@ -1326,4 +1328,60 @@ fn a_resource_read_through_a_literal_matches_only_the_request_resource() {
         d,
         reference_decide(&set, &Request::from_parts(req.subject(), other))
     );
+}
+
+#[test]
+fn slots_know_which_context_fields_their_policies_read() {
+    use crate::decide::{ALL_FIELDS, CONTEXT_FIELDS};
+    let names = |bits: u16| -> Vec<&str> {
+        CONTEXT_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, f)| *f)
+            .collect()
+    };
+    let set = example();
+    assert_eq!(
+        names(set.actions["write"].context_fields),
+        vec![
+            "risk_score",
+            "confidence_pct",
+            "data_classes",
+            "within_window"
+        ]
+    );
+    assert_eq!(
+        names(set.actions["pay"].context_fields),
+        vec!["confidence_pct", "data_classes", "within_window"]
+    );
+    for (policy, bits) in [
+        (r#"permit (principal, action, resource);"#, 0),
+        (
+            r#"permit (principal, action, resource) when { context has impact };"#,
+            1 << 7,
+        ),
+        (
+            r#"permit (principal, action, resource) when { context.hour_utc < 9 && principal.environment == context.environment };"#,
+            (1 << 5) | (1 << 8),
+        ),
+        (
+            r#"permit (principal, action, resource) when { context == context };"#,
+            ALL_FIELDS,
+        ),
+        (
+            r#"permit (principal, action, resource) when { [context].contains(context) };"#,
+            ALL_FIELDS,
+        ),
+    ] {
+        let set = PolicySet::load(
+            &schema(),
+            &[source("p.cedar", &format!("@id(\"p\") {policy}"))],
+        )
+        .unwrap();
+        assert_eq!(set.actions["read"].context_fields, bits, "{policy}");
+        let none: Vec<String> = Vec::new();
+        let req = base(&none);
+        assert_eq!(set.decide(&req), reference_decide(&set, &req), "{policy}");
+    }
 }
