@@ -428,7 +428,7 @@ fn action_slots(
                 context_fields |= policy_context_fields(policy);
                 named.extend(policy.entity_literals());
                 slice
-                    .add(policy.clone())
+                    .add(without_action_scope(policy))
                     .map_err(|e| schema_error(file, e))?;
             }
         }
@@ -469,6 +469,26 @@ fn action_slots(
         }
     }
     Ok(out)
+}
+
+/// `policy` with its action scope widened to every action, for a slot whose
+/// action it matches: there the scope always holds (it is true of the slot's
+/// action, cannot fail to evaluate, and the slot's store holds the action's
+/// groups for `in`), so the copy decides alike without Cedar looking the
+/// action and its groups up on every call. The policy as it is when it
+/// cannot be rewritten.
+fn without_action_scope(policy: &cedar::Policy) -> cedar::Policy {
+    if matches!(policy.action_constraint(), cedar::ActionConstraint::Any) {
+        return policy.clone();
+    }
+    let Ok(mut json) = policy.to_json() else {
+        return policy.clone();
+    };
+    match json.get_mut("action") {
+        Some(scope) => *scope = serde_json::json!({"op": "All"}),
+        None => return policy.clone(),
+    }
+    cedar::Policy::from_json(Some(policy.id().clone()), json).unwrap_or_else(|_| policy.clone())
 }
 
 /// Whether evaluating `policy` can read the request's resource entity from

@@ -290,7 +290,9 @@ pub(crate) struct ActionSlot {
     pub(crate) index: usize,
     pub(crate) uid: cedar::EntityUid,
     /// INVARIANT: exactly the policies of the full set whose action scope
-    /// (`action`, `action == A`, `action in [..]`) matches this action. Cedar
+    /// (`action`, `action == A`, `action in [..]`) matches this action, each
+    /// with that scope widened to `action` (it always holds here; see
+    /// `without_action_scope`). Cedar
     /// checks the scope before the `when`/`unless` conditions and
     /// short-circuits, so a policy left out can neither be satisfied nor raise
     /// an error for this action: evaluating the slice gives the same decision,

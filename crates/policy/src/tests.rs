@@ -1385,3 +1385,20 @@ fn slots_know_which_context_fields_their_policies_read() {
         assert_eq!(set.decide(&req), reference_decide(&set, &req), "{policy}");
     }
 }
+
+#[test]
+fn slot_policies_leave_the_action_scope_to_the_slot() {
+    let set = example();
+    for action in ACTIONS {
+        for p in set.actions[*action].policies.policies() {
+            assert!(
+                matches!(p.action_constraint(), cedar_policy::ActionConstraint::Any),
+                "{action}: {p}"
+            );
+            // Same id and annotations as the loaded policy.
+            let summary = set.policies().iter().find(|s| s.id == p.id().to_string());
+            assert!(summary.is_some(), "{action}: {}", p.id());
+            assert_eq!(p.annotation("id"), Some(p.id().as_ref()));
+        }
+    }
+}
