@@ -20,7 +20,8 @@
 //! Before timing, every engine is checked to give the bench cases' answers,
 //! and Cedar (`decide`) and regorus to agree on a grid of 384 more requests.
 //! After criterion's report, a table prints each figure beside its peers,
-//! measured again in this run (the median of 21 batches), with the ratios.
+//! measured again in this run with the engines interleaved batch by batch
+//! (so a busy machine slows them alike), with the ratios.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -257,26 +258,39 @@ fn check_engines_agree(set: &PolicySet, vm: &mut RegoVM) -> usize {
     checked
 }
 
-/// The median time of one call of `f`, in nanoseconds, over 21 batches.
-fn measure<T>(mut f: impl FnMut() -> T) -> f64 {
-    let start = Instant::now();
-    let mut calibration = 0u32;
-    while start.elapsed().as_millis() < 20 {
-        black_box(f());
-        calibration += 1;
-    }
-    let per_batch = calibration.max(10);
-    let mut batches: Vec<f64> = (0..21)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..per_batch {
-                black_box(f());
+/// The median time of one call of each of `fs`, in nanoseconds: 31 rounds,
+/// each timing one batch of every function in turn, so that all of them see
+/// the same load on a shared machine; a batch lasts about 2 ms.
+fn measure_together(fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let sizes: Vec<u32> = fs
+        .iter_mut()
+        .map(|f| {
+            let start = Instant::now();
+            let mut n = 0u32;
+            while start.elapsed().as_millis() < 20 {
+                f();
+                n += 1;
             }
-            t.elapsed().as_nanos() as f64 / f64::from(per_batch)
+            (n / 10).max(10)
         })
         .collect();
-    batches.sort_by(f64::total_cmp);
-    batches[batches.len() / 2]
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); fs.len()];
+    for _ in 0..31 {
+        for ((f, size), out) in fs.iter_mut().zip(&sizes).zip(&mut samples) {
+            let t = Instant::now();
+            for _ in 0..*size {
+                f();
+            }
+            out.push(t.elapsed().as_nanos() as f64 / f64::from(*size));
+        }
+    }
+    samples
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        })
+        .collect()
 }
 
 /// The OPA Go engine's ns/op per case from `bench/opa/run.sh`, or why not.
@@ -411,21 +425,29 @@ fn main() {
         });
 
         if !quick {
+            let mut json_vm = rego_vm();
+            let times = measure_together(&mut [
+                &mut || {
+                    black_box(set.decide_prepared(&prepared, black_box(&call)));
+                },
+                &mut || {
+                    black_box(set.decide(black_box(&request)));
+                },
+                &mut || {
+                    black_box(authorizer.is_authorized(black_box(&req), &policies, &entities));
+                },
+                &mut || {
+                    vm.set_input(black_box(&input).clone());
+                    black_box(vm.execute().unwrap());
+                },
+                &mut || {
+                    json_vm.set_input(regorus::Value::from_json_str(black_box(&json)).unwrap());
+                    black_box(json_vm.execute().unwrap());
+                },
+            ]);
             rows.push((
                 case.name,
-                [
-                    measure(|| set.decide_prepared(&prepared, black_box(&call))),
-                    measure(|| set.decide(black_box(&request))),
-                    measure(|| authorizer.is_authorized(black_box(&req), &policies, &entities)),
-                    measure(|| {
-                        vm.set_input(black_box(&input).clone());
-                        vm.execute().unwrap()
-                    }),
-                    measure(|| {
-                        vm.set_input(regorus::Value::from_json_str(black_box(&json)).unwrap());
-                        vm.execute().unwrap()
-                    }),
-                ],
+                [times[0], times[1], times[2], times[3], times[4]],
             ));
         }
     }
@@ -436,7 +458,7 @@ fn main() {
 
     let opa = opa();
     println!();
-    println!("decide beside its peers, measured again in this run (median of 21 batches, µs per decision)");
+    println!("decide beside its peers, measured again in this run, interleaved (median of 31 rounds, µs per decision)");
     println!("Cedar and regorus agreed on the bench cases and {agreed} more requests; OPA checked the bench cases");
     println!(
         "{:<6} {:>9} {:>9} {:>11} {:>11} {:>11} {:>13}",
