@@ -64,6 +64,7 @@ pub async fn resolve(
         grants,
         systems,
         approvers,
+        prepared: Default::default(),
     }))
 }
 
