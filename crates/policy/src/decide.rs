@@ -1,21 +1,47 @@
 //! Building the Cedar request for one action and reading Cedar's answer.
 
-use crate::model::{ActionSlot, Decision, Kind, Outcome, PolicySet, Request};
+use crate::model::{
+    ActionSlot, Call, Decision, Kind, Outcome, PolicySet, Prepared, Request, Subject,
+};
 use cedar_policy as cedar;
+use std::sync::OnceLock;
 
-/// Decides one request (see the outcome rules in the crate docs).
+/// Decides one request (see the outcome rules in the crate docs): prepares
+/// its subject and decides its call with it.
 pub(crate) fn decide(set: &PolicySet, req: &Request<'_>) -> Decision {
     let Some(slot) = set.actions.get(req.action) else {
         return unknown_action(set, req);
     };
-    let (request, entities) = match build(set, slot, req) {
+    let prepared = prepare(set, &req.subject());
+    decide_slot(set, &prepared, slot, &req.call())
+}
+
+/// Decides one call of a prepared subject. A subject prepared for another
+/// set (another digest) is prepared afresh for this one.
+pub(crate) fn decide_prepared(set: &PolicySet, prepared: &Prepared, call: &Call<'_>) -> Decision {
+    if prepared.digest != set.digest || prepared.stores.len() != set.actions.len() {
+        return decide(set, &Request::from_parts(prepared.subject(), *call));
+    }
+    let Some(slot) = set.actions.get(call.action) else {
+        return unknown_action(set, &Request::from_parts(prepared.subject(), *call));
+    };
+    decide_slot(set, prepared, slot, call)
+}
+
+fn decide_slot(
+    set: &PolicySet,
+    prepared: &Prepared,
+    slot: &ActionSlot,
+    call: &Call<'_>,
+) -> Decision {
+    let (request, entities) = match assemble(set, prepared, slot, call, false) {
         Ok(built) => built,
         Err(denied) => return denied,
     };
     let response = set
         .authorizer
-        .is_authorized(&request, &slot.policies, &entities);
-    interpret(set, req, &response)
+        .is_authorized(&request, &slot.policies, entities.get());
+    interpret(set, call.action, &prepared.system, call.resource, &response)
 }
 
 /// A deny that happened before any policy ran.
@@ -27,6 +53,72 @@ fn unevaluable(reason: String, error: String) -> Decision {
         reasons: vec![reason],
         errors: vec![error],
     }
+}
+
+/// Builds the Cedar entities and uids of a subject for `set`; the per-action
+/// stores are left to be built on first use.
+pub(crate) fn prepare(set: &PolicySet, subject: &Subject<'_>) -> Prepared {
+    let agent_uid = uid(&set.agent_type, subject.agent);
+    let system_uid = uid(&set.system_type, subject.system);
+    let agent = cedar::Entity::new_with_tags(
+        agent_uid.clone(),
+        [
+            ("owner".to_owned(), string(subject.agent_owner)),
+            ("environment".to_owned(), string(subject.environment)),
+            ("use_case".to_owned(), string(subject.use_case)),
+        ],
+        [],
+        [],
+    );
+    let system = cedar::Entity::new_with_tags(
+        system_uid.clone(),
+        [("owner".to_owned(), string(subject.system_owner))],
+        [],
+        [],
+    );
+    let entities = match (agent, system) {
+        (Ok(agent), Ok(system)) => Ok([agent, system]),
+        (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+    };
+    Prepared {
+        digest: set.digest.clone(),
+        agent: subject.agent.to_owned(),
+        agent_owner: subject.agent_owner.to_owned(),
+        environment: subject.environment.to_owned(),
+        use_case: subject.use_case.to_owned(),
+        system: subject.system.to_owned(),
+        system_owner: subject.system_owner.to_owned(),
+        resource_prefix: format!("{}/", subject.system),
+        agent_uid,
+        system_uid,
+        entities,
+        stores: (0..set.actions.len()).map(|_| OnceLock::new()).collect(),
+    }
+}
+
+/// The store for one action of a prepared subject: the slot's action
+/// entities, the agent and the system, built once and then shared.
+fn base_store<'p>(
+    prepared: &'p Prepared,
+    slot: &ActionSlot,
+) -> Result<&'p cedar::Entities, String> {
+    let Some(cell) = prepared.stores.get(slot.index) else {
+        // INVARIANT: `decide_prepared` checked that `prepared` was made for
+        // this set, whose slots index `stores`; fail closed if not.
+        return Err(format!(
+            "the prepared subject has no store for action {}",
+            slot.uid
+        ));
+    };
+    cell.get_or_init(|| {
+        let [agent, system] = prepared.entities.clone()?;
+        slot.entities
+            .clone()
+            .add_entities([agent, system], None)
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 /// Builds the Cedar request and entity store for one request.
@@ -41,10 +133,84 @@ pub(crate) fn build(
     slot: &ActionSlot,
     req: &Request<'_>,
 ) -> Result<(cedar::Request, cedar::Entities), Decision> {
+    let prepared = prepare(set, &req.subject());
+    let (request, store) = assemble(set, &prepared, slot, &req.call(), true)?;
+    Ok((request, store.into_owned()))
+}
+
+/// The entity store a call is decided against: the prepared store itself,
+/// or a copy of it with the resource added.
+pub(crate) enum Store<'p> {
+    Prepared(&'p cedar::Entities),
+    WithResource(cedar::Entities),
+}
+
+impl Store<'_> {
+    fn get(&self) -> &cedar::Entities {
+        match self {
+            Store::Prepared(e) => e,
+            Store::WithResource(e) => e,
+        }
+    }
+
+    fn into_owned(self) -> cedar::Entities {
+        match self {
+            Store::Prepared(e) => e.clone(),
+            Store::WithResource(e) => e,
+        }
+    }
+}
+
+/// The context's fields, in the order of the bits of
+/// [`ActionSlot::context_fields`].
+pub(crate) const CONTEXT_FIELDS: [&str; 9] = [
+    "task",
+    "risk_score",
+    "confidence_pct",
+    "data_classes",
+    "mutates",
+    "hour_utc",
+    "within_window",
+    "impact",
+    "environment",
+];
+
+/// Every bit of [`CONTEXT_FIELDS`].
+pub(crate) const ALL_FIELDS: u16 = (1 << CONTEXT_FIELDS.len()) - 1;
+
+/// The value of context field `i` of [`CONTEXT_FIELDS`].
+fn context_value(i: usize, call: &Call<'_>, prepared: &Prepared) -> cedar::RestrictedExpression {
+    match i {
+        0 => string(call.task),
+        1 => cedar::RestrictedExpression::new_long(i64::from(call.risk_score)),
+        2 => cedar::RestrictedExpression::new_long(i64::from(call.confidence_pct)),
+        3 => cedar::RestrictedExpression::new_set(call.data_classes.iter().map(|c| string(c))),
+        4 => cedar::RestrictedExpression::new_bool(call.mutates),
+        5 => cedar::RestrictedExpression::new_long(i64::from(call.hour_utc)),
+        6 => cedar::RestrictedExpression::new_bool(call.within_window),
+        7 => string(call.impact),
+        _ => string(&prepared.environment),
+    }
+}
+
+/// [`build`] for a prepared subject: only the context, the request and the
+/// resource entity are made per call. Unless `full`, the context holds only
+/// the fields the slot's policies read ([`ActionSlot::context_fields`]) and
+/// the resource entity is left out for a slot that does not read it
+/// ([`ActionSlot::reads_resource`]): the store is then the prepared one as
+/// it is. Either way Cedar decides alike; `full` is what the schema is
+/// checked against at load time.
+fn assemble<'p>(
+    set: &PolicySet,
+    prepared: &'p Prepared,
+    slot: &ActionSlot,
+    call: &Call<'_>,
+    full: bool,
+) -> Result<(cedar::Request, Store<'p>), Decision> {
     for (field, value, max) in [
-        ("risk_score", req.risk_score, 100),
-        ("confidence_pct", req.confidence_pct, 100),
-        ("hour_utc", req.hour_utc, 23),
+        ("risk_score", call.risk_score, 100),
+        ("confidence_pct", call.confidence_pct, 100),
+        ("hour_utc", call.hour_utc, 23),
     ] {
         if value > max {
             let msg = format!("{field} {value} is outside 0..={max}");
@@ -54,104 +220,75 @@ pub(crate) fn build(
             ));
         }
     }
+    let invalid = |e: &dyn std::fmt::Display| {
+        invalid_request(call.action, &prepared.system, call.resource, e)
+    };
 
     if let Some(error) = &slot.nonconforming {
-        return Err(invalid_request(req, error));
+        return Err(invalid(error));
     }
 
-    let agent = uid(&set.agent_type, req.agent);
-    let system = uid(&set.system_type, req.system);
-    let resource = uid(
-        &set.resource_type,
-        &format!("{}/{}", req.system, req.resource),
-    );
+    // Only the fields the slot's policies read (all of them for `build`);
+    // see `ActionSlot::context_fields`.
+    let fields = if full {
+        ALL_FIELDS
+    } else {
+        slot.context_fields
+    };
+    let context = cedar::Context::from_pairs(
+        CONTEXT_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| fields & (1 << i) != 0)
+            .map(|(i, name)| ((*name).to_owned(), context_value(i, call, prepared))),
+    )
+    .map_err(|e| invalid(&e))?;
 
-    let context = cedar::Context::from_pairs([
-        ("task".to_owned(), string(req.task)),
-        (
-            "risk_score".to_owned(),
-            cedar::RestrictedExpression::new_long(i64::from(req.risk_score)),
-        ),
-        (
-            "confidence_pct".to_owned(),
-            cedar::RestrictedExpression::new_long(i64::from(req.confidence_pct)),
-        ),
-        (
-            "data_classes".to_owned(),
-            cedar::RestrictedExpression::new_set(req.data_classes.iter().map(|c| string(c))),
-        ),
-        (
-            "mutates".to_owned(),
-            cedar::RestrictedExpression::new_bool(req.mutates),
-        ),
-        (
-            "hour_utc".to_owned(),
-            cedar::RestrictedExpression::new_long(i64::from(req.hour_utc)),
-        ),
-        (
-            "within_window".to_owned(),
-            cedar::RestrictedExpression::new_bool(req.within_window),
-        ),
-        ("impact".to_owned(), string(req.impact)),
-        ("environment".to_owned(), string(req.environment)),
-    ])
-    .map_err(|e| invalid_request(req, e))?;
+    let mut resource_id =
+        String::with_capacity(prepared.resource_prefix.len() + call.resource.len());
+    resource_id.push_str(&prepared.resource_prefix);
+    resource_id.push_str(call.resource);
+    let resource = uid(&set.resource_type, &resource_id);
 
     let request = cedar::Request::new(
-        agent.clone(),
+        prepared.agent_uid.clone(),
         slot.uid.clone(),
         resource.clone(),
         context,
         None,
     )
-    .map_err(|e| invalid_request(req, e))?;
+    .map_err(|e| invalid(&e))?;
 
-    let agent_entity = cedar::Entity::new_with_tags(
-        agent,
-        [
-            ("owner".to_owned(), string(req.agent_owner)),
-            ("environment".to_owned(), string(req.environment)),
-            ("use_case".to_owned(), string(req.use_case)),
-        ],
-        [],
-        [],
-    )
-    .map_err(|e| invalid_request(req, e))?;
-    let system_entity = cedar::Entity::new_with_tags(
-        system.clone(),
-        [("owner".to_owned(), string(req.system_owner))],
-        [],
-        [],
-    )
-    .map_err(|e| invalid_request(req, e))?;
+    let base = base_store(prepared, slot).map_err(|e| invalid(&e))?;
+    if !full && !slot.reads_resource {
+        return Ok((request, Store::Prepared(base)));
+    }
     let resource_entity = cedar::Entity::new_with_tags(
         resource,
         [
-            ("path".to_owned(), string(req.resource)),
+            ("path".to_owned(), string(call.resource)),
             (
                 "system".to_owned(),
-                cedar::RestrictedExpression::new_entity_uid(system.clone()),
+                cedar::RestrictedExpression::new_entity_uid(prepared.system_uid.clone()),
             ),
         ],
-        [system],
+        [prepared.system_uid.clone()],
         [],
     )
-    .map_err(|e| invalid_request(req, e))?;
+    .map_err(|e| invalid(&e))?;
 
-    // No schema here either (see above): validating the three entities
-    // against it and having it add all of its action entities took about as
-    // long as evaluating the whole policy set, and validating the request a
-    // third of that (measured with the `decide` bench). The slot holds the
-    // action entities its policies can read, so `action in Action::"<group>"`
-    // matches. Adding the three entities still has Cedar recompute the
-    // transitive closure, which with building the context is most of what
-    // this function costs now.
-    let entities = slot
-        .entities
+    // No schema here either (see above): validating the entities against it
+    // and having it add all of its action entities took about as long as
+    // evaluating the whole policy set, and validating the request a third of
+    // that (measured with the `decide` bench). The base store holds the
+    // action entities the slot's policies can read, so
+    // `action in Action::"<group>"` matches, and the agent and the system;
+    // adding the resource has Cedar close it transitively again.
+    let entities = base
         .clone()
-        .add_entities([agent_entity, system_entity, resource_entity], None)
-        .map_err(|e| invalid_request(req, e))?;
-    Ok((request, entities))
+        .add_entities([resource_entity], None)
+        .map_err(|e| invalid(&e))?;
+    Ok((request, Store::WithResource(entities)))
 }
 
 /// Checks that what [`build`] makes for this action conforms to the schema:
@@ -235,11 +372,15 @@ fn string(s: &str) -> cedar::RestrictedExpression {
     cedar::RestrictedExpression::new_string(s.to_owned())
 }
 
-fn invalid_request(req: &Request<'_>, e: impl std::fmt::Display) -> Decision {
+fn invalid_request(
+    action: &str,
+    system: &str,
+    resource: &str,
+    e: &dyn std::fmt::Display,
+) -> Decision {
     unevaluable(
         format!(
-            "the request for {} on {}/{} does not conform to the runtime policy schema",
-            req.action, req.system, req.resource
+            "the request for {action} on {system}/{resource} does not conform to the runtime policy schema"
         ),
         e.to_string(),
     )
@@ -269,7 +410,18 @@ fn unknown_action(set: &PolicySet, req: &Request<'_>) -> Decision {
     )
 }
 
-fn interpret(set: &PolicySet, req: &Request<'_>, response: &cedar::Response) -> Decision {
+pub(crate) fn interpret(
+    set: &PolicySet,
+    action: &str,
+    system: &str,
+    resource: &str,
+    response: &cedar::Response,
+) -> Decision {
+    let target = Target {
+        action,
+        system,
+        resource,
+    };
     let diagnostics = response.diagnostics();
     let mut satisfied: Vec<&str> = diagnostics.reason().map(AsRef::as_ref).collect();
     satisfied.sort_unstable();
@@ -283,7 +435,7 @@ fn interpret(set: &PolicySet, req: &Request<'_>, response: &cedar::Response) -> 
     }
 
     if response.decision() == cedar::Decision::Deny || !errors.is_empty() {
-        return deny(req, response.decision(), &satisfied, failed, errors);
+        return deny(&target, response.decision(), &satisfied, failed, errors);
     }
 
     // Cedar allowed: a step-up among the satisfied permits makes it a step-up.
@@ -296,7 +448,7 @@ fn interpret(set: &PolicySet, req: &Request<'_>, response: &cedar::Response) -> 
                 // INVARIANT: every policy in the Cedar set was added with its
                 // meta by `load`; fail closed if that ever stops being true.
                 return deny(
-                    req,
+                    &target,
                     cedar::Decision::Deny,
                     &[],
                     vec![(*id).to_owned()],
@@ -332,8 +484,15 @@ fn interpret(set: &PolicySet, req: &Request<'_>, response: &cedar::Response) -> 
     }
 }
 
+/// What a decision is about, for its reasons.
+struct Target<'a> {
+    action: &'a str,
+    system: &'a str,
+    resource: &'a str,
+}
+
 fn deny(
-    req: &Request<'_>,
+    req: &Target<'_>,
     cedar_decision: cedar::Decision,
     satisfied: &[&str],
     mut failed: Vec<String>,

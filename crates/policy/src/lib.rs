@@ -6,6 +6,22 @@
 //! the caller reads the schema and policy files and passes their text in as
 //! [`PolicySource`]s, then asks [`PolicySet::decide`] about each action.
 //!
+//! # Deciding many calls of one agent
+//!
+//! Most of what [`PolicySet::decide`] builds per request depends only on the
+//! agent and the target system: a [`Request`] splits into a [`Subject`]
+//! (agent, its owner, environment and use case; system and its owner) and a
+//! [`Call`] (action, resource, task and the context values). A caller that
+//! decides many calls for one agent, like the server for a resolved
+//! credential, prepares each subject once with [`PolicySet::prepare`] and
+//! decides each call with [`PolicySet::decide_prepared`], which builds only
+//! the request, a context of the fields the action's policies read and,
+//! when they read the resource, the resource entity. The answer is exactly `decide`'s on
+//! [`Request::from_parts`] (`decide` is `prepare` then `decide_prepared`).
+//! A [`Prepared`] is bound to the digest of its set: given to another set
+//! (after a reload) it is not used, the set prepares the subject afresh, so a
+//! cached one is never wrong, only slower until it is rebuilt.
+//!
 //! This page is the reference for policy authors. The example set in
 //! `policies/runtime.cedarschema` and `policies/runtime.cedar` at the root of
 //! the repository follows it and is loaded by this crate's tests.
@@ -87,7 +103,9 @@ mod tests;
 
 pub use error::LoadError;
 use model::{ActionSlot, DigestInput, Kind, Meta, NAMESPACE};
-pub use model::{Decision, Outcome, PolicySet, PolicySource, PolicySummary, Request};
+pub use model::{
+    Call, Decision, Outcome, PolicySet, PolicySource, PolicySummary, Prepared, Request, Subject,
+};
 
 use cedar_policy as cedar;
 use countersign_core::canonical::Digest;
@@ -208,7 +226,13 @@ impl PolicySet {
         let resource_type = type_name(&cedar_schema, &schema.name, "Resource")?;
         let action_type = cedar::EntityTypeName::from_str(&format!("{NAMESPACE}::Action"))
             .map_err(|e| schema_error(&schema.name, e))?;
-        let actions = action_slots(&cedar_schema, &schema.name, &action_type, &set)?;
+        let actions = action_slots(
+            &cedar_schema,
+            &schema.name,
+            &action_type,
+            &resource_type,
+            &set,
+        )?;
         let mut loaded = PolicySet {
             digest,
             summaries,
@@ -257,6 +281,22 @@ impl PolicySet {
     /// denies, with the error in [`Decision::errors`].
     pub fn decide(&self, req: &Request<'_>) -> Decision {
         decide::decide(self, req)
+    }
+
+    /// Prepares a subject (one agent on one system) for deciding many calls
+    /// with [`PolicySet::decide_prepared`]: builds its Cedar entities once.
+    /// Cheap; the per-action entity stores are built on first use.
+    pub fn prepare(&self, subject: &Subject<'_>) -> Prepared {
+        decide::prepare(self, subject)
+    }
+
+    /// Decides one call of a prepared subject, exactly as
+    /// [`PolicySet::decide`] decides the [`Request`] made of the subject and
+    /// the call ([`Request::from_parts`]), building only the context and the
+    /// resource entity. Never fails, like `decide`. A subject prepared for a
+    /// set with another digest is prepared afresh for this call.
+    pub fn decide_prepared(&self, prepared: &Prepared, call: &Call<'_>) -> Decision {
+        decide::decide_prepared(self, prepared, call)
     }
 }
 
@@ -357,6 +397,7 @@ fn action_slots(
     schema: &cedar::Schema,
     file: &str,
     action_type: &cedar::EntityTypeName,
+    resource_type: &cedar::EntityTypeName,
     set: &cedar::PolicySet,
 ) -> Result<HashMap<String, ActionSlot>, LoadError> {
     let entities = schema
@@ -373,6 +414,8 @@ fn action_slots(
             .unwrap_or_default();
         let matches = |target: &cedar::EntityUid| target == uid || ancestors.contains(&target);
         let mut slice = cedar::PolicySet::new();
+        let mut reads_resource = false;
+        let mut context_fields = 0;
         let mut named: Vec<cedar::EntityUid> = vec![uid.clone()];
         for policy in set.policies() {
             let applies = match policy.action_constraint() {
@@ -381,9 +424,11 @@ fn action_slots(
                 cedar::ActionConstraint::In(targets) => targets.iter().any(matches),
             };
             if applies {
+                reads_resource |= policy_reads_resource(policy, resource_type);
+                context_fields |= policy_context_fields(policy);
                 named.extend(policy.entity_literals());
                 slice
-                    .add(policy.clone())
+                    .add(without_action_scope(policy))
                     .map_err(|e| schema_error(file, e))?;
             }
         }
@@ -404,12 +449,125 @@ fn action_slots(
         out.insert(
             uid.id().unescaped().to_owned(),
             ActionSlot {
+                index: 0,
                 uid: uid.clone(),
                 policies: slice,
+                reads_resource,
+                context_fields,
                 entities: slot_entities,
                 nonconforming: None,
             },
         );
     }
+    // Number the slots in name order, for `Prepared::stores`.
+    let mut names: Vec<&String> = out.keys().collect();
+    names.sort();
+    let order: Vec<String> = names.into_iter().cloned().collect();
+    for (index, name) in order.iter().enumerate() {
+        if let Some(slot) = out.get_mut(name) {
+            slot.index = index;
+        }
+    }
     Ok(out)
+}
+
+/// `policy` with its action scope widened to every action, for a slot whose
+/// action it matches: there the scope always holds (it is true of the slot's
+/// action, cannot fail to evaluate, and the slot's store holds the action's
+/// groups for `in`), so the copy decides alike without Cedar looking the
+/// action and its groups up on every call. The policy as it is when it
+/// cannot be rewritten.
+fn without_action_scope(policy: &cedar::Policy) -> cedar::Policy {
+    if matches!(policy.action_constraint(), cedar::ActionConstraint::Any) {
+        return policy.clone();
+    }
+    let Ok(mut json) = policy.to_json() else {
+        return policy.clone();
+    };
+    match json.get_mut("action") {
+        Some(scope) => *scope = serde_json::json!({"op": "All"}),
+        None => return policy.clone(),
+    }
+    cedar::Policy::from_json(Some(policy.id().clone()), json).unwrap_or_else(|_| policy.clone())
+}
+
+/// Whether evaluating `policy` can read the request's resource entity from
+/// the store: its resource scope constrains the resource, its conditions
+/// name the `resource` variable, or it names an entity of the resource type.
+/// Any other way to an entity goes through an attribute holding it, and only
+/// the resource entity has one (`system`). When the policy cannot be
+/// written as JSON, to look, it is assumed to read it.
+fn policy_reads_resource(policy: &cedar::Policy, resource_type: &cedar::EntityTypeName) -> bool {
+    if !matches!(policy.resource_constraint(), cedar::ResourceConstraint::Any) {
+        return true;
+    }
+    if policy
+        .entity_literals()
+        .iter()
+        .any(|e| e.type_name() == resource_type)
+    {
+        return true;
+    }
+    match policy.to_json() {
+        Ok(json) => json.get("conditions").is_none_or(names_resource),
+        Err(_) => true,
+    }
+}
+
+/// The context fields `policy` can read, as bits of
+/// [`decide::CONTEXT_FIELDS`]: those it names in `context.<field>` or
+/// `context has <field>`, or all of them if it uses `context` in any other
+/// way or cannot be written as JSON to look.
+fn policy_context_fields(policy: &cedar::Policy) -> u16 {
+    let Ok(json) = policy.to_json() else {
+        return decide::ALL_FIELDS;
+    };
+    let mut fields = 0;
+    match json.get("conditions") {
+        Some(conditions) if context_reads(conditions, &mut fields) => fields,
+        Some(_) => decide::ALL_FIELDS,
+        None => 0,
+    }
+}
+
+/// Adds to `fields` the context fields a policy's JSON (EST) reads with
+/// `context.<field>` or `context has <field>`; false if it uses the
+/// `context` variable any other way.
+fn context_reads(json: &serde_json::Value, fields: &mut u16) -> bool {
+    match json {
+        serde_json::Value::Object(map) => map.iter().all(|(key, value)| {
+            if key == "Var" && value.as_str() == Some("context") {
+                return false;
+            }
+            if key == "." || key == "has" {
+                let on_context = value
+                    .get("left")
+                    .and_then(|left| left.get("Var"))
+                    .and_then(serde_json::Value::as_str)
+                    == Some("context");
+                if let (true, Some(attr)) = (on_context, value.get("attr").and_then(|a| a.as_str()))
+                {
+                    // A field countersign does not set is absent either way.
+                    if let Some(i) = decide::CONTEXT_FIELDS.iter().position(|f| *f == attr) {
+                        *fields |= 1 << i;
+                    }
+                    return true;
+                }
+            }
+            context_reads(value, fields)
+        }),
+        serde_json::Value::Array(items) => items.iter().all(|item| context_reads(item, fields)),
+        _ => true,
+    }
+}
+
+/// Whether a policy's JSON (EST) names the `resource` variable anywhere.
+fn names_resource(json: &serde_json::Value) -> bool {
+    match json {
+        serde_json::Value::Object(map) => map.iter().any(|(key, value)| {
+            (key == "Var" && value.as_str() == Some("resource")) || names_resource(value)
+        }),
+        serde_json::Value::Array(items) => items.iter().any(names_resource),
+        _ => false,
+    }
 }

@@ -6,6 +6,7 @@ use cedar_policy as cedar;
 use countersign_core::canonical::Digest;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// One schema or policy file: its file name and its text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +64,152 @@ pub struct Request<'a> {
     pub within_window: bool,
     /// The expected downstream impact, free text.
     pub impact: &'a str,
+}
+
+impl<'a> Request<'a> {
+    /// The parts of this request that stay the same from one call to the
+    /// next for one agent on one system.
+    pub fn subject(&self) -> Subject<'a> {
+        Subject {
+            agent: self.agent,
+            agent_owner: self.agent_owner,
+            environment: self.environment,
+            use_case: self.use_case,
+            system: self.system,
+            system_owner: self.system_owner,
+        }
+    }
+
+    /// The parts of this request that change from one call to the next.
+    pub fn call(&self) -> Call<'a> {
+        Call {
+            action: self.action,
+            resource: self.resource,
+            task: self.task,
+            risk_score: self.risk_score,
+            confidence_pct: self.confidence_pct,
+            data_classes: self.data_classes,
+            mutates: self.mutates,
+            hour_utc: self.hour_utc,
+            within_window: self.within_window,
+            impact: self.impact,
+        }
+    }
+
+    /// The request made of a subject and a call.
+    pub fn from_parts(subject: Subject<'a>, call: Call<'a>) -> Request<'a> {
+        Request {
+            agent: subject.agent,
+            agent_owner: subject.agent_owner,
+            environment: subject.environment,
+            use_case: subject.use_case,
+            action: call.action,
+            system: subject.system,
+            system_owner: subject.system_owner,
+            resource: call.resource,
+            task: call.task,
+            risk_score: call.risk_score,
+            confidence_pct: call.confidence_pct,
+            data_classes: call.data_classes,
+            mutates: call.mutates,
+            hour_utc: call.hour_utc,
+            within_window: call.within_window,
+            impact: call.impact,
+        }
+    }
+}
+
+/// Who acts on what: one agent on one target system, the part of a
+/// [`Request`] that [`PolicySet::prepare`] turns into Cedar entities once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// The agent id.
+    pub agent: &'a str,
+    /// The user id of the agent's human owner.
+    pub agent_owner: &'a str,
+    /// The agent's environment, e.g. `"production"`; also the context's
+    /// `environment`.
+    pub environment: &'a str,
+    pub use_case: &'a str,
+    /// The target system id.
+    pub system: &'a str,
+    pub system_owner: &'a str,
+}
+
+/// One call of a prepared subject: the part of a [`Request`] that changes
+/// from one call to the next (see [`PolicySet::decide_prepared`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The action, e.g. `"read"`, `"write"`, `"pay"`, `"send_email"`.
+    pub action: &'a str,
+    /// The resource path within the system, e.g. `"orders/42"`.
+    pub resource: &'a str,
+    pub task: &'a str,
+    /// 0..=100; anything above 100 denies.
+    pub risk_score: u32,
+    /// 0..=100; anything above 100 denies.
+    pub confidence_pct: u32,
+    pub data_classes: &'a [String],
+    /// Whether the action changes state, computed by the caller.
+    pub mutates: bool,
+    /// 0..=23; anything above 23 denies.
+    pub hour_utc: u32,
+    /// Whether the request falls inside the grant's time window.
+    pub within_window: bool,
+    /// The expected downstream impact, free text.
+    pub impact: &'a str,
+}
+
+/// A [`Subject`] prepared for one policy set by [`PolicySet::prepare`]: the
+/// Cedar entities of the agent and the system, their uids, and, built the
+/// first time an action is decided, the entity store for that action (its
+/// action entities, the agent and the system). Deciding a [`Call`] with it
+/// then builds only the resource entity and the context.
+///
+/// It is immutable apart from those once-built stores, and safe to share
+/// across threads and to cache for as long as the agent, its owner, its
+/// environment, its use case and the system's owner stay what they were.
+/// Given to a policy set with another digest (a reload), it is not used:
+/// that set prepares the subject afresh for the call, so the answer is
+/// always the set's own.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The digest of the set it was prepared for.
+    pub(crate) digest: Digest,
+    pub(crate) agent: String,
+    pub(crate) agent_owner: String,
+    pub(crate) environment: String,
+    pub(crate) use_case: String,
+    pub(crate) system: String,
+    pub(crate) system_owner: String,
+    /// `"<system>/"`, the start of every resource id.
+    pub(crate) resource_prefix: String,
+    pub(crate) agent_uid: cedar::EntityUid,
+    pub(crate) system_uid: cedar::EntityUid,
+    /// The agent and system entities, or why Cedar refused one.
+    pub(crate) entities: Result<[cedar::Entity; 2], String>,
+    /// By [`ActionSlot::index`]: the slot's action entities plus the agent
+    /// and the system, transitively closed, or why Cedar refused them.
+    pub(crate) stores: Vec<OnceLock<Result<cedar::Entities, String>>>,
+}
+
+impl Prepared {
+    /// The subject it was prepared from.
+    pub fn subject(&self) -> Subject<'_> {
+        Subject {
+            agent: &self.agent,
+            agent_owner: &self.agent_owner,
+            environment: &self.environment,
+            use_case: &self.use_case,
+            system: &self.system,
+            system_owner: &self.system_owner,
+        }
+    }
+
+    /// The digest of the policy set it was prepared for.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
 }
 
 /// The outcome of a decision.
@@ -138,14 +285,33 @@ pub struct PolicySet {
 /// match it, and the action entities a request for it needs.
 #[derive(Debug)]
 pub(crate) struct ActionSlot {
+    /// The action's position among the schema's actions sorted by name;
+    /// indexes [`Prepared::stores`].
+    pub(crate) index: usize,
     pub(crate) uid: cedar::EntityUid,
     /// INVARIANT: exactly the policies of the full set whose action scope
-    /// (`action`, `action == A`, `action in [..]`) matches this action. Cedar
+    /// (`action`, `action == A`, `action in [..]`) matches this action, each
+    /// with that scope widened to `action` (it always holds here; see
+    /// `without_action_scope`). Cedar
     /// checks the scope before the `when`/`unless` conditions and
     /// short-circuits, so a policy left out can neither be satisfied nor raise
     /// an error for this action: evaluating the slice gives the same decision,
     /// reasons and errors as evaluating the whole set.
     pub(crate) policies: cedar::PolicySet,
+    /// Whether a policy of the slice can read the resource entity (see
+    /// `policy_reads_resource`). INVARIANT: when it is false, no policy of the
+    /// slice looks the resource up in the store, so deciding without the
+    /// resource entity in the store gives the same decision, reasons and
+    /// errors as deciding with it; `decide` then uses the prepared store
+    /// as it is, without copying it to add the resource.
+    pub(crate) reads_resource: bool,
+    /// The context fields a policy of the slice can read, one bit per field
+    /// of `decide::CONTEXT_FIELDS` (see `context_fields`). INVARIANT: a
+    /// policy observes the context only through `context.<field>` and
+    /// `context has <field>` of these fields (any other use of `context`
+    /// sets every bit), so deciding with a context of just these fields gives
+    /// the same decision, reasons and errors as with all of them.
+    pub(crate) context_fields: u16,
     /// INVARIANT: the schema's action entities (ancestors already closed)
     /// for this action, its ancestor groups, and every action that a policy
     /// of the slice names, with their ancestor groups. Cedar reads an entity

@@ -933,3 +933,472 @@ fn a_schema_the_requests_do_not_conform_to_denies_every_request() {
         assert!(d.errors[0].contains("team"), "{d:?}");
     }
 }
+
+/// The request and store as `build` made them before subjects were
+/// prepared: every entity built per call, the three added to the slot's
+/// store at once. The reference the prepared path is checked against.
+fn reference_build(
+    set: &PolicySet,
+    slot: &crate::model::ActionSlot,
+    req: &Request<'_>,
+) -> Result<(cedar_policy::Request, cedar_policy::Entities), Decision> {
+    use cedar_policy as cedar;
+    let deny = |reason: String, error: String| Decision {
+        outcome: Outcome::Deny,
+        approver_role: None,
+        determining: vec![],
+        reasons: vec![reason],
+        errors: vec![error],
+    };
+    let invalid = |e: String| {
+        deny(
+            format!(
+                "the request for {} on {}/{} does not conform to the runtime policy schema",
+                req.action, req.system, req.resource
+            ),
+            e,
+        )
+    };
+    for (field, value, max) in [
+        ("risk_score", req.risk_score, 100),
+        ("confidence_pct", req.confidence_pct, 100),
+        ("hour_utc", req.hour_utc, 23),
+    ] {
+        if value > max {
+            let msg = format!("{field} {value} is outside 0..={max}");
+            return Err(deny(format!("the request cannot be evaluated: {msg}"), msg));
+        }
+    }
+    if let Some(error) = &slot.nonconforming {
+        return Err(invalid(error.clone()));
+    }
+    let uid = |ty: &cedar::EntityTypeName, id: &str| {
+        cedar::EntityUid::from_type_name_and_id(ty.clone(), cedar::EntityId::new(id))
+    };
+    let string = |s: &str| cedar::RestrictedExpression::new_string(s.to_owned());
+    let agent = uid(&set.agent_type, req.agent);
+    let system = uid(&set.system_type, req.system);
+    let resource = uid(
+        &set.resource_type,
+        &format!("{}/{}", req.system, req.resource),
+    );
+    let context = cedar::Context::from_pairs([
+        ("task".to_owned(), string(req.task)),
+        (
+            "risk_score".to_owned(),
+            cedar::RestrictedExpression::new_long(i64::from(req.risk_score)),
+        ),
+        (
+            "confidence_pct".to_owned(),
+            cedar::RestrictedExpression::new_long(i64::from(req.confidence_pct)),
+        ),
+        (
+            "data_classes".to_owned(),
+            cedar::RestrictedExpression::new_set(req.data_classes.iter().map(|c| string(c))),
+        ),
+        (
+            "mutates".to_owned(),
+            cedar::RestrictedExpression::new_bool(req.mutates),
+        ),
+        (
+            "hour_utc".to_owned(),
+            cedar::RestrictedExpression::new_long(i64::from(req.hour_utc)),
+        ),
+        (
+            "within_window".to_owned(),
+            cedar::RestrictedExpression::new_bool(req.within_window),
+        ),
+        ("impact".to_owned(), string(req.impact)),
+        ("environment".to_owned(), string(req.environment)),
+    ])
+    .map_err(|e| invalid(e.to_string()))?;
+    let request = cedar::Request::new(
+        agent.clone(),
+        slot.uid.clone(),
+        resource.clone(),
+        context,
+        None,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let agent_entity = cedar::Entity::new_with_tags(
+        agent,
+        [
+            ("owner".to_owned(), string(req.agent_owner)),
+            ("environment".to_owned(), string(req.environment)),
+            ("use_case".to_owned(), string(req.use_case)),
+        ],
+        [],
+        [],
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let system_entity = cedar::Entity::new_with_tags(
+        system.clone(),
+        [("owner".to_owned(), string(req.system_owner))],
+        [],
+        [],
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let resource_entity = cedar::Entity::new_with_tags(
+        resource,
+        [
+            ("path".to_owned(), string(req.resource)),
+            (
+                "system".to_owned(),
+                cedar::RestrictedExpression::new_entity_uid(system.clone()),
+            ),
+        ],
+        [system],
+        [],
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let entities = slot
+        .entities
+        .clone()
+        .add_entities([agent_entity, system_entity, resource_entity], None)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok((request, entities))
+}
+
+/// `decide` as it was before subjects were prepared.
+fn reference_decide(set: &PolicySet, req: &Request<'_>) -> Decision {
+    let Some(slot) = set.actions.get(req.action) else {
+        // The unknown-action path builds nothing and did not change.
+        return set.decide(req);
+    };
+    match reference_build(set, slot, req) {
+        Err(denied) => denied,
+        Ok((request, entities)) => {
+            let response = set
+                .authorizer
+                .is_authorized(&request, &slot.policies, &entities);
+            crate::decide::interpret(set, req.action, req.system, req.resource, &response)
+        }
+    }
+}
+
+/// The example set, a set whose forbid fails to evaluate, a set reading
+/// every entity attribute and context field, and the example set with a
+/// forbid that reads a resource through an entity literal.
+fn sets_for_equivalence() -> Vec<PolicySet> {
+    vec![
+        example(),
+        PolicySet::load(
+            &schema(),
+            &[source(
+                "overflow.cedar",
+                r#"
+                @id("allow-reads") permit (principal, action in Countersign::Action::"reads", resource);
+                @id("overflowing") forbid (principal, action, resource)
+                when { context.risk_score * 9223372036854775807 > 1 };
+                "#,
+            )],
+        )
+        .unwrap(),
+        PolicySet::load(
+            &schema(),
+            &[source(
+                "all.cedar",
+                r#"
+                @id("everything") @decision("step_up") @approver("ops")
+                permit (principal, action, resource in Countersign::System::"shop")
+                when {
+                  principal.owner == "alice" && principal.use_case like "order*" &&
+                  resource.system.owner == "bob" && resource.path like "orders/*" &&
+                  resource.system == Countersign::System::"shop" &&
+                  context.task like "*42*" && context.mutates == false &&
+                  context.hour_utc < 20 && context.impact != "bad" &&
+                  context.environment == principal.environment
+                };
+                @id("pii") forbid (principal, action in Countersign::Action::"writes", resource)
+                when { context.data_classes.contains("pii") };
+                "#,
+            )],
+        )
+        .unwrap(),
+        PolicySet::load(
+            &schema(),
+            &[
+                source("runtime.cedar", POLICIES),
+                source(
+                    "literal.cedar",
+                    r#"@id("literal") forbid (principal, action in Countersign::Action::"reads", resource)
+                       when { Countersign::Resource::"shop/orders/42".path == "orders/42" };
+                       @id("has-task") forbid (principal, action in Countersign::Action::"writes", resource)
+                       when { context has task && context.task == "update" };"#,
+                ),
+            ],
+        )
+        .unwrap(),
+    ]
+}
+
+const CALL_ACTIONS: &[&str] = &[
+    "read",
+    "list",
+    "write",
+    "update",
+    "pay",
+    "grant_access",
+    "send_email",
+    "reads",
+    "launch_missiles",
+];
+
+proptest! {
+    /// One prepared subject, reused across a run of random calls (the
+    /// per-action stores built by one call are used by the next), decides
+    /// every call exactly as `decide` on the whole request does, and as
+    /// `decide` did before subjects were prepared: same outcome, approver,
+    /// determining policies, reasons and errors.
+    #[test]
+    fn prepared_decides_like_the_plain_path(
+        which in 0usize..4,
+        strings in proptest::collection::vec(
+            proptest::sample::select(&["alice", "bob", "shop", "orders/42", "answer about 42", "", "x/y", "production"][..]), 6),
+        calls in proptest::collection::vec(
+            (
+                proptest::sample::select(CALL_ACTIONS),
+                proptest::sample::select(&["orders/42", "orders/7", "", "a\"b"][..]),
+                proptest::sample::select(&["answer about 42", "update", ""][..]),
+                0u32..=104,
+                0u32..=104,
+                proptest::collection::vec(proptest::sample::select(&["pii", "restricted", ""][..]), 0..3),
+                any::<bool>(),
+                0u32..=25,
+                any::<bool>(),
+                proptest::sample::select(&["none", "bad"][..]),
+            ),
+            1..8,
+        ),
+    ) {
+        let set = &sets_for_equivalence()[which];
+        let subject = crate::Subject {
+            agent: strings[0],
+            agent_owner: strings[1],
+            environment: strings[5],
+            use_case: strings[3],
+            system: strings[2],
+            system_owner: strings[1],
+        };
+        let prepared = set.prepare(&subject);
+        for (action, resource, task, risk, confidence, classes, mutates, hour, within_window, impact) in &calls {
+            let classes: Vec<String> = classes.iter().map(|c| (*c).to_owned()).collect();
+            let call = crate::Call {
+                action,
+                resource,
+                task,
+                risk_score: *risk,
+                confidence_pct: *confidence,
+                data_classes: &classes,
+                mutates: *mutates,
+                hour_utc: *hour,
+                within_window: *within_window,
+                impact,
+            };
+            let req = Request::from_parts(subject, call);
+            let fast = set.decide_prepared(&prepared, &call);
+            prop_assert_eq!(&fast, &set.decide(&req));
+            prop_assert_eq!(&fast, &reference_decide(set, &req));
+        }
+    }
+}
+
+#[test]
+fn a_subject_prepared_for_another_set_is_decided_by_this_one() {
+    let none: Vec<String> = Vec::new();
+    let req = base(&none);
+    let old = example();
+    let prepared = old.prepare(&req.subject());
+    // Reloaded: reads now step up.
+    let reloaded = PolicySet::load(
+        &schema(),
+        &[source(
+            "reads.cedar",
+            r#"@id("reads-step-up") @decision("step_up") permit (principal, action in Countersign::Action::"reads", resource);"#,
+        )],
+    )
+    .unwrap();
+    assert_ne!(prepared.digest(), reloaded.digest());
+    let d = reloaded.decide_prepared(&prepared, &req.call());
+    assert_eq!(d, reloaded.decide(&req));
+    assert_eq!(d.outcome, Outcome::StepUp);
+    assert_eq!(d.determining, ids(&["reads-step-up"]));
+    assert_eq!(
+        old.decide_prepared(&prepared, &req.call()).outcome,
+        Outcome::Allow
+    );
+}
+
+#[test]
+fn request_splits_into_subject_and_call_and_back() {
+    let classes = vec!["pii".to_owned()];
+    let req = Request {
+        action: "write",
+        environment: "production",
+        mutates: true,
+        ..base(&classes)
+    };
+    let again = Request::from_parts(req.subject(), req.call());
+    assert_eq!(format!("{again:?}"), format!("{req:?}"));
+    let set = example();
+    let prepared = set.prepare(&req.subject());
+    assert_eq!(prepared.subject(), req.subject());
+    assert_eq!(prepared.digest(), set.digest());
+}
+
+#[test]
+fn prepared_is_shareable() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<crate::Prepared>();
+}
+
+#[test]
+fn slots_know_whether_their_policies_read_the_resource() {
+    // The example set never looks at the resource: every slot decides on the
+    // prepared store as it is.
+    let set = example();
+    for action in ACTIONS {
+        assert!(!set.actions[*action].reads_resource, "{action}");
+    }
+    for (policy, reads) in [
+        (
+            r#"permit (principal, action, resource) when { resource.path == "a" };"#,
+            true,
+        ),
+        (
+            r#"permit (principal, action, resource in Countersign::System::"shop");"#,
+            true,
+        ),
+        (
+            r#"permit (principal, action, resource) when { context.task == "x" || resource has path };"#,
+            true,
+        ),
+        (
+            r#"permit (principal, action, resource) when { Countersign::Resource::"shop/orders/42".path == "orders/42" };"#,
+            true,
+        ),
+        (
+            r#"permit (principal, action, resource) when { principal.owner == "alice" };"#,
+            false,
+        ),
+        (
+            r#"permit (principal, action, resource) when { Countersign::System::"shop".owner == "bob" };"#,
+            false,
+        ),
+    ] {
+        let set = PolicySet::load(
+            &schema(),
+            &[source("p.cedar", &format!("@id(\"p\") {policy}"))],
+        )
+        .unwrap();
+        assert_eq!(set.actions["read"].reads_resource, reads, "{policy}");
+        // Either way the decision is the reference one.
+        let none: Vec<String> = Vec::new();
+        let req = base(&none);
+        assert_eq!(set.decide(&req), reference_decide(&set, &req), "{policy}");
+    }
+}
+
+#[test]
+fn a_resource_read_through_a_literal_matches_only_the_request_resource() {
+    let set = PolicySet::load(
+        &schema(),
+        &[source(
+            "literal.cedar",
+            r#"@id("literal") permit (principal, action, resource)
+               when { Countersign::Resource::"shop/orders/42".path == "orders/42" };"#,
+        )],
+    )
+    .unwrap();
+    let none: Vec<String> = Vec::new();
+    let req = base(&none);
+    let prepared = set.prepare(&req.subject());
+    let d = set.decide_prepared(&prepared, &req.call());
+    assert_eq!(d.outcome, Outcome::Allow, "{d:?}");
+    // Another resource: the literal's entity is not in the store, and
+    // Cedar's evaluation error denies.
+    let other = crate::Call {
+        resource: "orders/7",
+        ..req.call()
+    };
+    let d = set.decide_prepared(&prepared, &other);
+    assert_eq!(d.outcome, Outcome::Deny, "{d:?}");
+    assert_eq!(d.errors.len(), 1, "{d:?}");
+    assert_eq!(
+        d,
+        reference_decide(&set, &Request::from_parts(req.subject(), other))
+    );
+}
+
+#[test]
+fn slots_know_which_context_fields_their_policies_read() {
+    use crate::decide::{ALL_FIELDS, CONTEXT_FIELDS};
+    let names = |bits: u16| -> Vec<&str> {
+        CONTEXT_FIELDS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, f)| *f)
+            .collect()
+    };
+    let set = example();
+    assert_eq!(
+        names(set.actions["write"].context_fields),
+        vec![
+            "risk_score",
+            "confidence_pct",
+            "data_classes",
+            "within_window"
+        ]
+    );
+    assert_eq!(
+        names(set.actions["pay"].context_fields),
+        vec!["confidence_pct", "data_classes", "within_window"]
+    );
+    for (policy, bits) in [
+        (r#"permit (principal, action, resource);"#, 0),
+        (
+            r#"permit (principal, action, resource) when { context has impact };"#,
+            1 << 7,
+        ),
+        (
+            r#"permit (principal, action, resource) when { context.hour_utc < 9 && principal.environment == context.environment };"#,
+            (1 << 5) | (1 << 8),
+        ),
+        (
+            r#"permit (principal, action, resource) when { context == context };"#,
+            ALL_FIELDS,
+        ),
+        (
+            r#"permit (principal, action, resource) when { [context].contains(context) };"#,
+            ALL_FIELDS,
+        ),
+    ] {
+        let set = PolicySet::load(
+            &schema(),
+            &[source("p.cedar", &format!("@id(\"p\") {policy}"))],
+        )
+        .unwrap();
+        assert_eq!(set.actions["read"].context_fields, bits, "{policy}");
+        let none: Vec<String> = Vec::new();
+        let req = base(&none);
+        assert_eq!(set.decide(&req), reference_decide(&set, &req), "{policy}");
+    }
+}
+
+#[test]
+fn slot_policies_leave_the_action_scope_to_the_slot() {
+    let set = example();
+    for action in ACTIONS {
+        for p in set.actions[*action].policies.policies() {
+            assert!(
+                matches!(p.action_constraint(), cedar_policy::ActionConstraint::Any),
+                "{action}: {p}"
+            );
+            // Same id and annotations as the loaded policy.
+            let summary = set.policies().iter().find(|s| s.id == p.id().to_string());
+            assert!(summary.is_some(), "{action}: {}", p.id());
+            assert_eq!(p.annotation("id"), Some(p.id().as_ref()));
+        }
+    }
+}

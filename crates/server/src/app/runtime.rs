@@ -10,6 +10,7 @@
 use super::policies::LoadedPolicies;
 use chrono::{DateTime, Utc};
 use countersign_core::{SystemId, UserId};
+use countersign_policy::{PolicySet, Prepared, Subject};
 use countersign_store::records::{AgentRecord, CredentialRecord, GrantRecord, SystemRecord};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +29,38 @@ pub struct Principal {
     /// For each role, the human a step-up naming that role is assigned to: the
     /// earliest registered user holding it.
     pub approvers: BTreeMap<String, UserId>,
+    /// The agent on each of its systems, prepared for the policy set on its
+    /// first decision there, and emptied with the rest of the principal.
+    pub prepared: PreparedSubjects,
+}
+
+/// Per target system, the policy subject (this agent on that system)
+/// prepared for the running policy set ([`countersign_policy::Prepared`]):
+/// its Cedar entities are built once per cached credential, not per
+/// decision. One prepared for a set since replaced is prepared again.
+#[derive(Clone, Debug, Default)]
+pub struct PreparedSubjects(Arc<RwLock<BTreeMap<SystemId, Arc<Prepared>>>>);
+
+impl PreparedSubjects {
+    /// The subject prepared for `set`, from the cache or prepared now and
+    /// cached. `system` must be the subject's system.
+    pub fn get_or_prepare(
+        &self,
+        set: &PolicySet,
+        system: &SystemId,
+        subject: &Subject<'_>,
+    ) -> Arc<Prepared> {
+        if let Ok(map) = self.0.read() {
+            if let Some(p) = map.get(system).filter(|p| p.digest() == set.digest()) {
+                return p.clone();
+            }
+        }
+        let prepared = Arc::new(set.prepare(subject));
+        if let Ok(mut map) = self.0.write() {
+            map.insert(system.clone(), prepared.clone());
+        }
+        prepared
+    }
 }
 
 /// Resolved credentials, valid for one generation.

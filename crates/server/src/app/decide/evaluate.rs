@@ -21,7 +21,7 @@ use countersign_core::profile::Profile;
 use countersign_core::runtime::{ActionDecision, ApprovalState, ReviewState};
 use countersign_core::{Digest, SystemId};
 use countersign_ledger::EntryDraft;
-use countersign_policy::{Outcome, Request};
+use countersign_policy::{Call, Outcome, Subject};
 use countersign_store::records::{ActionRecord, ApprovalRecord, GrantRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -255,24 +255,34 @@ pub fn evaluate(
         .confidence
         .map(|c| (c * 100.0).round().clamp(0.0, 100.0) as u32)
         .unwrap_or(100);
-    let decision = policies.set.decide(&Request {
+    // The agent on this system is prepared once per cached credential; the
+    // call is decided exactly as the whole request would be.
+    let subject = Subject {
         agent: p.agent.id.as_str(),
         agent_owner: p.agent.owner.as_str(),
         environment: &p.agent.environment,
         use_case: &p.agent.use_case,
-        action: &input.action,
         system: input.system.as_str(),
         system_owner: system.owner.as_str(),
-        resource: &input.resource,
-        task: &task,
-        risk_score: risk,
-        confidence_pct,
-        data_classes: &input.context.data_classes,
-        mutates: mutates(&input.action),
-        hour_utc: now.hour(),
-        within_window: true,
-        impact: &input.context.impact,
-    });
+    };
+    let prepared = p
+        .prepared
+        .get_or_prepare(&policies.set, &input.system, &subject);
+    let decision = policies.set.decide_prepared(
+        &prepared,
+        &Call {
+            action: &input.action,
+            resource: &input.resource,
+            task: &task,
+            risk_score: risk,
+            confidence_pct,
+            data_classes: &input.context.data_classes,
+            mutates: mutates(&input.action),
+            hour_utc: now.hour(),
+            within_window: true,
+            impact: &input.context.impact,
+        },
+    );
     action.policies = decision.determining.clone();
     action.policy_digest = Some(policies.set.digest().clone());
     action.reasons = decision.reasons.clone();

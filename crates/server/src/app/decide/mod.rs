@@ -65,6 +65,7 @@ pub async fn resolve(
         grants,
         systems,
         approvers,
+        prepared: Default::default(),
     }))
 }
 
