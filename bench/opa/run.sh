@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Times the Open Policy Agent Go engine on policies/rego/runtime.rego (the Rego
+# Times the Open Policy Agent Go engine on bench/opa/runtime.rego (the Rego
 # translation of policies/runtime.cedar), for crates/policy/benches/decide.rs.
 #
 # The `opa` binary itself is not on a package registry this project reaches;
@@ -31,4 +31,4 @@ if [ ! -f "$lib" ]; then
   rm -rf "$work/x" && mkdir -p "$work/x"
   python3 -m zipfile -e "$work"/wheel/opa_golib_python_bindings-"$version"-*.whl "$work/x"
 fi
-exec python3 "$here/bench.py" "$lib" "$root/policies/rego/runtime.rego" "$inputs"
+exec python3 "$here/bench.py" "$lib" "$here/runtime.rego" "$inputs"

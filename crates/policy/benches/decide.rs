@@ -9,7 +9,7 @@
 //! * `policy_decide*`: `decide` from a `Request`, building everything.
 //! * `policy_decide_prepared*`: `decide_prepared` with the subject (agent on
 //!   system) prepared once, as the server caches it per credential.
-//! * `regorus_rvm*`: `policies/rego/runtime.rego` (the Rego translation of
+//! * `regorus_rvm*`: `bench/opa/runtime.rego` (the Rego translation of
 //!   `policies/runtime.cedar`) compiled to an RVM program once; per call
 //!   `set_input` + `execute`, with the input prebuilt as a `regorus::Value`
 //!   (`regorus_rvm`) or parsed from JSON (`regorus_rvm_json`).
@@ -35,7 +35,7 @@ use std::time::Instant;
 
 const SCHEMA: &str = include_str!("../../../policies/runtime.cedarschema");
 const POLICIES: &str = include_str!("../../../policies/runtime.cedar");
-const REGO: &str = include_str!("../../../policies/rego/runtime.rego");
+const REGO: &str = include_str!("../../../bench/opa/runtime.rego");
 const OPA_INPUTS: &str = include_str!("../../../bench/opa/inputs.json");
 const REGO_ENTRY: &str = "data.countersign.runtime.decision";
 
