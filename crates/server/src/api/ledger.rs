@@ -141,12 +141,12 @@ pub async fn ledger_consistency(State(s): State<AppState>, Q(q): Q<ConsistencyQu
 #[utoipa::path(get, path = "/v1/ledger/keys", tag = "ledger",
     responses((status = 200, body = LedgerKeysView)))]
 pub async fn ledger_keys(State(s): State<AppState>) -> ApiResult {
-    let key = s.store.ledger_public_key();
+    let k = app::transparency::keys(&s)?;
     ok(LedgerKeysView {
-        origin: s.ledger_tree.origin().to_owned(),
-        vkey: app::transparency::log_key(&s)?.to_string(),
-        key_id: key.key_id(),
-        public_key: key.to_base64(),
+        origin: k.origin,
+        vkey: k.vkey,
+        key_id: k.key_id,
+        public_key: k.public_key,
     })
 }
 

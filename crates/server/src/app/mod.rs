@@ -20,6 +20,7 @@ pub mod grants;
 pub mod idempotency;
 pub mod inbox;
 pub mod ledger;
+pub mod ledger_tree;
 pub mod lineage;
 pub mod policies;
 pub mod releases;

@@ -9,6 +9,7 @@
 //! cosignature is a command (one `ledger.cosign` entry) for the ledger roles.
 
 use super::ledger::LEDGER_ROLES;
+pub use super::ledger_tree::{LedgerTree, DEFAULT_ORIGIN};
 use super::unit::App;
 use super::{record as record_entry, AppError, Ctx};
 use base64::engine::general_purpose::STANDARD;
@@ -21,46 +22,13 @@ use countersign_ledger::{
 };
 use countersign_store::records::CosignatureRecord;
 use countersign_store::{StoreError, Tx};
-use tokio::sync::Mutex;
 
 /// How many hashes one read of the store brings into the tree.
 const PAGE: u32 = 10_000;
 
-/// The default origin (the log's name) when the server is given none.
-pub const DEFAULT_ORIGIN: &str = "countersign/ledger";
-
-/// The Merkle tree of the ledger, in memory: 32 bytes per entry and the interior
-/// nodes, filled incrementally (entries after the size it has) on each read.
-#[derive(Debug)]
-pub struct LedgerTree {
-    origin: String,
-    tree: Mutex<MemoryTree>,
-}
-
-impl LedgerTree {
-    /// An empty tree for the log named `origin`.
-    pub fn new(origin: impl Into<String>) -> Self {
-        Self {
-            origin: origin.into(),
-            tree: Mutex::new(MemoryTree::new()),
-        }
-    }
-
-    /// The log's origin.
-    pub fn origin(&self) -> &str {
-        &self.origin
-    }
-}
-
-impl Default for LedgerTree {
-    fn default() -> Self {
-        Self::new(DEFAULT_ORIGIN)
-    }
-}
-
 /// The tree brought up to the store's current size, locked.
 async fn synced(app: &App) -> Result<tokio::sync::MutexGuard<'_, MemoryTree>, AppError> {
-    let mut tree = app.ledger_tree.tree.lock().await;
+    let mut tree = app.ledger_tree.lock().await;
     loop {
         let after = tree.size();
         let page = app
@@ -331,6 +299,28 @@ pub fn log_key(app: &App) -> Result<NoteVerifierKey, AppError> {
             detail: format!("the log's origin cannot name its key: {e}"),
         },
     )
+}
+
+/// The log's name and the key that signs its checkpoints, for verifiers to pin.
+#[derive(Clone, Debug)]
+pub struct LogKeys {
+    pub origin: String,
+    /// The C2SP verifier key (`<origin>+<key hash>+<base64>`).
+    pub vkey: String,
+    pub key_id: String,
+    /// The Ed25519 public key, base64url.
+    pub public_key: String,
+}
+
+/// The log's keys.
+pub fn keys(app: &App) -> Result<LogKeys, AppError> {
+    let key = app.store.ledger_public_key();
+    Ok(LogKeys {
+        origin: app.ledger_tree.origin().to_owned(),
+        vkey: log_key(app)?.to_string(),
+        key_id: key.key_id(),
+        public_key: key.to_base64(),
+    })
 }
 
 /// A tile or entry bundle's bytes, and whether it is full (never changes).

@@ -11,10 +11,10 @@
 
 use super::decide::commit::Committer;
 use super::idempotency::{self, Idempotency};
+use super::ledger_tree::LedgerTree;
 use super::policies::{self, LoadedPolicies};
 use super::runtime::Runtime;
 use super::sign_in::SignInOptions;
-use super::transparency::LedgerTree;
 use super::{AgentCtx, AppError, Ctx};
 use crate::clock::Clock;
 use chrono::{DateTime, Utc};
