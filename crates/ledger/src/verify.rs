@@ -46,6 +46,20 @@ enum Payload<'a> {
     Json(&'a str),
 }
 
+/// One entry's fields as the checks read them, borrowed from an [`Entry`] or a
+/// [`RawEntry`].
+struct Fields<'a> {
+    seq: u64,
+    at: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    payload: Payload<'a>,
+    payload_digest: &'a str,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
 /// Checks a ledger one entry at a time, in seq order, holding only the last head and
 /// the Merkle tree's frontier (O(log n) hashes).
 ///
@@ -129,62 +143,41 @@ impl Verifier {
 
     /// Checks the next entry in seq order; returns the error of the first bad entry.
     pub fn push(&mut self, e: &Entry) -> Result<(), VerifyError> {
-        self.check(
-            e.seq,
-            &e.at,
-            &e.actor,
-            &e.action,
-            &e.subject,
-            Payload::Value(&e.payload),
-            e.payload_digest.as_str(),
-            e.prev_hash.as_str(),
-            e.hash.as_str(),
-        )
+        self.check(Fields {
+            seq: e.seq,
+            at: &e.at,
+            actor: &e.actor,
+            action: &e.action,
+            subject: &e.subject,
+            payload: Payload::Value(&e.payload),
+            payload_digest: e.payload_digest.as_str(),
+            prev_hash: e.prev_hash.as_str(),
+            hash: e.hash.as_str(),
+        })
     }
 
     /// [`Verifier::push`] for an entry read as borrowed text, without allocating when
     /// the stored payload text is the one its digest was computed over.
     pub fn push_raw(&mut self, e: &RawEntry<'_>) -> Result<(), VerifyError> {
-        self.check(
-            e.seq,
-            e.at,
-            e.actor,
-            e.action,
-            e.subject,
-            Payload::Json(e.payload_json),
-            e.payload_digest,
-            e.prev_hash,
-            e.hash,
-        )
+        self.check(Fields {
+            seq: e.seq,
+            at: e.at,
+            actor: e.actor,
+            action: e.action,
+            subject: e.subject,
+            payload: Payload::Json(e.payload_json),
+            payload_digest: e.payload_digest,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn check(
-        &mut self,
-        seq: u64,
-        at: &str,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        payload: Payload<'_>,
-        payload_digest: &str,
-        prev_hash: &str,
-        hash: &str,
-    ) -> Result<(), VerifyError> {
+    fn check(&mut self, f: Fields<'_>) -> Result<(), VerifyError> {
         if let Some(err) = &self.failed {
             return Err(err.clone());
         }
-        match self.check_entry(
-            seq,
-            at,
-            actor,
-            action,
-            subject,
-            payload,
-            payload_digest,
-            prev_hash,
-            hash,
-        ) {
+        let seq = f.seq;
+        match self.check_entry(f) {
             Ok((hash, hex)) => {
                 self.seq = seq;
                 self.last_hash = hash;
@@ -200,19 +193,18 @@ impl Verifier {
     }
 
     /// Checks one entry against the state before it; returns its hash, raw and in hex.
-    #[allow(clippy::too_many_arguments)]
-    fn check_entry(
-        &mut self,
-        seq: u64,
-        at: &str,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        payload: Payload<'_>,
-        payload_digest: &str,
-        prev_hash: &str,
-        hash: &str,
-    ) -> Result<(Hash, [u8; 64]), VerifyError> {
+    fn check_entry(&mut self, f: Fields<'_>) -> Result<(Hash, [u8; 64]), VerifyError> {
+        let Fields {
+            seq,
+            at,
+            actor,
+            action,
+            subject,
+            payload,
+            payload_digest,
+            prev_hash,
+            hash,
+        } = f;
         // INVARIANT: seqs run 1, 2, 3, ... so `self.seq` counts the entries pushed and
         // can never reach u64::MAX; the saturation is unreachable.
         let expected_seq = if self.seq == 0 {
